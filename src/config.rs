@@ -1,0 +1,321 @@
+//! Typed configuration, layered: embedded defaults < TOML file < `GATEHOUSE_*`
+//! environment variables (`GATEHOUSE_<SECTION>__<KEY>`). Unknown keys and bad
+//! values stop start-up with a message naming them.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const ENV_PREFIX: &str = "GATEHOUSE_";
+
+/// Everything gatehouse can be told.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Directory holding the store and the root token file.
+    pub data_dir: PathBuf,
+    pub http: HttpConfig,
+    pub registration: RegistrationConfig,
+    pub passwords: PasswordConfig,
+    pub accounts: AccountsConfig,
+    pub tokens: TokenConfig,
+    pub signin: SignInConfig,
+    pub store: StoreConfig,
+}
+
+/// The admin API listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address and port the admin API listens on.
+    pub listen: SocketAddr,
+    /// Base URL users reach the API at; used to build activation and reset links.
+    pub public_url: String,
+    /// Largest request body accepted, in bytes; larger ones get 413.
+    pub max_body_bytes: usize,
+}
+
+/// Self-registration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrationConfig {
+    /// Whether `POST /api/v1/register` accepts new (pending) users.
+    pub enabled: bool,
+}
+
+/// Password policy and hashing.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordConfig {
+    /// Shortest password accepted unless an admin overrides the policy.
+    pub min_length: usize,
+    /// Longest password accepted, always.
+    pub max_length: usize,
+    /// Argon2id hashes computed at once; 0 means one per CPU core.
+    pub hash_concurrency: usize,
+}
+
+/// What deleting an account means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnDelete {
+    /// Keep the record, hidden from default lists; the login stays reserved.
+    Archive,
+    /// Remove the record and free its login and email.
+    Delete,
+}
+
+/// Account lifecycle.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountsConfig {
+    /// `archive` or `delete`.
+    pub on_delete: OnDelete,
+}
+
+/// Token lifetimes (humantime strings such as "7d", "1h", "30m").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenConfig {
+    #[serde(with = "humantime_serde")]
+    pub activation_ttl: Duration,
+    #[serde(with = "humantime_serde")]
+    pub password_reset_ttl: Duration,
+    #[serde(with = "humantime_serde")]
+    pub email_confirmation_ttl: Duration,
+    #[serde(with = "humantime_serde")]
+    pub session_ttl: Duration,
+}
+
+/// Sign-in throttling.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignInConfig {
+    /// Failed attempts, per login and per client address, before a lockout.
+    pub max_failures: u32,
+    /// How long failures are remembered.
+    #[serde(with = "humantime_serde")]
+    pub failure_window: Duration,
+    /// How long a lockout lasts.
+    #[serde(with = "humantime_serde")]
+    pub lockout: Duration,
+}
+
+/// Embedded store tuning.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Page cache of the store, in MiB.
+    pub cache_mb: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            http: HttpConfig::default(),
+            registration: RegistrationConfig::default(),
+            passwords: PasswordConfig::default(),
+            accounts: AccountsConfig::default(),
+            tokens: TokenConfig::default(),
+            signin: SignInConfig::default(),
+            store: StoreConfig::default(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: "http://127.0.0.1:8080".into(),
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+impl Default for PasswordConfig {
+    fn default() -> Self {
+        Self { min_length: 12, max_length: 256, hash_concurrency: 0 }
+    }
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        Self { on_delete: OnDelete::Archive }
+    }
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        Self {
+            activation_ttl: Duration::from_secs(7 * 24 * 3600),
+            password_reset_ttl: Duration::from_secs(3600),
+            email_confirmation_ttl: Duration::from_secs(7 * 24 * 3600),
+            session_ttl: Duration::from_secs(12 * 3600),
+        }
+    }
+}
+
+impl Default for SignInConfig {
+    fn default() -> Self {
+        Self {
+            max_failures: 5,
+            failure_window: Duration::from_secs(15 * 60),
+            lockout: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self { cache_mb: 64 }
+    }
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path} is not valid TOML: {source}")]
+    Syntax { path: PathBuf, source: Box<toml::de::Error> },
+    #[error("environment variable {name}: {message}")]
+    Env { name: String, message: String },
+    #[error("config key `{key}`: {message}")]
+    Value { key: String, message: String },
+}
+
+impl Config {
+    /// Loads defaults, then `file` if given, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// As [`Config::load`], with the environment given explicitly.
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table = match file {
+            Some(path) => read_table(path)?,
+            None => toml::Table::new(),
+        };
+        for (name, raw) in env {
+            if let Some(rest) = name.strip_prefix(ENV_PREFIX) {
+                overlay_env(&mut table, &name, rest, &raw)?;
+            }
+        }
+        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|error| ConfigError::Value {
+                key: error.path().to_string(),
+                message: error.inner().to_string(),
+            })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, message: &str| {
+            Err(ConfigError::Value { key: key.into(), message: message.into() })
+        };
+        if self.passwords.min_length == 0 || self.passwords.min_length > self.passwords.max_length {
+            return bad("passwords.min_length", "must be between 1 and passwords.max_length");
+        }
+        if self.signin.max_failures == 0 {
+            return bad("signin.max_failures", "must be at least 1");
+        }
+        if !(self.http.public_url.starts_with("http://") || self.http.public_url.starts_with("https://")) {
+            return bad("http.public_url", "must start with http:// or https://");
+        }
+        Ok(())
+    }
+}
+
+fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+    text.parse::<toml::Table>()
+        .map_err(|source| ConfigError::Syntax { path: path.to_owned(), source: Box::new(source) })
+}
+
+/// Puts `GATEHOUSE_SECTION__KEY=value` into the table as `section.key`. The value is
+/// read as a TOML literal when it is one (numbers, booleans, arrays), else as a string.
+fn overlay_env(table: &mut toml::Table, name: &str, rest: &str, raw: &str) -> Result<(), ConfigError> {
+    let path: Vec<String> = rest.split("__").map(str::to_lowercase).collect();
+    if path.iter().any(String::is_empty) {
+        return Err(ConfigError::Env { name: name.into(), message: "malformed key".into() });
+    }
+    let value = format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut parsed| parsed.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()));
+    let (last, sections) = path.split_last().ok_or_else(|| ConfigError::Env {
+        name: name.into(),
+        message: "malformed key".into(),
+    })?;
+    let mut node = table;
+    for section in sections {
+        let entry = node.entry(section.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        node = entry.as_table_mut().ok_or_else(|| ConfigError::Env {
+            name: name.into(),
+            message: format!("`{section}` is not a section"),
+        })?;
+    }
+    node.insert(last.clone(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_without_file() {
+        let config = Config::load_from(None, env(&[])).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.http.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.data_dir, PathBuf::from("data"));
+        assert!(!config.registration.enabled);
+        assert_eq!(config.passwords.min_length, 12);
+    }
+
+    #[test]
+    fn file_then_env_layering() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("g.toml");
+        std::fs::write(&path, "[http]\nlisten = \"127.0.0.1:1\"\n[passwords]\nmin_length = 20\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let vars = env(&[
+            ("GATEHOUSE_HTTP__LISTEN", "127.0.0.1:9000"),
+            ("GATEHOUSE_REGISTRATION__ENABLED", "true"),
+            ("GATEHOUSE_TOKENS__SESSION_TTL", "2h"),
+            ("OTHER", "x"),
+        ]);
+        let config = Config::load_from(Some(&path), vars).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.http.listen.to_string(), "127.0.0.1:9000");
+        assert_eq!(config.passwords.min_length, 20);
+        assert!(config.registration.enabled);
+        assert_eq!(config.tokens.session_ttl, Duration::from_secs(7200));
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let cases = [
+            (vec![("GATEHOUSE_HTTP__LISTN", "x")], "listn"),
+            (vec![("GATEHOUSE_HTTP__LISTEN", "nope")], "http.listen"),
+            (vec![("GATEHOUSE_PASSWORDS__MIN_LENGTH", "0")], "passwords.min_length"),
+            (vec![("GATEHOUSE_ACCOUNTS__ON_DELETE", "shred")], "accounts.on_delete"),
+        ];
+        for (vars, needle) in cases {
+            let vars: Vec<(&str, &str)> = vars;
+            let error = Config::load_from(None, env(&vars)).err().map(|e| e.to_string());
+            assert!(error.as_deref().is_some_and(|e| e.contains(needle)), "{error:?} lacks {needle}");
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! Secrets that belong to an account, kept apart from the user record: the
+//! password hash, the hashes of its live tokens, and its TOTP secret.
+
+use super::clock::Timestamp;
+use super::user::UserId;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// What a token is for; its prefix makes a leaked one recognisable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenKind {
+    Session,
+    Api,
+    Activation,
+    PasswordReset,
+    EmailConfirmation,
+}
+
+impl TokenKind {
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Self::Session => "gh_ses_",
+            Self::Api => "gh_api_",
+            Self::Activation => "gh_act_",
+            Self::PasswordReset => "gh_rst_",
+            Self::EmailConfirmation => "gh_eml_",
+        }
+    }
+
+    /// Single-use tokens are consumed by the first successful redemption.
+    pub fn is_single_use(self) -> bool {
+        matches!(self, Self::Activation | Self::PasswordReset | Self::EmailConfirmation)
+    }
+
+    /// Tokens that authenticate requests as their user.
+    pub fn authenticates(self) -> bool {
+        matches!(self, Self::Session | Self::Api)
+    }
+}
+
+/// A stored token: only its hash is the key, never the token itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    pub kind: TokenKind,
+    pub user_id: UserId,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+}
+
+impl TokenRecord {
+    pub fn is_live(&self, now: Timestamp) -> bool {
+        self.expires_at.is_none_or(|expiry| now < expiry)
+    }
+}
+
+/// The SHA-256 (hex) under which a token is stored.
+pub fn token_hash(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    data_encoding::HEXLOWER.encode(&digest)
+}
+
+/// An account's secrets.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credentials {
+    /// Argon2id PHC string.
+    pub password_hash: Option<String>,
+    /// Hashes of every token issued to this user and not yet revoked.
+    pub tokens: Vec<(TokenKind, String)>,
+    /// Base32 TOTP secret once enrolment is confirmed.
+    pub totp_secret: Option<String>,
+    /// Base32 TOTP secret offered but not yet confirmed by a code.
+    pub totp_pending: Option<String>,
+}
+
+impl Credentials {
+    /// Forgets the hashes of `kind` tokens and returns them for removal.
+    pub fn take_tokens(&mut self, kind: TokenKind) -> Vec<String> {
+        let (taken, kept) = std::mem::take(&mut self.tokens).into_iter().partition(|(k, _)| *k == kind);
+        self.tokens = kept;
+        taken.into_iter().map(|(_, hash)| hash).collect()
+    }
+
+    /// Forgets every token hash and returns them for removal.
+    pub fn take_all_tokens(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.tokens).into_iter().map(|(_, hash)| hash).collect()
+    }
+
+    pub fn forget_token(&mut self, hash: &str) {
+        self.tokens.retain(|(_, h)| h != hash);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_bookkeeping() {
+        let mut credentials = Credentials::default();
+        credentials.tokens.push((TokenKind::Api, "a".into()));
+        credentials.tokens.push((TokenKind::Session, "s1".into()));
+        credentials.tokens.push((TokenKind::Session, "s2".into()));
+        assert_eq!(credentials.take_tokens(TokenKind::Session), vec!["s1", "s2"]);
+        assert_eq!(credentials.tokens, vec![(TokenKind::Api, "a".to_owned())]);
+        credentials.forget_token("a");
+        assert!(credentials.take_all_tokens().is_empty());
+        assert_eq!(token_hash("x").len(), 64);
+        assert_ne!(token_hash("x"), token_hash("y"));
+    }
+}

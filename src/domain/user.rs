@@ -1,0 +1,280 @@
+//! The user record and the rules that depend only on it: display name, system
+//! users, GDPR masking.
+
+use super::clock::Timestamp;
+use super::names::{Email, Login};
+use super::roles::SystemRole;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+pub type UserId = u64;
+
+/// Where an account comes from; decides how it may sign in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserType {
+    System,
+    Local,
+    SelfRegistered,
+    Email,
+    Ldap,
+    Sso,
+    Anonymous,
+    Collection,
+}
+
+impl UserType {
+    pub const ALL: [UserType; 8] = [
+        Self::System,
+        Self::Local,
+        Self::SelfRegistered,
+        Self::Email,
+        Self::Ldap,
+        Self::Sso,
+        Self::Anonymous,
+        Self::Collection,
+    ];
+}
+
+/// Whether an account may be used at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Pending,
+    Active,
+    Deactivated,
+}
+
+/// Postal address, visible to admins and the user.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Address {
+    pub supplement: Option<String>,
+    pub street: Option<String>,
+    pub house_number: Option<String>,
+    pub postal_code: Option<String>,
+    pub town: Option<String>,
+    pub state: Option<String>,
+    pub country: Option<String>,
+}
+
+/// One account with everything the source systems keep about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub id: UserId,
+    #[serde(rename = "type")]
+    pub user_type: UserType,
+    pub status: Status,
+    pub archived_at: Option<Timestamp>,
+    pub masked_at: Option<Timestamp>,
+    pub login: Option<Login>,
+    pub email: Option<Email>,
+    pub require_email_confirmation: bool,
+    pub email_confirmed_at: Option<Timestamp>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub display_name: Option<String>,
+    pub company: Option<String>,
+    pub department: Option<String>,
+    pub phone: Option<String>,
+    pub remarks: Option<String>,
+    pub reference: Option<String>,
+    pub origin: Option<String>,
+    pub location: Option<String>,
+    pub address: Address,
+    pub frontend_language: Option<String>,
+    pub owner: Option<UserId>,
+    pub updated_by: Option<UserId>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub last_active_at: Option<Timestamp>,
+    pub login_valid_from: Option<Timestamp>,
+    pub login_valid_to: Option<Timestamp>,
+    pub require_password_change: bool,
+    pub require_2fa: bool,
+    pub two_factor_enabled: bool,
+    pub groups: BTreeSet<String>,
+    pub automatic_groups: BTreeSet<String>,
+    pub system_roles: BTreeSet<SystemRole>,
+}
+
+/// The built-in accounts every installation has; they can never be removed.
+pub const SYSTEM_USERS: [&str; 4] = ["root", "deleted_user", "deep_link", "oai_pmh"];
+pub const DELETED_USER_ID: UserId = 2;
+
+impl User {
+    /// A blank record with the given id and type, stamped `now`.
+    pub fn new(id: UserId, user_type: UserType, status: Status, now: Timestamp) -> Self {
+        Self {
+            id,
+            user_type,
+            status,
+            archived_at: None,
+            masked_at: None,
+            login: None,
+            email: None,
+            require_email_confirmation: false,
+            email_confirmed_at: None,
+            first_name: None,
+            last_name: None,
+            display_name: None,
+            company: None,
+            department: None,
+            phone: None,
+            remarks: None,
+            reference: None,
+            origin: None,
+            location: None,
+            address: Address::default(),
+            frontend_language: None,
+            owner: None,
+            updated_by: None,
+            created_at: now,
+            updated_at: now,
+            last_active_at: None,
+            login_valid_from: None,
+            login_valid_to: None,
+            require_password_change: false,
+            require_2fa: false,
+            two_factor_enabled: false,
+            groups: BTreeSet::new(),
+            automatic_groups: BTreeSet::new(),
+            system_roles: BTreeSet::new(),
+        }
+    }
+
+    /// The name shown for this user: the set display name, else first + last name,
+    /// else the login, else the email.
+    pub fn effective_display_name(&self) -> String {
+        if let Some(name) = self.display_name.as_deref().filter(|n| !n.trim().is_empty()) {
+            return name.to_owned();
+        }
+        let full: Vec<&str> = [&self.first_name, &self.last_name]
+            .into_iter()
+            .flatten()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if !full.is_empty() {
+            return full.join(" ");
+        }
+        self.login
+            .as_ref()
+            .map(|l| l.to_string())
+            .or_else(|| self.email.as_ref().map(|e| e.to_string()))
+            .unwrap_or_default()
+    }
+
+    pub fn is_system(&self) -> bool {
+        self.user_type == UserType::System
+    }
+
+    pub fn is_archived(&self) -> bool {
+        self.archived_at.is_some()
+    }
+
+    pub fn has_role(&self, role: SystemRole) -> bool {
+        self.system_roles.contains(&role)
+    }
+
+    /// Counts toward "at least one admin remains".
+    pub fn is_active_admin(&self) -> bool {
+        self.status == Status::Active && !self.is_archived() && self.has_role(SystemRole::Admin)
+    }
+
+    /// Whether the user is in `group`, locally or through a directory sync.
+    pub fn in_group(&self, group: &str) -> bool {
+        self.groups.contains(group) || self.automatic_groups.contains(group)
+    }
+
+    /// A new pending account with this one's type, groups, roles and settings,
+    /// but none of its identity, personal data or history.
+    pub fn copy_settings(&self, now: Timestamp) -> User {
+        let mut copy = User::new(0, self.user_type, Status::Pending, now);
+        copy.groups = self.groups.clone();
+        copy.system_roles = self.system_roles.clone();
+        copy.origin = self.origin.clone();
+        copy.location = self.location.clone();
+        copy.company = self.company.clone();
+        copy.department = self.department.clone();
+        copy.frontend_language = self.frontend_language.clone();
+        copy.login_valid_from = self.login_valid_from;
+        copy.login_valid_to = self.login_valid_to;
+        copy.require_password_change = self.require_password_change;
+        copy.require_email_confirmation = self.require_email_confirmation;
+        copy.require_2fa = self.require_2fa;
+        copy
+    }
+
+    /// GDPR masking: personal fields become placeholders, the account is
+    /// deactivated; id, ownership, groups and roles stay. Irreversible.
+    pub fn mask(&mut self, now: Timestamp) {
+        let placeholder = format!("masked-{}", self.id);
+        self.login = Login::parse(&placeholder).ok();
+        self.email = Email::parse(&format!("{placeholder}@invalid")).ok();
+        for field in [
+            &mut self.first_name,
+            &mut self.last_name,
+            &mut self.display_name,
+            &mut self.company,
+            &mut self.department,
+            &mut self.phone,
+            &mut self.remarks,
+            &mut self.reference,
+            &mut self.location,
+        ] {
+            *field = None;
+        }
+        self.address = Address::default();
+        self.email_confirmed_at = None;
+        self.two_factor_enabled = false;
+        self.status = Status::Deactivated;
+        self.masked_at = Some(now);
+        self.updated_at = now;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    fn user() -> User {
+        User::new(7, UserType::Local, Status::Active, Utc::now())
+    }
+
+    #[test]
+    fn display_name_falls_back_in_order() {
+        let mut u = user();
+        assert_eq!(u.effective_display_name(), "");
+        u.email = Email::parse("e@x.org").ok();
+        assert_eq!(u.effective_display_name(), "e@x.org");
+        u.login = Login::parse("lg").ok();
+        assert_eq!(u.effective_display_name(), "lg");
+        u.last_name = Some("Doe".into());
+        assert_eq!(u.effective_display_name(), "Doe");
+        u.first_name = Some("Jane".into());
+        assert_eq!(u.effective_display_name(), "Jane Doe");
+        u.display_name = Some("JD".into());
+        assert_eq!(u.effective_display_name(), "JD");
+    }
+
+    #[test]
+    fn masking_keeps_identity_and_membership() {
+        let mut u = user();
+        u.login = Login::parse("jane").ok();
+        u.first_name = Some("Jane".into());
+        u.phone = Some("123".into());
+        u.address.street = Some("Main".into());
+        u.groups.insert("staff".into());
+        u.owner = Some(1);
+        u.mask(Utc::now());
+        assert_eq!(u.login.as_ref().map(|l| l.as_str()), Some("masked-7"));
+        assert_eq!(u.email.as_ref().map(|e| e.as_str()), Some("masked-7@invalid"));
+        assert_eq!((u.first_name, u.phone, u.address), (None, None, Address::default()));
+        assert_eq!(u.status, Status::Deactivated);
+        assert!(u.masked_at.is_some());
+        assert!(u.groups.contains("staff"));
+        assert_eq!(u.owner, Some(1));
+    }
+}

@@ -1,0 +1,15 @@
+//! gatehouse: an account directory daemon. Users, their lifecycle, tokens, groups
+//! and audit trail in an embedded store, served through an HTTP admin API.
+//!
+//! Layers (see ARCHITECTURE.md): `domain` holds pure rules, `store` is the only
+//! module touching sled, `service` holds the use cases every transport calls,
+//! `http` translates the admin API, and `app` wires them together.
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod app;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod service;
+pub mod store;

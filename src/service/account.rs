@@ -1,0 +1,64 @@
+//! The self-service surface of a signed-in user: their own record, password
+//! and API token.
+
+use super::{Directory, IssuedToken, Principal, ServiceError, ServiceResult};
+use crate::domain::credentials::TokenKind;
+use crate::domain::signin::{Obligation, pending_obligation};
+use crate::domain::user::User;
+use serde_json::json;
+use std::sync::Arc;
+
+impl Directory {
+    /// The caller's own record, fresh from the read model.
+    pub fn me(&self, principal: &Principal) -> ServiceResult<Arc<User>> {
+        self.cached_user(principal.user.id)
+    }
+
+    /// Changes the caller's password after checking the old one; clears a
+    /// pending password-change obligation.
+    pub async fn change_own_password(
+        &self,
+        principal: &Principal,
+        old_password: String,
+        new_password: String,
+    ) -> ServiceResult<()> {
+        let id = principal.user.id;
+        let user = self.cached_user(id)?;
+        let current = self.store.credentials(id)?.password_hash;
+        if current.is_none() || !self.hasher.verify(old_password, current).await? {
+            return Err(ServiceError::InvalidCredentials);
+        }
+        self.check_password(&user, &new_password, false)?;
+        let hash = self.hasher.hash(new_password).await?;
+        self.write(Some(id), |unit| {
+            let mut user = unit.user(id)?;
+            user.require_password_change = false;
+            user.updated_at = unit.now;
+            unit.save(&user)?;
+            let mut credentials = unit.tx.credentials(id)?;
+            credentials.password_hash = Some(hash.clone());
+            unit.tx.put_credentials(id, &credentials)?;
+            unit.audit("user.change_own_password", Some(id), json!({}))
+        })
+    }
+
+    /// Issues (or replaces) the caller's own API token.
+    pub fn issue_own_api_token(&self, principal: &Principal) -> ServiceResult<IssuedToken> {
+        let id = principal.unrestricted()?.id;
+        let (token, _) = self.write(Some(id), |unit| {
+            let issued = Self::issue_token(unit, id, TokenKind::Api, None)?;
+            unit.audit("token.issue", Some(id), json!({ "kind": TokenKind::Api }))?;
+            Ok(issued)
+        })?;
+        Ok(IssuedToken { token, link: None, expires_at: None })
+    }
+
+    /// Allows the call when nothing is pending or only 2FA enrolment is (the
+    /// enrolment endpoints themselves).
+    pub(crate) fn allows_enrolment(principal: &Principal) -> ServiceResult<()> {
+        match pending_obligation(&principal.user) {
+            Some(Obligation::EnrolTwoFactor) => Ok(()),
+            _ => principal.unrestricted().map(|_| ()),
+        }
+    }
+}

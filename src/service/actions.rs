@@ -1,0 +1,57 @@
+//! Bulk actions over selected users, like an admin changelist: each id is its
+//! own transaction and gets its own result.
+
+use super::{Directory, Principal, ServiceError, ServiceResult};
+use crate::domain::roles::SystemRole;
+use crate::domain::user::{User, UserId};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// An action applied to each selected user.
+#[derive(Debug, Clone)]
+pub enum BulkAction {
+    /// Approve pending users or reactivate deactivated ones.
+    Activate,
+    Deactivate,
+    /// Archive or delete, per `accounts.on_delete`.
+    Delete,
+    Mask,
+    SetSystemRoles(BTreeSet<SystemRole>),
+    AddToGroups(BTreeSet<String>),
+    RemoveFromGroups(BTreeSet<String>),
+}
+
+/// What happened to one selected user. `user` is the record afterwards, when it still exists.
+#[derive(Debug)]
+pub struct ActionOutcome {
+    pub id: UserId,
+    pub result: ServiceResult<Option<Arc<User>>>,
+}
+
+impl Directory {
+    /// Applies `action` to each of `ids` in turn; one failure does not stop the rest.
+    pub fn bulk(&self, principal: &Principal, action: &BulkAction, ids: &[UserId]) -> Vec<ActionOutcome> {
+        ids.iter().map(|&id| ActionOutcome { id, result: self.apply_one(principal, action, id) }).collect()
+    }
+
+    fn apply_one(&self, principal: &Principal, action: &BulkAction, id: UserId) -> ServiceResult<Option<Arc<User>>> {
+        let user = match action {
+            BulkAction::Activate => self.activate(principal, id)?,
+            BulkAction::Deactivate => self.deactivate(principal, id)?,
+            BulkAction::Delete => return self.delete_user(principal, id),
+            BulkAction::Mask => self.mask(principal, id)?,
+            BulkAction::SetSystemRoles(roles) => self.set_system_roles(principal, id, roles)?,
+            BulkAction::AddToGroups(groups) => self.membership(principal, id, groups, true)?,
+            BulkAction::RemoveFromGroups(groups) => self.membership(principal, id, groups, false)?,
+        };
+        Ok(Some(user))
+    }
+
+    fn membership(&self, principal: &Principal, id: UserId, groups: &BTreeSet<String>, add: bool) -> ServiceResult<Arc<User>> {
+        if groups.is_empty() {
+            return Err(crate::domain::ValidationError::new("groups", "name at least one group").into());
+        }
+        self.change_membership(principal, id, groups, add)?;
+        self.cached_user(id).map_err(|_: ServiceError| ServiceError::NotFound("user"))
+    }
+}

@@ -1,0 +1,41 @@
+//! First start: the system users every installation has, and the root token.
+
+use super::{Directory, ServiceResult};
+use crate::domain::credentials::TokenKind;
+use crate::domain::names::Login;
+use crate::domain::roles::SystemRole;
+use crate::domain::user::{SYSTEM_USERS, Status, User, UserType};
+use serde_json::json;
+
+impl Directory {
+    /// Creates any missing system users. Returns a new root API token when root
+    /// itself was created, i.e. on the first start.
+    pub(super) fn bootstrap(&self) -> ServiceResult<Option<String>> {
+        let missing: Vec<&str> = {
+            let cache = self.read_cache();
+            SYSTEM_USERS
+                .into_iter()
+                .filter(|name| !cache.iter().any(|u| u.is_system() && u.login.as_ref().is_some_and(|l| l.as_str() == *name)))
+                .collect()
+        };
+        if missing.is_empty() {
+            return Ok(None);
+        }
+        self.write(None, |unit| {
+            let mut root_token = None;
+            for name in &missing {
+                let mut user = User::new(unit.tx.next_user_id()?, UserType::System, Status::Active, unit.now);
+                user.login = Some(Login::parse(name)?);
+                if *name == "root" {
+                    user.system_roles.insert(SystemRole::Admin);
+                }
+                unit.save(&user)?;
+                if *name == "root" {
+                    root_token = Some(Self::issue_token(unit, user.id, TokenKind::Api, None)?.0);
+                }
+                unit.audit("system.create_user", Some(user.id), json!({ "login": name }))?;
+            }
+            Ok(root_token)
+        })
+    }
+}

@@ -1,0 +1,120 @@
+//! Groups: create, list, delete, and membership changes. Automatic groups belong
+//! to a directory sync and cannot be changed here.
+
+use super::{Directory, Principal, ServiceError, ServiceResult, Unit};
+use crate::domain::ValidationError;
+use crate::domain::group::{Group, validate_group_name};
+use crate::domain::roles::{self, Capability};
+use std::collections::BTreeSet;
+
+/// A group with how many users are in it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GroupSummary {
+    #[serde(flatten)]
+    pub group: Group,
+    pub members: usize,
+}
+
+impl Directory {
+    /// Resolves group names to the stored local groups (canonical spelling);
+    /// unknown names are a bad request, automatic ones a conflict.
+    pub(crate) fn local_groups(&self, unit: &Unit, names: &BTreeSet<String>) -> ServiceResult<BTreeSet<String>> {
+        names
+            .iter()
+            .map(|name| {
+                let group = unit
+                    .tx
+                    .group(name)?
+                    .ok_or_else(|| ValidationError::new("groups", format!("unknown group `{name}`")))?;
+                if group.automatic {
+                    return Err(automatic_group(&group.name));
+                }
+                Ok(group.name)
+            })
+            .collect()
+    }
+
+    pub fn create_group(&self, principal: &Principal, name: String, description: Option<String>) -> ServiceResult<Group> {
+        let actor = principal.unrestricted()?;
+        roles::require(actor, Capability::ManageUsers)?;
+        validate_group_name(&name)?;
+        let description = description.map(|d| d.trim().to_owned()).filter(|d| !d.is_empty());
+        self.write(Some(actor.id), |unit| {
+            let group = Group { name: name.clone(), description: description.clone(), automatic: false, created_at: unit.now };
+            unit.tx.insert_group(&group).map_err(|error| match ServiceError::from(error) {
+                ServiceError::Duplicate { .. } => ServiceError::Duplicate { field: "name" },
+                other => other,
+            })?;
+            unit.audit("group.create", None, serde_json::json!({ "group": name }))?;
+            Ok(group)
+        })
+    }
+
+    pub fn list_groups(&self, principal: &Principal) -> ServiceResult<Vec<GroupSummary>> {
+        roles::require(principal.unrestricted()?, Capability::ReadDirectory)?;
+        let groups = self.store.groups()?;
+        let cache = self.read_cache();
+        Ok(groups
+            .into_iter()
+            .map(|group| {
+                let members = cache.iter().filter(|u| u.in_group(&group.name)).count();
+                GroupSummary { group, members }
+            })
+            .collect())
+    }
+
+    /// Deletes a local group and removes it from every member, in one transaction.
+    pub fn delete_group(&self, principal: &Principal, name: &str) -> ServiceResult<()> {
+        let actor = principal.unrestricted()?;
+        roles::require(actor, Capability::ManageUsers)?;
+        self.write(Some(actor.id), |unit| {
+            let group = unit.tx.group(name)?.ok_or(ServiceError::NotFound("group"))?;
+            if group.automatic {
+                return Err(automatic_group(&group.name));
+            }
+            let members: Vec<u64> = unit.cache.iter().filter(|u| u.groups.contains(&group.name)).map(|u| u.id).collect();
+            for id in members {
+                let mut user = unit.user(id)?;
+                user.groups.remove(&group.name);
+                user.updated_at = unit.now;
+                unit.save(&user)?;
+            }
+            unit.tx.remove_group(&group.name)?;
+            unit.audit("group.delete", None, serde_json::json!({ "group": group.name }))
+        })
+    }
+
+    /// Adds (`add`) or removes the user `id` to or from the local `groups`.
+    pub(crate) fn change_membership(
+        &self,
+        principal: &Principal,
+        id: u64,
+        groups: &BTreeSet<String>,
+        add: bool,
+    ) -> ServiceResult<()> {
+        let actor = principal.unrestricted()?;
+        self.write(Some(actor.id), |unit| {
+            let mut user = unit.user(id)?;
+            roles::may_manage_user(actor, &user)?;
+            let groups = self.local_groups(unit, groups)?;
+            let before = user.groups.clone();
+            if add {
+                user.groups.extend(groups.iter().cloned());
+            } else {
+                user.groups.retain(|g| !groups.contains(g));
+            }
+            if user.groups == before {
+                return Ok(());
+            }
+            user.updated_at = unit.now;
+            user.updated_by = Some(actor.id);
+            unit.save(&user)?;
+            let action = if add { "user.add_to_groups" } else { "user.remove_from_groups" };
+            unit.audit(action, Some(id), serde_json::json!({ "groups": groups }))
+        })
+    }
+}
+
+fn automatic_group(name: &str) -> ServiceError {
+    ServiceError::conflict("automatic_group", format!("group `{name}` is managed by directory sync"))
+}

@@ -1,0 +1,212 @@
+//! State changes of an account: activate (approve), deactivate, archive or
+//! delete, GDPR masking, copying, system roles. Each guards the system users and
+//! the last active admin, and runs as one transaction with its audit record.
+
+use super::{Directory, Principal, ServiceError, ServiceResult, Unit};
+use crate::config::OnDelete;
+use crate::domain::names::{Email, Login};
+use crate::domain::roles::{self, Capability, SystemRole};
+use crate::domain::user::{DELETED_USER_ID, Status, User, UserId};
+use crate::domain::user_input::validate_record;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+fn system_user_refusal(action: &str) -> ServiceError {
+    ServiceError::conflict("system_user", format!("system users cannot be {action}"))
+}
+
+impl Directory {
+    /// Refuses a change that would leave no active admin.
+    fn guard_last_admin(unit: &Unit, before: &User, after: Option<&User>) -> ServiceResult<()> {
+        let loses_admin = before.is_active_admin() && !after.is_some_and(User::is_active_admin);
+        let others = unit.cache.iter().any(|u| u.id != before.id && u.is_active_admin());
+        if loses_admin && !others {
+            return Err(ServiceError::conflict("last_admin", "at least one active admin must remain"));
+        }
+        Ok(())
+    }
+
+    /// Revokes every token and session of `id`.
+    pub(crate) fn revoke_all_tokens(unit: &Unit, id: UserId) -> ServiceResult<()> {
+        let mut credentials = unit.tx.credentials(id)?;
+        for hash in credentials.take_all_tokens() {
+            unit.tx.remove_token(&hash)?;
+        }
+        Ok(unit.tx.put_credentials(id, &credentials)?)
+    }
+
+    /// Hands everything `id` owns or last updated to `deleted_user`.
+    fn reassign_to_deleted_user(unit: &Unit, id: UserId) -> ServiceResult<usize> {
+        let held: Vec<UserId> = unit
+            .cache
+            .iter()
+            .filter(|u| u.id != id && (u.owner == Some(id) || u.updated_by == Some(id)))
+            .map(|u| u.id)
+            .collect();
+        for other in &held {
+            let mut user = unit.user(*other)?;
+            for slot in [&mut user.owner, &mut user.updated_by] {
+                if *slot == Some(id) {
+                    *slot = Some(DELETED_USER_ID);
+                }
+            }
+            unit.save(&user)?;
+        }
+        Ok(held.len())
+    }
+
+    /// Loads user `id`, lets `change` alter it, guards the last admin, saves and
+    /// audits as `action`. `change` returns the audit details.
+    fn change_user(
+        &self,
+        principal: &Principal,
+        id: UserId,
+        action: &str,
+        change: impl Fn(&Unit, &mut User) -> ServiceResult<Value>,
+    ) -> ServiceResult<Arc<User>> {
+        let actor = principal.unrestricted()?;
+        self.write(Some(actor.id), |unit| {
+            let before = unit.user(id)?;
+            roles::may_manage_user(actor, &before)?;
+            let mut user = before.clone();
+            let details = change(unit, &mut user)?;
+            Self::guard_last_admin(unit, &before, Some(&user))?;
+            user.updated_at = unit.now;
+            user.updated_by = Some(actor.id);
+            unit.save(&user)?;
+            unit.audit(action, Some(id), details)
+        })?;
+        self.cached_user(id)
+    }
+
+    /// Activates a pending (approval) or deactivated user; the last password still works.
+    pub fn activate(&self, principal: &Principal, id: UserId) -> ServiceResult<Arc<User>> {
+        self.change_user(principal, id, "user.activate", |_, user| {
+            if user.masked_at.is_some() {
+                return Err(ServiceError::conflict("masked", "a masked user cannot be activated"));
+            }
+            if user.is_archived() {
+                return Err(ServiceError::conflict("archived", "an archived user cannot be activated"));
+            }
+            let previous = user.status;
+            user.status = Status::Active;
+            Ok(json!({ "from": previous }))
+        })
+    }
+
+    /// Deactivates a user: data, password and ownership stay; tokens are revoked.
+    pub fn deactivate(&self, principal: &Principal, id: UserId) -> ServiceResult<Arc<User>> {
+        self.change_user(principal, id, "user.deactivate", |unit, user| {
+            if user.is_system() {
+                return Err(system_user_refusal("deactivated"));
+            }
+            user.status = Status::Deactivated;
+            Self::revoke_all_tokens(unit, user.id)?;
+            Ok(json!({}))
+        })
+    }
+
+    /// GDPR masking: personal fields replaced, secrets dropped, account
+    /// deactivated. Irreversible.
+    pub fn mask(&self, principal: &Principal, id: UserId) -> ServiceResult<Arc<User>> {
+        self.change_user(principal, id, "user.mask", |unit, user| {
+            if user.is_system() {
+                return Err(system_user_refusal("masked"));
+            }
+            if user.masked_at.is_some() {
+                return Err(ServiceError::conflict("masked", "the user is already masked"));
+            }
+            user.mask(unit.now);
+            Self::revoke_all_tokens(unit, user.id)?;
+            let mut credentials = unit.tx.credentials(user.id)?;
+            credentials.password_hash = None;
+            credentials.totp_secret = None;
+            credentials.totp_pending = None;
+            unit.tx.put_credentials(user.id, &credentials)?;
+            Ok(json!({}))
+        })
+    }
+
+    /// Replaces a user's system roles; only admins grant roles.
+    pub fn set_system_roles(
+        &self,
+        principal: &Principal,
+        id: UserId,
+        roles_to_set: &BTreeSet<SystemRole>,
+    ) -> ServiceResult<Arc<User>> {
+        roles::require(principal.unrestricted()?, Capability::GrantRoles)?;
+        self.change_user(principal, id, "user.set_system_roles", |_, user| {
+            user.system_roles = roles_to_set.clone();
+            Ok(json!({ "roles": roles_to_set }))
+        })
+    }
+
+    /// Deletes per `accounts.on_delete`: archive keeps the record (login stays
+    /// reserved), delete removes it. Either way, what the user owned or last
+    /// updated passes to `deleted_user`. Returns the archived user, if kept.
+    pub fn delete_user(&self, principal: &Principal, id: UserId) -> ServiceResult<Option<Arc<User>>> {
+        let actor = principal.unrestricted()?;
+        let policy = self.settings.on_delete;
+        self.write(Some(actor.id), |unit| {
+            let user = unit.user(id)?;
+            roles::may_manage_user(actor, &user)?;
+            if user.is_system() {
+                return Err(system_user_refusal("deleted"));
+            }
+            if user.is_archived() && policy == OnDelete::Archive {
+                return Err(ServiceError::conflict("archived", "the user is already archived"));
+            }
+            Self::revoke_all_tokens(unit, id)?;
+            let reassigned = Self::reassign_to_deleted_user(unit, id)?;
+            let after = match policy {
+                OnDelete::Archive => {
+                    let mut archived = user.clone();
+                    archived.archived_at = Some(unit.now);
+                    archived.updated_at = unit.now;
+                    archived.updated_by = Some(actor.id);
+                    unit.save(&archived)?;
+                    Some(archived)
+                }
+                OnDelete::Delete => {
+                    unit.remove(&user)?;
+                    None
+                }
+            };
+            Self::guard_last_admin(unit, &user, after.as_ref())?;
+            let action = if after.is_some() { "user.archive" } else { "user.delete" };
+            unit.audit(action, Some(id), json!({ "reassigned_records": reassigned }))
+        })?;
+        Ok(self.read_cache().get(id))
+    }
+
+    /// Copies a user: a new pending user with the same type, groups, roles and
+    /// settings, without password, tokens or personal data.
+    pub fn copy_user(
+        &self,
+        principal: &Principal,
+        id: UserId,
+        login: Option<String>,
+        email: Option<String>,
+    ) -> ServiceResult<Arc<User>> {
+        let actor = principal.unrestricted()?;
+        let source = self.cached_user(id)?;
+        roles::may_manage_user(actor, &source)?;
+        if source.is_system() {
+            return Err(system_user_refusal("copied"));
+        }
+        if !source.system_roles.is_empty() {
+            roles::require(actor, Capability::GrantRoles)?;
+        }
+        let login = login.as_deref().map(Login::parse).transpose()?;
+        let email = email.as_deref().map(Email::parse).transpose()?;
+        let mut draft = source.copy_settings(self.now());
+        draft.login = login;
+        draft.email = email;
+        validate_record(&draft)?;
+        draft.owner = Some(actor.id);
+        draft.updated_by = Some(actor.id);
+        let groups = draft.groups.clone();
+        self.insert_user(Some(actor.id), draft, None, &groups, "user.copy")
+    }
+}

@@ -1,0 +1,184 @@
+//! Use cases: the one API every transport (HTTP, CLI, later FTP and LDAP) calls.
+//! Each use case loads, checks the domain rule, and writes in one store
+//! transaction together with its audit record.
+
+mod account;
+mod actions;
+mod audit;
+mod bootstrap;
+pub mod cache;
+mod error;
+mod groups;
+mod lifecycle;
+mod passwords;
+mod signin;
+mod throttle;
+mod tokens;
+mod users;
+
+pub use actions::{ActionOutcome, BulkAction};
+pub use error::{ServiceError, ServiceResult};
+pub use passwords::{PasswordHasher, hash_blocking, verify_blocking};
+pub use signin::{LoginRequest, Principal, Session};
+pub use tokens::IssuedToken;
+pub use twofactor::Enrolment;
+
+mod twofactor;
+
+use crate::config::{Config, OnDelete};
+use crate::domain::audit::AuditEntry;
+use crate::domain::clock::{Clock, Timestamp};
+use crate::domain::password::PasswordPolicy;
+use crate::domain::user::{User, UserId};
+use crate::store::{Store, Tx};
+use cache::UserCache;
+use std::cell::RefCell;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+use throttle::SignInThrottle;
+
+/// Settings the use cases read, taken from the config once.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub public_url: String,
+    pub registration_enabled: bool,
+    pub on_delete: OnDelete,
+    pub activation_ttl: Duration,
+    pub password_reset_ttl: Duration,
+    pub email_confirmation_ttl: Duration,
+    pub session_ttl: Duration,
+}
+
+impl Settings {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            public_url: config.http.public_url.trim_end_matches('/').to_owned(),
+            registration_enabled: config.registration.enabled,
+            on_delete: config.accounts.on_delete,
+            activation_ttl: config.tokens.activation_ttl,
+            password_reset_ttl: config.tokens.password_reset_ttl,
+            email_confirmation_ttl: config.tokens.email_confirmation_ttl,
+            session_ttl: config.tokens.session_ttl,
+        }
+    }
+}
+
+/// The account directory: store, read model, hashing, clock and rules together.
+pub struct Directory {
+    store: Store,
+    cache: RwLock<UserCache>,
+    clock: Arc<dyn Clock>,
+    hasher: PasswordHasher,
+    policy: PasswordPolicy,
+    settings: Settings,
+    throttle: SignInThrottle,
+}
+
+/// One transaction in progress: the store view, the read model as committed
+/// before it, who acts, and which users it touched (to refresh the read model).
+pub(crate) struct Unit<'a> {
+    pub tx: &'a Tx<'a>,
+    pub cache: &'a UserCache,
+    pub actor: Option<UserId>,
+    pub now: Timestamp,
+    touched: RefCell<Vec<UserId>>,
+}
+
+impl Unit<'_> {
+    /// Loads a user inside the transaction, or fails with not found.
+    pub fn user(&self, id: UserId) -> ServiceResult<User> {
+        self.tx.user(id)?.ok_or(ServiceError::NotFound("user"))
+    }
+
+    /// Writes a user (indexes checked) and marks it for the read model.
+    pub fn save(&self, user: &User) -> ServiceResult<()> {
+        self.tx.put_user(user)?;
+        self.touched.borrow_mut().push(user.id);
+        Ok(())
+    }
+
+    /// Removes a user and its credentials.
+    pub fn remove(&self, user: &User) -> ServiceResult<()> {
+        self.tx.remove_user(user)?;
+        self.touched.borrow_mut().push(user.id);
+        Ok(())
+    }
+
+    /// Records an audit entry for this unit's actor.
+    pub fn audit(&self, action: &str, target: Option<UserId>, details: serde_json::Value) -> ServiceResult<()> {
+        let entry = AuditEntry { id: 0, at: self.now, actor: self.actor, action: action.to_owned(), target, details };
+        Ok(self.tx.append_audit(entry)?)
+    }
+}
+
+impl Directory {
+    /// Opens the directory over `store`, loads the read model and makes sure the
+    /// system users exist. Returns the root token when this was the first start.
+    pub fn open(store: Store, config: &Config, clock: Arc<dyn Clock>) -> ServiceResult<(Self, Option<String>)> {
+        let cache = UserCache::load(store.users()?);
+        let directory = Self {
+            store,
+            cache: RwLock::new(cache),
+            clock,
+            hasher: PasswordHasher::new(config.passwords.hash_concurrency)?,
+            policy: PasswordPolicy {
+                min_length: config.passwords.min_length,
+                max_length: config.passwords.max_length,
+            },
+            settings: Settings::from_config(config),
+            throttle: SignInThrottle::new(&config.signin),
+        };
+        let root_token = directory.bootstrap()?;
+        Ok((directory, root_token))
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Writes buffered changes to disk (called at shutdown).
+    pub fn flush(&self) -> ServiceResult<()> {
+        Ok(self.store.flush()?)
+    }
+
+    pub fn store_size_on_disk(&self) -> ServiceResult<u64> {
+        Ok(self.store.size_on_disk()?)
+    }
+
+    fn read_cache(&self) -> RwLockReadGuard<'_, UserCache> {
+        self.cache.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write_cache(&self) -> RwLockWriteGuard<'_, UserCache> {
+        self.cache.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A user from the read model.
+    fn cached_user(&self, id: UserId) -> ServiceResult<Arc<User>> {
+        self.read_cache().get(id).ok_or(ServiceError::NotFound("user"))
+    }
+
+    /// Runs `change` as one transaction on behalf of `actor`, then refreshes the
+    /// read model with the users it touched. Writers are serialised, so the read
+    /// model a unit sees is exactly the committed state.
+    fn write<T>(&self, actor: Option<UserId>, change: impl Fn(&Unit) -> ServiceResult<T>) -> ServiceResult<T> {
+        let mut cache = self.write_cache();
+        let now = self.clock.now();
+        let (value, touched) = self.store.write(|tx| {
+            let unit = Unit { tx, cache: &cache, actor, now, touched: RefCell::new(Vec::new()) };
+            let value = change(&unit)?;
+            Ok::<_, ServiceError>((value, unit.touched.into_inner()))
+        })?;
+        for id in touched {
+            match self.store.user(id)? {
+                Some(user) => cache.put(user),
+                None => cache.remove(id),
+            }
+        }
+        Ok(value)
+    }
+}

@@ -1,0 +1,89 @@
+//! Argon2id hashing and verification, run on blocking threads behind a
+//! semaphore so a sign-in storm never stalls the async runtime.
+
+use super::error::{ServiceError, ServiceResult};
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+/// OWASP's argon2id minimum: 19 MiB, 2 passes, 1 lane.
+const MEMORY_KIB: u32 = 19_456;
+const PASSES: u32 = 2;
+const LANES: u32 = 1;
+
+/// Shared hasher; clones share the concurrency bound.
+#[derive(Clone)]
+pub struct PasswordHasher {
+    permits: Arc<Semaphore>,
+    /// A real hash verified for unknown users, so their timing matches known ones.
+    decoy: Arc<str>,
+}
+
+fn argon2() -> ServiceResult<Argon2<'static>> {
+    let params = Params::new(MEMORY_KIB, PASSES, LANES, None)
+        .map_err(|e| ServiceError::Internal(format!("argon2 parameters: {e}")))?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+/// Hashes on the calling thread; use [`PasswordHasher::hash`] from async code.
+pub fn hash_blocking(password: &str) -> ServiceResult<String> {
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    argon2()?
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| ServiceError::Internal(format!("hashing failed: {e}")))
+}
+
+/// Verifies on the calling thread; a malformed stored hash counts as a mismatch.
+pub fn verify_blocking(password: &str, phc: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(phc) else { return false };
+    argon2().is_ok_and(|argon| argon.verify_password(password.as_bytes(), &parsed).is_ok())
+}
+
+impl PasswordHasher {
+    /// `concurrency` 0 means one hash per available core.
+    pub fn new(concurrency: usize) -> ServiceResult<Self> {
+        let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
+        let permits = if concurrency == 0 { cores } else { concurrency };
+        let decoy = hash_blocking("decoy password that matches nothing")?;
+        Ok(Self { permits: Arc::new(Semaphore::new(permits)), decoy: decoy.into() })
+    }
+
+    async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> ServiceResult<T> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| ServiceError::Internal("password hasher closed".into()))?;
+        tokio::task::spawn_blocking(job)
+            .await
+            .map_err(|e| ServiceError::Internal(format!("hashing task failed: {e}")))
+    }
+
+    pub async fn hash(&self, password: String) -> ServiceResult<String> {
+        self.run(move || hash_blocking(&password)).await?
+    }
+
+    /// Verifies `password` against `phc`, or against a decoy when there is no hash.
+    pub async fn verify(&self, password: String, phc: Option<String>) -> ServiceResult<bool> {
+        let known = phc.is_some();
+        let phc = phc.unwrap_or_else(|| self.decoy.to_string());
+        let matched = self.run(move || verify_blocking(&password, &phc)).await?;
+        Ok(known && matched)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_is_argon2id_with_owasp_parameters() {
+        let hash = hash_blocking("correct horse").unwrap_or_default();
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert!(verify_blocking("correct horse", &hash));
+        assert!(!verify_blocking("wrong horse", &hash));
+        assert!(!verify_blocking("x", "not a phc string"));
+    }
+}

@@ -1,0 +1,109 @@
+//! Two-factor authentication (TOTP): self enrolment confirmed by a code,
+//! self removal, and admin reset.
+
+use super::signin::totp_matches;
+use super::{Directory, Principal, ServiceError, ServiceResult};
+use crate::domain::roles;
+use crate::domain::totp;
+use crate::domain::user::{User, UserId};
+use rand::RngCore;
+use serde::Serialize;
+use serde_json::json;
+use std::sync::Arc;
+
+const ISSUER: &str = "gatehouse";
+const SECRET_BYTES: usize = 20;
+
+/// What an authenticator app needs to enrol.
+#[derive(Debug, Clone, Serialize)]
+pub struct Enrolment {
+    pub secret: String,
+    pub otpauth_uri: String,
+}
+
+impl Directory {
+    /// Starts enrolment: a new pending secret, confirmed later by a code.
+    pub fn begin_two_factor(&self, principal: &Principal) -> ServiceResult<Enrolment> {
+        Self::allows_enrolment(principal)?;
+        let user = self.cached_user(principal.user.id)?;
+        if user.two_factor_enabled {
+            return Err(ServiceError::conflict("already_enrolled", "2FA is already enabled"));
+        }
+        let mut bytes = [0u8; SECRET_BYTES];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        let secret = data_encoding::BASE32_NOPAD.encode(&bytes);
+        self.write(Some(user.id), |unit| {
+            let mut credentials = unit.tx.credentials(user.id)?;
+            credentials.totp_pending = Some(secret.clone());
+            Ok(unit.tx.put_credentials(user.id, &credentials)?)
+        })?;
+        let account = user.effective_display_name();
+        Ok(Enrolment { otpauth_uri: totp::otpauth_uri(ISSUER, &account, &secret), secret })
+    }
+
+    /// Confirms enrolment with a code from the app; 2FA is on from then on.
+    pub fn confirm_two_factor(&self, principal: &Principal, code: &str) -> ServiceResult<Arc<User>> {
+        Self::allows_enrolment(principal)?;
+        let id = principal.user.id;
+        self.write(Some(id), |unit| {
+            let mut credentials = unit.tx.credentials(id)?;
+            let pending = credentials
+                .totp_pending
+                .take()
+                .ok_or_else(|| ServiceError::conflict("no_enrolment", "start enrolment first (POST /api/v1/me/2fa)"))?;
+            if !totp_matches(&pending, Some(code), unit.now) {
+                return Err(crate::domain::ValidationError::new("code", "does not match").into());
+            }
+            credentials.totp_secret = Some(pending);
+            unit.tx.put_credentials(id, &credentials)?;
+            let mut user = unit.user(id)?;
+            user.two_factor_enabled = true;
+            user.updated_at = unit.now;
+            unit.save(&user)?;
+            unit.audit("user.enable_2fa", Some(id), json!({}))
+        })?;
+        self.cached_user(id)
+    }
+
+    /// The user turns 2FA off with a current code, unless an admin requires it.
+    pub fn disable_own_two_factor(&self, principal: &Principal, code: &str) -> ServiceResult<Arc<User>> {
+        let id = principal.unrestricted()?.id;
+        self.write(Some(id), |unit| {
+            let user = unit.user(id)?;
+            if user.require_2fa {
+                return Err(ServiceError::conflict("2fa_required", "an admin requires 2FA for this account"));
+            }
+            let credentials = unit.tx.credentials(id)?;
+            let secret = credentials.totp_secret.as_deref().ok_or(ServiceError::NotFound("2FA enrolment"))?;
+            if !totp_matches(secret, Some(code), unit.now) {
+                return Err(crate::domain::ValidationError::new("code", "does not match").into());
+            }
+            Self::clear_two_factor(unit, user)?;
+            unit.audit("user.disable_2fa", Some(id), json!({}))
+        })?;
+        self.cached_user(id)
+    }
+
+    /// Admin removes a user's 2FA (lost device); enrolment is asked again at
+    /// next sign-in when 2FA is required.
+    pub fn reset_two_factor(&self, principal: &Principal, id: UserId) -> ServiceResult<Arc<User>> {
+        let actor = principal.unrestricted()?;
+        self.write(Some(actor.id), |unit| {
+            let user = unit.user(id)?;
+            roles::may_manage_user(actor, &user)?;
+            Self::clear_two_factor(unit, user)?;
+            unit.audit("user.reset_2fa", Some(id), json!({}))
+        })?;
+        self.cached_user(id)
+    }
+
+    fn clear_two_factor(unit: &super::Unit, mut user: User) -> ServiceResult<()> {
+        let mut credentials = unit.tx.credentials(user.id)?;
+        credentials.totp_secret = None;
+        credentials.totp_pending = None;
+        unit.tx.put_credentials(user.id, &credentials)?;
+        user.two_factor_enabled = false;
+        user.updated_at = unit.now;
+        unit.save(&user)
+    }
+}

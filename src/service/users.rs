@@ -1,0 +1,160 @@
+//! Creating, reading, changing and listing users; registration; admin password set.
+
+use super::cache::{UserPage, UserQuery};
+use super::{Directory, Principal, ServiceError, ServiceResult};
+use crate::domain::ValidationError;
+use crate::domain::credentials::Credentials;
+use crate::domain::roles::{self, Capability};
+use crate::domain::user::{Status, User, UserId, UserType};
+use crate::domain::user_input::{NewUser, Registration, UserPatch};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+impl Directory {
+    /// Builds a user from `profile` outside any transaction (id 0), so the
+    /// password policy can see its login and email before hashing.
+    fn draft_user(&self, user_type: UserType, status: Status, profile: UserPatch) -> ServiceResult<User> {
+        let mut draft = User::new(0, user_type, status, self.now());
+        profile.apply(&mut draft)?;
+        Ok(draft)
+    }
+
+    /// Checks `password` against the policy for `user`, unless overridden.
+    pub(crate) fn check_password(&self, user: &User, password: &str, override_policy: bool) -> ServiceResult<()> {
+        if override_policy {
+            return Ok(self.policy.check_overridden(password)?);
+        }
+        let identities: Vec<&str> = [user.login.as_ref().map(|l| l.as_str()), user.email.as_ref().map(|e| e.as_str())]
+            .into_iter()
+            .flatten()
+            .collect();
+        Ok(self.policy.check(password, &identities)?)
+    }
+
+    /// Hashes `password` if given.
+    async fn hash_optional(&self, password: Option<String>) -> ServiceResult<Option<String>> {
+        match password {
+            Some(password) => Ok(Some(self.hasher.hash(password).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Admin creates a user (default type `local`, status `active`).
+    pub async fn create_user(&self, principal: &Principal, request: NewUser) -> ServiceResult<Arc<User>> {
+        let actor = principal.unrestricted()?;
+        roles::require(actor, Capability::ManageUsers)?;
+        if let Some(field) = request.unknown_field() {
+            return Err(ValidationError::new(field, "unknown field").into());
+        }
+        if !request.system_roles.is_empty() {
+            roles::require(actor, Capability::GrantRoles)?;
+        }
+        let status = request.status.unwrap_or(Status::Active);
+        if status == Status::Deactivated {
+            return Err(ValidationError::new("status", "a new user is pending or active").into());
+        }
+        let user_type = request.profile.user_type.unwrap_or(UserType::Local);
+        let mut draft = self.draft_user(user_type, status, request.profile)?;
+        if let Some(password) = &request.password {
+            self.check_password(&draft, password, request.override_policy)?;
+        }
+        draft.system_roles = request.system_roles;
+        draft.owner = Some(actor.id);
+        draft.updated_by = Some(actor.id);
+        let password_hash = self.hash_optional(request.password).await?;
+        let groups = request.groups;
+        self.insert_user(Some(actor.id), draft, password_hash, &groups, "user.create")
+    }
+
+    /// A visitor registers: a pending `self_registered` user, policy always applied.
+    pub async fn register(&self, registration: Registration) -> ServiceResult<Arc<User>> {
+        if !self.settings.registration_enabled {
+            return Err(ServiceError::Disabled("registration"));
+        }
+        let (profile, password) = registration.into_parts();
+        let draft = self.draft_user(UserType::SelfRegistered, Status::Pending, profile)?;
+        self.check_password(&draft, &password, false)?;
+        let password_hash = self.hasher.hash(password).await?;
+        self.insert_user(None, draft, Some(password_hash), &BTreeSet::new(), "user.register")
+    }
+
+    /// Stores a drafted user under a fresh id, with its password and groups.
+    pub(crate) fn insert_user(
+        &self,
+        actor: Option<UserId>,
+        draft: User,
+        password_hash: Option<String>,
+        groups: &BTreeSet<String>,
+        action: &str,
+    ) -> ServiceResult<Arc<User>> {
+        let id = self.write(actor, |unit| {
+            let mut user = draft.clone();
+            user.id = unit.tx.next_user_id()?;
+            user.created_at = unit.now;
+            user.updated_at = unit.now;
+            user.groups = self.local_groups(unit, groups)?;
+            unit.save(&user)?;
+            let credentials = Credentials { password_hash: password_hash.clone(), ..Credentials::default() };
+            unit.tx.put_credentials(user.id, &credentials)?;
+            unit.audit(action, Some(user.id), serde_json::json!({ "type": user.user_type, "status": user.status }))?;
+            Ok(user.id)
+        })?;
+        self.cached_user(id)
+    }
+
+    /// Reads a user: directory readers see everyone, others only themselves.
+    pub fn get_user(&self, principal: &Principal, id: UserId) -> ServiceResult<Arc<User>> {
+        let actor = principal.unrestricted()?;
+        if actor.id != id {
+            roles::require(actor, Capability::ReadDirectory)?;
+        }
+        self.cached_user(id)
+    }
+
+    /// Lists users matching `query`.
+    pub fn list_users(&self, principal: &Principal, query: &UserQuery) -> ServiceResult<UserPage> {
+        roles::require(principal.unrestricted()?, Capability::ReadDirectory)?;
+        Ok(self.read_cache().query(query))
+    }
+
+    /// Admin changes a user's profile and settings.
+    pub fn update_user(&self, principal: &Principal, id: UserId, patch: UserPatch) -> ServiceResult<Arc<User>> {
+        let actor = principal.unrestricted()?;
+        self.write(Some(actor.id), |unit| {
+            let mut user = unit.user(id)?;
+            roles::may_manage_user(actor, &user)?;
+            let changed = patch.clone().apply(&mut user)?;
+            if changed.is_empty() {
+                return Ok(());
+            }
+            user.updated_at = unit.now;
+            user.updated_by = Some(actor.id);
+            unit.save(&user)?;
+            unit.audit("user.update", Some(id), serde_json::json!({ "fields": changed }))
+        })?;
+        self.cached_user(id)
+    }
+
+    /// Admin sets a user's password; the policy applies unless overridden.
+    pub async fn set_password(
+        &self,
+        principal: &Principal,
+        id: UserId,
+        password: String,
+        override_policy: bool,
+    ) -> ServiceResult<()> {
+        let actor = principal.unrestricted()?;
+        let target = self.cached_user(id)?;
+        roles::may_manage_user(actor, &target)?;
+        self.check_password(&target, &password, override_policy)?;
+        let hash = self.hasher.hash(password).await?;
+        self.write(Some(actor.id), |unit| {
+            let target = unit.user(id)?;
+            roles::may_manage_user(actor, &target)?;
+            let mut credentials = unit.tx.credentials(id)?;
+            credentials.password_hash = Some(hash.clone());
+            unit.tx.put_credentials(id, &credentials)?;
+            unit.audit("user.set_password", Some(id), serde_json::json!({ "override_policy": override_policy }))
+        })
+    }
+}

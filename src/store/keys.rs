@@ -1,0 +1,29 @@
+//! Key encodings: big-endian ids so ranges sort numerically, folded names for
+//! case-insensitive unique indexes.
+
+use crate::domain::user::UserId;
+
+pub const SCHEMA_VERSION: &[u8] = b"schema_version";
+pub const NEXT_USER_ID: &[u8] = b"next_user_id";
+
+pub fn id(id: UserId) -> [u8; 8] {
+    id.to_be_bytes()
+}
+
+pub fn decode_u64(raw: &[u8]) -> u64 {
+    let mut bytes = [0u8; 8];
+    let len = raw.len().min(8);
+    bytes[8 - len..].copy_from_slice(&raw[raw.len() - len..]);
+    u64::from_be_bytes(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_and_sort() {
+        assert_eq!(decode_u64(&id(42)), 42);
+        assert!(id(2) < id(256));
+    }
+}
