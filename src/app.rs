@@ -1,1 +1,117 @@
-//! tmp
+//! Wiring: opens the store, builds the directory service, serves the admin API,
+//! and shuts down gracefully (in-flight requests finish, the store is flushed).
+
+use crate::config::Config;
+use crate::domain::clock::{Clock, SystemClock};
+use crate::service::Directory;
+use crate::store::Store;
+use anyhow::Context;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+const ROOT_TOKEN_FILE: &str = "root.token";
+
+/// A started daemon: its bound address and a handle to stop it.
+pub struct Running {
+    pub http_addr: SocketAddr,
+    pub directory: Arc<Directory>,
+    stop: watch::Sender<bool>,
+    http_task: JoinHandle<std::io::Result<()>>,
+}
+
+/// Starts everything `config` asks for, with `clock` as the time source.
+pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
+    let store = Store::open(&config.data_dir, config.store.cache_mb * 1024 * 1024)
+        .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+    let (directory, root_token) = Directory::open(store, config, clock).context("cannot open the directory")?;
+    if let Some(token) = root_token {
+        let path = config.data_dir.join(ROOT_TOKEN_FILE);
+        write_secret_file(&path, &token).with_context(|| format!("cannot write {}", path.display()))?;
+        tracing::info!(file = %path.display(), "first start: root API token written");
+    }
+    let directory = Arc::new(directory);
+    let listener = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .with_context(|| format!("cannot listen on http.listen = {}", config.http.listen))?;
+    let http_addr = listener.local_addr()?;
+    let router = crate::http::router(directory.clone(), config.http.max_body_bytes);
+    let (stop, mut stopped) = watch::channel(false);
+    let http_task = tokio::spawn(async move {
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, service)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+    tracing::info!(%http_addr, "admin API listening");
+    Ok(Running { http_addr, directory, stop, http_task })
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests finish, then flushes the store.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        self.http_task.await.context("HTTP task panicked")?.context("HTTP server failed")?;
+        self.directory.flush().context("flushing the store")?;
+        tracing::info!("stopped; store flushed");
+        Ok(())
+    }
+}
+
+/// Runs the daemon until SIGTERM or ctrl-c.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let running = start(&config, Arc::new(SystemClock)).await?;
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    running.shutdown().await
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+/// Writes `secret` to `path`, readable by the owner only.
+fn write_secret_file(path: &Path, secret: &str) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let mut file = options.open(path)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        writeln!(file, "{secret}")
+    }
+    #[cfg(not(unix))]
+    {
+        let mut file = options.open(path)?;
+        writeln!(file, "{secret}")
+    }
+}

@@ -1,1 +1,42 @@
-//! tmp
+//! The HTTP admin API (axum): routes, JSON shapes and authentication. Every
+//! handler calls the service layer; errors map to statuses in `error.rs`.
+
+mod account;
+mod error;
+mod extract;
+mod groups;
+mod users;
+
+pub use error::ApiError;
+
+use crate::service::Directory;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::get;
+use std::sync::Arc;
+use tower_http::trace::TraceLayer;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub directory: Arc<Directory>,
+}
+
+/// The whole admin API.
+pub fn router(directory: Arc<Directory>, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .nest("/api/v1", users::routes().merge(account::routes()).merge(groups::routes()))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+        })
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(TraceLayer::new_for_http())
+        .with_state(AppState { directory })
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}

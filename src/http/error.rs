@@ -1,0 +1,89 @@
+//! The one place service errors become HTTP statuses and the JSON error body
+//! `{"error":{"code","message","field"?}}`.
+
+use crate::service::ServiceError;
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// An error answer of the admin API.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), field: None, retry_after: None }
+    }
+
+    /// A 400 naming the offending field.
+    pub fn invalid(field: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        let field = field.into();
+        let message = format!("{field}: {message}");
+        Self { field: Some(field), ..Self::new(StatusCode::BAD_REQUEST, "invalid_field", message) }
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+    }
+
+    /// The JSON object under `"error"`, also used per id in bulk results.
+    pub fn body(&self) -> serde_json::Value {
+        let mut body = json!({ "code": self.code, "message": self.message });
+        if let Some(field) = &self.field {
+            body["field"] = json!(field);
+        }
+        body
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> Self {
+        let message = error.to_string();
+        match error {
+            ServiceError::Invalid(invalid) => Self::invalid(invalid.field, invalid.message),
+            ServiceError::NotFound(what) => Self::not_found(what),
+            ServiceError::Duplicate { field } => Self {
+                field: Some(field.to_owned()),
+                ..Self::new(StatusCode::CONFLICT, "duplicate", message)
+            },
+            ServiceError::Conflict { code, message } => Self::new(StatusCode::CONFLICT, code, message),
+            ServiceError::Forbidden(_) => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
+            ServiceError::ObligationPending { code, message } => Self::new(StatusCode::FORBIDDEN, code, message),
+            ServiceError::Unauthenticated => Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message),
+            ServiceError::InvalidCredentials => Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", message),
+            ServiceError::TooManyAttempts { retry_after } => Self {
+                retry_after: Some(retry_after.as_secs().max(1)),
+                ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message)
+            },
+            ServiceError::InvalidToken => Self::new(StatusCode::BAD_REQUEST, "invalid_token", message),
+            ServiceError::Disabled(_) => Self::new(StatusCode::FORBIDDEN, "disabled", message),
+            ServiceError::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(json!({ "error": self.body() }))).into_response();
+        let headers = response.headers_mut();
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
