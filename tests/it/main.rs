@@ -1,1 +1,8 @@
-fn main(){}
+//! The one integration test binary: starts the real daemon in-process on
+//! loopback port 0 and drives it with a real HTTP client.
+
+mod harness;
+mod lifecycle;
+mod signin;
+mod tokens;
+mod users;

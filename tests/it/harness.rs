@@ -1,0 +1,154 @@
+//! Starts gatehouse with a temporary data dir and a manual clock, and offers a
+//! small JSON client for the admin API.
+
+use chrono::{TimeZone, Utc};
+use gatehouse::app::{self, Running};
+use gatehouse::config::Config;
+use gatehouse::domain::clock::ManualClock;
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+pub const PASSWORD: &str = "a sound passphrase";
+
+pub struct Daemon {
+    pub base: String,
+    pub root: String,
+    pub clock: Arc<ManualClock>,
+    pub dir: tempfile::TempDir,
+    client: reqwest::Client,
+    running: Option<Running>,
+}
+
+/// A status and JSON body (Null when empty).
+pub type Reply = (u16, Value);
+
+impl Daemon {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::default();
+        config.data_dir = dir.path().join("data");
+        config.http.listen = "127.0.0.1:0".parse().expect("addr");
+        config.http.public_url = "https://gatehouse.example.org".into();
+        adjust(&mut config);
+        let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0).unwrap()));
+        let running = app::start(&config, clock.clone()).await.expect("daemon starts");
+        let root = std::fs::read_to_string(config.data_dir.join("root.token")).expect("root token");
+        Self {
+            base: format!("http://{}", running.http_addr),
+            root: root.trim().to_owned(),
+            clock,
+            dir,
+            client: reqwest::Client::new(),
+            running: Some(running),
+        }
+    }
+
+    pub fn clock_now(&self) -> chrono::DateTime<Utc> {
+        use gatehouse::domain::clock::Clock;
+        self.clock.now()
+    }
+
+    /// Shuts down cleanly; returns the data dir so a test may inspect it.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await.expect("clean shutdown");
+        }
+        self.dir
+    }
+
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Sends `body` as is, as root, for malformed-input tests.
+    pub async fn client_raw(&self, method: Method, path: &str, body: &str) -> Reply {
+        let response = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.root)
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("request sent");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn public_post(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, None, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::PATCH, path, Some(token), Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// Creates a user as root and returns its JSON; panics unless 201.
+    pub async fn create(&self, body: Value) -> Value {
+        let (status, user) = self.post("/api/v1/users", &self.root, body.clone()).await;
+        assert_eq!(status, 201, "create {body}: {user}");
+        user
+    }
+
+    /// Creates an active local user with the test password; returns its id.
+    pub async fn user(&self, login: &str) -> u64 {
+        let user = self.create(json!({ "login": login, "email": format!("{login}@example.org"), "password": PASSWORD })).await;
+        id(&user)
+    }
+
+    /// Creates a user holding `roles` and returns (id, API token).
+    pub async fn user_with_roles(&self, login: &str, roles: &[&str]) -> (u64, String) {
+        let user = self.create(json!({ "login": login, "password": PASSWORD, "system_roles": roles })).await;
+        let (status, issued) = self.post(&format!("/api/v1/users/{}/api-token", id(&user)), &self.root, json!({})).await;
+        assert_eq!(status, 201, "{issued}");
+        (id(&user), issued["token"].as_str().expect("token").to_owned())
+    }
+
+    /// Signs in with login and password; returns (status, body).
+    pub async fn login(&self, login: &str, password: &str) -> Reply {
+        self.public_post("/api/v1/login", json!({ "login": login, "password": password })).await
+    }
+
+    /// Runs a bulk action as root and returns the body; panics unless 200.
+    pub async fn bulk(&self, action: &str, body: Value) -> Value {
+        let (status, reply) = self.post(&format!("/api/v1/users/actions/{action}"), &self.root, body).await;
+        assert_eq!(status, 200, "{action}: {reply}");
+        reply
+    }
+}
+
+pub fn id(user: &Value) -> u64 {
+    user["id"].as_u64().unwrap_or_else(|| panic!("no id in {user}"))
+}
+
+/// The error code of an error reply.
+pub fn code(reply: &Value) -> &str {
+    reply["error"]["code"].as_str().unwrap_or("")
+}
