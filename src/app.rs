@@ -29,10 +29,12 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
     let store = Store::open(&config.data_dir, config.store.cache_mb * 1024 * 1024)
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
-    let (directory, root_token) = Directory::open(store, config, clock).context("cannot open the directory")?;
+    let (directory, root_token) =
+        Directory::open(store, config, clock).context("cannot open the directory")?;
     if let Some(token) = root_token {
         let path = config.data_dir.join(ROOT_TOKEN_FILE);
-        write_secret_file(&path, &token).with_context(|| format!("cannot write {}", path.display()))?;
+        write_secret_file(&path, &token)
+            .with_context(|| format!("cannot write {}", path.display()))?;
         tracing::info!(file = %path.display(), "first start: root API token written");
     }
     let directory = Arc::new(directory);
@@ -51,14 +53,22 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
             .await
     });
     tracing::info!(%http_addr, "admin API listening");
-    Ok(Running { http_addr, directory, stop, http_task })
+    Ok(Running {
+        http_addr,
+        directory,
+        stop,
+        http_task,
+    })
 }
 
 impl Running {
     /// Stops accepting, lets in-flight requests finish, then flushes the store.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.stop.send(true);
-        self.http_task.await.context("HTTP task panicked")?.context("HTTP server failed")?;
+        self.http_task
+            .await
+            .context("HTTP task panicked")?
+            .context("HTTP server failed")?;
         self.directory.flush().context("flushing the store")?;
         tracing::info!("stopped; store flushed");
         Ok(())

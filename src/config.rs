@@ -137,13 +137,19 @@ impl Default for HttpConfig {
 
 impl Default for PasswordConfig {
     fn default() -> Self {
-        Self { min_length: 12, max_length: 256, hash_concurrency: 0 }
+        Self {
+            min_length: 12,
+            max_length: 256,
+            hash_concurrency: 0,
+        }
     }
 }
 
 impl Default for AccountsConfig {
     fn default() -> Self {
-        Self { on_delete: OnDelete::Archive }
+        Self {
+            on_delete: OnDelete::Archive,
+        }
     }
 }
 
@@ -178,9 +184,15 @@ impl Default for StoreConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path} is not valid TOML: {source}")]
-    Syntax { path: PathBuf, source: Box<toml::de::Error> },
+    Syntax {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
     #[error("environment variable {name}: {message}")]
     Env { name: String, message: String },
     #[error("config key `{key}`: {message}")]
@@ -207,10 +219,12 @@ impl Config {
                 overlay_env(&mut table, &name, rest, &raw)?;
             }
         }
-        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
-            .map_err(|error| ConfigError::Value {
-                key: error.path().to_string(),
-                message: error.inner().to_string(),
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|error| {
+                ConfigError::Value {
+                    key: error.path().to_string(),
+                    message: error.inner().to_string(),
+                }
             })?;
         config.validate()?;
         Ok(config)
@@ -218,15 +232,23 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |key: &str, message: &str| {
-            Err(ConfigError::Value { key: key.into(), message: message.into() })
+            Err(ConfigError::Value {
+                key: key.into(),
+                message: message.into(),
+            })
         };
         if self.passwords.min_length == 0 || self.passwords.min_length > self.passwords.max_length {
-            return bad("passwords.min_length", "must be between 1 and passwords.max_length");
+            return bad(
+                "passwords.min_length",
+                "must be between 1 and passwords.max_length",
+            );
         }
         if self.signin.max_failures == 0 {
             return bad("signin.max_failures", "must be at least 1");
         }
-        if !(self.http.public_url.starts_with("http://") || self.http.public_url.starts_with("https://")) {
+        if !(self.http.public_url.starts_with("http://")
+            || self.http.public_url.starts_with("https://"))
+        {
             return bad("http.public_url", "must start with http:// or https://");
         }
         Ok(())
@@ -234,18 +256,31 @@ impl Config {
 }
 
 fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
     text.parse::<toml::Table>()
-        .map_err(|source| ConfigError::Syntax { path: path.to_owned(), source: Box::new(source) })
+        .map_err(|source| ConfigError::Syntax {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })
 }
 
 /// Puts `GATEHOUSE_SECTION__KEY=value` into the table as `section.key`. The value is
 /// read as a TOML literal when it is one (numbers, booleans, arrays), else as a string.
-fn overlay_env(table: &mut toml::Table, name: &str, rest: &str, raw: &str) -> Result<(), ConfigError> {
+fn overlay_env(
+    table: &mut toml::Table,
+    name: &str,
+    rest: &str,
+    raw: &str,
+) -> Result<(), ConfigError> {
     let path: Vec<String> = rest.split("__").map(str::to_lowercase).collect();
     if path.iter().any(String::is_empty) {
-        return Err(ConfigError::Env { name: name.into(), message: "malformed key".into() });
+        return Err(ConfigError::Env {
+            name: name.into(),
+            message: "malformed key".into(),
+        });
     }
     let value = format!("v = {raw}")
         .parse::<toml::Table>()
@@ -258,7 +293,9 @@ fn overlay_env(table: &mut toml::Table, name: &str, rest: &str, raw: &str) -> Re
     })?;
     let mut node = table;
     for section in sections {
-        let entry = node.entry(section.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let entry = node
+            .entry(section.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         node = entry.as_table_mut().ok_or_else(|| ConfigError::Env {
             name: name.into(),
             message: format!("`{section}` is not a section"),
@@ -273,7 +310,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -289,8 +329,11 @@ mod tests {
     fn file_then_env_layering() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("g.toml");
-        std::fs::write(&path, "[http]\nlisten = \"127.0.0.1:1\"\n[passwords]\nmin_length = 20\n")
-            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(
+            &path,
+            "[http]\nlisten = \"127.0.0.1:1\"\n[passwords]\nmin_length = 20\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         let vars = env(&[
             ("GATEHOUSE_HTTP__LISTEN", "127.0.0.1:9000"),
             ("GATEHOUSE_REGISTRATION__ENABLED", "true"),
@@ -309,13 +352,24 @@ mod tests {
         let cases = [
             (vec![("GATEHOUSE_HTTP__LISTN", "x")], "listn"),
             (vec![("GATEHOUSE_HTTP__LISTEN", "nope")], "http.listen"),
-            (vec![("GATEHOUSE_PASSWORDS__MIN_LENGTH", "0")], "passwords.min_length"),
-            (vec![("GATEHOUSE_ACCOUNTS__ON_DELETE", "shred")], "accounts.on_delete"),
+            (
+                vec![("GATEHOUSE_PASSWORDS__MIN_LENGTH", "0")],
+                "passwords.min_length",
+            ),
+            (
+                vec![("GATEHOUSE_ACCOUNTS__ON_DELETE", "shred")],
+                "accounts.on_delete",
+            ),
         ];
         for (vars, needle) in cases {
             let vars: Vec<(&str, &str)> = vars;
-            let error = Config::load_from(None, env(&vars)).err().map(|e| e.to_string());
-            assert!(error.as_deref().is_some_and(|e| e.contains(needle)), "{error:?} lacks {needle}");
+            let error = Config::load_from(None, env(&vars))
+                .err()
+                .map(|e| e.to_string());
+            assert!(
+                error.as_deref().is_some_and(|e| e.contains(needle)),
+                "{error:?} lacks {needle}"
+            );
         }
     }
 }

@@ -30,7 +30,10 @@ impl TokenKind {
 
     /// Single-use tokens are consumed by the first successful redemption.
     pub fn is_single_use(self) -> bool {
-        matches!(self, Self::Activation | Self::PasswordReset | Self::EmailConfirmation)
+        matches!(
+            self,
+            Self::Activation | Self::PasswordReset | Self::EmailConfirmation
+        )
     }
 
     /// Tokens that authenticate requests as their user.
@@ -76,14 +79,19 @@ pub struct Credentials {
 impl Credentials {
     /// Forgets the hashes of `kind` tokens and returns them for removal.
     pub fn take_tokens(&mut self, kind: TokenKind) -> Vec<String> {
-        let (taken, kept) = std::mem::take(&mut self.tokens).into_iter().partition(|(k, _)| *k == kind);
+        let (taken, kept) = std::mem::take(&mut self.tokens)
+            .into_iter()
+            .partition(|(k, _)| *k == kind);
         self.tokens = kept;
         taken.into_iter().map(|(_, hash)| hash).collect()
     }
 
     /// Forgets every token hash and returns them for removal.
     pub fn take_all_tokens(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.tokens).into_iter().map(|(_, hash)| hash).collect()
+        std::mem::take(&mut self.tokens)
+            .into_iter()
+            .map(|(_, hash)| hash)
+            .collect()
     }
 
     pub fn forget_token(&mut self, hash: &str) {
@@ -101,7 +109,10 @@ mod tests {
         credentials.tokens.push((TokenKind::Api, "a".into()));
         credentials.tokens.push((TokenKind::Session, "s1".into()));
         credentials.tokens.push((TokenKind::Session, "s2".into()));
-        assert_eq!(credentials.take_tokens(TokenKind::Session), vec!["s1", "s2"]);
+        assert_eq!(
+            credentials.take_tokens(TokenKind::Session),
+            vec!["s1", "s2"]
+        );
         assert_eq!(credentials.tokens, vec![(TokenKind::Api, "a".to_owned())]);
         credentials.forget_token("a");
         assert!(credentials.take_all_tokens().is_empty());

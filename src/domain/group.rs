@@ -18,11 +18,16 @@ pub struct Group {
 pub fn validate_group_name(name: &str) -> Result<(), ValidationError> {
     let ok = !name.is_empty()
         && name.chars().count() <= 64
-        && name.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-'));
     if ok {
         Ok(())
     } else {
-        Err(ValidationError::new("name", "must be 1 to 64 letters, digits, . _ or -"))
+        Err(ValidationError::new(
+            "name",
+            "must be 1 to 64 letters, digits, . _ or -",
+        ))
     }
 }
 
@@ -32,7 +37,12 @@ mod tests {
 
     #[test]
     fn names() {
-        for (name, ok) in [("staff", true), ("field-team_2", true), ("", false), ("a b", false)] {
+        for (name, ok) in [
+            ("staff", true),
+            ("field-team_2", true),
+            ("", false),
+            ("a b", false),
+        ] {
             assert_eq!(validate_group_name(name).is_ok(), ok, "{name}");
         }
     }

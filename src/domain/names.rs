@@ -140,6 +140,9 @@ mod tests {
         for (raw, ok) in cases {
             assert_eq!(Email::parse(raw).is_ok(), ok, "{raw}");
         }
-        assert_eq!(Email::parse("X@Y.org").map(|e| e.key()).ok().as_deref(), Some("x@y.org"));
+        assert_eq!(
+            Email::parse("X@Y.org").map(|e| e.key()).ok().as_deref(),
+            Some("x@y.org")
+        );
     }
 }

@@ -22,8 +22,14 @@ impl PasswordPolicy {
             let message = format!("must be at most {} characters", self.max_length);
             return Err(ValidationError::new("password", message));
         }
-        if identities.iter().any(|identity| fold(identity) == fold(password)) {
-            return Err(ValidationError::new("password", "must differ from the login and email"));
+        if identities
+            .iter()
+            .any(|identity| fold(identity) == fold(password))
+        {
+            return Err(ValidationError::new(
+                "password",
+                "must differ from the login and email",
+            ));
         }
         Ok(())
     }
@@ -44,7 +50,10 @@ mod tests {
 
     #[test]
     fn policy_table() {
-        let policy = PasswordPolicy { min_length: 12, max_length: 20 };
+        let policy = PasswordPolicy {
+            min_length: 12,
+            max_length: 20,
+        };
         let cases = [
             ("short", false),
             ("exactly12chr", true),

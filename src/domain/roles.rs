@@ -49,7 +49,11 @@ pub fn has_capability(actor: &User, capability: Capability) -> bool {
 
 /// Requires `capability`, as a `Result` for `?`.
 pub fn require(actor: &User, capability: Capability) -> Result<(), Denial> {
-    if has_capability(actor, capability) { Ok(()) } else { Err(Denial::MissingRole) }
+    if has_capability(actor, capability) {
+        Ok(())
+    } else {
+        Err(Denial::MissingRole)
+    }
 }
 
 /// Whether `actor` may change the account `target` (profile, status, password,
@@ -94,7 +98,11 @@ mod tests {
         ];
         for (roles, capability, expected) in table {
             let actor = with_roles(1, roles);
-            assert_eq!(has_capability(&actor, capability), expected, "{roles:?} {capability:?}");
+            assert_eq!(
+                has_capability(&actor, capability),
+                expected,
+                "{roles:?} {capability:?}"
+            );
         }
     }
 
@@ -108,7 +116,10 @@ mod tests {
         assert_eq!(may_manage_user(&admin, &admin), Ok(()));
         assert_eq!(may_manage_user(&admin, &manager), Ok(()));
         assert_eq!(may_manage_user(&manager, &plain), Ok(()));
-        assert_eq!(may_manage_user(&manager, &admin), Err(Denial::TargetIsAdmin));
+        assert_eq!(
+            may_manage_user(&manager, &admin),
+            Err(Denial::TargetIsAdmin)
+        );
         assert_eq!(may_manage_user(&auditor, &plain), Err(Denial::MissingRole));
         assert_eq!(may_manage_user(&plain, &plain), Err(Denial::MissingRole));
     }

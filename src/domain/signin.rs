@@ -79,15 +79,30 @@ mod tests {
         type Setup = fn(&mut User, Timestamp);
         let cases: [(Setup, Result<(), SignInRefusal>); 9] = [
             (|_, _| {}, Ok(())),
-            (|u, _| u.status = Status::Pending, Err(SignInRefusal::Pending)),
-            (|u, _| u.status = Status::Deactivated, Err(SignInRefusal::Deactivated)),
-            (|u, now| u.archived_at = Some(now), Err(SignInRefusal::Archived)),
+            (
+                |u, _| u.status = Status::Pending,
+                Err(SignInRefusal::Pending),
+            ),
+            (
+                |u, _| u.status = Status::Deactivated,
+                Err(SignInRefusal::Deactivated),
+            ),
+            (
+                |u, now| u.archived_at = Some(now),
+                Err(SignInRefusal::Archived),
+            ),
             (
                 |u, now| u.login_valid_from = Some(now + Duration::hours(1)),
                 Err(SignInRefusal::NotYetValid),
             ),
-            (|u, now| u.login_valid_to = Some(now), Err(SignInRefusal::Expired)),
-            (|u, _| u.require_email_confirmation = true, Err(SignInRefusal::EmailUnconfirmed)),
+            (
+                |u, now| u.login_valid_to = Some(now),
+                Err(SignInRefusal::Expired),
+            ),
+            (
+                |u, _| u.require_email_confirmation = true,
+                Err(SignInRefusal::EmailUnconfirmed),
+            ),
             (
                 |u, now| {
                     u.require_email_confirmation = true;
@@ -96,7 +111,10 @@ mod tests {
                 },
                 Ok(()),
             ),
-            (|u, _| u.user_type = UserType::Anonymous, Err(SignInRefusal::TypeCannotSignIn)),
+            (
+                |u, _| u.user_type = UserType::Anonymous,
+                Err(SignInRefusal::TypeCannotSignIn),
+            ),
         ];
         for (index, (setup, expected)) in cases.into_iter().enumerate() {
             let mut user = base.clone();

@@ -46,7 +46,11 @@ fn hotp(secret: &[u8], counter: u64) -> String {
         digest[offset + 2],
         digest[offset + 3],
     ]);
-    format!("{:0width$}", binary % 10u32.pow(DIGITS), width = DIGITS as usize)
+    format!(
+        "{:0width$}",
+        binary % 10u32.pow(DIGITS),
+        width = DIGITS as usize
+    )
 }
 
 fn percent_encode(value: &str) -> String {
@@ -95,6 +99,8 @@ mod tests {
     #[test]
     fn uri_is_encoded() {
         let uri = otpauth_uri("gatehouse", "a b@x.org", "ABC");
-        assert!(uri.starts_with("otpauth://totp/gatehouse%3Aa%20b%40x.org?secret=ABC&issuer=gatehouse"));
+        assert!(
+            uri.starts_with("otpauth://totp/gatehouse%3Aa%20b%40x.org?secret=ABC&issuer=gatehouse")
+        );
     }
 }

@@ -146,7 +146,11 @@ impl User {
     /// The name shown for this user: the set display name, else first + last name,
     /// else the login, else the email.
     pub fn effective_display_name(&self) -> String {
-        if let Some(name) = self.display_name.as_deref().filter(|n| !n.trim().is_empty()) {
+        if let Some(name) = self
+            .display_name
+            .as_deref()
+            .filter(|n| !n.trim().is_empty())
+        {
             return name.to_owned();
         }
         let full: Vec<&str> = [&self.first_name, &self.last_name]
@@ -270,8 +274,14 @@ mod tests {
         u.owner = Some(1);
         u.mask(Utc::now());
         assert_eq!(u.login.as_ref().map(|l| l.as_str()), Some("masked-7"));
-        assert_eq!(u.email.as_ref().map(|e| e.as_str()), Some("masked-7@invalid"));
-        assert_eq!((u.first_name, u.phone, u.address), (None, None, Address::default()));
+        assert_eq!(
+            u.email.as_ref().map(|e| e.as_str()),
+            Some("masked-7@invalid")
+        );
+        assert_eq!(
+            (u.first_name, u.phone, u.address),
+            (None, None, Address::default())
+        );
         assert_eq!(u.status, Status::Deactivated);
         assert!(u.masked_at.is_some());
         assert!(u.groups.contains("staff"));

@@ -124,7 +124,10 @@ fn clean_text(field: &str, value: Option<String>) -> Result<Option<String>, Vali
     let Some(value) = value else { return Ok(None) };
     let trimmed = value.trim();
     if trimmed.chars().count() > MAX_TEXT_LEN {
-        return Err(ValidationError::new(field, "must be at most 1000 characters"));
+        return Err(ValidationError::new(
+            field,
+            "must be at most 1000 characters",
+        ));
     }
     Ok((!trimmed.is_empty()).then(|| trimmed.to_owned()))
 }
@@ -163,7 +166,10 @@ impl UserPatch {
     /// Nothing is changed when an error is returned.
     pub fn apply(self, user: &mut User) -> Result<Vec<&'static str>, ValidationError> {
         let mut draft = user.clone();
-        let mut changes = Changes { user: &mut draft, fields: Vec::new() };
+        let mut changes = Changes {
+            user: &mut draft,
+            fields: Vec::new(),
+        };
         if let Some(user_type) = self.user_type {
             check_type_change(changes.user.user_type, user_type)?;
             changes.set("type", |u| &mut u.user_type, user_type);
@@ -179,7 +185,10 @@ impl UserPatch {
             }
         }
         if let Some(email) = self.email {
-            let email = email.filter(|e| !e.trim().is_empty()).map(|e| Email::parse(&e)).transpose()?;
+            let email = email
+                .filter(|e| !e.trim().is_empty())
+                .map(|e| Email::parse(&e))
+                .transpose()?;
             if email.as_ref().map(Email::key) != changes.user.email.as_ref().map(Email::key) {
                 changes.user.email_confirmed_at = None;
             }
@@ -195,7 +204,11 @@ impl UserPatch {
         changes.text("reference", |u| &mut u.reference, self.reference)?;
         changes.text("origin", |u| &mut u.origin, self.origin)?;
         changes.text("location", |u| &mut u.location, self.location)?;
-        changes.text("frontend_language", |u| &mut u.frontend_language, self.frontend_language)?;
+        changes.text(
+            "frontend_language",
+            |u| &mut u.frontend_language,
+            self.frontend_language,
+        )?;
         if let Some(address) = self.address {
             changes.set("address", |u| &mut u.address, address.unwrap_or_default());
         }
@@ -206,10 +219,18 @@ impl UserPatch {
             changes.set("login_valid_to", |u| &mut u.login_valid_to, to);
         }
         if let Some(flag) = self.require_password_change {
-            changes.set("require_password_change", |u| &mut u.require_password_change, flag);
+            changes.set(
+                "require_password_change",
+                |u| &mut u.require_password_change,
+                flag,
+            );
         }
         if let Some(flag) = self.require_email_confirmation {
-            changes.set("require_email_confirmation", |u| &mut u.require_email_confirmation, flag);
+            changes.set(
+                "require_email_confirmation",
+                |u| &mut u.require_email_confirmation,
+                flag,
+            );
         }
         if let Some(flag) = self.require_2fa {
             changes.set("require_2fa", |u| &mut u.require_2fa, flag);
@@ -224,7 +245,10 @@ impl UserPatch {
 /// Any type but `system` may change, and nobody becomes `system`.
 fn check_type_change(from: UserType, to: UserType) -> Result<(), ValidationError> {
     if from != to && (from == UserType::System || to == UserType::System) {
-        return Err(ValidationError::new("type", "system users keep their type and no user becomes one"));
+        return Err(ValidationError::new(
+            "type",
+            "system users keep their type and no user becomes one",
+        ));
     }
     Ok(())
 }
@@ -232,11 +256,17 @@ fn check_type_change(from: UserType, to: UserType) -> Result<(), ValidationError
 /// Whole-record rules: a way to sign in, and a sane validity window.
 pub fn validate_record(user: &User) -> Result<(), ValidationError> {
     if user.login.is_none() && user.email.is_none() {
-        return Err(ValidationError::new("login", "a user needs a login or an email"));
+        return Err(ValidationError::new(
+            "login",
+            "a user needs a login or an email",
+        ));
     }
     if let (Some(from), Some(to)) = (user.login_valid_from, user.login_valid_to) {
         if from >= to {
-            return Err(ValidationError::new("login_valid_to", "must be after login_valid_from"));
+            return Err(ValidationError::new(
+                "login_valid_to",
+                "must be after login_valid_from",
+            ));
         }
     }
     Ok(())
@@ -284,7 +314,11 @@ mod tests {
             let mut u = user();
             let before = u.clone();
             let outcome = patch(body.clone()).apply(&mut u);
-            assert_eq!(outcome.map_err(|e| e.field), Err(field.to_owned()), "{body}");
+            assert_eq!(
+                outcome.map_err(|e| e.field),
+                Err(field.to_owned()),
+                "{body}"
+            );
             assert_eq!(u, before);
         }
     }

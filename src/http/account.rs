@@ -42,7 +42,10 @@ async fn login(
     })))
 }
 
-async fn register(State(state): State<AppState>, ApiJson(request): ApiJson<Registration>) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn register(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<Registration>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let user = state.directory.register(request).await?;
     Ok((StatusCode::CREATED, Json(user_json(&user))))
 }
@@ -54,13 +57,25 @@ struct TokenWithPassword {
     password: String,
 }
 
-async fn activate(State(state): State<AppState>, ApiJson(request): ApiJson<TokenWithPassword>) -> ApiResult<Json<Value>> {
-    let user = state.directory.activate_with_token(&request.token, request.password).await?;
+async fn activate(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<TokenWithPassword>,
+) -> ApiResult<Json<Value>> {
+    let user = state
+        .directory
+        .activate_with_token(&request.token, request.password)
+        .await?;
     Ok(Json(user_json(&user)))
 }
 
-async fn reset_password(State(state): State<AppState>, ApiJson(request): ApiJson<TokenWithPassword>) -> ApiResult<Json<Value>> {
-    let user = state.directory.reset_password_with_token(&request.token, request.password).await?;
+async fn reset_password(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<TokenWithPassword>,
+) -> ApiResult<Json<Value>> {
+    let user = state
+        .directory
+        .reset_password_with_token(&request.token, request.password)
+        .await?;
     Ok(Json(user_json(&user)))
 }
 
@@ -70,7 +85,10 @@ struct TokenOnly {
     token: String,
 }
 
-async fn confirm_email(State(state): State<AppState>, ApiJson(request): ApiJson<TokenOnly>) -> ApiResult<Json<Value>> {
+async fn confirm_email(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<TokenOnly>,
+) -> ApiResult<Json<Value>> {
     let user = state.directory.confirm_email(&request.token)?;
     Ok(Json(user_json(&user)))
 }
@@ -87,17 +105,36 @@ struct PasswordChange {
     new_password: String,
 }
 
-async fn change_password(State(state): State<AppState>, Auth(principal): Auth, ApiJson(request): ApiJson<PasswordChange>) -> ApiResult<StatusCode> {
-    state.directory.change_own_password(&principal, request.old_password, request.new_password).await?;
+async fn change_password(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiJson(request): ApiJson<PasswordChange>,
+) -> ApiResult<StatusCode> {
+    state
+        .directory
+        .change_own_password(&principal, request.old_password, request.new_password)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn issue_api_token(State(state): State<AppState>, Auth(principal): Auth) -> ApiResult<(StatusCode, Json<IssuedToken>)> {
-    Ok((StatusCode::CREATED, Json(state.directory.issue_own_api_token(&principal)?)))
+async fn issue_api_token(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> ApiResult<(StatusCode, Json<IssuedToken>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(state.directory.issue_own_api_token(&principal)?),
+    ))
 }
 
-async fn begin_two_factor(State(state): State<AppState>, Auth(principal): Auth) -> ApiResult<(StatusCode, Json<Enrolment>)> {
-    Ok((StatusCode::CREATED, Json(state.directory.begin_two_factor(&principal)?)))
+async fn begin_two_factor(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> ApiResult<(StatusCode, Json<Enrolment>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(state.directory.begin_two_factor(&principal)?),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -106,12 +143,24 @@ struct Code {
     code: String,
 }
 
-async fn confirm_two_factor(State(state): State<AppState>, Auth(principal): Auth, ApiJson(request): ApiJson<Code>) -> ApiResult<Json<Value>> {
-    let user = state.directory.confirm_two_factor(&principal, &request.code)?;
+async fn confirm_two_factor(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiJson(request): ApiJson<Code>,
+) -> ApiResult<Json<Value>> {
+    let user = state
+        .directory
+        .confirm_two_factor(&principal, &request.code)?;
     Ok(Json(user_json(&user)))
 }
 
-async fn disable_two_factor(State(state): State<AppState>, Auth(principal): Auth, ApiJson(request): ApiJson<Code>) -> ApiResult<Json<Value>> {
-    let user = state.directory.disable_own_two_factor(&principal, &request.code)?;
+async fn disable_two_factor(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiJson(request): ApiJson<Code>,
+) -> ApiResult<Json<Value>> {
+    let user = state
+        .directory
+        .disable_own_two_factor(&principal, &request.code)?;
     Ok(Json(user_json(&user)))
 }

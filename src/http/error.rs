@@ -19,18 +19,31 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), field: None, retry_after: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+            retry_after: None,
+        }
     }
 
     /// A 400 naming the offending field.
     pub fn invalid(field: impl Into<String>, message: impl std::fmt::Display) -> Self {
         let field = field.into();
         let message = format!("{field}: {message}");
-        Self { field: Some(field), ..Self::new(StatusCode::BAD_REQUEST, "invalid_field", message) }
+        Self {
+            field: Some(field),
+            ..Self::new(StatusCode::BAD_REQUEST, "invalid_field", message)
+        }
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
 
     /// The JSON object under `"error"`, also used per id in bulk results.
@@ -53,20 +66,34 @@ impl From<ServiceError> for ApiError {
                 field: Some(field.to_owned()),
                 ..Self::new(StatusCode::CONFLICT, "duplicate", message)
             },
-            ServiceError::Conflict { code, message } => Self::new(StatusCode::CONFLICT, code, message),
+            ServiceError::Conflict { code, message } => {
+                Self::new(StatusCode::CONFLICT, code, message)
+            }
             ServiceError::Forbidden(_) => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
-            ServiceError::ObligationPending { code, message } => Self::new(StatusCode::FORBIDDEN, code, message),
-            ServiceError::Unauthenticated => Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message),
-            ServiceError::InvalidCredentials => Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", message),
+            ServiceError::ObligationPending { code, message } => {
+                Self::new(StatusCode::FORBIDDEN, code, message)
+            }
+            ServiceError::Unauthenticated => {
+                Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
+            }
+            ServiceError::InvalidCredentials => {
+                Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", message)
+            }
             ServiceError::TooManyAttempts { retry_after } => Self {
                 retry_after: Some(retry_after.as_secs().max(1)),
                 ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message)
             },
-            ServiceError::InvalidToken => Self::new(StatusCode::BAD_REQUEST, "invalid_token", message),
+            ServiceError::InvalidToken => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid_token", message)
+            }
             ServiceError::Disabled(_) => Self::new(StatusCode::FORBIDDEN, "disabled", message),
             ServiceError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error; see the server log",
+                )
             }
         }
     }

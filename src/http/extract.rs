@@ -19,13 +19,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the request body is too large")
-            } else {
-                ApiError::new(StatusCode::BAD_REQUEST, "bad_body", rejection.body_text())
-            }
-        })?;
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "body_too_large",
+                        "the request body is too large",
+                    )
+                } else {
+                    ApiError::new(StatusCode::BAD_REQUEST, "bad_body", rejection.body_text())
+                }
+            })?;
         parse_json(&bytes).map(ApiJson)
     }
 }
@@ -36,16 +42,28 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let inner = error.inner();
         if inner.is_syntax() || inner.is_eof() {
-            return ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("malformed JSON: {inner}"));
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("malformed JSON: {inner}"),
+            );
         }
         let path = error.path().to_string();
         let message = inner.to_string();
-        let field = if path == "." { quoted_name(&message).unwrap_or("body").to_owned() } else { path };
+        let field = if path == "." {
+            quoted_name(&message).unwrap_or("body").to_owned()
+        } else {
+            path
+        };
         ApiError::invalid(field, strip_position(&message))
     })?;
-    deserializer
-        .end()
-        .map_err(|error| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("malformed JSON: {error}")))?;
+    deserializer.end().map_err(|error| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("malformed JSON: {error}"),
+        )
+    })?;
     Ok(value)
 }
 
@@ -67,7 +85,10 @@ pub struct Auth(pub Principal);
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = parts
             .headers
             .get(AUTHORIZATION)
@@ -81,7 +102,8 @@ impl FromRequestParts<AppState> for Auth {
 
 /// Parses a user id from the path; anything but a number is a 400.
 pub fn user_id(raw: &str) -> Result<UserId, ApiError> {
-    raw.parse().map_err(|_| ApiError::invalid("id", "must be a user id (a positive integer)"))
+    raw.parse()
+        .map_err(|_| ApiError::invalid("id", "must be a user id (a positive integer)"))
 }
 
 #[cfg(test)]
@@ -107,7 +129,11 @@ mod tests {
         ];
         for (body, field) in cases {
             let error = parse_json::<Body>(body.as_bytes()).err();
-            assert_eq!(error.as_ref().map(|e| e.status), Some(StatusCode::BAD_REQUEST), "{body}");
+            assert_eq!(
+                error.as_ref().map(|e| e.status),
+                Some(StatusCode::BAD_REQUEST),
+                "{body}"
+            );
             assert_eq!(error.and_then(|e| e.field).as_deref(), field, "{body}");
         }
     }

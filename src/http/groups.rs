@@ -27,16 +27,28 @@ struct NewGroup {
     description: Option<String>,
 }
 
-async fn create(State(state): State<AppState>, Auth(principal): Auth, ApiJson(request): ApiJson<NewGroup>) -> ApiResult<(StatusCode, Json<Value>)> {
-    let group = state.directory.create_group(&principal, request.name, request.description)?;
+async fn create(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiJson(request): ApiJson<NewGroup>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let group = state
+        .directory
+        .create_group(&principal, request.name, request.description)?;
     Ok((StatusCode::CREATED, Json(json!(group))))
 }
 
 async fn list(State(state): State<AppState>, Auth(principal): Auth) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({ "groups": state.directory.list_groups(&principal)? })))
+    Ok(Json(
+        json!({ "groups": state.directory.list_groups(&principal)? }),
+    ))
 }
 
-async fn remove(State(state): State<AppState>, Auth(principal): Auth, Path(name): Path<String>) -> ApiResult<StatusCode> {
+async fn remove(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
     state.directory.delete_group(&principal, &name)?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -48,13 +60,27 @@ struct AuditQuery {
     limit: Option<usize>,
 }
 
-async fn audit(State(state): State<AppState>, Auth(principal): Auth, query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>) -> ApiResult<Json<Value>> {
-    let Query(query) = query.map_err(|rejection| ApiError::invalid("query", rejection.body_text()))?;
+async fn audit(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let Query(query) =
+        query.map_err(|rejection| ApiError::invalid("query", rejection.body_text()))?;
     let limit = query.limit.unwrap_or(DEFAULT_AUDIT_PAGE);
     if !(1..=MAX_AUDIT_PAGE).contains(&limit) {
-        return Err(ApiError::invalid("limit", format!("must be 1 to {MAX_AUDIT_PAGE}")));
+        return Err(ApiError::invalid(
+            "limit",
+            format!("must be 1 to {MAX_AUDIT_PAGE}"),
+        ));
     }
-    let entries = state.directory.audit_trail(&principal, query.before, limit)?;
-    let next_before = (entries.len() == limit).then(|| entries.last().map(|e| e.id)).flatten();
-    Ok(Json(json!({ "entries": entries, "next_before": next_before })))
+    let entries = state
+        .directory
+        .audit_trail(&principal, query.before, limit)?;
+    let next_before = (entries.len() == limit)
+        .then(|| entries.last().map(|e| e.id))
+        .flatten();
+    Ok(Json(
+        json!({ "entries": entries, "next_before": next_before }),
+    ))
 }

@@ -27,10 +27,19 @@ pub struct AppState {
 pub fn router(directory: Arc<Directory>, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
-        .nest("/api/v1", users::routes().merge(account::routes()).merge(groups::routes()))
+        .nest(
+            "/api/v1",
+            users::routes()
+                .merge(account::routes())
+                .merge(groups::routes()),
+        )
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this route",
+            )
         })
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(TraceLayer::new_for_http())

@@ -28,10 +28,22 @@ pub fn routes() -> Router<AppState> {
         .route("/users/actions/{action}", post(bulk))
         .route("/users/{id}", get(read).patch(update).delete(remove))
         .route("/users/{id}/password", post(set_password))
-        .route("/users/{id}/api-token", post(issue_api_token).delete(revoke_api_token))
-        .route("/users/{id}/activation-token", post(issue_activation).delete(revoke_activation))
-        .route("/users/{id}/reset-token", post(issue_reset).delete(revoke_reset))
-        .route("/users/{id}/email-confirmation-token", post(issue_email_confirmation))
+        .route(
+            "/users/{id}/api-token",
+            post(issue_api_token).delete(revoke_api_token),
+        )
+        .route(
+            "/users/{id}/activation-token",
+            post(issue_activation).delete(revoke_activation),
+        )
+        .route(
+            "/users/{id}/reset-token",
+            post(issue_reset).delete(revoke_reset),
+        )
+        .route(
+            "/users/{id}/email-confirmation-token",
+            post(issue_email_confirmation),
+        )
         .route("/users/{id}/copy", post(copy))
         .route("/users/{id}/2fa", axum::routing::delete(reset_two_factor))
 }
@@ -45,19 +57,32 @@ pub fn user_json(user: &User) -> Value {
 
 /// Field names a `fields` selection may use.
 static USER_FIELDS: LazyLock<BTreeSet<String>> = LazyLock::new(|| {
-    let sample = User::new(0, UserType::Local, Status::Active, chrono::DateTime::UNIX_EPOCH);
+    let sample = User::new(
+        0,
+        UserType::Local,
+        Status::Active,
+        chrono::DateTime::UNIX_EPOCH,
+    );
     match user_json(&sample) {
         Value::Object(map) => map.keys().cloned().collect(),
         _ => BTreeSet::new(),
     }
 });
 
-async fn create(State(state): State<AppState>, Auth(principal): Auth, ApiJson(request): ApiJson<NewUser>) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiJson(request): ApiJson<NewUser>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let user = state.directory.create_user(&principal, request).await?;
     Ok((StatusCode::CREATED, Json(user_json(&user))))
 }
 
-async fn read(State(state): State<AppState>, Auth(principal): Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn read(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let user = state.directory.get_user(&principal, user_id(&id)?)?;
     Ok(Json(user_json(&user)))
 }
@@ -68,17 +93,25 @@ async fn update(
     Path(id): Path<String>,
     ApiJson(patch): ApiJson<UserPatch>,
 ) -> ApiResult<Json<Value>> {
-    let user = state.directory.update_user(&principal, user_id(&id)?, patch)?;
+    let user = state
+        .directory
+        .update_user(&principal, user_id(&id)?, patch)?;
     Ok(Json(user_json(&user)))
 }
 
 /// Archives or deletes per `accounts.on_delete`: 200 with the archived user, or 204.
-async fn remove(State(state): State<AppState>, Auth(principal): Auth, Path(id): Path<String>) -> ApiResult<axum::response::Response> {
+async fn remove(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
-    Ok(match state.directory.delete_user(&principal, user_id(&id)?)? {
-        Some(user) => Json(user_json(&user)).into_response(),
-        None => StatusCode::NO_CONTENT.into_response(),
-    })
+    Ok(
+        match state.directory.delete_user(&principal, user_id(&id)?)? {
+            Some(user) => Json(user_json(&user)).into_response(),
+            None => StatusCode::NO_CONTENT.into_response(),
+        },
+    )
 }
 
 /// Splits a comma list, parsing each item with `parse`; errors name `field`.
@@ -86,7 +119,9 @@ fn comma_list<T>(field: &str, raw: &str, parse: impl Fn(&str) -> Option<T>) -> A
     raw.split(',')
         .map(str::trim)
         .filter(|item| !item.is_empty())
-        .map(|item| parse(item).ok_or_else(|| ApiError::invalid(field, format!("unknown value `{item}`"))))
+        .map(|item| {
+            parse(item).ok_or_else(|| ApiError::invalid(field, format!("unknown value `{item}`")))
+        })
         .collect()
 }
 
@@ -102,7 +137,11 @@ fn parse_time(field: &str, raw: &str) -> ApiResult<chrono::DateTime<chrono::Utc>
 
 /// Reads the listing parameters; an unknown parameter or bad value is a 400 naming it.
 fn parse_query(params: &HashMap<String, String>) -> ApiResult<(UserQuery, Option<Vec<String>>)> {
-    let mut query = UserQuery { limit: DEFAULT_PAGE, search_fields: DEFAULT_SEARCH_FIELDS.to_vec(), ..Default::default() };
+    let mut query = UserQuery {
+        limit: DEFAULT_PAGE,
+        search_fields: DEFAULT_SEARCH_FIELDS.to_vec(),
+        ..Default::default()
+    };
     let mut fields = None;
     for (key, raw) in params {
         match key.as_str() {
@@ -122,10 +161,14 @@ fn parse_query(params: &HashMap<String, String>) -> ApiResult<(UserQuery, Option
             "archived_before" => query.archived_before = Some(parse_time(key, raw)?),
             "q" => query.text = Some(crate::domain::names::fold(raw)).filter(|q| !q.is_empty()),
             "search_fields" => {
-                query.search_fields = comma_list(key, raw, |name| SEARCH_FIELDS.iter().position(|(n, _)| *n == name))?
+                query.search_fields = comma_list(key, raw, |name| {
+                    SEARCH_FIELDS.iter().position(|(n, _)| *n == name)
+                })?
             }
             "fields" => {
-                let names = comma_list(key, raw, |name| USER_FIELDS.contains(name).then(|| name.to_owned()))?;
+                let names = comma_list(key, raw, |name| {
+                    USER_FIELDS.contains(name).then(|| name.to_owned())
+                })?;
                 fields = Some(names);
             }
             "limit" => {
@@ -135,7 +178,12 @@ fn parse_query(params: &HashMap<String, String>) -> ApiResult<(UserQuery, Option
                     .filter(|n| (1..=MAX_PAGE).contains(n))
                     .ok_or_else(|| ApiError::invalid(key, format!("must be 1 to {MAX_PAGE}")))?
             }
-            "cursor" => query.after = Some(raw.parse().map_err(|_| ApiError::invalid(key, "must be a cursor from next_cursor"))?),
+            "cursor" => {
+                query.after = Some(
+                    raw.parse()
+                        .map_err(|_| ApiError::invalid(key, "must be a cursor from next_cursor"))?,
+                )
+            }
             _ => return Err(ApiError::invalid(key.clone(), "unknown query parameter")),
         }
     }
@@ -150,7 +198,11 @@ fn select_fields(mut value: Value, fields: &[String]) -> Value {
     value
 }
 
-async fn list(State(state): State<AppState>, Auth(principal): Auth, Query(params): Query<HashMap<String, String>>) -> ApiResult<Json<Value>> {
+async fn list(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Query(params): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
     let (query, fields) = parse_query(&params)?;
     let page = state.directory.list_users(&principal, &query)?;
     let users: Vec<Value> = page
@@ -161,7 +213,9 @@ async fn list(State(state): State<AppState>, Auth(principal): Auth, Query(params
             None => user_json(user),
         })
         .collect();
-    Ok(Json(json!({ "users": users, "next_cursor": page.next_cursor })))
+    Ok(Json(
+        json!({ "users": users, "next_cursor": page.next_cursor }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -174,14 +228,22 @@ struct BulkRequest {
 
 /// Builds the action named in the path from the request's parameters.
 fn bulk_action(name: &str, request: &BulkRequest) -> ApiResult<BulkAction> {
-    let groups = || request.groups.clone().ok_or_else(|| ApiError::invalid("groups", "required for this action"));
+    let groups = || {
+        request
+            .groups
+            .clone()
+            .ok_or_else(|| ApiError::invalid("groups", "required for this action"))
+    };
     Ok(match name {
         "activate" => BulkAction::Activate,
         "deactivate" => BulkAction::Deactivate,
         "delete" => BulkAction::Delete,
         "mask" => BulkAction::Mask,
         "set-system-roles" => BulkAction::SetSystemRoles(
-            request.roles.clone().ok_or_else(|| ApiError::invalid("roles", "required for this action"))?,
+            request
+                .roles
+                .clone()
+                .ok_or_else(|| ApiError::invalid("roles", "required for this action"))?,
         ),
         "add-to-groups" => BulkAction::AddToGroups(groups()?),
         "remove-from-groups" => BulkAction::RemoveFromGroups(groups()?),
@@ -197,19 +259,28 @@ async fn bulk(
 ) -> ApiResult<Json<Value>> {
     let action = bulk_action(&name, &request)?;
     if request.ids.is_empty() || request.ids.len() > MAX_BULK_IDS {
-        return Err(ApiError::invalid("ids", format!("select 1 to {MAX_BULK_IDS} users")));
+        return Err(ApiError::invalid(
+            "ids",
+            format!("select 1 to {MAX_BULK_IDS} users"),
+        ));
     }
     let outcomes = state.directory.bulk(&principal, &action, &request.ids);
     let succeeded = outcomes.iter().filter(|o| o.result.is_ok()).count();
     let results: Vec<Value> = outcomes
         .into_iter()
         .map(|outcome| match outcome.result {
-            Ok(user) => json!({ "id": outcome.id, "ok": true, "user": user.map(|u| user_json(&u)) }),
-            Err(error) => json!({ "id": outcome.id, "ok": false, "error": ApiError::from(error).body() }),
+            Ok(user) => {
+                json!({ "id": outcome.id, "ok": true, "user": user.map(|u| user_json(&u)) })
+            }
+            Err(error) => {
+                json!({ "id": outcome.id, "ok": false, "error": ApiError::from(error).body() })
+            }
         })
         .collect();
     let failed = results.len() - succeeded;
-    Ok(Json(json!({ "action": name, "succeeded": succeeded, "failed": failed, "results": results })))
+    Ok(Json(
+        json!({ "action": name, "succeeded": succeeded, "failed": failed, "results": results }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -226,41 +297,107 @@ async fn set_password(
     Path(id): Path<String>,
     ApiJson(request): ApiJson<SetPasswordRequest>,
 ) -> ApiResult<StatusCode> {
-    state.directory.set_password(&principal, user_id(&id)?, request.password, request.override_policy).await?;
+    state
+        .directory
+        .set_password(
+            &principal,
+            user_id(&id)?,
+            request.password,
+            request.override_policy,
+        )
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 type Issued = ApiResult<(StatusCode, Json<IssuedToken>)>;
 
-async fn issue_api_token(State(state): State<AppState>, Auth(principal): Auth, Path(id): Path<String>) -> Issued {
-    Ok((StatusCode::CREATED, Json(state.directory.issue_api_token(&principal, user_id(&id)?)?)))
+async fn issue_api_token(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> Issued {
+    Ok((
+        StatusCode::CREATED,
+        Json(state.directory.issue_api_token(&principal, user_id(&id)?)?),
+    ))
 }
 
-async fn revoke_api_token(State(state): State<AppState>, Auth(principal): Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    state.directory.revoke_api_token(&principal, user_id(&id)?)?;
+async fn revoke_api_token(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    state
+        .directory
+        .revoke_api_token(&principal, user_id(&id)?)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn issue_activation(State(state): State<AppState>, Auth(principal): Auth, Path(id): Path<String>) -> Issued {
-    Ok((StatusCode::CREATED, Json(state.directory.issue_activation_token(&principal, user_id(&id)?)?)))
+async fn issue_activation(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> Issued {
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            state
+                .directory
+                .issue_activation_token(&principal, user_id(&id)?)?,
+        ),
+    ))
 }
 
-async fn revoke_activation(State(state): State<AppState>, Auth(principal): Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    state.directory.revoke_activation_token(&principal, user_id(&id)?)?;
+async fn revoke_activation(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    state
+        .directory
+        .revoke_activation_token(&principal, user_id(&id)?)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn issue_reset(State(state): State<AppState>, Auth(principal): Auth, Path(id): Path<String>) -> Issued {
-    Ok((StatusCode::CREATED, Json(state.directory.issue_reset_token(&principal, user_id(&id)?)?)))
+async fn issue_reset(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> Issued {
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            state
+                .directory
+                .issue_reset_token(&principal, user_id(&id)?)?,
+        ),
+    ))
 }
 
-async fn revoke_reset(State(state): State<AppState>, Auth(principal): Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    state.directory.revoke_reset_token(&principal, user_id(&id)?)?;
+async fn revoke_reset(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    state
+        .directory
+        .revoke_reset_token(&principal, user_id(&id)?)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn issue_email_confirmation(State(state): State<AppState>, Auth(principal): Auth, Path(id): Path<String>) -> Issued {
-    Ok((StatusCode::CREATED, Json(state.directory.issue_email_confirmation(&principal, user_id(&id)?)?)))
+async fn issue_email_confirmation(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> Issued {
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            state
+                .directory
+                .issue_email_confirmation(&principal, user_id(&id)?)?,
+        ),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -276,11 +413,20 @@ async fn copy(
     Path(id): Path<String>,
     ApiJson(request): ApiJson<CopyRequest>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let user = state.directory.copy_user(&principal, user_id(&id)?, request.login, request.email)?;
+    let user =
+        state
+            .directory
+            .copy_user(&principal, user_id(&id)?, request.login, request.email)?;
     Ok((StatusCode::CREATED, Json(user_json(&user))))
 }
 
-async fn reset_two_factor(State(state): State<AppState>, Auth(principal): Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let user = state.directory.reset_two_factor(&principal, user_id(&id)?)?;
+async fn reset_two_factor(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let user = state
+        .directory
+        .reset_two_factor(&principal, user_id(&id)?)?;
     Ok(Json(user_json(&user)))
 }

@@ -50,7 +50,11 @@ impl Directory {
             unit.audit("token.issue", Some(id), json!({ "kind": TokenKind::Api }))?;
             Ok(issued)
         })?;
-        Ok(IssuedToken { token, link: None, expires_at: None })
+        Ok(IssuedToken {
+            token,
+            link: None,
+            expires_at: None,
+        })
     }
 
     /// Allows the call when nothing is pending or only 2FA enrolment is (the

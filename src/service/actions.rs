@@ -30,11 +30,26 @@ pub struct ActionOutcome {
 
 impl Directory {
     /// Applies `action` to each of `ids` in turn; one failure does not stop the rest.
-    pub fn bulk(&self, principal: &Principal, action: &BulkAction, ids: &[UserId]) -> Vec<ActionOutcome> {
-        ids.iter().map(|&id| ActionOutcome { id, result: self.apply_one(principal, action, id) }).collect()
+    pub fn bulk(
+        &self,
+        principal: &Principal,
+        action: &BulkAction,
+        ids: &[UserId],
+    ) -> Vec<ActionOutcome> {
+        ids.iter()
+            .map(|&id| ActionOutcome {
+                id,
+                result: self.apply_one(principal, action, id),
+            })
+            .collect()
     }
 
-    fn apply_one(&self, principal: &Principal, action: &BulkAction, id: UserId) -> ServiceResult<Option<Arc<User>>> {
+    fn apply_one(
+        &self,
+        principal: &Principal,
+        action: &BulkAction,
+        id: UserId,
+    ) -> ServiceResult<Option<Arc<User>>> {
         let user = match action {
             BulkAction::Activate => self.activate(principal, id)?,
             BulkAction::Deactivate => self.deactivate(principal, id)?,
@@ -42,16 +57,27 @@ impl Directory {
             BulkAction::Mask => self.mask(principal, id)?,
             BulkAction::SetSystemRoles(roles) => self.set_system_roles(principal, id, roles)?,
             BulkAction::AddToGroups(groups) => self.membership(principal, id, groups, true)?,
-            BulkAction::RemoveFromGroups(groups) => self.membership(principal, id, groups, false)?,
+            BulkAction::RemoveFromGroups(groups) => {
+                self.membership(principal, id, groups, false)?
+            }
         };
         Ok(Some(user))
     }
 
-    fn membership(&self, principal: &Principal, id: UserId, groups: &BTreeSet<String>, add: bool) -> ServiceResult<Arc<User>> {
+    fn membership(
+        &self,
+        principal: &Principal,
+        id: UserId,
+        groups: &BTreeSet<String>,
+        add: bool,
+    ) -> ServiceResult<Arc<User>> {
         if groups.is_empty() {
-            return Err(crate::domain::ValidationError::new("groups", "name at least one group").into());
+            return Err(
+                crate::domain::ValidationError::new("groups", "name at least one group").into(),
+            );
         }
         self.change_membership(principal, id, groups, add)?;
-        self.cached_user(id).map_err(|_: ServiceError| ServiceError::NotFound("user"))
+        self.cached_user(id)
+            .map_err(|_: ServiceError| ServiceError::NotFound("user"))
     }
 }

@@ -15,7 +15,11 @@ impl Directory {
             let cache = self.read_cache();
             SYSTEM_USERS
                 .into_iter()
-                .filter(|name| !cache.iter().any(|u| u.is_system() && u.login.as_ref().is_some_and(|l| l.as_str() == *name)))
+                .filter(|name| {
+                    !cache.iter().any(|u| {
+                        u.is_system() && u.login.as_ref().is_some_and(|l| l.as_str() == *name)
+                    })
+                })
                 .collect()
         };
         if missing.is_empty() {
@@ -24,7 +28,12 @@ impl Directory {
         self.write(None, |unit| {
             let mut root_token = None;
             for name in &missing {
-                let mut user = User::new(unit.tx.next_user_id()?, UserType::System, Status::Active, unit.now);
+                let mut user = User::new(
+                    unit.tx.next_user_id()?,
+                    UserType::System,
+                    Status::Active,
+                    unit.now,
+                );
                 user.login = Some(Login::parse(name)?);
                 if *name == "root" {
                     user.system_roles.insert(SystemRole::Admin);
@@ -33,7 +42,11 @@ impl Directory {
                 if *name == "root" {
                     root_token = Some(Self::issue_token(unit, user.id, TokenKind::Api, None)?.0);
                 }
-                unit.audit("system.create_user", Some(user.id), json!({ "login": name }))?;
+                unit.audit(
+                    "system.create_user",
+                    Some(user.id),
+                    json!({ "login": name }),
+                )?;
             }
             Ok(root_token)
         })

@@ -8,8 +8,11 @@ use crate::domain::user::{Status, User, UserId, UserType};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// Reads one searchable field of a user.
+pub type FieldReader = fn(&User) -> Option<&str>;
+
 /// Fields `q` can search, with how to read each from a user.
-pub const SEARCH_FIELDS: [(&str, fn(&User) -> Option<&str>); 8] = [
+pub const SEARCH_FIELDS: [(&str, FieldReader); 8] = [
     ("login", |u| u.login.as_ref().map(|l| l.as_str())),
     ("email", |u| u.email.as_ref().map(|e| e.as_str())),
     ("first_name", |u| u.first_name.as_deref()),
@@ -31,8 +34,12 @@ struct Entry {
 
 impl Entry {
     fn new(user: User) -> Self {
-        let folded = SEARCH_FIELDS.map(|(_, read)| read(&user).map(fold).unwrap_or_default().into());
-        Self { user: Arc::new(user), folded }
+        let folded =
+            SEARCH_FIELDS.map(|(_, read)| read(&user).map(fold).unwrap_or_default().into());
+        Self {
+            user: Arc::new(user),
+            folded,
+        }
     }
 }
 
@@ -76,11 +83,20 @@ impl UserQuery {
             && (self.types.is_empty() || self.types.contains(&user.user_type))
             && (self.statuses.is_empty() || self.statuses.contains(&user.status))
             && self.group.as_deref().is_none_or(|g| user.in_group(g))
-            && self.exclude_group.as_deref().is_none_or(|g| !user.in_group(g))
-            && self.archived_after.is_none_or(|t| user.archived_at.is_some_and(|a| a > t))
-            && self.archived_before.is_none_or(|t| user.archived_at.is_some_and(|a| a < t))
+            && self
+                .exclude_group
+                .as_deref()
+                .is_none_or(|g| !user.in_group(g))
+            && self
+                .archived_after
+                .is_none_or(|t| user.archived_at.is_some_and(|a| a > t))
+            && self
+                .archived_before
+                .is_none_or(|t| user.archived_at.is_some_and(|a| a < t))
             && self.text.as_deref().is_none_or(|text| {
-                self.search_fields.iter().any(|&field| entry.folded[field].contains(text))
+                self.search_fields
+                    .iter()
+                    .any(|&field| entry.folded[field].contains(text))
             })
     }
 }
@@ -100,7 +116,9 @@ pub struct UserCache {
 
 impl UserCache {
     pub fn load(users: Vec<User>) -> Self {
-        Self { entries: users.into_iter().map(|u| (u.id, Entry::new(u))).collect() }
+        Self {
+            entries: users.into_iter().map(|u| (u.id, Entry::new(u))).collect(),
+        }
     }
 
     pub fn get(&self, id: UserId) -> Option<Arc<User>> {
@@ -129,10 +147,22 @@ impl UserCache {
 
     pub fn query(&self, query: &UserQuery) -> UserPage {
         let start = query.after.map_or(0, |id| id.saturating_add(1));
-        let mut matching = self.entries.range(start..).map(|(_, e)| e).filter(|e| query.matches(e));
-        let users: Vec<Arc<User>> = matching.by_ref().take(query.limit).map(|e| e.user.clone()).collect();
+        let mut matching = self
+            .entries
+            .range(start..)
+            .map(|(_, e)| e)
+            .filter(|e| query.matches(e));
+        let users: Vec<Arc<User>> = matching
+            .by_ref()
+            .take(query.limit)
+            .map(|e| e.user.clone())
+            .collect();
         let more = matching.next().is_some();
-        let next_cursor = if more { users.last().map(|u| u.id) } else { None };
+        let next_cursor = if more {
+            users.last().map(|u| u.id)
+        } else {
+            None
+        };
         UserPage { users, next_cursor }
     }
 }
@@ -149,7 +179,11 @@ mod tests {
             .map(|id| {
                 let mut u = User::new(id, UserType::Local, Status::Active, now);
                 u.login = Login::parse(&format!("user{id}")).ok();
-                u.last_name = Some(if id % 2 == 0 { "Even".into() } else { "Odd".into() });
+                u.last_name = Some(if id % 2 == 0 {
+                    "Even".into()
+                } else {
+                    "Odd".into()
+                });
                 if id % 3 == 0 {
                     u.groups.insert("third".into());
                 }
@@ -169,21 +203,67 @@ mod tests {
     #[test]
     fn filters_and_pages() {
         let cache = cache();
-        let base = UserQuery { limit: 100, search_fields: DEFAULT_SEARCH_FIELDS.to_vec(), ..Default::default() };
+        let base = UserQuery {
+            limit: 100,
+            search_fields: DEFAULT_SEARCH_FIELDS.to_vec(),
+            ..Default::default()
+        };
         let cases: [(UserQuery, Vec<UserId>); 6] = [
             (base.clone(), (1..=9).collect()),
-            (UserQuery { text: Some("even".into()), ..base.clone() }, vec![2, 4, 6, 8]),
-            (UserQuery { group: Some("third".into()), ..base.clone() }, vec![3, 6, 9]),
-            (UserQuery { exclude_group: Some("third".into()), limit: 3, ..base.clone() }, vec![1, 2, 4]),
-            (UserQuery { archived: ArchivedFilter::Only, ..base.clone() }, vec![10]),
-            (UserQuery { text: Some("user1".into()), archived: ArchivedFilter::Include, ..base.clone() }, vec![1, 10]),
+            (
+                UserQuery {
+                    text: Some("even".into()),
+                    ..base.clone()
+                },
+                vec![2, 4, 6, 8],
+            ),
+            (
+                UserQuery {
+                    group: Some("third".into()),
+                    ..base.clone()
+                },
+                vec![3, 6, 9],
+            ),
+            (
+                UserQuery {
+                    exclude_group: Some("third".into()),
+                    limit: 3,
+                    ..base.clone()
+                },
+                vec![1, 2, 4],
+            ),
+            (
+                UserQuery {
+                    archived: ArchivedFilter::Only,
+                    ..base.clone()
+                },
+                vec![10],
+            ),
+            (
+                UserQuery {
+                    text: Some("user1".into()),
+                    archived: ArchivedFilter::Include,
+                    ..base.clone()
+                },
+                vec![1, 10],
+            ),
         ];
         for (query, expected) in cases {
             assert_eq!(ids(&cache.query(&query)), expected, "{query:?}");
         }
-        let first = cache.query(&UserQuery { limit: 4, ..base.clone() });
-        assert_eq!((ids(&first), first.next_cursor), (vec![1, 2, 3, 4], Some(4)));
-        let last = cache.query(&UserQuery { limit: 5, after: Some(4), ..base });
+        let first = cache.query(&UserQuery {
+            limit: 4,
+            ..base.clone()
+        });
+        assert_eq!(
+            (ids(&first), first.next_cursor),
+            (vec![1, 2, 3, 4], Some(4))
+        );
+        let last = cache.query(&UserQuery {
+            limit: 5,
+            after: Some(4),
+            ..base
+        });
         assert_eq!((ids(&last), last.next_cursor), (vec![5, 6, 7, 8, 9], None));
     }
 }

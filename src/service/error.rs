@@ -21,7 +21,10 @@ pub enum ServiceError {
     Forbidden(#[from] Denial),
     /// Signed in, but an obligation (password change, 2FA enrolment) comes first.
     #[error("{message}")]
-    ObligationPending { code: &'static str, message: &'static str },
+    ObligationPending {
+        code: &'static str,
+        message: &'static str,
+    },
     #[error("missing or invalid bearer token")]
     Unauthenticated,
     #[error("invalid login or password")]
@@ -38,7 +41,10 @@ pub enum ServiceError {
 
 impl ServiceError {
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Conflict { code, message: message.into() }
+        Self::Conflict {
+            code,
+            message: message.into(),
+        }
     }
 }
 

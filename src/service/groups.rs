@@ -18,14 +18,17 @@ pub struct GroupSummary {
 impl Directory {
     /// Resolves group names to the stored local groups (canonical spelling);
     /// unknown names are a bad request, automatic ones a conflict.
-    pub(crate) fn local_groups(&self, unit: &Unit, names: &BTreeSet<String>) -> ServiceResult<BTreeSet<String>> {
+    pub(crate) fn local_groups(
+        &self,
+        unit: &Unit,
+        names: &BTreeSet<String>,
+    ) -> ServiceResult<BTreeSet<String>> {
         names
             .iter()
             .map(|name| {
-                let group = unit
-                    .tx
-                    .group(name)?
-                    .ok_or_else(|| ValidationError::new("groups", format!("unknown group `{name}`")))?;
+                let group = unit.tx.group(name)?.ok_or_else(|| {
+                    ValidationError::new("groups", format!("unknown group `{name}`"))
+                })?;
                 if group.automatic {
                     return Err(automatic_group(&group.name));
                 }
@@ -34,17 +37,31 @@ impl Directory {
             .collect()
     }
 
-    pub fn create_group(&self, principal: &Principal, name: String, description: Option<String>) -> ServiceResult<Group> {
+    pub fn create_group(
+        &self,
+        principal: &Principal,
+        name: String,
+        description: Option<String>,
+    ) -> ServiceResult<Group> {
         let actor = principal.unrestricted()?;
         roles::require(actor, Capability::ManageUsers)?;
         validate_group_name(&name)?;
-        let description = description.map(|d| d.trim().to_owned()).filter(|d| !d.is_empty());
+        let description = description
+            .map(|d| d.trim().to_owned())
+            .filter(|d| !d.is_empty());
         self.write(Some(actor.id), |unit| {
-            let group = Group { name: name.clone(), description: description.clone(), automatic: false, created_at: unit.now };
-            unit.tx.insert_group(&group).map_err(|error| match ServiceError::from(error) {
-                ServiceError::Duplicate { .. } => ServiceError::Duplicate { field: "name" },
-                other => other,
-            })?;
+            let group = Group {
+                name: name.clone(),
+                description: description.clone(),
+                automatic: false,
+                created_at: unit.now,
+            };
+            unit.tx
+                .insert_group(&group)
+                .map_err(|error| match ServiceError::from(error) {
+                    ServiceError::Duplicate { .. } => ServiceError::Duplicate { field: "name" },
+                    other => other,
+                })?;
             unit.audit("group.create", None, serde_json::json!({ "group": name }))?;
             Ok(group)
         })
@@ -68,11 +85,19 @@ impl Directory {
         let actor = principal.unrestricted()?;
         roles::require(actor, Capability::ManageUsers)?;
         self.write(Some(actor.id), |unit| {
-            let group = unit.tx.group(name)?.ok_or(ServiceError::NotFound("group"))?;
+            let group = unit
+                .tx
+                .group(name)?
+                .ok_or(ServiceError::NotFound("group"))?;
             if group.automatic {
                 return Err(automatic_group(&group.name));
             }
-            let members: Vec<u64> = unit.cache.iter().filter(|u| u.groups.contains(&group.name)).map(|u| u.id).collect();
+            let members: Vec<u64> = unit
+                .cache
+                .iter()
+                .filter(|u| u.groups.contains(&group.name))
+                .map(|u| u.id)
+                .collect();
             for id in members {
                 let mut user = unit.user(id)?;
                 user.groups.remove(&group.name);
@@ -80,7 +105,11 @@ impl Directory {
                 unit.save(&user)?;
             }
             unit.tx.remove_group(&group.name)?;
-            unit.audit("group.delete", None, serde_json::json!({ "group": group.name }))
+            unit.audit(
+                "group.delete",
+                None,
+                serde_json::json!({ "group": group.name }),
+            )
         })
     }
 
@@ -109,12 +138,19 @@ impl Directory {
             user.updated_at = unit.now;
             user.updated_by = Some(actor.id);
             unit.save(&user)?;
-            let action = if add { "user.add_to_groups" } else { "user.remove_from_groups" };
+            let action = if add {
+                "user.add_to_groups"
+            } else {
+                "user.remove_from_groups"
+            };
             unit.audit(action, Some(id), serde_json::json!({ "groups": groups }))
         })
     }
 }
 
 fn automatic_group(name: &str) -> ServiceError {
-    ServiceError::conflict("automatic_group", format!("group `{name}` is managed by directory sync"))
+    ServiceError::conflict(
+        "automatic_group",
+        format!("group `{name}` is managed by directory sync"),
+    )
 }

@@ -20,9 +20,15 @@ impl Directory {
     /// Refuses a change that would leave no active admin.
     fn guard_last_admin(unit: &Unit, before: &User, after: Option<&User>) -> ServiceResult<()> {
         let loses_admin = before.is_active_admin() && !after.is_some_and(User::is_active_admin);
-        let others = unit.cache.iter().any(|u| u.id != before.id && u.is_active_admin());
+        let others = unit
+            .cache
+            .iter()
+            .any(|u| u.id != before.id && u.is_active_admin());
         if loses_admin && !others {
-            return Err(ServiceError::conflict("last_admin", "at least one active admin must remain"));
+            return Err(ServiceError::conflict(
+                "last_admin",
+                "at least one active admin must remain",
+            ));
         }
         Ok(())
     }
@@ -84,10 +90,16 @@ impl Directory {
     pub fn activate(&self, principal: &Principal, id: UserId) -> ServiceResult<Arc<User>> {
         self.change_user(principal, id, "user.activate", |_, user| {
             if user.masked_at.is_some() {
-                return Err(ServiceError::conflict("masked", "a masked user cannot be activated"));
+                return Err(ServiceError::conflict(
+                    "masked",
+                    "a masked user cannot be activated",
+                ));
             }
             if user.is_archived() {
-                return Err(ServiceError::conflict("archived", "an archived user cannot be activated"));
+                return Err(ServiceError::conflict(
+                    "archived",
+                    "an archived user cannot be activated",
+                ));
             }
             let previous = user.status;
             user.status = Status::Active;
@@ -115,7 +127,10 @@ impl Directory {
                 return Err(system_user_refusal("masked"));
             }
             if user.masked_at.is_some() {
-                return Err(ServiceError::conflict("masked", "the user is already masked"));
+                return Err(ServiceError::conflict(
+                    "masked",
+                    "the user is already masked",
+                ));
             }
             user.mask(unit.now);
             Self::revoke_all_tokens(unit, user.id)?;
@@ -145,7 +160,11 @@ impl Directory {
     /// Deletes per `accounts.on_delete`: archive keeps the record (login stays
     /// reserved), delete removes it. Either way, what the user owned or last
     /// updated passes to `deleted_user`. Returns the archived user, if kept.
-    pub fn delete_user(&self, principal: &Principal, id: UserId) -> ServiceResult<Option<Arc<User>>> {
+    pub fn delete_user(
+        &self,
+        principal: &Principal,
+        id: UserId,
+    ) -> ServiceResult<Option<Arc<User>>> {
         let actor = principal.unrestricted()?;
         let policy = self.settings.on_delete;
         self.write(Some(actor.id), |unit| {
@@ -155,7 +174,10 @@ impl Directory {
                 return Err(system_user_refusal("deleted"));
             }
             if user.is_archived() && policy == OnDelete::Archive {
-                return Err(ServiceError::conflict("archived", "the user is already archived"));
+                return Err(ServiceError::conflict(
+                    "archived",
+                    "the user is already archived",
+                ));
             }
             Self::revoke_all_tokens(unit, id)?;
             let reassigned = Self::reassign_to_deleted_user(unit, id)?;
@@ -174,8 +196,16 @@ impl Directory {
                 }
             };
             Self::guard_last_admin(unit, &user, after.as_ref())?;
-            let action = if after.is_some() { "user.archive" } else { "user.delete" };
-            unit.audit(action, Some(id), json!({ "reassigned_records": reassigned }))
+            let action = if after.is_some() {
+                "user.archive"
+            } else {
+                "user.delete"
+            };
+            unit.audit(
+                action,
+                Some(id),
+                json!({ "reassigned_records": reassigned }),
+            )
         })?;
         Ok(self.read_cache().get(id))
     }

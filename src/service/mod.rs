@@ -105,8 +105,20 @@ impl Unit<'_> {
     }
 
     /// Records an audit entry for this unit's actor.
-    pub fn audit(&self, action: &str, target: Option<UserId>, details: serde_json::Value) -> ServiceResult<()> {
-        let entry = AuditEntry { id: 0, at: self.now, actor: self.actor, action: action.to_owned(), target, details };
+    pub fn audit(
+        &self,
+        action: &str,
+        target: Option<UserId>,
+        details: serde_json::Value,
+    ) -> ServiceResult<()> {
+        let entry = AuditEntry {
+            id: 0,
+            at: self.now,
+            actor: self.actor,
+            action: action.to_owned(),
+            target,
+            details,
+        };
         Ok(self.tx.append_audit(entry)?)
     }
 }
@@ -114,7 +126,11 @@ impl Unit<'_> {
 impl Directory {
     /// Opens the directory over `store`, loads the read model and makes sure the
     /// system users exist. Returns the root token when this was the first start.
-    pub fn open(store: Store, config: &Config, clock: Arc<dyn Clock>) -> ServiceResult<(Self, Option<String>)> {
+    pub fn open(
+        store: Store,
+        config: &Config,
+        clock: Arc<dyn Clock>,
+    ) -> ServiceResult<(Self, Option<String>)> {
         let cache = UserCache::load(store.users()?);
         let directory = Self {
             store,
@@ -150,26 +166,42 @@ impl Directory {
     }
 
     fn read_cache(&self) -> RwLockReadGuard<'_, UserCache> {
-        self.cache.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.cache
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn write_cache(&self) -> RwLockWriteGuard<'_, UserCache> {
-        self.cache.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.cache
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A user from the read model.
     fn cached_user(&self, id: UserId) -> ServiceResult<Arc<User>> {
-        self.read_cache().get(id).ok_or(ServiceError::NotFound("user"))
+        self.read_cache()
+            .get(id)
+            .ok_or(ServiceError::NotFound("user"))
     }
 
     /// Runs `change` as one transaction on behalf of `actor`, then refreshes the
     /// read model with the users it touched. Writers are serialised, so the read
     /// model a unit sees is exactly the committed state.
-    fn write<T>(&self, actor: Option<UserId>, change: impl Fn(&Unit) -> ServiceResult<T>) -> ServiceResult<T> {
+    fn write<T>(
+        &self,
+        actor: Option<UserId>,
+        change: impl Fn(&Unit) -> ServiceResult<T>,
+    ) -> ServiceResult<T> {
         let mut cache = self.write_cache();
         let now = self.clock.now();
         let (value, touched) = self.store.write(|tx| {
-            let unit = Unit { tx, cache: &cache, actor, now, touched: RefCell::new(Vec::new()) };
+            let unit = Unit {
+                tx,
+                cache: &cache,
+                actor,
+                now,
+                touched: RefCell::new(Vec::new()),
+            };
             let value = change(&unit)?;
             Ok::<_, ServiceError>((value, unit.touched.into_inner()))
         })?;

@@ -37,20 +37,30 @@ pub fn hash_blocking(password: &str) -> ServiceResult<String> {
 
 /// Verifies on the calling thread; a malformed stored hash counts as a mismatch.
 pub fn verify_blocking(password: &str, phc: &str) -> bool {
-    let Ok(parsed) = PasswordHash::new(phc) else { return false };
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
     argon2().is_ok_and(|argon| argon.verify_password(password.as_bytes(), &parsed).is_ok())
 }
 
 impl PasswordHasher {
     /// `concurrency` 0 means one hash per available core.
     pub fn new(concurrency: usize) -> ServiceResult<Self> {
-        let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
+        let cores = std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(2);
         let permits = if concurrency == 0 { cores } else { concurrency };
         let decoy = hash_blocking("decoy password that matches nothing")?;
-        Ok(Self { permits: Arc::new(Semaphore::new(permits)), decoy: decoy.into() })
+        Ok(Self {
+            permits: Arc::new(Semaphore::new(permits)),
+            decoy: decoy.into(),
+        })
     }
 
-    async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> ServiceResult<T> {
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> ServiceResult<T> {
         let _permit = self
             .permits
             .acquire()
@@ -81,7 +91,10 @@ mod tests {
     #[test]
     fn hash_is_argon2id_with_owasp_parameters() {
         let hash = hash_blocking("correct horse").unwrap_or_default();
-        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
         assert!(verify_blocking("correct horse", &hash));
         assert!(!verify_blocking("wrong horse", &hash));
         assert!(!verify_blocking("x", "not a phc string"));

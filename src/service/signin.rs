@@ -60,13 +60,22 @@ impl Directory {
     /// Resolves a bearer token (session or API) to its live, allowed user.
     pub fn authenticate(&self, bearer: &str) -> ServiceResult<Principal> {
         let now = self.now();
-        let record = self.store.token(&token_hash(bearer))?.ok_or(ServiceError::Unauthenticated)?;
+        let record = self
+            .store
+            .token(&token_hash(bearer))?
+            .ok_or(ServiceError::Unauthenticated)?;
         if !record.kind.authenticates() || !record.is_live(now) {
             return Err(ServiceError::Unauthenticated);
         }
-        let user = self.read_cache().get(record.user_id).ok_or(ServiceError::Unauthenticated)?;
+        let user = self
+            .read_cache()
+            .get(record.user_id)
+            .ok_or(ServiceError::Unauthenticated)?;
         check_account(&user, now).map_err(|_| ServiceError::Unauthenticated)?;
-        Ok(Principal { user, via: record.kind })
+        Ok(Principal {
+            user,
+            via: record.kind,
+        })
     }
 
     /// Signs in with login (or email) and password, plus a TOTP code when the
@@ -77,21 +86,30 @@ impl Directory {
         if let Some(retry_after) = self.throttle.locked(&keys, self.now()) {
             return Err(ServiceError::TooManyAttempts { retry_after });
         }
-        let user = self.store.user_id_by_login_or_email(&request.login)?.and_then(|id| self.read_cache().get(id));
+        let user = self
+            .store
+            .user_id_by_login_or_email(&request.login)?
+            .and_then(|id| self.read_cache().get(id));
         let credentials = match &user {
             Some(user) => self.store.credentials(user.id)?,
             None => Default::default(),
         };
-        let password_ok = self.hasher.verify(request.password, credentials.password_hash.clone()).await?;
+        let password_ok = self
+            .hasher
+            .verify(request.password, credentials.password_hash.clone())
+            .await?;
         let now = self.now();
         let refusal = match &user {
             None => Some("unknown login".to_owned()),
             Some(_) if !password_ok => Some("wrong password".to_owned()),
-            Some(user) => check_account(user, now).err().map(|r| r.to_string()).or_else(|| {
-                let secret = credentials.totp_secret.as_deref()?;
-                let valid = totp_matches(secret, request.totp.as_deref(), now);
-                (!valid).then(|| "missing or wrong 2FA code".to_owned())
-            }),
+            Some(user) => check_account(user, now)
+                .err()
+                .map(|r| r.to_string())
+                .or_else(|| {
+                    let secret = credentials.totp_secret.as_deref()?;
+                    let valid = totp_matches(secret, request.totp.as_deref(), now);
+                    (!valid).then(|| "missing or wrong 2FA code".to_owned())
+                }),
         };
         if let Some(reason) = refusal {
             self.throttle.fail(&keys, now);
@@ -114,13 +132,19 @@ impl Directory {
             unit.audit("user.sign_in", Some(user_id), json!({}))?;
             Ok(issued)
         })?;
-        Ok(Session { token, expires_at, user: self.cached_user(user_id)? })
+        Ok(Session {
+            token,
+            expires_at,
+            user: self.cached_user(user_id)?,
+        })
     }
 }
 
 /// Whether `code` is a valid TOTP for the base32 `secret` at `now`.
 pub(crate) fn totp_matches(secret: &str, code: Option<&str>, now: Timestamp) -> bool {
     let Some(code) = code else { return false };
-    let Ok(secret) = data_encoding::BASE32_NOPAD.decode(secret.as_bytes()) else { return false };
+    let Ok(secret) = data_encoding::BASE32_NOPAD.decode(secret.as_bytes()) else {
+        return false;
+    };
     totp::verify(&secret, code, now.timestamp())
 }

@@ -39,7 +39,9 @@ impl SignInThrottle {
     }
 
     fn records(&self) -> std::sync::MutexGuard<'_, HashMap<String, Record>> {
-        self.records.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.records
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The longest remaining lockout among `keys`, if any is locked at `now`.
@@ -57,12 +59,24 @@ impl SignInThrottle {
         let mut records = self.records();
         if records.len() > SWEEP_THRESHOLD {
             let horizon = self.window.max(self.lockout);
-            records.retain(|_, r| now - r.first_failure < horizon || r.locked_until.is_some_and(|u| u > now));
+            records.retain(|_, r| {
+                now - r.first_failure < horizon || r.locked_until.is_some_and(|u| u > now)
+            });
         }
         for key in keys {
-            let record = records.entry(key.clone()).or_insert(Record { failures: 0, first_failure: now, locked_until: None });
-            if now - record.first_failure >= self.window || record.locked_until.is_some_and(|u| u <= now) {
-                *record = Record { failures: 0, first_failure: now, locked_until: None };
+            let record = records.entry(key.clone()).or_insert(Record {
+                failures: 0,
+                first_failure: now,
+                locked_until: None,
+            });
+            if now - record.first_failure >= self.window
+                || record.locked_until.is_some_and(|u| u <= now)
+            {
+                *record = Record {
+                    failures: 0,
+                    first_failure: now,
+                    locked_until: None,
+                };
             }
             record.failures += 1;
             if record.failures >= self.max_failures {
@@ -97,7 +111,10 @@ mod tests {
         throttle.fail(&keys, now);
         assert!(throttle.locked(&keys, now).is_some());
         assert!(throttle.locked(&["addr:1".to_owned()], now).is_some());
-        assert_eq!(throttle.locked(&keys, now + chrono::Duration::seconds(301)), None);
+        assert_eq!(
+            throttle.locked(&keys, now + chrono::Duration::seconds(301)),
+            None
+        );
         throttle.succeed("login:a");
         assert_eq!(throttle.locked(&["login:a".to_owned()], now), None);
     }

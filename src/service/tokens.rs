@@ -49,9 +49,17 @@ impl Directory {
         ttl: Option<Duration>,
     ) -> ServiceResult<(String, Option<Timestamp>)> {
         let mut credentials = unit.tx.credentials(user_id)?;
-        let mut stale = if kind == TokenKind::Session { Vec::new() } else { credentials.take_tokens(kind) };
+        let mut stale = if kind == TokenKind::Session {
+            Vec::new()
+        } else {
+            credentials.take_tokens(kind)
+        };
         if kind == TokenKind::Session {
-            let sessions = credentials.tokens.iter().filter(|(k, _)| *k == kind).count();
+            let sessions = credentials
+                .tokens
+                .iter()
+                .filter(|(k, _)| *k == kind)
+                .count();
             if sessions >= MAX_SESSIONS {
                 if let Some(index) = credentials.tokens.iter().position(|(k, _)| *k == kind) {
                     stale.push(credentials.tokens.remove(index).1);
@@ -64,7 +72,12 @@ impl Directory {
         let token = generate(kind);
         let hash = token_hash(&token);
         let expires_at = expiry(unit.now, ttl);
-        let record = TokenRecord { kind, user_id, created_at: unit.now, expires_at };
+        let record = TokenRecord {
+            kind,
+            user_id,
+            created_at: unit.now,
+            expires_at,
+        };
         unit.tx.put_token(&hash, &record)?;
         credentials.tokens.push((kind, hash));
         unit.tx.put_credentials(user_id, &credentials)?;
@@ -85,7 +98,10 @@ impl Directory {
     /// Consumes a single-use token of `kind`, or fails with [`ServiceError::InvalidToken`].
     fn take_token(unit: &Unit, token: &str, kind: TokenKind) -> ServiceResult<TokenRecord> {
         let hash = token_hash(token);
-        let record = unit.tx.token(&hash)?.filter(|r| r.kind == kind && r.is_live(unit.now));
+        let record = unit
+            .tx
+            .token(&hash)?
+            .filter(|r| r.kind == kind && r.is_live(unit.now));
         let record = record.ok_or(ServiceError::InvalidToken)?;
         unit.tx.remove_token(&hash)?;
         let mut credentials = unit.tx.credentials(record.user_id)?;
@@ -97,7 +113,9 @@ impl Directory {
     /// The live token record for `token` of `kind`, read outside a transaction.
     pub(crate) fn peek_token(&self, token: &str, kind: TokenKind) -> ServiceResult<TokenRecord> {
         let record = self.store.token(&token_hash(token))?;
-        record.filter(|r| r.kind == kind && r.is_live(self.now())).ok_or(ServiceError::InvalidToken)
+        record
+            .filter(|r| r.kind == kind && r.is_live(self.now()))
+            .ok_or(ServiceError::InvalidToken)
     }
 
     fn link(&self, page: &str, token: &str) -> String {
@@ -126,7 +144,12 @@ impl Directory {
     }
 
     /// Revokes user `id`'s tokens of `kind` on an admin's behalf.
-    fn admin_revoke(&self, principal: &Principal, id: UserId, kind: TokenKind) -> ServiceResult<()> {
+    fn admin_revoke(
+        &self,
+        principal: &Principal,
+        id: UserId,
+        kind: TokenKind,
+    ) -> ServiceResult<()> {
         let actor = principal.unrestricted()?;
         self.write(Some(actor.id), |unit| {
             let user = unit.user(id)?;
@@ -142,7 +165,11 @@ impl Directory {
     /// Issues (or replaces) the API token of user `id`.
     pub fn issue_api_token(&self, principal: &Principal, id: UserId) -> ServiceResult<IssuedToken> {
         let (token, _) = self.admin_issue(principal, id, TokenKind::Api, None, |_| Ok(()))?;
-        Ok(IssuedToken { token, link: None, expires_at: None })
+        Ok(IssuedToken {
+            token,
+            link: None,
+            expires_at: None,
+        })
     }
 
     pub fn revoke_api_token(&self, principal: &Principal, id: UserId) -> ServiceResult<()> {
@@ -150,15 +177,27 @@ impl Directory {
     }
 
     /// An activation token and link for a pending user.
-    pub fn issue_activation_token(&self, principal: &Principal, id: UserId) -> ServiceResult<IssuedToken> {
+    pub fn issue_activation_token(
+        &self,
+        principal: &Principal,
+        id: UserId,
+    ) -> ServiceResult<IssuedToken> {
         let ttl = Some(self.settings.activation_ttl);
-        let (token, expires_at) = self.admin_issue(principal, id, TokenKind::Activation, ttl, |user| {
-            if user.status != Status::Pending {
-                return Err(ServiceError::conflict("not_pending", "activation tokens are only for pending users"));
-            }
-            Ok(())
-        })?;
-        Ok(IssuedToken { link: Some(self.link("activate", &token)), token, expires_at })
+        let (token, expires_at) =
+            self.admin_issue(principal, id, TokenKind::Activation, ttl, |user| {
+                if user.status != Status::Pending {
+                    return Err(ServiceError::conflict(
+                        "not_pending",
+                        "activation tokens are only for pending users",
+                    ));
+                }
+                Ok(())
+            })?;
+        Ok(IssuedToken {
+            link: Some(self.link("activate", &token)),
+            token,
+            expires_at,
+        })
     }
 
     pub fn revoke_activation_token(&self, principal: &Principal, id: UserId) -> ServiceResult<()> {
@@ -166,15 +205,27 @@ impl Directory {
     }
 
     /// A password-reset token and link for an active user; replaces an earlier one.
-    pub fn issue_reset_token(&self, principal: &Principal, id: UserId) -> ServiceResult<IssuedToken> {
+    pub fn issue_reset_token(
+        &self,
+        principal: &Principal,
+        id: UserId,
+    ) -> ServiceResult<IssuedToken> {
         let ttl = Some(self.settings.password_reset_ttl);
-        let (token, expires_at) = self.admin_issue(principal, id, TokenKind::PasswordReset, ttl, |user| {
-            if user.status != Status::Active || user.is_archived() {
-                return Err(ServiceError::conflict("not_active", "reset tokens are only for active users"));
-            }
-            Ok(())
-        })?;
-        Ok(IssuedToken { link: Some(self.link("reset-password", &token)), token, expires_at })
+        let (token, expires_at) =
+            self.admin_issue(principal, id, TokenKind::PasswordReset, ttl, |user| {
+                if user.status != Status::Active || user.is_archived() {
+                    return Err(ServiceError::conflict(
+                        "not_active",
+                        "reset tokens are only for active users",
+                    ));
+                }
+                Ok(())
+            })?;
+        Ok(IssuedToken {
+            link: Some(self.link("reset-password", &token)),
+            token,
+            expires_at,
+        })
     }
 
     pub fn revoke_reset_token(&self, principal: &Principal, id: UserId) -> ServiceResult<()> {
@@ -182,15 +233,27 @@ impl Directory {
     }
 
     /// An email-confirmation token and link for a user with an email address.
-    pub fn issue_email_confirmation(&self, principal: &Principal, id: UserId) -> ServiceResult<IssuedToken> {
+    pub fn issue_email_confirmation(
+        &self,
+        principal: &Principal,
+        id: UserId,
+    ) -> ServiceResult<IssuedToken> {
         let ttl = Some(self.settings.email_confirmation_ttl);
-        let (token, expires_at) = self.admin_issue(principal, id, TokenKind::EmailConfirmation, ttl, |user| {
-            if user.email.is_none() {
-                return Err(ServiceError::conflict("no_email", "the user has no email address"));
-            }
-            Ok(())
-        })?;
-        Ok(IssuedToken { link: Some(self.link("confirm-email", &token)), token, expires_at })
+        let (token, expires_at) =
+            self.admin_issue(principal, id, TokenKind::EmailConfirmation, ttl, |user| {
+                if user.email.is_none() {
+                    return Err(ServiceError::conflict(
+                        "no_email",
+                        "the user has no email address",
+                    ));
+                }
+                Ok(())
+            })?;
+        Ok(IssuedToken {
+            link: Some(self.link("confirm-email", &token)),
+            token,
+            expires_at,
+        })
     }
 
     /// Redeems a single-use token that sets a new password (activation or reset),
@@ -204,7 +267,9 @@ impl Directory {
         finish: fn(&mut User) -> ServiceResult<()>,
     ) -> ServiceResult<Arc<User>> {
         let record = self.peek_token(token, kind)?;
-        let user = self.cached_user(record.user_id).map_err(|_| ServiceError::InvalidToken)?;
+        let user = self
+            .cached_user(record.user_id)
+            .map_err(|_| ServiceError::InvalidToken)?;
         self.check_password(&user, &password, false)?;
         let hash = self.hasher.hash(password).await?;
         let id = self.write(Some(record.user_id), |unit| {
@@ -225,25 +290,45 @@ impl Directory {
     }
 
     /// Public: a pending user sets a password with an activation token and becomes active.
-    pub async fn activate_with_token(&self, token: &str, password: String) -> ServiceResult<Arc<User>> {
-        self.redeem_with_password(token, TokenKind::Activation, password, "user.activate_with_token", |user| {
-            if user.status != Status::Pending {
-                return Err(ServiceError::InvalidToken);
-            }
-            user.status = Status::Active;
-            Ok(())
-        })
+    pub async fn activate_with_token(
+        &self,
+        token: &str,
+        password: String,
+    ) -> ServiceResult<Arc<User>> {
+        self.redeem_with_password(
+            token,
+            TokenKind::Activation,
+            password,
+            "user.activate_with_token",
+            |user| {
+                if user.status != Status::Pending {
+                    return Err(ServiceError::InvalidToken);
+                }
+                user.status = Status::Active;
+                Ok(())
+            },
+        )
         .await
     }
 
     /// Public: an active user sets a new password with a reset token.
-    pub async fn reset_password_with_token(&self, token: &str, password: String) -> ServiceResult<Arc<User>> {
-        self.redeem_with_password(token, TokenKind::PasswordReset, password, "user.reset_password", |user| {
-            if user.status != Status::Active || user.is_archived() {
-                return Err(ServiceError::InvalidToken);
-            }
-            Ok(())
-        })
+    pub async fn reset_password_with_token(
+        &self,
+        token: &str,
+        password: String,
+    ) -> ServiceResult<Arc<User>> {
+        self.redeem_with_password(
+            token,
+            TokenKind::PasswordReset,
+            password,
+            "user.reset_password",
+            |user| {
+                if user.status != Status::Active || user.is_archived() {
+                    return Err(ServiceError::InvalidToken);
+                }
+                Ok(())
+            },
+        )
         .await
     }
 

@@ -27,7 +27,10 @@ impl Directory {
         Self::allows_enrolment(principal)?;
         let user = self.cached_user(principal.user.id)?;
         if user.two_factor_enabled {
-            return Err(ServiceError::conflict("already_enrolled", "2FA is already enabled"));
+            return Err(ServiceError::conflict(
+                "already_enrolled",
+                "2FA is already enabled",
+            ));
         }
         let mut bytes = [0u8; SECRET_BYTES];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
@@ -38,19 +41,28 @@ impl Directory {
             Ok(unit.tx.put_credentials(user.id, &credentials)?)
         })?;
         let account = user.effective_display_name();
-        Ok(Enrolment { otpauth_uri: totp::otpauth_uri(ISSUER, &account, &secret), secret })
+        Ok(Enrolment {
+            otpauth_uri: totp::otpauth_uri(ISSUER, &account, &secret),
+            secret,
+        })
     }
 
     /// Confirms enrolment with a code from the app; 2FA is on from then on.
-    pub fn confirm_two_factor(&self, principal: &Principal, code: &str) -> ServiceResult<Arc<User>> {
+    pub fn confirm_two_factor(
+        &self,
+        principal: &Principal,
+        code: &str,
+    ) -> ServiceResult<Arc<User>> {
         Self::allows_enrolment(principal)?;
         let id = principal.user.id;
         self.write(Some(id), |unit| {
             let mut credentials = unit.tx.credentials(id)?;
-            let pending = credentials
-                .totp_pending
-                .take()
-                .ok_or_else(|| ServiceError::conflict("no_enrolment", "start enrolment first (POST /api/v1/me/2fa)"))?;
+            let pending = credentials.totp_pending.take().ok_or_else(|| {
+                ServiceError::conflict(
+                    "no_enrolment",
+                    "start enrolment first (POST /api/v1/me/2fa)",
+                )
+            })?;
             if !totp_matches(&pending, Some(code), unit.now) {
                 return Err(crate::domain::ValidationError::new("code", "does not match").into());
             }
@@ -66,15 +78,25 @@ impl Directory {
     }
 
     /// The user turns 2FA off with a current code, unless an admin requires it.
-    pub fn disable_own_two_factor(&self, principal: &Principal, code: &str) -> ServiceResult<Arc<User>> {
+    pub fn disable_own_two_factor(
+        &self,
+        principal: &Principal,
+        code: &str,
+    ) -> ServiceResult<Arc<User>> {
         let id = principal.unrestricted()?.id;
         self.write(Some(id), |unit| {
             let user = unit.user(id)?;
             if user.require_2fa {
-                return Err(ServiceError::conflict("2fa_required", "an admin requires 2FA for this account"));
+                return Err(ServiceError::conflict(
+                    "2fa_required",
+                    "an admin requires 2FA for this account",
+                ));
             }
             let credentials = unit.tx.credentials(id)?;
-            let secret = credentials.totp_secret.as_deref().ok_or(ServiceError::NotFound("2FA enrolment"))?;
+            let secret = credentials
+                .totp_secret
+                .as_deref()
+                .ok_or(ServiceError::NotFound("2FA enrolment"))?;
             if !totp_matches(secret, Some(code), unit.now) {
                 return Err(crate::domain::ValidationError::new("code", "does not match").into());
             }

@@ -13,21 +13,34 @@ use std::sync::Arc;
 impl Directory {
     /// Builds a user from `profile` outside any transaction (id 0), so the
     /// password policy can see its login and email before hashing.
-    fn draft_user(&self, user_type: UserType, status: Status, profile: UserPatch) -> ServiceResult<User> {
+    fn draft_user(
+        &self,
+        user_type: UserType,
+        status: Status,
+        profile: UserPatch,
+    ) -> ServiceResult<User> {
         let mut draft = User::new(0, user_type, status, self.now());
         profile.apply(&mut draft)?;
         Ok(draft)
     }
 
     /// Checks `password` against the policy for `user`, unless overridden.
-    pub(crate) fn check_password(&self, user: &User, password: &str, override_policy: bool) -> ServiceResult<()> {
+    pub(crate) fn check_password(
+        &self,
+        user: &User,
+        password: &str,
+        override_policy: bool,
+    ) -> ServiceResult<()> {
         if override_policy {
             return Ok(self.policy.check_overridden(password)?);
         }
-        let identities: Vec<&str> = [user.login.as_ref().map(|l| l.as_str()), user.email.as_ref().map(|e| e.as_str())]
-            .into_iter()
-            .flatten()
-            .collect();
+        let identities: Vec<&str> = [
+            user.login.as_ref().map(|l| l.as_str()),
+            user.email.as_ref().map(|e| e.as_str()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         Ok(self.policy.check(password, &identities)?)
     }
 
@@ -40,7 +53,11 @@ impl Directory {
     }
 
     /// Admin creates a user (default type `local`, status `active`).
-    pub async fn create_user(&self, principal: &Principal, request: NewUser) -> ServiceResult<Arc<User>> {
+    pub async fn create_user(
+        &self,
+        principal: &Principal,
+        request: NewUser,
+    ) -> ServiceResult<Arc<User>> {
         let actor = principal.unrestricted()?;
         roles::require(actor, Capability::ManageUsers)?;
         if let Some(field) = request.unknown_field() {
@@ -75,7 +92,13 @@ impl Directory {
         let draft = self.draft_user(UserType::SelfRegistered, Status::Pending, profile)?;
         self.check_password(&draft, &password, false)?;
         let password_hash = self.hasher.hash(password).await?;
-        self.insert_user(None, draft, Some(password_hash), &BTreeSet::new(), "user.register")
+        self.insert_user(
+            None,
+            draft,
+            Some(password_hash),
+            &BTreeSet::new(),
+            "user.register",
+        )
     }
 
     /// Stores a drafted user under a fresh id, with its password and groups.
@@ -94,9 +117,16 @@ impl Directory {
             user.updated_at = unit.now;
             user.groups = self.local_groups(unit, groups)?;
             unit.save(&user)?;
-            let credentials = Credentials { password_hash: password_hash.clone(), ..Credentials::default() };
+            let credentials = Credentials {
+                password_hash: password_hash.clone(),
+                ..Credentials::default()
+            };
             unit.tx.put_credentials(user.id, &credentials)?;
-            unit.audit(action, Some(user.id), serde_json::json!({ "type": user.user_type, "status": user.status }))?;
+            unit.audit(
+                action,
+                Some(user.id),
+                serde_json::json!({ "type": user.user_type, "status": user.status }),
+            )?;
             Ok(user.id)
         })?;
         self.cached_user(id)
@@ -118,7 +148,12 @@ impl Directory {
     }
 
     /// Admin changes a user's profile and settings.
-    pub fn update_user(&self, principal: &Principal, id: UserId, patch: UserPatch) -> ServiceResult<Arc<User>> {
+    pub fn update_user(
+        &self,
+        principal: &Principal,
+        id: UserId,
+        patch: UserPatch,
+    ) -> ServiceResult<Arc<User>> {
         let actor = principal.unrestricted()?;
         self.write(Some(actor.id), |unit| {
             let mut user = unit.user(id)?;
@@ -130,7 +165,11 @@ impl Directory {
             user.updated_at = unit.now;
             user.updated_by = Some(actor.id);
             unit.save(&user)?;
-            unit.audit("user.update", Some(id), serde_json::json!({ "fields": changed }))
+            unit.audit(
+                "user.update",
+                Some(id),
+                serde_json::json!({ "fields": changed }),
+            )
         })?;
         self.cached_user(id)
     }
@@ -154,7 +193,11 @@ impl Directory {
             let mut credentials = unit.tx.credentials(id)?;
             credentials.password_hash = Some(hash.clone());
             unit.tx.put_credentials(id, &credentials)?;
-            unit.audit("user.set_password", Some(id), serde_json::json!({ "override_policy": override_policy }))
+            unit.audit(
+                "user.set_password",
+                Some(id),
+                serde_json::json!({ "override_policy": override_policy }),
+            )
         })
     }
 }

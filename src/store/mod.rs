@@ -19,8 +19,11 @@ use std::path::Path;
 /// The schema this build writes; older stores are migrated on open.
 pub const SCHEMA_VERSION: u64 = 1;
 
+/// Rewrites stored records from one schema version to the next.
+type Migration = fn(&Tx) -> Result<(), StoreError>;
+
 /// Migrations from version N to N+1, indexed by N-1. Each runs in one transaction.
-const MIGRATIONS: &[fn(&Tx) -> Result<(), StoreError>] = &[];
+const MIGRATIONS: &[Migration] = &[];
 
 /// A failure of the store itself, or a uniqueness conflict.
 #[derive(Debug, thiserror::Error)]
@@ -52,8 +55,17 @@ enum TreeId {
     Meta,
 }
 
-const TREE_NAMES: [&str; 9] =
-    ["users", "idx_login", "idx_email", "idx_reference", "groups", "credentials", "tokens", "audit", "meta"];
+const TREE_NAMES: [&str; 9] = [
+    "users",
+    "idx_login",
+    "idx_email",
+    "idx_reference",
+    "groups",
+    "credentials",
+    "tokens",
+    "audit",
+    "meta",
+];
 
 /// Handle on the open store; cheap to share behind an `Arc`.
 pub struct Store {
@@ -64,8 +76,14 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the store under `dir` and brings its schema up to date.
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
-        let db = sled::Config::new().path(dir.join("store")).cache_capacity(cache_bytes).open()?;
-        let trees = TREE_NAMES.iter().map(|name| db.open_tree(name)).collect::<Result<_, _>>()?;
+        let db = sled::Config::new()
+            .path(dir.join("store"))
+            .cache_capacity(cache_bytes)
+            .open()?;
+        let trees = TREE_NAMES
+            .iter()
+            .map(|name| db.open_tree(name))
+            .collect::<Result<_, _>>()?;
         let store = Self { db, trees };
         store.migrate()?;
         Ok(store)
@@ -101,7 +119,10 @@ impl Store {
 
     /// Runs `change` as one atomic transaction over every tree. A conflict re-runs
     /// it; an error returned by `change` aborts it with nothing written.
-    pub fn write<T, E: From<StoreError>>(&self, change: impl Fn(&Tx) -> Result<T, E>) -> Result<T, E> {
+    pub fn write<T, E: From<StoreError>>(
+        &self,
+        change: impl Fn(&Tx) -> Result<T, E>,
+    ) -> Result<T, E> {
         let outcome = Transactional::<E>::transaction(self.trees.as_slice(), |view| {
             let tx = Tx::new(view);
             change(&tx).map_err(|error| match tx.take_failure() {
@@ -117,7 +138,11 @@ impl Store {
 
     /// Every user, in id order.
     pub fn users(&self) -> Result<Vec<User>, StoreError> {
-        self.tree(TreeId::Users).iter().values().map(|raw| decode(&raw?)).collect()
+        self.tree(TreeId::Users)
+            .iter()
+            .values()
+            .map(|raw| decode(&raw?))
+            .collect()
     }
 
     pub fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
@@ -144,17 +169,29 @@ impl Store {
     }
 
     pub fn groups(&self) -> Result<Vec<Group>, StoreError> {
-        self.tree(TreeId::Groups).iter().values().map(|raw| decode(&raw?)).collect()
+        self.tree(TreeId::Groups)
+            .iter()
+            .values()
+            .map(|raw| decode(&raw?))
+            .collect()
     }
 
     /// Audit entries newest first, starting below `before` when given.
-    pub fn audit_page(&self, before: Option<u64>, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+    pub fn audit_page(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
         let tree = self.tree(TreeId::Audit);
         let entries = match before {
             Some(id) => tree.range(..keys::id(id)),
             None => tree.iter(),
         };
-        entries.rev().take(limit).map(|entry| decode(&entry?.1)).collect()
+        entries
+            .rev()
+            .take(limit)
+            .map(|entry| decode(&entry?.1))
+            .collect()
     }
 
     /// How many audit entries exist.
@@ -173,7 +210,10 @@ impl Store {
     }
 }
 
-fn read<T: DeserializeOwned>(tree: &sled::Tree, key: impl AsRef<[u8]>) -> Result<Option<T>, StoreError> {
+fn read<T: DeserializeOwned>(
+    tree: &sled::Tree,
+    key: impl AsRef<[u8]>,
+) -> Result<Option<T>, StoreError> {
     tree.get(key)?.map(|raw| decode(&raw)).transpose()
 }
 

@@ -27,14 +27,29 @@ struct UniqueIndex {
 }
 
 const UNIQUE_INDEXES: [UniqueIndex; 3] = [
-    UniqueIndex { tree: TreeId::Logins, field: "login", key: |u| u.login.as_ref().map(|l| l.key()) },
-    UniqueIndex { tree: TreeId::Emails, field: "email", key: |u| u.email.as_ref().map(|e| e.key()) },
-    UniqueIndex { tree: TreeId::References, field: "reference", key: |u| u.reference.as_deref().map(fold) },
+    UniqueIndex {
+        tree: TreeId::Logins,
+        field: "login",
+        key: |u| u.login.as_ref().map(|l| l.key()),
+    },
+    UniqueIndex {
+        tree: TreeId::Emails,
+        field: "email",
+        key: |u| u.email.as_ref().map(|e| e.key()),
+    },
+    UniqueIndex {
+        tree: TreeId::References,
+        field: "reference",
+        key: |u| u.reference.as_deref().map(fold),
+    },
 ];
 
 impl<'a> Tx<'a> {
     pub(super) fn new(trees: &'a [TransactionalTree]) -> Self {
-        Self { trees, failure: RefCell::new(None) }
+        Self {
+            trees,
+            failure: RefCell::new(None),
+        }
     }
 
     pub(super) fn take_failure(&self) -> Option<UnabortableTransactionError> {
@@ -70,14 +85,19 @@ impl<'a> Tx<'a> {
     }
 
     pub(super) fn set_schema_version(&self, version: u64) -> Result<(), StoreError> {
-        self.sled(self.tree(TreeId::Meta).insert(keys::SCHEMA_VERSION, &keys::id(version)))?;
+        self.sled(
+            self.tree(TreeId::Meta)
+                .insert(keys::SCHEMA_VERSION, &keys::id(version)),
+        )?;
         Ok(())
     }
 
     /// Hands out the next user id (1, 2, 3, ...).
     pub fn next_user_id(&self) -> Result<UserId, StoreError> {
         let meta = self.tree(TreeId::Meta);
-        let current = self.sled(meta.get(keys::NEXT_USER_ID))?.map(|raw| keys::decode_u64(&raw));
+        let current = self
+            .sled(meta.get(keys::NEXT_USER_ID))?
+            .map(|raw| keys::decode_u64(&raw));
         let id = current.unwrap_or(1);
         self.sled(meta.insert(keys::NEXT_USER_ID, &keys::id(id + 1)))?;
         Ok(id)
@@ -125,7 +145,9 @@ impl<'a> Tx<'a> {
     }
 
     pub fn credentials(&self, id: UserId) -> Result<Credentials, StoreError> {
-        Ok(self.get(TreeId::Credentials, &keys::id(id))?.unwrap_or_default())
+        Ok(self
+            .get(TreeId::Credentials, &keys::id(id))?
+            .unwrap_or_default())
     }
 
     pub fn put_credentials(&self, id: UserId, credentials: &Credentials) -> Result<(), StoreError> {
@@ -163,7 +185,11 @@ impl<'a> Tx<'a> {
     /// Appends an audit entry; its id is assigned here and sorts by time of commit.
     pub fn append_audit(&self, mut entry: AuditEntry) -> Result<(), StoreError> {
         let audit = self.tree(TreeId::Audit);
-        entry.id = self.sled(audit.generate_id().map_err(UnabortableTransactionError::from))?;
+        entry.id = self.sled(
+            audit
+                .generate_id()
+                .map_err(UnabortableTransactionError::from),
+        )?;
         self.put(TreeId::Audit, &keys::id(entry.id), &entry)
     }
 }

@@ -30,13 +30,19 @@ impl Daemon {
 
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = Config::default();
-        config.data_dir = dir.path().join("data");
+        let mut config = Config {
+            data_dir: dir.path().join("data"),
+            ..Config::default()
+        };
         config.http.listen = "127.0.0.1:0".parse().expect("addr");
         config.http.public_url = "https://gatehouse.example.org".into();
         adjust(&mut config);
-        let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0).unwrap()));
-        let running = app::start(&config, clock.clone()).await.expect("daemon starts");
+        let clock = Arc::new(ManualClock::new(
+            Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0).unwrap(),
+        ));
+        let running = app::start(&config, clock.clone())
+            .await
+            .expect("daemon starts");
         let root = std::fs::read_to_string(config.data_dir.join("root.token")).expect("root token");
         Self {
             base: format!("http://{}", running.http_addr),
@@ -61,7 +67,13 @@ impl Daemon {
         self.dir
     }
 
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
         let mut request = self.client.request(method, format!("{}{path}", self.base));
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -103,7 +115,8 @@ impl Daemon {
     }
 
     pub async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
-        self.call(Method::PATCH, path, Some(token), Some(body)).await
+        self.call(Method::PATCH, path, Some(token), Some(body))
+            .await
     }
 
     pub async fn delete(&self, path: &str, token: &str) -> Reply {
@@ -125,27 +138,46 @@ impl Daemon {
 
     /// Creates a user holding `roles` and returns (id, API token).
     pub async fn user_with_roles(&self, login: &str, roles: &[&str]) -> (u64, String) {
-        let user = self.create(json!({ "login": login, "password": PASSWORD, "system_roles": roles })).await;
-        let (status, issued) = self.post(&format!("/api/v1/users/{}/api-token", id(&user)), &self.root, json!({})).await;
+        let user = self
+            .create(json!({ "login": login, "password": PASSWORD, "system_roles": roles }))
+            .await;
+        let (status, issued) = self
+            .post(
+                &format!("/api/v1/users/{}/api-token", id(&user)),
+                &self.root,
+                json!({}),
+            )
+            .await;
         assert_eq!(status, 201, "{issued}");
-        (id(&user), issued["token"].as_str().expect("token").to_owned())
+        (
+            id(&user),
+            issued["token"].as_str().expect("token").to_owned(),
+        )
     }
 
     /// Signs in with login and password; returns (status, body).
     pub async fn login(&self, login: &str, password: &str) -> Reply {
-        self.public_post("/api/v1/login", json!({ "login": login, "password": password })).await
+        self.public_post(
+            "/api/v1/login",
+            json!({ "login": login, "password": password }),
+        )
+        .await
     }
 
     /// Runs a bulk action as root and returns the body; panics unless 200.
     pub async fn bulk(&self, action: &str, body: Value) -> Value {
-        let (status, reply) = self.post(&format!("/api/v1/users/actions/{action}"), &self.root, body).await;
+        let (status, reply) = self
+            .post(&format!("/api/v1/users/actions/{action}"), &self.root, body)
+            .await;
         assert_eq!(status, 200, "{action}: {reply}");
         reply
     }
 }
 
 pub fn id(user: &Value) -> u64 {
-    user["id"].as_u64().unwrap_or_else(|| panic!("no id in {user}"))
+    user["id"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no id in {user}"))
 }
 
 /// The error code of an error reply.

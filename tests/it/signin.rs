@@ -13,7 +13,10 @@ async fn every_refusal_reason_answers_the_same() {
     let now = d.clock_now();
     let setups: [(&str, Value); 6] = [
         ("pending", json!({ "status": "pending" })),
-        ("future", json!({ "login_valid_from": (now + Duration::days(1)).to_rfc3339() })),
+        (
+            "future",
+            json!({ "login_valid_from": (now + Duration::days(1)).to_rfc3339() }),
+        ),
         ("past", json!({ "login_valid_to": now.to_rfc3339() })),
         ("unconfirmed", json!({ "require_email_confirmation": true })),
         ("deact", json!({})),
@@ -21,22 +24,39 @@ async fn every_refusal_reason_answers_the_same() {
     ];
     for (login, extra) in &setups {
         let mut body = json!({ "login": login, "email": format!("{login}@example.org"), "password": PASSWORD });
-        body.as_object_mut().expect("object").extend(extra.as_object().expect("object").clone());
+        body.as_object_mut()
+            .expect("object")
+            .extend(extra.as_object().expect("object").clone());
         d.create(body).await;
     }
-    let deact = d.get("/api/v1/users?q=deact", &d.root).await.1["users"][0]["id"].as_u64().expect("id");
+    let deact = d.get("/api/v1/users?q=deact", &d.root).await.1["users"][0]["id"]
+        .as_u64()
+        .expect("id");
     d.bulk("deactivate", json!({ "ids": [deact] })).await;
-    let archived = d.get("/api/v1/users?q=archived", &d.root).await.1["users"][0]["id"].as_u64().expect("id");
+    let archived = d.get("/api/v1/users?q=archived", &d.root).await.1["users"][0]["id"]
+        .as_u64()
+        .expect("id");
     d.bulk("delete", json!({ "ids": [archived] })).await;
-    let mut attempts: Vec<(String, String)> = setups.iter().map(|(login, _)| (login.to_string(), PASSWORD.to_owned())).collect();
+    let mut attempts: Vec<(String, String)> = setups
+        .iter()
+        .map(|(login, _)| (login.to_string(), PASSWORD.to_owned()))
+        .collect();
     attempts.push(("nobody".into(), PASSWORD.into()));
     d.user("wrongpw").await;
     attempts.push(("wrongpw".into(), "not the password".into()));
     for (login, password) in attempts {
         let (status, reply) = d.login(&login, &password).await;
-        assert_eq!((status, code(&reply), reply["error"]["message"].as_str()), (401, "invalid_credentials", Some(REFUSAL)), "{login}");
+        assert_eq!(
+            (status, code(&reply), reply["error"]["message"].as_str()),
+            (401, "invalid_credentials", Some(REFUSAL)),
+            "{login}"
+        );
     }
-    assert_eq!(d.login("wrongpw@EXAMPLE.org", PASSWORD).await.0, 200, "email works as login");
+    assert_eq!(
+        d.login("wrongpw@EXAMPLE.org", PASSWORD).await.0,
+        200,
+        "email works as login"
+    );
     d.stop().await;
 }
 
@@ -48,7 +68,11 @@ async fn repeated_failures_lock_out_login_and_address() {
         assert_eq!(d.login("target", "bad guess").await.0, 401);
     }
     let (status, reply) = d.login("target", PASSWORD).await;
-    assert_eq!((status, code(&reply)), (429, "too_many_attempts"), "even the right password waits");
+    assert_eq!(
+        (status, code(&reply)),
+        (429, "too_many_attempts"),
+        "even the right password waits"
+    );
     d.clock.advance(Duration::minutes(16));
     let (status, session) = d.login("target", PASSWORD).await;
     assert_eq!(status, 200);
@@ -70,11 +94,32 @@ async fn password_change_obligation_blocks_everything_else() {
     let (status, reply) = d.get("/api/v1/users", token).await;
     assert_eq!((status, code(&reply)), (403, "password_change_required"));
     assert_eq!(d.get("/api/v1/me", token).await.0, 200);
-    let (status, reply) = d.post("/api/v1/me/password", token, json!({ "old_password": "wrong", "new_password": "another sound phrase" })).await;
+    let (status, reply) = d
+        .post(
+            "/api/v1/me/password",
+            token,
+            json!({ "old_password": "wrong", "new_password": "another sound phrase" }),
+        )
+        .await;
     assert_eq!((status, code(&reply)), (401, "invalid_credentials"));
-    let (status, reply) = d.post("/api/v1/me/password", token, json!({ "old_password": PASSWORD, "new_password": "fresh" })).await;
-    assert_eq!((status, reply["error"]["field"].as_str()), (400, Some("password")));
-    let (status, _) = d.post("/api/v1/me/password", token, json!({ "old_password": PASSWORD, "new_password": "another sound phrase" })).await;
+    let (status, reply) = d
+        .post(
+            "/api/v1/me/password",
+            token,
+            json!({ "old_password": PASSWORD, "new_password": "fresh" }),
+        )
+        .await;
+    assert_eq!(
+        (status, reply["error"]["field"].as_str()),
+        (400, Some("password"))
+    );
+    let (status, _) = d
+        .post(
+            "/api/v1/me/password",
+            token,
+            json!({ "old_password": PASSWORD, "new_password": "another sound phrase" }),
+        )
+        .await;
     assert_eq!(status, 204);
     assert_eq!(d.get("/api/v1/users", token).await.0, 200);
     assert_eq!(d.login("fresh", PASSWORD).await.0, 401);
@@ -85,7 +130,9 @@ async fn password_change_obligation_blocks_everything_else() {
 }
 
 fn code_for(secret: &str, at: chrono::DateTime<chrono::Utc>) -> String {
-    let bytes = data_encoding::BASE32_NOPAD.decode(secret.as_bytes()).expect("base32 secret");
+    let bytes = data_encoding::BASE32_NOPAD
+        .decode(secret.as_bytes())
+        .expect("base32 secret");
     totp::code_at(&bytes, at.timestamp())
 }
 
@@ -98,36 +145,86 @@ async fn two_factor_enrolment_sign_in_and_reset() {
     let (status, enrolment) = d.post("/api/v1/me/2fa", &token, json!({})).await;
     assert_eq!(status, 201);
     let secret = enrolment["secret"].as_str().expect("secret").to_owned();
-    assert!(enrolment["otpauth_uri"].as_str().is_some_and(|u| u.starts_with("otpauth://totp/gatehouse")));
-    let (status, reply) = d.post("/api/v1/me/2fa/confirm", &token, json!({ "code": "000000" })).await;
-    assert_eq!((status, reply["error"]["field"].as_str()), (400, Some("code")));
+    assert!(
+        enrolment["otpauth_uri"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("otpauth://totp/gatehouse"))
+    );
+    let (status, reply) = d
+        .post(
+            "/api/v1/me/2fa/confirm",
+            &token,
+            json!({ "code": "000000" }),
+        )
+        .await;
+    assert_eq!(
+        (status, reply["error"]["field"].as_str()),
+        (400, Some("code"))
+    );
     let (status, _) = d.post("/api/v1/me/2fa", &token, json!({})).await;
     assert_eq!(status, 201, "a fresh enrolment may start again");
-    let secret = d.post("/api/v1/me/2fa", &token, json!({})).await.1["secret"].as_str().map(str::to_owned).unwrap_or(secret);
-    let (status, me) = d.post("/api/v1/me/2fa/confirm", &token, json!({ "code": code_for(&secret, d.clock_now()) })).await;
+    let secret = d.post("/api/v1/me/2fa", &token, json!({})).await.1["secret"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or(secret);
+    let (status, me) = d
+        .post(
+            "/api/v1/me/2fa/confirm",
+            &token,
+            json!({ "code": code_for(&secret, d.clock_now()) }),
+        )
+        .await;
     assert_eq!((status, &me["two_factor_enabled"]), (200, &json!(true)));
 
     assert_eq!(d.login("otp", PASSWORD).await.0, 401, "code missing");
     let wrong = json!({ "login": "otp", "password": PASSWORD, "totp": "123456" });
     assert_eq!(d.public_post("/api/v1/login", wrong).await.0, 401);
-    let right = json!({ "login": "otp", "password": PASSWORD, "totp": code_for(&secret, d.clock_now()) });
+    let right =
+        json!({ "login": "otp", "password": PASSWORD, "totp": code_for(&secret, d.clock_now()) });
     assert_eq!(d.public_post("/api/v1/login", right).await.0, 200);
 
     let (status, user) = d.delete(&format!("/api/v1/users/{uid}/2fa"), &d.root).await;
     assert_eq!((status, &user["two_factor_enabled"]), (200, &json!(false)));
-    d.patch(&format!("/api/v1/users/{uid}"), &d.root, json!({ "require_2fa": true })).await;
+    d.patch(
+        &format!("/api/v1/users/{uid}"),
+        &d.root,
+        json!({ "require_2fa": true }),
+    )
+    .await;
     let (status, session) = d.login("otp", PASSWORD).await;
     assert_eq!(status, 200, "sign-in works, then enrolment is forced");
     let token = session["token"].as_str().expect("token");
     let (status, reply) = d.post("/api/v1/me/api-token", token, json!({})).await;
-    assert_eq!((status, code(&reply)), (403, "two_factor_enrolment_required"));
-    let secret = d.post("/api/v1/me/2fa", token, json!({})).await.1["secret"].as_str().expect("secret").to_owned();
-    d.post("/api/v1/me/2fa/confirm", token, json!({ "code": code_for(&secret, d.clock_now()) })).await;
+    assert_eq!(
+        (status, code(&reply)),
+        (403, "two_factor_enrolment_required")
+    );
+    let secret = d.post("/api/v1/me/2fa", token, json!({})).await.1["secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    d.post(
+        "/api/v1/me/2fa/confirm",
+        token,
+        json!({ "code": code_for(&secret, d.clock_now()) }),
+    )
+    .await;
     let (status, issued) = d.post("/api/v1/me/api-token", token, json!({})).await;
     assert_eq!(status, 201);
     let api = issued["token"].as_str().expect("api token");
-    assert_eq!(d.get("/api/v1/me", api).await.1["login"], "otp", "an API token acts as its user");
-    let (status, reply) = d.call(reqwest::Method::DELETE, "/api/v1/me/2fa", Some(api), Some(json!({ "code": code_for(&secret, d.clock_now()) }))).await;
+    assert_eq!(
+        d.get("/api/v1/me", api).await.1["login"],
+        "otp",
+        "an API token acts as its user"
+    );
+    let (status, reply) = d
+        .call(
+            reqwest::Method::DELETE,
+            "/api/v1/me/2fa",
+            Some(api),
+            Some(json!({ "code": code_for(&secret, d.clock_now()) })),
+        )
+        .await;
     assert_eq!((status, code(&reply)), (409, "2fa_required"));
     d.stop().await;
 }

@@ -27,16 +27,28 @@ async fn health_and_authentication() {
 #[tokio::test]
 async fn system_users_exist_and_are_guarded() {
     let d = Daemon::start().await;
-    let (_, page) = d.get("/api/v1/users?type=system&fields=login", &d.root).await;
-    let logins: Vec<&str> = page["users"].as_array().expect("users").iter().filter_map(|u| u["login"].as_str()).collect();
+    let (_, page) = d
+        .get("/api/v1/users?type=system&fields=login", &d.root)
+        .await;
+    let logins: Vec<&str> = page["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .filter_map(|u| u["login"].as_str())
+        .collect();
     assert_eq!(logins, ["root", "deleted_user", "deep_link", "oai_pmh"]);
     let (status, body) = d.delete("/api/v1/users/2", &d.root).await;
     assert_eq!((status, code(&body)), (409, "system_user"));
     let reply = d.bulk("deactivate", json!({ "ids": [3, 4] })).await;
     assert_eq!(reply["failed"], 2);
     assert_eq!(reply["results"][0]["error"]["code"], "system_user");
-    let (status, body) = d.patch("/api/v1/users/3", &d.root, json!({ "type": "local" })).await;
-    assert_eq!((status, body["error"]["field"].as_str()), (400, Some("type")));
+    let (status, body) = d
+        .patch("/api/v1/users/3", &d.root, json!({ "type": "local" }))
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("type"))
+    );
     d.stop().await;
 }
 
@@ -60,57 +72,109 @@ async fn create_read_update_and_malformed_input() {
     assert!(fetched.get("password").is_none() && fetched.get("password_hash").is_none());
 
     let duplicates = [
-        (json!({ "login": "other", "email": "jane@example.ORG" }), "email"),
+        (
+            json!({ "login": "other", "email": "jane@example.ORG" }),
+            "email",
+        ),
         (json!({ "login": "JANE.DOE" }), "login"),
         (json!({ "login": "third", "reference": "r-1" }), "reference"),
     ];
     for (body, field) in duplicates {
         let (status, reply) = d.post("/api/v1/users", &d.root, body).await;
-        assert_eq!((status, code(&reply), reply["error"]["field"].as_str()), (409, "duplicate", Some(field)));
+        assert_eq!(
+            (status, code(&reply), reply["error"]["field"].as_str()),
+            (409, "duplicate", Some(field))
+        );
     }
 
-    let (status, reply) = d.patch(&path, &d.root, json!({ "phone": "+46 1", "display_name": "JD" })).await;
-    assert_eq!((status, &reply["phone"], &reply["effective_display_name"]), (200, &json!("+46 1"), &json!("JD")));
+    let (status, reply) = d
+        .patch(
+            &path,
+            &d.root,
+            json!({ "phone": "+46 1", "display_name": "JD" }),
+        )
+        .await;
+    assert_eq!(
+        (status, &reply["phone"], &reply["effective_display_name"]),
+        (200, &json!("+46 1"), &json!("JD"))
+    );
     let (status, reply) = d.patch(&path, &d.root, json!({ "login": "renamed" })).await;
-    assert_eq!((status, reply["error"]["field"].as_str()), (400, Some("login")));
+    assert_eq!(
+        (status, reply["error"]["field"].as_str()),
+        (400, Some("login"))
+    );
 
     let bad_fields = [
         (json!({ "login": "x1", "email": "not-an-email" }), "email"),
         (json!({ "login": "x2", "shoe_size": 44 }), "shoe_size"),
-        (json!({ "login": "x3", "system_roles": ["emperor"] }), "system_roles[0]"),
+        (
+            json!({ "login": "x3", "system_roles": ["emperor"] }),
+            "system_roles[0]",
+        ),
         (json!({ "login": "has space" }), "login"),
         (json!({ "first_name": "nobody" }), "login"),
         (json!({ "login": "x4", "password": "short" }), "password"),
-        (json!({ "login": "x5", "groups": ["no-such-group"] }), "groups"),
+        (
+            json!({ "login": "x5", "groups": ["no-such-group"] }),
+            "groups",
+        ),
     ];
     for (body, field) in bad_fields {
         let (status, reply) = d.post("/api/v1/users", &d.root, body.clone()).await;
-        assert_eq!((status, reply["error"]["field"].as_str()), (400, Some(field)), "{body} -> {reply}");
+        assert_eq!(
+            (status, reply["error"]["field"].as_str()),
+            (400, Some(field)),
+            "{body} -> {reply}"
+        );
     }
-    let raw = d.client_raw(Method::POST, "/api/v1/users", "{\"login\": ").await;
+    let raw = d
+        .client_raw(Method::POST, "/api/v1/users", "{\"login\": ")
+        .await;
     assert_eq!((raw.0, code(&raw.1)), (400, "malformed_json"));
     let big = json!({ "login": "big", "remarks": "x".repeat(2 * 1024 * 1024) });
     let (status, reply) = d.post("/api/v1/users", &d.root, big).await;
     assert_eq!((status, code(&reply)), (413, "body_too_large"));
     assert_eq!(d.get("/api/v1/users/99999", &d.root).await.0, 404);
     assert_eq!(d.get("/api/v1/users/abc", &d.root).await.0, 400);
-    let (_, page) = d.get("/api/v1/users?q=x&search_fields=login", &d.root).await;
-    assert_eq!(page["users"].as_array().map(Vec::len), Some(0), "no half-created users: {page}");
+    let (_, page) = d
+        .get("/api/v1/users?q=x&search_fields=login", &d.root)
+        .await;
+    assert_eq!(
+        page["users"].as_array().map(Vec::len),
+        Some(0),
+        "no half-created users: {page}"
+    );
     d.stop().await;
 }
 
 fn logins(page: &Value) -> Vec<String> {
-    page["users"].as_array().expect("users").iter().map(|u| u["login"].as_str().unwrap_or("").to_owned()).collect()
+    page["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .map(|u| u["login"].as_str().unwrap_or("").to_owned())
+        .collect()
 }
 
 #[tokio::test]
 async fn listing_filters_search_and_pages() {
     let d = Daemon::start().await;
     for group in ["field", "lab"] {
-        assert_eq!(d.post("/api/v1/groups", &d.root, json!({ "name": group })).await.0, 201);
+        assert_eq!(
+            d.post("/api/v1/groups", &d.root, json!({ "name": group }))
+                .await
+                .0,
+            201
+        );
     }
-    d.create(json!({ "login": "ann", "first_name": "Ann", "last_name": "Berg", "groups": ["field"] })).await;
-    d.create(json!({ "login": "bob", "email": "bob@lab.org", "groups": ["lab"], "status": "pending" })).await;
+    d.create(
+        json!({ "login": "ann", "first_name": "Ann", "last_name": "Berg", "groups": ["field"] }),
+    )
+    .await;
+    d.create(
+        json!({ "login": "bob", "email": "bob@lab.org", "groups": ["lab"], "status": "pending" }),
+    )
+    .await;
     d.create(json!({ "login": "cid", "company": "Bergen AS", "type": "email", "groups": ["field", "lab"] })).await;
     let cases = [
         ("type=local", vec!["ann", "bob"]),
@@ -127,7 +191,9 @@ async fn listing_filters_search_and_pages() {
         assert_eq!(status, 200, "{query}: {page}");
         assert_eq!(logins(&page), expected, "{query}");
     }
-    let (_, page) = d.get("/api/v1/users?type=local&fields=login,status", &d.root).await;
+    let (_, page) = d
+        .get("/api/v1/users?type=local&fields=login,status", &d.root)
+        .await;
     let keys: Vec<&String> = page["users"][0].as_object().expect("user").keys().collect();
     assert_eq!(keys, ["id", "login", "status"]);
 
@@ -141,12 +207,34 @@ async fn listing_filters_search_and_pages() {
             None => break,
         }
     }
-    assert_eq!(seen, ["root", "deleted_user", "deep_link", "oai_pmh", "ann", "bob", "cid"]);
+    assert_eq!(
+        seen,
+        [
+            "root",
+            "deleted_user",
+            "deep_link",
+            "oai_pmh",
+            "ann",
+            "bob",
+            "cid"
+        ]
+    );
 
-    let bad = [("type=wizard", "type"), ("limit=0", "limit"), ("archived=sometimes", "archived"), ("fields=shoe", "fields"), ("colour=red", "colour"), ("archived_after=yesterday", "archived_after")];
+    let bad = [
+        ("type=wizard", "type"),
+        ("limit=0", "limit"),
+        ("archived=sometimes", "archived"),
+        ("fields=shoe", "fields"),
+        ("colour=red", "colour"),
+        ("archived_after=yesterday", "archived_after"),
+    ];
     for (query, field) in bad {
         let (status, reply) = d.get(&format!("/api/v1/users?{query}"), &d.root).await;
-        assert_eq!((status, reply["error"]["field"].as_str()), (400, Some(field)), "{query}");
+        assert_eq!(
+            (status, reply["error"]["field"].as_str()),
+            (400, Some(field)),
+            "{query}"
+        );
     }
     d.stop().await;
 }
@@ -157,38 +245,104 @@ async fn bulk_activate_roles_and_groups() {
     let pending: Vec<u64> = {
         let mut ids = Vec::new();
         for login in ["p1", "p2"] {
-            ids.push(id(&d.create(json!({ "login": login, "password": PASSWORD, "status": "pending" })).await));
+            ids.push(id(&d
+                .create(json!({ "login": login, "password": PASSWORD, "status": "pending" }))
+                .await));
         }
         ids
     };
     assert_eq!(d.login("p1", PASSWORD).await.0, 401);
-    let reply = d.bulk("activate", json!({ "ids": [pending[0], pending[1], 424242] })).await;
-    assert_eq!((reply["succeeded"].as_u64(), reply["failed"].as_u64()), (Some(2), Some(1)));
+    let reply = d
+        .bulk(
+            "activate",
+            json!({ "ids": [pending[0], pending[1], 424242] }),
+        )
+        .await;
+    assert_eq!(
+        (reply["succeeded"].as_u64(), reply["failed"].as_u64()),
+        (Some(2), Some(1))
+    );
     assert_eq!(reply["results"][0]["user"]["status"], "active");
     assert_eq!(reply["results"][2]["error"]["code"], "not_found");
     assert_eq!(d.login("p1", PASSWORD).await.0, 200);
 
-    d.post("/api/v1/groups", &d.root, json!({ "name": "crew", "description": "boat crew" })).await;
-    let (status, reply) = d.post("/api/v1/groups", &d.root, json!({ "name": "CREW" })).await;
+    d.post(
+        "/api/v1/groups",
+        &d.root,
+        json!({ "name": "crew", "description": "boat crew" }),
+    )
+    .await;
+    let (status, reply) = d
+        .post("/api/v1/groups", &d.root, json!({ "name": "CREW" }))
+        .await;
     assert_eq!((status, code(&reply)), (409, "duplicate"));
-    let reply = d.bulk("add-to-groups", json!({ "ids": pending, "groups": ["crew"] })).await;
+    let reply = d
+        .bulk(
+            "add-to-groups",
+            json!({ "ids": pending, "groups": ["crew"] }),
+        )
+        .await;
     assert_eq!(reply["results"][1]["user"]["groups"], json!(["crew"]));
     let (_, groups) = d.get("/api/v1/groups", &d.root).await;
     assert_eq!(groups["groups"][0]["members"], 2);
-    d.bulk("remove-from-groups", json!({ "ids": [pending[0]], "groups": ["crew"] })).await;
+    d.bulk(
+        "remove-from-groups",
+        json!({ "ids": [pending[0]], "groups": ["crew"] }),
+    )
+    .await;
     assert_eq!(d.delete("/api/v1/groups/crew", &d.root).await.0, 204);
-    let (_, user) = d.get(&format!("/api/v1/users/{}", pending[1]), &d.root).await;
+    let (_, user) = d
+        .get(&format!("/api/v1/users/{}", pending[1]), &d.root)
+        .await;
     assert_eq!(user["groups"], json!([]));
 
-    let reply = d.bulk("set-system-roles", json!({ "ids": [pending[0]], "roles": ["auditor"] })).await;
-    assert_eq!(reply["results"][0]["user"]["system_roles"], json!(["auditor"]));
-    let (status, reply) = d.post("/api/v1/users/actions/set-system-roles", &d.root, json!({ "ids": [5] })).await;
-    assert_eq!((status, reply["error"]["field"].as_str()), (400, Some("roles")));
-    assert_eq!(d.post("/api/v1/users/actions/explode", &d.root, json!({ "ids": [5] })).await.0, 404);
+    let reply = d
+        .bulk(
+            "set-system-roles",
+            json!({ "ids": [pending[0]], "roles": ["auditor"] }),
+        )
+        .await;
+    assert_eq!(
+        reply["results"][0]["user"]["system_roles"],
+        json!(["auditor"])
+    );
+    let (status, reply) = d
+        .post(
+            "/api/v1/users/actions/set-system-roles",
+            &d.root,
+            json!({ "ids": [5] }),
+        )
+        .await;
+    assert_eq!(
+        (status, reply["error"]["field"].as_str()),
+        (400, Some("roles"))
+    );
+    assert_eq!(
+        d.post(
+            "/api/v1/users/actions/explode",
+            &d.root,
+            json!({ "ids": [5] })
+        )
+        .await
+        .0,
+        404
+    );
 
     let (_, audit) = d.get("/api/v1/audit?limit=3", &d.root).await;
-    let actions: Vec<&str> = audit["entries"].as_array().expect("entries").iter().filter_map(|e| e["action"].as_str()).collect();
-    assert_eq!(actions, ["user.set_system_roles", "group.delete", "user.remove_from_groups"]);
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "user.set_system_roles",
+            "group.delete",
+            "user.remove_from_groups"
+        ]
+    );
     assert_eq!(audit["entries"][0]["actor"], 1);
     assert_eq!(audit["entries"][0]["target"], pending[0]);
     d.stop().await;
@@ -204,22 +358,70 @@ async fn roles_limit_what_callers_may_do() {
 
     assert_eq!(d.get("/api/v1/users", &auditor).await.0, 200);
     assert_eq!(d.get("/api/v1/audit", &auditor).await.0, 200);
-    let (status, reply) = d.post("/api/v1/users", &auditor, json!({ "login": "nope" })).await;
+    let (status, reply) = d
+        .post("/api/v1/users", &auditor, json!({ "login": "nope" }))
+        .await;
     assert_eq!((status, code(&reply)), (403, "forbidden"));
 
-    assert_eq!(d.post("/api/v1/users", &manager, json!({ "login": "made-by-manny" })).await.0, 201);
-    assert_eq!(d.patch(&format!("/api/v1/users/{plain}"), &manager, json!({ "phone": "1" })).await.0, 200);
-    assert_eq!(d.patch(&format!("/api/v1/users/{admin_id}"), &manager, json!({ "phone": "1" })).await.0, 403);
-    let (status, _) = d.post("/api/v1/users", &manager, json!({ "login": "boss", "system_roles": ["admin"] })).await;
+    assert_eq!(
+        d.post(
+            "/api/v1/users",
+            &manager,
+            json!({ "login": "made-by-manny" })
+        )
+        .await
+        .0,
+        201
+    );
+    assert_eq!(
+        d.patch(
+            &format!("/api/v1/users/{plain}"),
+            &manager,
+            json!({ "phone": "1" })
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        d.patch(
+            &format!("/api/v1/users/{admin_id}"),
+            &manager,
+            json!({ "phone": "1" })
+        )
+        .await
+        .0,
+        403
+    );
+    let (status, _) = d
+        .post(
+            "/api/v1/users",
+            &manager,
+            json!({ "login": "boss", "system_roles": ["admin"] }),
+        )
+        .await;
     assert_eq!(status, 403);
-    let (_, reply) = d.post("/api/v1/users/actions/set-system-roles", &manager, json!({ "ids": [plain], "roles": ["auditor"] })).await;
+    let (_, reply) = d
+        .post(
+            "/api/v1/users/actions/set-system-roles",
+            &manager,
+            json!({ "ids": [plain], "roles": ["auditor"] }),
+        )
+        .await;
     assert_eq!(reply["results"][0]["error"]["code"], "forbidden");
 
     let (_, session) = d.login("plain", crate::harness::PASSWORD).await;
     let token = session["token"].as_str().expect("session");
     assert_eq!(d.get("/api/v1/users", token).await.0, 403);
-    assert_eq!(d.get(&format!("/api/v1/users/{plain}"), token).await.0, 200, "users may read themselves");
-    assert_eq!(d.get(&format!("/api/v1/users/{admin_id}"), token).await.0, 403);
+    assert_eq!(
+        d.get(&format!("/api/v1/users/{plain}"), token).await.0,
+        200,
+        "users may read themselves"
+    );
+    assert_eq!(
+        d.get(&format!("/api/v1/users/{admin_id}"), token).await.0,
+        403
+    );
     d.stop().await;
 }
 
@@ -234,31 +436,56 @@ async fn api_tokens_issue_replace_revoke() {
     assert_eq!(d.get("/api/v1/me", &first).await.1["login"], "tok");
     let (_, second) = d.post(&path, &d.root, json!({})).await;
     let second = second["token"].as_str().expect("token").to_owned();
-    assert_eq!(d.get("/api/v1/me", &first).await.0, 401, "regenerating replaces the old token");
+    assert_eq!(
+        d.get("/api/v1/me", &first).await.0,
+        401,
+        "regenerating replaces the old token"
+    );
     assert_eq!(d.get("/api/v1/me", &second).await.0, 200);
     assert_eq!(d.delete(&path, &d.root).await.0, 204);
     assert_eq!(d.get("/api/v1/me", &second).await.0, 401);
     assert_eq!(d.delete(&path, &d.root).await.0, 404);
     let store_dir = d.dir.path().join("data/store");
     let _kept = d.stop().await;
-    let raw = std::fs::read_dir(&store_dir).expect("store dir").flatten().map(|entry| std::fs::read(entry.path()).unwrap_or_default()).collect::<Vec<_>>().concat();
-    assert!(!raw.windows(second.len()).any(|w| w == second.as_bytes()), "tokens are stored only as hashes");
+    let raw = std::fs::read_dir(&store_dir)
+        .expect("store dir")
+        .flatten()
+        .map(|entry| std::fs::read(entry.path()).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .concat();
+    assert!(
+        !raw.windows(second.len()).any(|w| w == second.as_bytes()),
+        "tokens are stored only as hashes"
+    );
 }
 
 #[tokio::test]
 async fn last_admin_is_kept() {
     let d = Daemon::start().await;
     let (ada, ada_token) = d.user_with_roles("ada", &["admin"]).await;
-    let reply = d.bulk("set-system-roles", json!({ "ids": [1], "roles": [] })).await;
-    assert_eq!(reply["succeeded"], 1, "root may be demoted while ada remains: {reply}");
+    let reply = d
+        .bulk("set-system-roles", json!({ "ids": [1], "roles": [] }))
+        .await;
+    assert_eq!(
+        reply["succeeded"], 1,
+        "root may be demoted while ada remains: {reply}"
+    );
     for (action, body) in [
         ("deactivate", json!({ "ids": [ada] })),
-        ("set-system-roles", json!({ "ids": [ada], "roles": ["auditor"] })),
+        (
+            "set-system-roles",
+            json!({ "ids": [ada], "roles": ["auditor"] }),
+        ),
         ("mask", json!({ "ids": [ada] })),
         ("delete", json!({ "ids": [ada] })),
     ] {
-        let (_, reply) = d.post(&format!("/api/v1/users/actions/{action}"), &ada_token, body).await;
-        assert_eq!(reply["results"][0]["error"]["code"], "last_admin", "{action}: {reply}");
+        let (_, reply) = d
+            .post(&format!("/api/v1/users/actions/{action}"), &ada_token, body)
+            .await;
+        assert_eq!(
+            reply["results"][0]["error"]["code"], "last_admin",
+            "{action}: {reply}"
+        );
     }
     let (_, user) = d.get(&format!("/api/v1/users/{ada}"), &ada_token).await;
     assert_eq!(user["status"], "active");
@@ -276,10 +503,25 @@ async fn registration_is_off_by_default_and_pending_when_on() {
 
     let d = Daemon::start_with(|c| c.registration.enabled = true).await;
     let (status, user) = d.public_post("/api/v1/register", body.clone()).await;
-    assert_eq!((status, &user["status"], &user["type"]), (201, &json!("pending"), &json!("self_registered")));
-    assert_eq!(d.login("new@example.org", PASSWORD).await.0, 401, "pending users cannot sign in");
-    let (status, reply) = d.public_post("/api/v1/register", json!({ "email": "x@example.org", "password": PASSWORD, "status": "active" })).await;
-    assert_eq!((status, reply["error"]["field"].as_str()), (400, Some("status")));
+    assert_eq!(
+        (status, &user["status"], &user["type"]),
+        (201, &json!("pending"), &json!("self_registered"))
+    );
+    assert_eq!(
+        d.login("new@example.org", PASSWORD).await.0,
+        401,
+        "pending users cannot sign in"
+    );
+    let (status, reply) = d
+        .public_post(
+            "/api/v1/register",
+            json!({ "email": "x@example.org", "password": PASSWORD, "status": "active" }),
+        )
+        .await;
+    assert_eq!(
+        (status, reply["error"]["field"].as_str()),
+        (400, Some("status"))
+    );
     d.bulk("activate", json!({ "ids": [id(&user)] })).await;
     assert_eq!(d.login("NEW@example.org", PASSWORD).await.0, 200);
     d.stop().await;
