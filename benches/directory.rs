@@ -1,1 +1,84 @@
-fn main() {}
+//! Directory benchmark (issue: foundation). Seeds 100,000 users, then measures
+//! filtered text-searched pages of 100 (p50/p99), GET /api/v1/users/{id} with wrk
+//! against GET /healthz as an in-run baseline, resident memory and disk size.
+//! Run: `cargo bench --bench directory` (needs `wrk` for the throughput part).
+
+mod common;
+
+use common::{dir_mib, ms, percentile, rss_mib, wrk};
+use gatehouse::domain::user_input::NewUser;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+const USERS: usize = 100_000;
+const FIRST: [&str; 10] = ["Anna", "Bruno", "Chen", "Dara", "Emil", "Fatima", "Gustav", "Hana", "Ivo", "Jade"];
+const LAST: [&str; 10] = ["Berg", "Costa", "Dahl", "Eriksen", "Fischer", "Garcia", "Holm", "Ito", "Jansen", "Kowalski"];
+const COMPANIES: [&str; 5] = ["Field Lab", "Marine Unit", "Forest Survey", "Bird Station", "Data Office"];
+
+fn new_user(i: usize) -> NewUser {
+    let body = json!({
+        "login": format!("user{i:06}"),
+        "email": format!("user{i:06}@example.org"),
+        "first_name": FIRST[i % 10],
+        "last_name": LAST[(i / 10) % 10],
+        "company": COMPANIES[i % 5],
+        "type": if i % 7 == 0 { "email" } else { "local" },
+        "status": if i % 11 == 0 { "pending" } else { "active" },
+        "groups": [format!("team{}", i % 10)],
+    });
+    serde_json::from_value(body).expect("valid user")
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let rss_empty = rss_mib();
+    let daemon = common::start(|_| {}).await;
+    let directory = daemon.running.directory.clone();
+    let root = directory.authenticate(&daemon.root).expect("root token");
+    for team in 0..10 {
+        directory.create_group(&root, format!("team{team}"), None).expect("group");
+    }
+    let seeding = Instant::now();
+    for i in 0..USERS {
+        directory.create_user(&root, new_user(i)).await.expect("seed user");
+    }
+    let seed_time = seeding.elapsed();
+    directory.flush().expect("flush");
+    println!("seeded {USERS} users in {:.1} s ({:.0} creates/s)", seed_time.as_secs_f64(), USERS as f64 / seed_time.as_secs_f64());
+    println!("resident memory: {:.0} MiB (process before start: {:.0} MiB)", rss_mib(), rss_empty);
+    println!("on-disk size: {:.0} MiB", dir_mib(daemon.dir.path()));
+
+    let client = reqwest::Client::new();
+    let queries = [
+        "q=berg&type=local&status=active&limit=100",
+        "q=anna&group=team3&limit=100",
+        "q=marine&search_fields=company&exclude_group=team1&limit=100",
+        "q=user09&status=active&limit=100",
+        "q=nomatch-anywhere&limit=100",
+    ];
+    for query in queries {
+        let url = format!("{}/api/v1/users?{query}", daemon.base);
+        let mut samples = Vec::new();
+        for _ in 0..200 {
+            let started = Instant::now();
+            let response = client.get(&url).bearer_auth(&daemon.root).send().await.expect("list");
+            assert!(response.status().is_success());
+            response.bytes().await.expect("body");
+            samples.push(started.elapsed());
+        }
+        samples.sort();
+        println!("list {query:<62} p50 {:6.2} ms  p99 {:6.2} ms", ms(percentile(&samples, 50.0)), ms(percentile(&samples, 99.0)));
+    }
+
+    let user_url = format!("{}/api/v1/users/54321", daemon.base);
+    let health_url = format!("{}/healthz", daemon.base);
+    match (wrk(&health_url, &daemon.root, 10), wrk(&user_url, &daemon.root, 10)) {
+        (Some(health), Some(user)) => println!(
+            "wrk -t2 -c64 -d10s: GET /healthz {health:.0} req/s, GET /api/v1/users/{{id}} {user:.0} req/s ({:.0}% of healthz)",
+            100.0 * user / health
+        ),
+        _ => println!("wrk not found: install it (apt-get install wrk) for the throughput figures"),
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    daemon.running.shutdown().await.expect("shutdown");
+}

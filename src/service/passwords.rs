@@ -1,21 +1,26 @@
-//! Argon2id hashing and verification, run on blocking threads behind a
-//! semaphore so a sign-in storm never stalls the async runtime.
+//! Argon2id hashing and verification on a small pool of dedicated threads, so a
+//! sign-in storm never stalls the async runtime and the pool never idles
+//! between jobs waiting for an async task to be scheduled.
 
 use super::error::{ServiceError, ServiceResult};
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use std::sync::Arc;
-use tokio::sync::Semaphore;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot};
 
 /// OWASP's argon2id minimum: 19 MiB, 2 passes, 1 lane.
 const MEMORY_KIB: u32 = 19_456;
 const PASSES: u32 = 2;
 const LANES: u32 = 1;
+/// Jobs waiting for a hashing thread before callers wait to enqueue.
+const QUEUE_DEPTH: usize = 1024;
 
-/// Shared hasher; clones share the concurrency bound.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Shared hasher; clones share the pool.
 #[derive(Clone)]
 pub struct PasswordHasher {
-    permits: Arc<Semaphore>,
+    jobs: mpsc::Sender<Job>,
     /// A real hash verified for unknown users, so their timing matches known ones.
     decoy: Arc<str>,
 }
@@ -44,31 +49,31 @@ pub fn verify_blocking(password: &str, phc: &str) -> bool {
 }
 
 impl PasswordHasher {
-    /// `concurrency` 0 means one hash per available core.
-    pub fn new(concurrency: usize) -> ServiceResult<Self> {
-        let cores = std::thread::available_parallelism()
-            .map(usize::from)
-            .unwrap_or(2);
-        let permits = if concurrency == 0 { cores } else { concurrency };
+    /// Starts `threads` hashing threads; 0 means one per available core.
+    pub fn new(threads: usize) -> ServiceResult<Self> {
+        let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
+        let threads = if threads == 0 { cores } else { threads };
+        let (jobs, queue) = mpsc::channel::<Job>(QUEUE_DEPTH);
+        let queue = Arc::new(Mutex::new(queue));
+        for index in 0..threads {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("gatehouse-argon2-{index}"))
+                .spawn(move || run_jobs(&queue))
+                .map_err(|e| ServiceError::Internal(format!("cannot start hashing thread: {e}")))?;
+        }
         let decoy = hash_blocking("decoy password that matches nothing")?;
-        Ok(Self {
-            permits: Arc::new(Semaphore::new(permits)),
-            decoy: decoy.into(),
-        })
+        Ok(Self { jobs, decoy: decoy.into() })
     }
 
-    async fn run<T: Send + 'static>(
-        &self,
-        job: impl FnOnce() -> T + Send + 'static,
-    ) -> ServiceResult<T> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| ServiceError::Internal("password hasher closed".into()))?;
-        tokio::task::spawn_blocking(job)
-            .await
-            .map_err(|e| ServiceError::Internal(format!("hashing task failed: {e}")))
+    async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> ServiceResult<T> {
+        let (reply, outcome) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = reply.send(job());
+        });
+        let closed = || ServiceError::Internal("password hasher stopped".into());
+        self.jobs.send(job).await.map_err(|_| closed())?;
+        outcome.await.map_err(|_| closed())
     }
 
     pub async fn hash(&self, password: String) -> ServiceResult<String> {
@@ -81,6 +86,18 @@ impl PasswordHasher {
         let phc = phc.unwrap_or_else(|| self.decoy.to_string());
         let matched = self.run(move || verify_blocking(&password, &phc)).await?;
         Ok(known && matched)
+    }
+}
+
+/// A hashing thread: takes the next job as soon as it is free; ends when every
+/// sender is gone.
+fn run_jobs(queue: &Mutex<mpsc::Receiver<Job>>) {
+    loop {
+        let next = queue.lock().map(|mut queue| queue.blocking_recv());
+        match next {
+            Ok(Some(job)) => job(),
+            _ => return,
+        }
     }
 }
 
