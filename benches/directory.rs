@@ -11,9 +11,19 @@ use serde_json::json;
 use std::time::{Duration, Instant};
 
 const USERS: usize = 100_000;
-const FIRST: [&str; 10] = ["Anna", "Bruno", "Chen", "Dara", "Emil", "Fatima", "Gustav", "Hana", "Ivo", "Jade"];
-const LAST: [&str; 10] = ["Berg", "Costa", "Dahl", "Eriksen", "Fischer", "Garcia", "Holm", "Ito", "Jansen", "Kowalski"];
-const COMPANIES: [&str; 5] = ["Field Lab", "Marine Unit", "Forest Survey", "Bird Station", "Data Office"];
+const FIRST: [&str; 10] = [
+    "Anna", "Bruno", "Chen", "Dara", "Emil", "Fatima", "Gustav", "Hana", "Ivo", "Jade",
+];
+const LAST: [&str; 10] = [
+    "Berg", "Costa", "Dahl", "Eriksen", "Fischer", "Garcia", "Holm", "Ito", "Jansen", "Kowalski",
+];
+const COMPANIES: [&str; 5] = [
+    "Field Lab",
+    "Marine Unit",
+    "Forest Survey",
+    "Bird Station",
+    "Data Office",
+];
 
 fn new_user(i: usize) -> NewUser {
     let body = json!({
@@ -36,16 +46,29 @@ async fn main() {
     let directory = daemon.running.directory.clone();
     let root = directory.authenticate(&daemon.root).expect("root token");
     for team in 0..10 {
-        directory.create_group(&root, format!("team{team}"), None).expect("group");
+        directory
+            .create_group(&root, format!("team{team}"), None)
+            .expect("group");
     }
     let seeding = Instant::now();
     for i in 0..USERS {
-        directory.create_user(&root, new_user(i)).await.expect("seed user");
+        directory
+            .create_user(&root, new_user(i))
+            .await
+            .expect("seed user");
     }
     let seed_time = seeding.elapsed();
     directory.flush().expect("flush");
-    println!("seeded {USERS} users in {:.1} s ({:.0} creates/s)", seed_time.as_secs_f64(), USERS as f64 / seed_time.as_secs_f64());
-    println!("resident memory: {:.0} MiB (process before start: {:.0} MiB)", rss_mib(), rss_empty);
+    println!(
+        "seeded {USERS} users in {:.1} s ({:.0} creates/s)",
+        seed_time.as_secs_f64(),
+        USERS as f64 / seed_time.as_secs_f64()
+    );
+    println!(
+        "resident memory: {:.0} MiB (process before start: {:.0} MiB)",
+        rss_mib(),
+        rss_empty
+    );
     println!("on-disk size: {:.0} MiB", dir_mib(daemon.dir.path()));
 
     let client = reqwest::Client::new();
@@ -61,18 +84,30 @@ async fn main() {
         let mut samples = Vec::new();
         for _ in 0..200 {
             let started = Instant::now();
-            let response = client.get(&url).bearer_auth(&daemon.root).send().await.expect("list");
+            let response = client
+                .get(&url)
+                .bearer_auth(&daemon.root)
+                .send()
+                .await
+                .expect("list");
             assert!(response.status().is_success());
             response.bytes().await.expect("body");
             samples.push(started.elapsed());
         }
         samples.sort();
-        println!("list {query:<62} p50 {:6.2} ms  p99 {:6.2} ms", ms(percentile(&samples, 50.0)), ms(percentile(&samples, 99.0)));
+        println!(
+            "list {query:<62} p50 {:6.2} ms  p99 {:6.2} ms",
+            ms(percentile(&samples, 50.0)),
+            ms(percentile(&samples, 99.0))
+        );
     }
 
     let user_url = format!("{}/api/v1/users/54321", daemon.base);
     let health_url = format!("{}/healthz", daemon.base);
-    match (wrk(&health_url, &daemon.root, 10), wrk(&user_url, &daemon.root, 10)) {
+    match (
+        wrk(&health_url, &daemon.root, 10),
+        wrk(&user_url, &daemon.root, 10),
+    ) {
         (Some(health), Some(user)) => println!(
             "wrk -t2 -c64 -d10s: GET /healthz {health:.0} req/s, GET /api/v1/users/{{id}} {user:.0} req/s ({:.0}% of healthz)",
             100.0 * user / health

@@ -20,7 +20,9 @@ const STORM: Duration = Duration::from_secs(10);
 /// Verifies per second with one thread per core for `duration`.
 fn raw_verify_rate(duration: Duration) -> f64 {
     let hash = hash_blocking(PASSWORD).expect("hash");
-    let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
+    let cores = std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(2);
     let count = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let threads: Vec<_> = (0..cores)
@@ -47,7 +49,13 @@ async fn main() {
     let client = reqwest::Client::new();
     for i in 0..USERS {
         let body = json!({ "login": format!("u{i}"), "password": PASSWORD });
-        let response = client.post(format!("{}/api/v1/users", daemon.base)).bearer_auth(&daemon.root).json(&body).send().await.expect("create");
+        let response = client
+            .post(format!("{}/api/v1/users", daemon.base))
+            .bearer_auth(&daemon.root)
+            .json(&body)
+            .send()
+            .await
+            .expect("create");
         assert_eq!(response.status(), 201);
     }
 
@@ -56,12 +64,22 @@ async fn main() {
     let started = Instant::now();
     let storm: Vec<_> = (0..CLIENTS)
         .map(|c| {
-            let (client, base, stop, done) = (client.clone(), daemon.base.clone(), stop.clone(), done.clone());
+            let (client, base, stop, done) = (
+                client.clone(),
+                daemon.base.clone(),
+                stop.clone(),
+                done.clone(),
+            );
             tokio::spawn(async move {
                 let mut i = c;
                 while !stop.load(Ordering::Relaxed) {
                     let body = json!({ "login": format!("u{}", i % USERS), "password": PASSWORD });
-                    let response = client.post(format!("{base}/api/v1/login")).json(&body).send().await.expect("login");
+                    let response = client
+                        .post(format!("{base}/api/v1/login"))
+                        .json(&body)
+                        .send()
+                        .await
+                        .expect("login");
                     assert_eq!(response.status(), 200);
                     done.fetch_add(1, Ordering::Relaxed);
                     i += CLIENTS;
@@ -72,7 +90,11 @@ async fn main() {
     let mut latencies = Vec::new();
     while started.elapsed() < STORM {
         let probe = Instant::now();
-        let response = client.get(format!("{}/healthz", daemon.base)).send().await.expect("healthz");
+        let response = client
+            .get(format!("{}/healthz", daemon.base))
+            .send()
+            .await
+            .expect("healthz");
         assert!(response.status().is_success());
         latencies.push(probe.elapsed());
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -83,7 +105,10 @@ async fn main() {
     }
     let rate = done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
     latencies.sort();
-    println!("POST /api/v1/login with {CLIENTS} clients: {rate:.1} sign-ins/s = {:.0}% of raw verify", 100.0 * rate / raw);
+    println!(
+        "POST /api/v1/login with {CLIENTS} clients: {rate:.1} sign-ins/s = {:.0}% of raw verify",
+        100.0 * rate / raw
+    );
     println!(
         "GET /healthz during the storm: {} probes, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         latencies.len(),

@@ -17,13 +17,26 @@ pub struct BenchDaemon {
 
 pub async fn start(adjust: impl FnOnce(&mut Config)) -> BenchDaemon {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = Config { data_dir: dir.path().join("data"), ..Config::default() };
+    let mut config = Config {
+        data_dir: dir.path().join("data"),
+        ..Config::default()
+    };
     config.http.listen = "127.0.0.1:0".parse().expect("addr");
     adjust(&mut config);
-    let running = app::start(&config, Arc::new(SystemClock)).await.expect("daemon starts");
-    let root = std::fs::read_to_string(config.data_dir.join("root.token")).expect("root token").trim().to_owned();
+    let running = app::start(&config, Arc::new(SystemClock))
+        .await
+        .expect("daemon starts");
+    let root = std::fs::read_to_string(config.data_dir.join("root.token"))
+        .expect("root token")
+        .trim()
+        .to_owned();
     let base = format!("http://{}", running.http_addr);
-    BenchDaemon { running, root, base, dir }
+    BenchDaemon {
+        running,
+        root,
+        base,
+        dir,
+    }
 }
 
 /// The `q`-th percentile (0..=100) of sorted samples.
@@ -42,7 +55,14 @@ pub fn ms(duration: Duration) -> f64 {
 /// Runs wrk against `url` with a bearer token and returns its requests/second.
 pub fn wrk(url: &str, token: &str, seconds: u32) -> Option<f64> {
     let output = std::process::Command::new("wrk")
-        .args(["-t2", "-c64", &format!("-d{seconds}s"), "-H", &format!("Authorization: Bearer {token}"), url])
+        .args([
+            "-t2",
+            "-c64",
+            &format!("-d{seconds}s"),
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+            url,
+        ])
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&output.stdout);

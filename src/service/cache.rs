@@ -26,20 +26,80 @@ pub const SEARCH_FIELDS: [(&str, FieldReader); 8] = [
 /// Searched when a query names no fields: login, email and the names.
 pub const DEFAULT_SEARCH_FIELDS: [usize; 5] = [0, 1, 2, 3, 4];
 
+/// Separates fields in an entry's search text; never part of a query.
+const FIELD_SEPARATOR: char = '\u{1}';
+
 struct Entry {
     user: Arc<User>,
-    /// Case-folded copies of the searchable fields, in `SEARCH_FIELDS` order.
-    folded: [Box<str>; SEARCH_FIELDS.len()],
+    /// Case-folded searchable fields in `SEARCH_FIELDS` order, joined by
+    /// `FIELD_SEPARATOR`, so a run of fields is searched with one scan.
+    search_text: Box<str>,
+    /// Where each field ends in `search_text`.
+    field_ends: [u32; SEARCH_FIELDS.len()],
 }
 
 impl Entry {
     fn new(user: User) -> Self {
-        let folded =
-            SEARCH_FIELDS.map(|(_, read)| read(&user).map(fold).unwrap_or_default().into());
+        let mut search_text = String::new();
+        let mut field_ends = [0u32; SEARCH_FIELDS.len()];
+        for (index, (_, read)) in SEARCH_FIELDS.iter().enumerate() {
+            if index > 0 {
+                search_text.push(FIELD_SEPARATOR);
+            }
+            search_text.push_str(&read(&user).map(fold).unwrap_or_default());
+            field_ends[index] = u32::try_from(search_text.len()).unwrap_or(u32::MAX);
+        }
         Self {
             user: Arc::new(user),
-            folded,
+            search_text: search_text.into(),
+            field_ends,
         }
+    }
+
+    /// The text of fields `first..=last`, separators included.
+    fn fields(&self, first: usize, last: usize) -> &[u8] {
+        let start = if first == 0 {
+            0
+        } else {
+            self.field_ends[first - 1] as usize + 1
+        };
+        let end = self.field_ends[last] as usize;
+        self.search_text
+            .as_bytes()
+            .get(start..end)
+            .unwrap_or_default()
+    }
+}
+
+/// A compiled text search: one substring finder over runs of adjacent fields.
+struct TextSearch<'q> {
+    finder: memchr::memmem::Finder<'q>,
+    /// Inclusive field ranges to scan.
+    runs: Vec<(usize, usize)>,
+}
+
+impl<'q> TextSearch<'q> {
+    fn new(text: &'q str, fields: &[usize]) -> Self {
+        let mut sorted = fields.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let mut runs: Vec<(usize, usize)> = Vec::new();
+        for field in sorted {
+            match runs.last_mut() {
+                Some((_, last)) if *last + 1 == field => *last = field,
+                _ => runs.push((field, field)),
+            }
+        }
+        Self {
+            finder: memchr::memmem::Finder::new(text.as_bytes()),
+            runs,
+        }
+    }
+
+    fn matches(&self, entry: &Entry) -> bool {
+        self.runs
+            .iter()
+            .any(|&(first, last)| self.finder.find(entry.fields(first, last)).is_some())
     }
 }
 
@@ -72,7 +132,7 @@ pub struct UserQuery {
 }
 
 impl UserQuery {
-    fn matches(&self, entry: &Entry) -> bool {
+    fn matches(&self, entry: &Entry, text: Option<&TextSearch>) -> bool {
         let user = &entry.user;
         let archived_ok = match self.archived {
             ArchivedFilter::Exclude => !user.is_archived(),
@@ -93,11 +153,7 @@ impl UserQuery {
             && self
                 .archived_before
                 .is_none_or(|t| user.archived_at.is_some_and(|a| a < t))
-            && self.text.as_deref().is_none_or(|text| {
-                self.search_fields
-                    .iter()
-                    .any(|&field| entry.folded[field].contains(text))
-            })
+            && text.is_none_or(|text| text.matches(entry))
     }
 }
 
@@ -147,11 +203,15 @@ impl UserCache {
 
     pub fn query(&self, query: &UserQuery) -> UserPage {
         let start = query.after.map_or(0, |id| id.saturating_add(1));
+        let text = query
+            .text
+            .as_deref()
+            .map(|text| TextSearch::new(text, &query.search_fields));
         let mut matching = self
             .entries
             .range(start..)
             .map(|(_, e)| e)
-            .filter(|e| query.matches(e));
+            .filter(|e| query.matches(e, text.as_ref()));
         let users: Vec<Arc<User>> = matching
             .by_ref()
             .take(query.limit)

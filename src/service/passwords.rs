@@ -51,7 +51,9 @@ pub fn verify_blocking(password: &str, phc: &str) -> bool {
 impl PasswordHasher {
     /// Starts `threads` hashing threads; 0 means one per available core.
     pub fn new(threads: usize) -> ServiceResult<Self> {
-        let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
+        let cores = std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(2);
         let threads = if threads == 0 { cores } else { threads };
         let (jobs, queue) = mpsc::channel::<Job>(QUEUE_DEPTH);
         let queue = Arc::new(Mutex::new(queue));
@@ -63,10 +65,16 @@ impl PasswordHasher {
                 .map_err(|e| ServiceError::Internal(format!("cannot start hashing thread: {e}")))?;
         }
         let decoy = hash_blocking("decoy password that matches nothing")?;
-        Ok(Self { jobs, decoy: decoy.into() })
+        Ok(Self {
+            jobs,
+            decoy: decoy.into(),
+        })
     }
 
-    async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> ServiceResult<T> {
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> ServiceResult<T> {
         let (reply, outcome) = oneshot::channel();
         let job: Job = Box::new(move || {
             let _ = reply.send(job());
