@@ -1,5 +1,5 @@
-//! Wiring: opens the store, builds the directory service, serves the admin API,
-//! and shuts down gracefully (in-flight requests finish, the store is flushed).
+//! Wiring: opens the store, builds the directory service, serves the admin API
+//! and FTPS, and shuts down gracefully (in-flight requests finish, the store is flushed).
 
 use crate::config::Config;
 use crate::domain::clock::{Clock, SystemClock};
@@ -18,6 +18,9 @@ const ROOT_TOKEN_FILE: &str = "root.token";
 /// A started daemon: its bound address and a handle to stop it.
 pub struct Running {
     pub http_addr: SocketAddr,
+    /// The FTPS control address, when FTP is enabled.
+    pub ftp_addr: Option<SocketAddr>,
+    ftp_task: Option<JoinHandle<()>>,
     pub directory: Arc<Directory>,
     stop: watch::Sender<bool>,
     http_task: JoinHandle<std::io::Result<()>>,
@@ -44,6 +47,18 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
     let http_addr = listener.local_addr()?;
     let router = crate::http::router(directory.clone(), config.http.max_body_bytes);
     let (stop, mut stopped) = watch::channel(false);
+    let ftp = match config.ftp.enabled {
+        true => {
+            let certs = crate::tls::resolve(&config.tls).context("TLS setup for FTPS")?;
+            Some(crate::ftp::start(
+                directory.clone(),
+                config,
+                &certs,
+                stop.subscribe(),
+            )?)
+        }
+        false => None,
+    };
     let http_task = tokio::spawn(async move {
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(listener, service)
@@ -53,8 +68,11 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
             .await
     });
     tracing::info!(%http_addr, "admin API listening");
+    let (ftp_addr, ftp_task) = ftp.map(|server| (server.addr, server.task)).unzip();
     Ok(Running {
         http_addr,
+        ftp_addr,
+        ftp_task,
         directory,
         stop,
         http_task,
@@ -69,6 +87,9 @@ impl Running {
             .await
             .context("HTTP task panicked")?
             .context("HTTP server failed")?;
+        if let Some(ftp_task) = self.ftp_task {
+            ftp_task.await.context("FTP task panicked")?;
+        }
         self.directory.flush().context("flushing the store")?;
         tracing::info!("stopped; store flushed");
         Ok(())

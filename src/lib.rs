@@ -10,6 +10,8 @@
 pub mod app;
 pub mod config;
 pub mod domain;
+pub mod ftp;
 pub mod http;
 pub mod service;
 pub mod store;
+pub mod tls;

@@ -32,9 +32,12 @@ enum Command {
     },
 }
 
+/// Info for gatehouse; warnings only from libunftp, whose info spans carry whole sessions.
+const DEFAULT_LOG_FILTER: &str = "info,libunftp=warn,unftp_sbe_fs=warn";
+
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match format {
         LogFormat::Text => builder.init(),

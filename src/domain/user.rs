@@ -2,6 +2,7 @@
 //! users, GDPR masking.
 
 use super::clock::Timestamp;
+use super::ftp::FtpAccount;
 use super::names::{Email, Login};
 use super::roles::SystemRole;
 use serde::{Deserialize, Serialize};
@@ -96,6 +97,8 @@ pub struct User {
     pub groups: BTreeSet<String>,
     pub automatic_groups: BTreeSet<String>,
     pub system_roles: BTreeSet<SystemRole>,
+    #[serde(default)]
+    pub ftp: FtpAccount,
 }
 
 /// The built-in accounts every installation has; they can never be removed.
@@ -140,6 +143,7 @@ impl User {
             groups: BTreeSet::new(),
             automatic_groups: BTreeSet::new(),
             system_roles: BTreeSet::new(),
+            ftp: FtpAccount::default(),
         }
     }
 

@@ -46,6 +46,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/users/{id}/copy", post(copy))
         .route("/users/{id}/2fa", axum::routing::delete(reset_two_factor))
+        .route("/users/{id}/ftp/rescan", post(rescan_ftp))
 }
 
 /// A user as the API shows it: the record plus the generated display name.
@@ -224,6 +225,9 @@ struct BulkRequest {
     ids: Vec<UserId>,
     roles: Option<BTreeSet<SystemRole>>,
     groups: Option<BTreeSet<String>>,
+    quota_mb: Option<u64>,
+    #[serde(default)]
+    activate: bool,
 }
 
 /// Builds the action named in the path from the request's parameters.
@@ -247,6 +251,12 @@ fn bulk_action(name: &str, request: &BulkRequest) -> ApiResult<BulkAction> {
         ),
         "add-to-groups" => BulkAction::AddToGroups(groups()?),
         "remove-from-groups" => BulkAction::RemoveFromGroups(groups()?),
+        "create-ftp-accounts" => BulkAction::CreateFtpAccounts {
+            quota_mb: request.quota_mb,
+            activate: request.activate,
+        },
+        "delete-ftp-accounts" => BulkAction::DeleteFtpAccounts,
+        "ftp-rescan" => BulkAction::RescanFtp,
         _ => return Err(ApiError::not_found("action")),
     })
 }
@@ -428,5 +438,14 @@ async fn reset_two_factor(
     let user = state
         .directory
         .reset_two_factor(&principal, user_id(&id)?)?;
+    Ok(Json(user_json(&user)))
+}
+
+async fn rescan_ftp(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let user = state.directory.rescan_ftp(&principal, user_id(&id)?)?;
     Ok(Json(user_json(&user)))
 }

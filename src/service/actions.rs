@@ -19,6 +19,14 @@ pub enum BulkAction {
     SetSystemRoles(BTreeSet<SystemRole>),
     AddToGroups(BTreeSet<String>),
     RemoveFromGroups(BTreeSet<String>),
+    /// Create FTP accounts with an optional quota (MiB), optionally activating the users.
+    CreateFtpAccounts {
+        quota_mb: Option<u64>,
+        activate: bool,
+    },
+    DeleteFtpAccounts,
+    /// Recompute FTP usage from disk.
+    RescanFtp,
 }
 
 /// What happened to one selected user. `user` is the record afterwards, when it still exists.
@@ -60,6 +68,11 @@ impl Directory {
             BulkAction::RemoveFromGroups(groups) => {
                 self.membership(principal, id, groups, false)?
             }
+            BulkAction::CreateFtpAccounts { quota_mb, activate } => {
+                self.create_ftp_account(principal, id, *quota_mb, *activate)?
+            }
+            BulkAction::DeleteFtpAccounts => self.delete_ftp_account(principal, id)?,
+            BulkAction::RescanFtp => self.rescan_ftp(principal, id)?,
         };
         Ok(Some(user))
     }

@@ -8,6 +8,7 @@ mod audit;
 mod bootstrap;
 pub mod cache;
 mod error;
+mod ftp;
 mod groups;
 mod lifecycle;
 mod passwords;
@@ -33,6 +34,9 @@ use crate::domain::user::{User, UserId};
 use crate::store::{Store, Tx};
 use cache::UserCache;
 use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 use throttle::SignInThrottle;
@@ -47,6 +51,16 @@ pub struct Settings {
     pub password_reset_ttl: Duration,
     pub email_confirmation_ttl: Duration,
     pub session_ttl: Duration,
+    pub ftp: FtpSettings,
+}
+
+/// What the FTP use cases need from the config.
+#[derive(Debug, Clone)]
+pub struct FtpSettings {
+    pub root: PathBuf,
+    pub layout: Vec<String>,
+    pub allowed_groups: Vec<String>,
+    pub default_quota_mb: Option<u64>,
 }
 
 impl Settings {
@@ -59,6 +73,12 @@ impl Settings {
             password_reset_ttl: config.tokens.password_reset_ttl,
             email_confirmation_ttl: config.tokens.email_confirmation_ttl,
             session_ttl: config.tokens.session_ttl,
+            ftp: FtpSettings {
+                root: config.ftp.root_dir(&config.data_dir),
+                layout: config.ftp.layout.clone(),
+                allowed_groups: config.ftp.allowed_groups.clone(),
+                default_quota_mb: config.ftp.default_quota_mb,
+            },
         }
     }
 }
@@ -72,6 +92,8 @@ pub struct Directory {
     policy: PasswordPolicy,
     settings: Settings,
     throttle: SignInThrottle,
+    /// Bytes of FTP uploads in progress per user, not yet in the stored usage.
+    ftp_in_flight: Mutex<HashMap<UserId, u64>>,
 }
 
 /// One transaction in progress: the store view, the read model as committed
@@ -143,6 +165,7 @@ impl Directory {
             },
             settings: Settings::from_config(config),
             throttle: SignInThrottle::new(&config.signin),
+            ftp_in_flight: Mutex::new(HashMap::new()),
         };
         let root_token = directory.bootstrap()?;
         Ok((directory, root_token))

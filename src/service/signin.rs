@@ -7,7 +7,7 @@ use crate::domain::credentials::{TokenKind, token_hash};
 use crate::domain::names::fold;
 use crate::domain::signin::{Obligation, check_account, pending_obligation};
 use crate::domain::totp;
-use crate::domain::user::User;
+use crate::domain::user::{User, UserType};
 use serde_json::json;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -81,44 +81,74 @@ impl Directory {
     /// Signs in with login (or email) and password, plus a TOTP code when the
     /// user has 2FA. Every refusal looks the same to the caller; the reason is logged.
     pub async fn login(&self, request: LoginRequest, client: IpAddr) -> ServiceResult<Session> {
-        let login_key = format!("login:{}", fold(&request.login));
+        let door = Door::Http { totp: request.totp };
+        let user = self
+            .check_sign_in(&request.login, request.password, door, client)
+            .await?;
+        self.open_session(user.id)
+    }
+
+    /// The one sign-in rule every door applies: lockout, secret, account state,
+    /// then what the door itself requires.
+    pub(crate) async fn check_sign_in(
+        &self,
+        login: &str,
+        secret: String,
+        door: Door,
+        client: IpAddr,
+    ) -> ServiceResult<Arc<User>> {
+        let login_key = format!("login:{}", fold(login));
         let keys = [login_key.clone(), format!("addr:{client}")];
         if let Some(retry_after) = self.throttle.locked(&keys, self.now()) {
             return Err(ServiceError::TooManyAttempts { retry_after });
         }
         let user = self
             .store
-            .user_id_by_login_or_email(&request.login)?
+            .user_id_by_login_or_email(login)?
             .and_then(|id| self.read_cache().get(id));
         let credentials = match &user {
             Some(user) => self.store.credentials(user.id)?,
             None => Default::default(),
         };
-        let password_ok = self
-            .hasher
-            .verify(request.password, credentials.password_hash.clone())
-            .await?;
+        let secret_ok = match &user {
+            Some(user) if door.takes_api_token(user) => self.is_api_token_of(&secret, user.id)?,
+            _ => {
+                self.hasher
+                    .verify(secret, credentials.password_hash.clone())
+                    .await?
+            }
+        };
         let now = self.now();
         let refusal = match &user {
             None => Some("unknown login".to_owned()),
-            Some(_) if !password_ok => Some("wrong password".to_owned()),
+            Some(_) if !secret_ok => Some("wrong password".to_owned()),
             Some(user) => check_account(user, now)
                 .err()
                 .map(|r| r.to_string())
                 .or_else(|| {
-                    let secret = credentials.totp_secret.as_deref()?;
-                    let valid = totp_matches(secret, request.totp.as_deref(), now);
-                    (!valid).then(|| "missing or wrong 2FA code".to_owned())
+                    door.refusal(self, user, credentials.totp_secret.as_deref(), now)
+                        .map(str::to_owned)
                 }),
         };
-        if let Some(reason) = refusal {
-            self.throttle.fail(&keys, now);
-            tracing::info!(user_id = user.as_ref().map(|u| u.id), %client, reason, "sign-in refused");
-            return Err(ServiceError::InvalidCredentials);
+        match (refusal, user) {
+            (None, Some(user)) => {
+                self.throttle.succeed(&login_key);
+                Ok(user)
+            }
+            (reason, user) => {
+                self.throttle.fail(&keys, now);
+                let reason = reason.unwrap_or_default();
+                tracing::info!(user_id = user.map(|u| u.id), %client, door = door.name(), reason, "sign-in refused");
+                Err(ServiceError::InvalidCredentials)
+            }
         }
-        self.throttle.succeed(&login_key);
-        let user_id = user.map(|u| u.id).ok_or(ServiceError::InvalidCredentials)?;
-        self.open_session(user_id)
+    }
+
+    /// Whether `token` is a live API token of user `id`.
+    fn is_api_token_of(&self, token: &str, id: u64) -> ServiceResult<bool> {
+        let record = self.store.token(&token_hash(token))?;
+        Ok(record
+            .is_some_and(|r| r.kind == TokenKind::Api && r.user_id == id && r.is_live(self.now())))
     }
 
     /// Records the sign-in and issues a session token.
@@ -137,6 +167,43 @@ impl Directory {
             expires_at,
             user: self.cached_user(user_id)?,
         })
+    }
+}
+
+/// Which door a sign-in comes through, with what that door requires.
+pub(crate) enum Door {
+    /// The admin API and self service: a TOTP code when the user has 2FA.
+    Http { totp: Option<String> },
+    /// FTPS: an FTP account; users with 2FA or SSO give their API token as password.
+    Ftp,
+}
+
+impl Door {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Http { .. } => "http",
+            Self::Ftp => "ftp",
+        }
+    }
+
+    fn takes_api_token(&self, user: &User) -> bool {
+        matches!(self, Self::Ftp) && (user.two_factor_enabled || user.user_type == UserType::Sso)
+    }
+
+    fn refusal(
+        &self,
+        directory: &Directory,
+        user: &User,
+        totp_secret: Option<&str>,
+        now: Timestamp,
+    ) -> Option<&'static str> {
+        match self {
+            Self::Http { totp } => {
+                let secret = totp_secret?;
+                (!totp_matches(secret, totp.as_deref(), now)).then_some("missing or wrong 2FA code")
+            }
+            Self::Ftp => (!directory.may_use_ftp(user)).then_some("no FTP account"),
+        }
     }
 }
 

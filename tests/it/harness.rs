@@ -3,16 +3,30 @@
 
 use chrono::{TimeZone, Utc};
 use gatehouse::app::{self, Running};
-use gatehouse::config::Config;
+use gatehouse::config::{Config, PortRange};
 use gatehouse::domain::clock::ManualClock;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
 
 pub const PASSWORD: &str = "a sound passphrase";
 
+/// Gives each daemon its own passive port range, so parallel tests never collide.
+fn next_passive_ports() -> PortRange {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let slot = NEXT.fetch_add(1, Ordering::Relaxed) % 400;
+    let first = 40_000 + slot * 20;
+    PortRange {
+        first,
+        last: first + 19,
+    }
+}
+
 pub struct Daemon {
     pub base: String,
+    /// FTPS control address, "127.0.0.1:PORT".
+    pub ftp: String,
     pub root: String,
     pub clock: Arc<ManualClock>,
     pub dir: tempfile::TempDir,
@@ -36,6 +50,14 @@ impl Daemon {
         };
         config.http.listen = "127.0.0.1:0".parse().expect("addr");
         config.http.public_url = "https://gatehouse.example.org".into();
+        config.ftp.listen = "127.0.0.1:0".parse().expect("addr");
+        config.ftp.passive_ports = next_passive_ports();
+        let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+        gatehouse::tls::generate_self_signed(&cert, &key).expect("test certificate");
+        config.tls = gatehouse::config::TlsConfig {
+            cert: Some(cert),
+            key: Some(key),
+        };
         adjust(&mut config);
         let clock = Arc::new(ManualClock::new(
             Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0).unwrap(),
@@ -46,6 +68,7 @@ impl Daemon {
         let root = std::fs::read_to_string(config.data_dir.join("root.token")).expect("root token");
         Self {
             base: format!("http://{}", running.http_addr),
+            ftp: running.ftp_addr.map(|a| a.to_string()).unwrap_or_default(),
             root: root.trim().to_owned(),
             clock,
             dir,

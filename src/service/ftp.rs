@@ -1,0 +1,264 @@
+//! FTP accounts and their usage: creating and deleting accounts with their home
+//! directories, the FTPS sign-in, quota reservations while bytes flow, usage
+//! records after each change, and rescans from disk.
+
+use super::signin::Door;
+use super::{Directory, Principal, ServiceError, ServiceResult};
+use crate::domain::ftp::{FtpAccount, granted_by_group, home_dir_name};
+use crate::domain::roles;
+use crate::domain::user::{Status, User, UserId};
+use serde_json::json;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, MutexGuard};
+
+impl Directory {
+    /// Whether `user` may sign in over FTPS: an account, or an allowed group.
+    pub(crate) fn may_use_ftp(&self, user: &User) -> bool {
+        user.ftp.enabled || granted_by_group(user, &self.settings.ftp.allowed_groups)
+    }
+
+    fn home_for(&self, user: &User) -> PathBuf {
+        match &user.ftp.home {
+            Some(home) => PathBuf::from(home),
+            None => self.settings.ftp.root.join(home_dir_name(user)),
+        }
+    }
+
+    /// Creates `home` and the configured layout inside it.
+    fn make_home(&self, home: &Path) -> ServiceResult<()> {
+        let io = |e: std::io::Error| {
+            ServiceError::Internal(format!("cannot create FTP home {}: {e}", home.display()))
+        };
+        std::fs::create_dir_all(home).map_err(io)?;
+        for entry in &self.settings.ftp.layout {
+            std::fs::create_dir_all(home.join(entry)).map_err(io)?;
+        }
+        Ok(())
+    }
+
+    /// Gives user `id` an FTP account with `quota_mb` (None: no quota) and a home
+    /// with the configured layout; `activate` also activates a pending or
+    /// deactivated account.
+    pub fn create_ftp_account(
+        &self,
+        principal: &Principal,
+        id: UserId,
+        quota_mb: Option<u64>,
+        activate: bool,
+    ) -> ServiceResult<Arc<User>> {
+        let actor = principal.unrestricted()?;
+        let user = self.cached_user(id)?;
+        roles::may_manage_user(actor, &user)?;
+        if user.is_system() || user.masked_at.is_some() || user.is_archived() {
+            return Err(ServiceError::conflict(
+                "not_eligible",
+                "system, masked and archived users get no FTP account",
+            ));
+        }
+        let home = self.home_for(&user);
+        self.make_home(&home)?;
+        self.write(Some(actor.id), |unit| {
+            let mut user = unit.user(id)?;
+            roles::may_manage_user(actor, &user)?;
+            if activate {
+                user.status = Status::Active;
+            }
+            user.ftp.enabled = true;
+            user.ftp.quota_mb = quota_mb;
+            user.ftp.home = Some(home.to_string_lossy().into_owned());
+            user.updated_at = unit.now;
+            user.updated_by = Some(actor.id);
+            unit.save(&user)?;
+            unit.audit(
+                "ftp.create_account",
+                Some(id),
+                json!({ "quota_mb": quota_mb, "activate": activate }),
+            )
+        })?;
+        self.cached_user(id)
+    }
+
+    /// Removes user `id`'s FTP account and its home directory with everything in it.
+    pub fn delete_ftp_account(
+        &self,
+        principal: &Principal,
+        id: UserId,
+    ) -> ServiceResult<Arc<User>> {
+        let actor = principal.unrestricted()?;
+        let home = self.write(Some(actor.id), |unit| {
+            let mut user = unit.user(id)?;
+            roles::may_manage_user(actor, &user)?;
+            let home = user.ftp.home.take();
+            if !user.ftp.enabled && home.is_none() {
+                return Err(ServiceError::NotFound("FTP account"));
+            }
+            user.ftp = FtpAccount::default();
+            user.updated_at = unit.now;
+            user.updated_by = Some(actor.id);
+            unit.save(&user)?;
+            unit.audit("ftp.delete_account", Some(id), json!({}))?;
+            Ok(home)
+        })?;
+        if let Some(home) = home.filter(|home| Path::new(home).starts_with(&self.settings.ftp.root))
+        {
+            if let Err(error) = std::fs::remove_dir_all(&home) {
+                tracing::warn!(user_id = id, %error, "could not remove FTP home {home}");
+            }
+        }
+        self.cached_user(id)
+    }
+
+    /// Recomputes user `id`'s usage from the files in their home.
+    pub fn rescan_ftp(&self, principal: &Principal, id: UserId) -> ServiceResult<Arc<User>> {
+        let actor = principal.unrestricted()?;
+        roles::may_manage_user(actor, &*self.cached_user(id)?)?;
+        self.rescan_ftp_usage(Some(actor.id), id)
+    }
+
+    /// Rescans every FTP account (for the CLI); returns how many were scanned.
+    pub fn rescan_all_ftp(&self) -> ServiceResult<usize> {
+        let ids: Vec<UserId> = self
+            .read_cache()
+            .iter()
+            .filter(|u| u.ftp.home.is_some())
+            .map(|u| u.id)
+            .collect();
+        for id in &ids {
+            self.rescan_ftp_usage(None, *id)?;
+        }
+        Ok(ids.len())
+    }
+
+    fn rescan_ftp_usage(&self, actor: Option<UserId>, id: UserId) -> ServiceResult<Arc<User>> {
+        let user = self.cached_user(id)?;
+        let home = user
+            .ftp
+            .home
+            .clone()
+            .ok_or(ServiceError::NotFound("FTP account"))?;
+        let (bytes, files) = disk_usage(Path::new(&home))
+            .map_err(|e| ServiceError::Internal(format!("cannot scan {home}: {e}")))?;
+        self.write(actor, |unit| {
+            let mut user = unit.user(id)?;
+            user.ftp.used_bytes = bytes;
+            user.ftp.used_files = files;
+            unit.save(&user)?;
+            unit.audit(
+                "ftp.rescan",
+                Some(id),
+                json!({ "used_bytes": bytes, "used_files": files }),
+            )
+        })?;
+        self.cached_user(id)
+    }
+
+    /// FTPS sign-in: the common sign-in rules plus an FTP account. Members of an
+    /// allowed group get their account (and home) on first sign-in.
+    pub async fn ftp_sign_in(
+        &self,
+        login: &str,
+        password: String,
+        client: IpAddr,
+    ) -> ServiceResult<Arc<User>> {
+        let user = self
+            .check_sign_in(login, password, Door::Ftp, client)
+            .await?;
+        let provision = !user.ftp.enabled;
+        let home = self.home_for(&user);
+        if provision || !home.is_dir() {
+            self.make_home(&home)?;
+        }
+        let default_quota = self.settings.ftp.default_quota_mb;
+        self.write(Some(user.id), |unit| {
+            let mut user = unit.user(user.id)?;
+            if provision {
+                user.ftp = FtpAccount {
+                    enabled: true,
+                    quota_mb: default_quota,
+                    home: Some(home.to_string_lossy().into_owned()),
+                    ..FtpAccount::default()
+                };
+                unit.audit(
+                    "ftp.create_account",
+                    Some(user.id),
+                    json!({ "quota_mb": default_quota, "via": "allowed_groups" }),
+                )?;
+            }
+            user.last_active_at = Some(unit.now);
+            unit.save(&user)
+        })?;
+        self.cached_user(user.id)
+    }
+
+    /// The name and home directory of an FTP account.
+    pub fn ftp_home(&self, id: UserId) -> ServiceResult<(String, PathBuf)> {
+        let user = self.cached_user(id)?;
+        let home = user
+            .ftp
+            .home
+            .clone()
+            .ok_or(ServiceError::NotFound("FTP account"))?;
+        Ok((user.effective_display_name(), PathBuf::from(home)))
+    }
+
+    fn in_flight(&self) -> MutexGuard<'_, std::collections::HashMap<UserId, u64>> {
+        self.ftp_in_flight
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Reserves `bytes` of user `id`'s quota for an upload in progress; false when
+    /// they would pass the quota (stored usage plus every upload in flight).
+    pub fn ftp_reserve(&self, id: UserId, bytes: u64) -> bool {
+        let Some(user) = self.read_cache().get(id) else {
+            return false;
+        };
+        let mut in_flight = self.in_flight();
+        let held = in_flight.entry(id).or_insert(0);
+        if !user.ftp.allows(*held, bytes) {
+            return false;
+        }
+        *held += bytes;
+        true
+    }
+
+    /// Returns a reservation once its bytes are recorded or abandoned.
+    pub fn ftp_release(&self, id: UserId, bytes: u64) {
+        let mut in_flight = self.in_flight();
+        if let Some(held) = in_flight.get_mut(&id) {
+            *held = held.saturating_sub(bytes);
+            if *held == 0 {
+                in_flight.remove(&id);
+            }
+        }
+    }
+
+    /// Records a change of user `id`'s FTP usage atomically in the store.
+    pub fn ftp_record(&self, id: UserId, bytes: i64, files: i64) -> ServiceResult<()> {
+        if bytes == 0 && files == 0 {
+            return Ok(());
+        }
+        self.write(Some(id), |unit| {
+            let mut user = unit.user(id)?;
+            user.ftp.record(bytes, files);
+            unit.save(&user)
+        })
+    }
+}
+
+/// Total bytes and number of regular files under `dir`, not following symlinks.
+fn disk_usage(dir: &Path) -> std::io::Result<(u64, u64)> {
+    let mut totals = (0, 0);
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            let (bytes, files) = disk_usage(&entry.path())?;
+            totals = (totals.0 + bytes, totals.1 + files);
+        } else if kind.is_file() {
+            totals = (totals.0 + entry.metadata()?.len(), totals.1 + 1);
+        }
+    }
+    Ok(totals)
+}

@@ -1,0 +1,125 @@
+//! TLS material for FTPS: the configured certificate and key, or, when none is
+//! configured and none exists yet, a self-signed development pair generated on
+//! first start under `certs/`.
+
+use crate::config::TlsConfig;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+const DEFAULT_CERT: &str = "certs/gatehouse.crt";
+const DEFAULT_KEY: &str = "certs/gatehouse.key";
+
+/// Where the PEM certificate chain and private key are.
+#[derive(Debug, Clone)]
+pub struct CertPaths {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("{key} = {path}: cannot read it: {source}")]
+    Unreadable {
+        key: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{present} exists but {missing} does not; provide both or neither")]
+    HalfPair { present: PathBuf, missing: PathBuf },
+    #[error("cannot generate a development certificate: {0}")]
+    Generate(String),
+}
+
+/// Resolves the certificate pair: configured paths must be readable; the
+/// defaults are generated when neither file exists.
+pub fn resolve(config: &TlsConfig) -> Result<CertPaths, TlsError> {
+    if let (Some(cert), Some(key)) = (&config.cert, &config.key) {
+        check_readable("tls.cert", cert)?;
+        check_readable("tls.key", key)?;
+        return Ok(CertPaths {
+            cert: cert.clone(),
+            key: key.clone(),
+        });
+    }
+    let paths = CertPaths {
+        cert: PathBuf::from(DEFAULT_CERT),
+        key: PathBuf::from(DEFAULT_KEY),
+    };
+    match (paths.cert.exists(), paths.key.exists()) {
+        (true, true) => {}
+        (false, false) => {
+            generate_self_signed(&paths.cert, &paths.key)?;
+            tracing::warn!(cert = %paths.cert.display(), key = %paths.key.display(),
+                "no TLS certificate configured: generated a self-signed one for development");
+        }
+        (true, false) => {
+            return Err(TlsError::HalfPair {
+                present: paths.cert,
+                missing: paths.key,
+            });
+        }
+        (false, true) => {
+            return Err(TlsError::HalfPair {
+                present: paths.key,
+                missing: paths.cert,
+            });
+        }
+    }
+    Ok(paths)
+}
+
+fn check_readable(key: &'static str, path: &Path) -> Result<(), TlsError> {
+    std::fs::File::open(path)
+        .map(drop)
+        .map_err(|source| TlsError::Unreadable {
+            key,
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// Writes a self-signed certificate for localhost and its key (mode 0600).
+pub fn generate_self_signed(cert: &Path, key: &Path) -> Result<(), TlsError> {
+    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    let generated =
+        rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Generate(e.to_string()))?;
+    let io = |e: std::io::Error| TlsError::Generate(e.to_string());
+    for path in [cert, key] {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+    }
+    std::fs::write(cert, generated.cert.pem()).map_err(io)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(key).map_err(io)?;
+    file.write_all(generated.signing_key.serialize_pem().as_bytes())
+        .map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configured_paths_must_exist_and_generation_writes_a_pair() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let cert = dir.path().join("c.pem");
+        let key = dir.path().join("k.pem");
+        let config = TlsConfig {
+            cert: Some(cert.clone()),
+            key: Some(key.clone()),
+        };
+        let error = resolve(&config)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("tls.cert"), "{error}");
+        generate_self_signed(&cert, &key).unwrap_or_else(|e| panic!("{e}"));
+        assert!(resolve(&config).is_ok());
+        let pem = std::fs::read_to_string(&cert).unwrap_or_default();
+        assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"));
+    }
+}
