@@ -26,12 +26,18 @@ pub struct Running {
     http_task: JoinHandle<std::io::Result<()>>,
 }
 
-/// Starts everything `config` asks for, with `clock` as the time source.
-pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
+/// Opens the store and the directory service; on the first start, writes the
+/// root token file.
+fn open_directory(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Directory> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
-    let store = Store::open(&config.data_dir, config.store.cache_mb * 1024 * 1024)
-        .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+    let store =
+        Store::open(&config.data_dir, config.store.cache_mb * 1024 * 1024).with_context(|| {
+            format!(
+                "cannot open the store in {} (is a daemon running on it?)",
+                config.data_dir.display()
+            )
+        })?;
     let (directory, root_token) =
         Directory::open(store, config, clock).context("cannot open the directory")?;
     if let Some(token) = root_token {
@@ -40,7 +46,20 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
             .with_context(|| format!("cannot write {}", path.display()))?;
         tracing::info!(file = %path.display(), "first start: root API token written");
     }
-    let directory = Arc::new(directory);
+    Ok(directory)
+}
+
+/// `gatehouse ftp rescan`: recomputes every FTP account's usage from disk.
+pub fn rescan_ftp_usage(config: &Config) -> anyhow::Result<usize> {
+    let directory = open_directory(config, Arc::new(SystemClock))?;
+    let scanned = directory.rescan_all_ftp().context("rescan failed")?;
+    directory.flush().context("flushing the store")?;
+    Ok(scanned)
+}
+
+/// Starts everything `config` asks for, with `clock` as the time source.
+pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
+    let directory = Arc::new(open_directory(config, clock)?);
     let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
         .with_context(|| format!("cannot listen on http.listen = {}", config.http.listen))?;

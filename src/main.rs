@@ -24,12 +24,27 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the daemon (admin API) until SIGTERM or ctrl-c.
+    /// Run the daemon (admin API and FTPS) until SIGTERM or ctrl-c.
     Serve {
         /// TOML config file; without one, embedded defaults and GATEHOUSE_* variables apply.
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// FTP maintenance (run while the daemon is stopped; a running daemon has
+    /// `POST /api/v1/users/{id}/ftp/rescan` instead).
+    Ftp {
+        #[command(subcommand)]
+        command: FtpCommand,
+        /// TOML config file.
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum FtpCommand {
+    /// Recompute every FTP account's usage from the files on disk.
+    Rescan,
 }
 
 /// Info for gatehouse; warnings only from libunftp, whose info spans carry whole sessions.
@@ -50,6 +65,10 @@ fn main() -> ExitCode {
     init_tracing(cli.log_format);
     let outcome = match cli.command {
         Command::Serve { config } => run_serve(config),
+        Command::Ftp {
+            command: FtpCommand::Rescan,
+            config,
+        } => run_ftp_rescan(config),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -65,4 +84,11 @@ fn run_serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {
     let config = Config::load(config_path.as_deref())?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(gatehouse::app::serve(config))
+}
+
+fn run_ftp_rescan(config_path: Option<PathBuf>) -> anyhow::Result<()> {
+    let config = Config::load(config_path.as_deref())?;
+    let scanned = gatehouse::app::rescan_ftp_usage(&config)?;
+    println!("rescanned {scanned} FTP accounts");
+    Ok(())
 }

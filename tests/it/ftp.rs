@@ -512,3 +512,32 @@ async fn allowed_groups_and_api_tokens_as_ftp_passwords() {
     assert_eq!(curl(&d, "member", &token, true, &["FTP/"]).await.code, 0);
     d.stop().await;
 }
+
+#[tokio::test]
+async fn cli_rescan_recomputes_usage_of_a_stopped_daemon() {
+    let d = Daemon::start().await;
+    let uid = uploader(&d, "offline", None).await;
+    std::fs::write(home(&d, "offline").join("copied-in.bin"), vec![1u8; 4321])
+        .expect("outside write");
+    let d = d
+        .restart(|config| {
+            let status = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+                .args(["ftp", "rescan"])
+                .env("GATEHOUSE_DATA_DIR", &config.data_dir)
+                .env("GATEHOUSE_FTP__ENABLED", "false")
+                .output()
+                .expect("gatehouse runs");
+            let stdout = String::from_utf8_lossy(&status.stdout);
+            assert!(
+                status.status.success() && stdout.contains("rescanned 1 FTP accounts"),
+                "{stdout}"
+            );
+        })
+        .await;
+    let state = ftp_state(&d, uid).await;
+    assert_eq!(
+        (&state["used_bytes"], &state["used_files"]),
+        (&json!(4321), &json!(1))
+    );
+    d.stop().await;
+}

@@ -30,6 +30,7 @@ pub struct Daemon {
     pub root: String,
     pub clock: Arc<ManualClock>,
     pub dir: tempfile::TempDir,
+    pub config: Config,
     client: reqwest::Client,
     running: Option<Running>,
 }
@@ -59,6 +60,11 @@ impl Daemon {
             key: Some(key),
         };
         adjust(&mut config);
+        Self::launch(dir, config).await
+    }
+
+    /// Starts a daemon on `config`, whose data lives under `dir`.
+    async fn launch(dir: tempfile::TempDir, config: Config) -> Self {
         let clock = Arc::new(ManualClock::new(
             Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0).unwrap(),
         ));
@@ -72,6 +78,7 @@ impl Daemon {
             root: root.trim().to_owned(),
             clock,
             dir,
+            config,
             client: reqwest::Client::new(),
             running: Some(running),
         }
@@ -80,6 +87,16 @@ impl Daemon {
     pub fn clock_now(&self) -> chrono::DateTime<Utc> {
         use gatehouse::domain::clock::Clock;
         self.clock.now()
+    }
+
+    /// Stops, runs `between` on the stopped daemon's config, and starts again on
+    /// the same data.
+    pub async fn restart(mut self, between: impl FnOnce(&Config)) -> Self {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await.expect("clean shutdown");
+        }
+        between(&self.config);
+        Self::launch(self.dir, self.config).await
     }
 
     /// Shuts down cleanly; returns the data dir so a test may inspect it.
