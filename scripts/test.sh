@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=()
-for tool in curl lftp; do
+for tool in curl lftp slapd ldapmodify; do
   command -v "$tool" >/dev/null 2>&1 || packages+=("$tool")
 done
 if [ "${#packages[@]}" -gt 0 ]; then

@@ -1,9 +1,10 @@
 //! Wiring: opens the store, builds the directory service, serves the admin API
 //! and FTPS, and shuts down gracefully (in-flight requests finish, the store is flushed).
 
-use crate::config::Config;
+use crate::config::{Config, MissingUserAction};
 use crate::domain::clock::{Clock, SystemClock};
 use crate::service::Directory;
+use crate::service::external::{SyncMode, SyncPolicy, SyncReport};
 use crate::store::Store;
 use anyhow::Context;
 use std::io::Write;
@@ -49,6 +50,56 @@ fn open_directory(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Dire
     Ok(directory)
 }
 
+/// Connects the directory to LDAP when `ldap.url` is set.
+fn attach_ldap(directory: &Directory, config: &Config) -> anyhow::Result<bool> {
+    if config.ldap.url.is_none() {
+        return Ok(false);
+    }
+    let ldap = crate::ldap::LdapDirectory::new(&config.ldap).context("LDAP setup")?;
+    let policy = SyncPolicy {
+        deactivate_missing: config.ldap.missing_user_action == MissingUserAction::Deactivate,
+        max_missing_ratio: config.ldap.max_missing_ratio,
+    };
+    directory.set_external(Arc::new(ldap), policy);
+    Ok(true)
+}
+
+/// Runs a directory sync every `interval` until `stopped` turns true.
+async fn scheduled_sync(
+    directory: Arc<Directory>,
+    interval: std::time::Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            _ = stopped.wait_for(|stop| *stop) => return,
+        }
+        let mode = directory.scheduled_sync_mode();
+        if let Err(error) = directory.sync_directory(mode, &|_| {}).await {
+            tracing::warn!(%error, "scheduled directory sync did not run");
+        }
+    }
+}
+
+/// `gatehouse ldap sync`: one sync run against the store, reporting progress.
+pub async fn sync_ldap(
+    config: &Config,
+    mode: SyncMode,
+    progress: &(dyn Fn(usize) + Sync),
+) -> anyhow::Result<SyncReport> {
+    let directory = open_directory(config, Arc::new(SystemClock))?;
+    if !attach_ldap(&directory, config)? {
+        anyhow::bail!("ldap.url is not set");
+    }
+    let report = directory
+        .sync_directory(mode, progress)
+        .await
+        .context("sync failed")?;
+    directory.flush().context("flushing the store")?;
+    Ok(report)
+}
+
 /// `gatehouse ftp rescan`: recomputes every FTP account's usage from disk.
 pub fn rescan_ftp_usage(config: &Config) -> anyhow::Result<usize> {
     let directory = open_directory(config, Arc::new(SystemClock))?;
@@ -60,6 +111,7 @@ pub fn rescan_ftp_usage(config: &Config) -> anyhow::Result<usize> {
 /// Starts everything `config` asks for, with `clock` as the time source.
 pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
     let directory = Arc::new(open_directory(config, clock)?);
+    let ldap = attach_ldap(&directory, config)?;
     let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
         .with_context(|| format!("cannot listen on http.listen = {}", config.http.listen))?;
@@ -87,6 +139,13 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
             .await
     });
     tracing::info!(%http_addr, "admin API listening");
+    if ldap {
+        tokio::spawn(scheduled_sync(
+            directory.clone(),
+            config.ldap.sync_interval,
+            stop.subscribe(),
+        ));
+    }
     let (ftp_addr, ftp_task) = ftp.map(|server| (server.addr, server.task)).unzip();
     Ok(Running {
         http_addr,

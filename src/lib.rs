@@ -12,6 +12,7 @@ pub mod config;
 pub mod domain;
 pub mod ftp;
 pub mod http;
+pub mod ldap;
 pub mod service;
 pub mod store;
 pub mod tls;

@@ -32,12 +32,31 @@ enum Command {
     },
     /// FTP maintenance (run while the daemon is stopped; a running daemon has
     /// `POST /api/v1/users/{id}/ftp/rescan` instead).
+    /// LDAP directory sync (run while the daemon is stopped; a running daemon
+    /// has `POST /api/v1/ldap/sync` instead).
+    Ldap {
+        #[command(subcommand)]
+        command: LdapCommand,
+        /// TOML config file.
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+    },
     Ftp {
         #[command(subcommand)]
         command: FtpCommand,
         /// TOML config file.
         #[arg(long, global = true)]
         config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum LdapCommand {
+    /// Run one directory sync now (full unless --incremental).
+    Sync {
+        /// Read only entries changed since the last successful run.
+        #[arg(long)]
+        incremental: bool,
     },
 }
 
@@ -69,6 +88,10 @@ fn main() -> ExitCode {
             command: FtpCommand::Rescan,
             config,
         } => run_ftp_rescan(config),
+        Command::Ldap {
+            command: LdapCommand::Sync { incremental },
+            config,
+        } => run_ldap_sync(config, incremental),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -91,4 +114,32 @@ fn run_ftp_rescan(config_path: Option<PathBuf>) -> anyhow::Result<()> {
     let scanned = gatehouse::app::rescan_ftp_usage(&config)?;
     println!("rescanned {scanned} FTP accounts");
     Ok(())
+}
+
+fn run_ldap_sync(config_path: Option<PathBuf>, incremental: bool) -> anyhow::Result<()> {
+    use gatehouse::service::external::SyncMode;
+    use std::io::Write;
+    let config = Config::load(config_path.as_deref())?;
+    let mode = if incremental {
+        SyncMode::Incremental
+    } else {
+        SyncMode::Full
+    };
+    let started = std::time::Instant::now();
+    let progress = move |read: usize| {
+        let rate = read as f64 / started.elapsed().as_secs_f64().max(0.001);
+        eprint!(
+            "\r[{:<30}] {read} entries read ({rate:.0}/s)",
+            "=".repeat((read / 500).min(30))
+        );
+        let _ = std::io::stderr().flush();
+    };
+    let runtime = tokio::runtime::Runtime::new()?;
+    let report = runtime.block_on(gatehouse::app::sync_ldap(&config, mode, &progress))?;
+    eprintln!();
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    match report.aborted {
+        Some(reason) => anyhow::bail!("sync changed nothing: {reason}"),
+        None => Ok(()),
+    }
 }

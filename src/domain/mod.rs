@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod clock;
 pub mod credentials;
+pub mod external;
 pub mod ftp;
 pub mod group;
 pub mod names;

@@ -2,6 +2,7 @@
 //! users, GDPR masking.
 
 use super::clock::Timestamp;
+use super::external::DirectoryLink;
 use super::ftp::FtpAccount;
 use super::names::{Email, Login};
 use super::roles::SystemRole;
@@ -99,6 +100,9 @@ pub struct User {
     pub system_roles: BTreeSet<SystemRole>,
     #[serde(default)]
     pub ftp: FtpAccount,
+    /// Set for accounts that follow a directory (LDAP).
+    #[serde(default)]
+    pub directory: Option<DirectoryLink>,
 }
 
 /// The built-in accounts every installation has; they can never be removed.
@@ -144,6 +148,7 @@ impl User {
             automatic_groups: BTreeSet::new(),
             system_roles: BTreeSet::new(),
             ftp: FtpAccount::default(),
+            directory: None,
         }
     }
 

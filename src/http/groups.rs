@@ -1,8 +1,9 @@
-//! Group routes and the audit trail.
+//! Group routes, the audit trail, and directory sync.
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, Auth};
+use crate::service::external::SyncMode;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
@@ -18,6 +19,8 @@ pub fn routes() -> Router<AppState> {
         .route("/groups", get(list).post(create))
         .route("/groups/{name}", delete(remove))
         .route("/audit", get(audit))
+        .route("/ldap/sync", axum::routing::post(ldap_sync))
+        .route("/ldap/status", get(ldap_status))
 }
 
 #[derive(Deserialize)]
@@ -83,4 +86,32 @@ async fn audit(
     Ok(Json(
         json!({ "entries": entries, "next_before": next_before }),
     ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SyncQuery {
+    mode: Option<SyncMode>,
+}
+
+/// Runs a directory sync now (`?mode=full|incremental`, default full) and returns its report.
+async fn ldap_sync(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    query: Result<Query<SyncQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let Query(query) =
+        query.map_err(|rejection| ApiError::invalid("mode", rejection.body_text()))?;
+    let report = state
+        .directory
+        .sync_directory_as(&principal, query.mode.unwrap_or(SyncMode::Full))
+        .await?;
+    Ok(Json(json!(report)))
+}
+
+async fn ldap_status(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(state.directory.sync_status(&principal)?)))
 }

@@ -8,6 +8,7 @@ mod audit;
 mod bootstrap;
 pub mod cache;
 mod error;
+pub mod external;
 mod ftp;
 mod groups;
 mod lifecycle;
@@ -36,8 +37,8 @@ use cache::UserCache;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 use throttle::SignInThrottle;
 
@@ -94,6 +95,9 @@ pub struct Directory {
     throttle: SignInThrottle,
     /// Bytes of FTP uploads in progress per user, not yet in the stored usage.
     ftp_in_flight: Mutex<HashMap<UserId, u64>>,
+    /// The external directory (LDAP) and its sync policy, when configured.
+    external: OnceLock<(Arc<dyn external::ExternalDirectory>, external::SyncPolicy)>,
+    sync_status: Mutex<external::SyncStatus>,
 }
 
 /// One transaction in progress: the store view, the read model as committed
@@ -117,6 +121,11 @@ impl Unit<'_> {
         self.tx.put_user(user)?;
         self.touched.borrow_mut().push(user.id);
         Ok(())
+    }
+
+    /// The id holding `login` (case-insensitive), read inside the transaction.
+    pub fn tx_user_id(&self, login: &str) -> ServiceResult<Option<UserId>> {
+        Ok(self.tx.user_id_by_login(login)?)
     }
 
     /// Removes a user and its credentials.
@@ -166,6 +175,8 @@ impl Directory {
             settings: Settings::from_config(config),
             throttle: SignInThrottle::new(&config.signin),
             ftp_in_flight: Mutex::new(HashMap::new()),
+            external: OnceLock::new(),
+            sync_status: Mutex::new(external::SyncStatus::default()),
         };
         let root_token = directory.bootstrap()?;
         Ok((directory, root_token))

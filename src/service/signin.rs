@@ -102,26 +102,19 @@ impl Directory {
         if let Some(retry_after) = self.throttle.locked(&keys, self.now()) {
             return Err(ServiceError::TooManyAttempts { retry_after });
         }
-        let user = self
+        let local = self
             .store
             .user_id_by_login_or_email(login)?
             .and_then(|id| self.read_cache().get(id));
+        let (user, verdict) = self.check_secret(local, login, secret, &door).await?;
         let credentials = match &user {
             Some(user) => self.store.credentials(user.id)?,
             None => Default::default(),
         };
-        let secret_ok = match &user {
-            Some(user) if door.takes_api_token(user) => self.is_api_token_of(&secret, user.id)?,
-            _ => {
-                self.hasher
-                    .verify(secret, credentials.password_hash.clone())
-                    .await?
-            }
-        };
         let now = self.now();
         let refusal = match &user {
+            _ if verdict.is_err() => verdict.err(),
             None => Some("unknown login".to_owned()),
-            Some(_) if !secret_ok => Some("wrong password".to_owned()),
             Some(user) => check_account(user, now)
                 .err()
                 .map(|r| r.to_string())
@@ -142,6 +135,45 @@ impl Directory {
                 Err(ServiceError::InvalidCredentials)
             }
         }
+    }
+
+    /// Checks the secret: through the external directory for directory users (and
+    /// unknown logins when one is configured), else the local password or, for
+    /// doors that want one, the API token. Returns the (possibly new) user.
+    async fn check_secret(
+        &self,
+        local: Option<Arc<User>>,
+        login: &str,
+        secret: String,
+        door: &Door,
+    ) -> ServiceResult<(Option<Arc<User>>, Result<(), String>)> {
+        if let Some(external) = self.external_for(local.as_deref()) {
+            return Ok(
+                match self.sign_in_externally(external, login, &secret).await {
+                    Ok(Some(user)) => (Some(user), Ok(())),
+                    Ok(None) => (local, Err("directory refused the password".into())),
+                    Err(reason) => (local, Err(reason)),
+                },
+            );
+        }
+        let matched = match &local {
+            Some(user) if door.takes_api_token(user) => self.is_api_token_of(&secret, user.id)?,
+            _ => {
+                let hash = match &local {
+                    Some(user) => self.store.credentials(user.id)?.password_hash,
+                    None => None,
+                };
+                self.hasher.verify(secret, hash).await?
+            }
+        };
+        Ok((
+            local,
+            if matched {
+                Ok(())
+            } else {
+                Err("wrong password".into())
+            },
+        ))
     }
 
     /// Whether `token` is a live API token of user `id`.

@@ -107,6 +107,12 @@ impl<'a> Tx<'a> {
         self.get(TreeId::Users, &keys::id(id))
     }
 
+    /// The id of the user whose login is `login`, case-insensitively.
+    pub fn user_id_by_login(&self, login: &str) -> Result<Option<UserId>, StoreError> {
+        let raw = self.sled(self.tree(TreeId::Logins).get(fold(login).as_bytes()))?;
+        Ok(raw.map(|raw| keys::decode_u64(&raw)))
+    }
+
     /// Writes `user`, keeping the unique indexes in step; a name held by another
     /// user fails with [`StoreError::Duplicate`].
     pub fn put_user(&self, user: &User) -> Result<(), StoreError> {

@@ -3,7 +3,9 @@
 
 mod ftp;
 mod harness;
+mod ldap;
 mod lifecycle;
 mod signin;
+mod slapd;
 mod tokens;
 mod users;
