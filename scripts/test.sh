@@ -5,9 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# command -> Debian package: FTPS clients (curl, lftp) and OpenLDAP (slapd, ldap-utils).
 packages=()
-for tool in curl lftp slapd ldapmodify; do
-  command -v "$tool" >/dev/null 2>&1 || packages+=("$tool")
+for pair in curl:curl lftp:lftp slapd:slapd ldapmodify:ldap-utils slappasswd:slapd; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin" command -v "${pair%%:*}" >/dev/null 2>&1 || packages+=("${pair##*:}")
 done
 if [ "${#packages[@]}" -gt 0 ]; then
   sudo_cmd=""
@@ -16,6 +17,7 @@ if [ "${#packages[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${packages[@]}"
 fi
 
+export PATH="$PATH:/usr/sbin"   # slapd, slapadd, slappasswd
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 cargo test --all-features
