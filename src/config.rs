@@ -618,20 +618,38 @@ mod tests {
         let is_key = |line: &str| {
             let line = line.trim_start_matches("# ");
             line.starts_with('[')
-                || line.split_once(" = ").is_some_and(|(key, _)| key.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+                || line
+                    .split_once(" = ")
+                    .is_some_and(|(key, _)| key.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
         };
         let uncommented: String = documented
             .lines()
-            .map(|line| if line.starts_with("# ") && is_key(line) { &line[2..] } else { line })
+            .map(|line| {
+                if line.starts_with("# ") && is_key(line) {
+                    &line[2..]
+                } else {
+                    line
+                }
+            })
             .map(|line| format!("{line}\n"))
             .collect();
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("all.toml");
         std::fs::write(&path, &uncommented).unwrap_or_else(|e| panic!("{e}"));
-        let config = Config::load_from(Some(&path), env(&[])).unwrap_or_else(|e| panic!("{e}\n{uncommented}"));
+        let config = Config::load_from(Some(&path), env(&[]))
+            .unwrap_or_else(|e| panic!("{e}\n{uncommented}"));
         assert_eq!(config.ldap.group_map.len(), 1);
-        assert_eq!(config.ftp.passive_ports, PortRange { first: 50000, last: 50100 });
-        assert_eq!(config.tokens.activation_ttl, Duration::from_secs(7 * 24 * 3600));
+        assert_eq!(
+            config.ftp.passive_ports,
+            PortRange {
+                first: 50000,
+                last: 50100
+            }
+        );
+        assert_eq!(
+            config.tokens.activation_ttl,
+            Duration::from_secs(7 * 24 * 3600)
+        );
     }
 
     #[test]

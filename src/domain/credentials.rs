@@ -2,7 +2,7 @@
 //! password hash, the hashes of its live tokens, and its TOTP secret.
 
 use super::clock::Timestamp;
-use super::user::UserId;
+use super::user::{Status, User, UserId};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -39,6 +39,34 @@ impl TokenKind {
     /// Tokens that authenticate requests as their user.
     pub fn authenticates(self) -> bool {
         matches!(self, Self::Session | Self::Api)
+    }
+
+    /// The page a link for this kind opens, for kinds sent as links.
+    pub fn link_page(self) -> Option<&'static str> {
+        match self {
+            Self::Activation => Some("activate"),
+            Self::PasswordReset => Some("reset-password"),
+            Self::EmailConfirmation => Some("confirm-email"),
+            Self::Session | Self::Api => None,
+        }
+    }
+
+    /// Whether a token of this kind may be issued for `user`; a refusal gives a
+    /// code and a message.
+    pub fn issuable_for(self, user: &User) -> Result<(), (&'static str, &'static str)> {
+        match self {
+            Self::Activation if user.status != Status::Pending => Err((
+                "not_pending",
+                "activation tokens are only for pending users",
+            )),
+            Self::PasswordReset if user.status != Status::Active || user.is_archived() => {
+                Err(("not_active", "reset tokens are only for active users"))
+            }
+            Self::EmailConfirmation if user.email.is_none() => {
+                Err(("no_email", "the user has no email address"))
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -117,6 +145,31 @@ mod tests {
         credentials.forget_token("a");
         assert!(credentials.take_all_tokens().is_empty());
         assert_eq!(token_hash("x").len(), 64);
+        let mut user = User::new(
+            1,
+            crate::domain::user::UserType::Local,
+            Status::Pending,
+            chrono::Utc::now(),
+        );
+        assert_eq!(TokenKind::Activation.issuable_for(&user), Ok(()));
+        assert_eq!(
+            TokenKind::PasswordReset
+                .issuable_for(&user)
+                .map_err(|e| e.0),
+            Err("not_active")
+        );
+        assert_eq!(
+            TokenKind::EmailConfirmation
+                .issuable_for(&user)
+                .map_err(|e| e.0),
+            Err("no_email")
+        );
+        user.status = Status::Active;
+        assert_eq!(
+            TokenKind::Activation.issuable_for(&user).map_err(|e| e.0),
+            Err("not_pending")
+        );
+        assert_eq!(TokenKind::Api.issuable_for(&user), Ok(()));
         assert_ne!(token_hash("x"), token_hash("y"));
     }
 }

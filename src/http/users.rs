@@ -4,11 +4,12 @@
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, Auth, user_id};
+use crate::domain::credentials::TokenKind;
 use crate::domain::roles::SystemRole;
 use crate::domain::user::{Status, User, UserId, UserType};
 use crate::domain::user_input::{NewUser, UserPatch};
+use crate::service::BulkAction;
 use crate::service::cache::{ArchivedFilter, DEFAULT_SEARCH_FIELDS, SEARCH_FIELDS, UserQuery};
-use crate::service::{BulkAction, IssuedToken};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -28,21 +29,18 @@ pub fn routes() -> Router<AppState> {
         .route("/users/actions/{action}", post(bulk))
         .route("/users/{id}", get(read).patch(update).delete(remove))
         .route("/users/{id}/password", post(set_password))
-        .route(
-            "/users/{id}/api-token",
-            post(issue_api_token).delete(revoke_api_token),
-        )
+        .route("/users/{id}/api-token", token_routes(TokenKind::Api))
         .route(
             "/users/{id}/activation-token",
-            post(issue_activation).delete(revoke_activation),
+            token_routes(TokenKind::Activation),
         )
         .route(
             "/users/{id}/reset-token",
-            post(issue_reset).delete(revoke_reset),
+            token_routes(TokenKind::PasswordReset),
         )
         .route(
             "/users/{id}/email-confirmation-token",
-            post(issue_email_confirmation),
+            token_routes(TokenKind::EmailConfirmation),
         )
         .route("/users/{id}/copy", post(copy))
         .route("/users/{id}/2fa", axum::routing::delete(reset_two_factor))
@@ -319,95 +317,16 @@ async fn set_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-type Issued = ApiResult<(StatusCode, Json<IssuedToken>)>;
-
-async fn issue_api_token(
-    State(state): State<AppState>,
-    Auth(principal): Auth,
-    Path(id): Path<String>,
-) -> Issued {
-    Ok((
-        StatusCode::CREATED,
-        Json(state.directory.issue_api_token(&principal, user_id(&id)?)?),
-    ))
-}
-
-async fn revoke_api_token(
-    State(state): State<AppState>,
-    Auth(principal): Auth,
-    Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
-    state
-        .directory
-        .revoke_api_token(&principal, user_id(&id)?)?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-async fn issue_activation(
-    State(state): State<AppState>,
-    Auth(principal): Auth,
-    Path(id): Path<String>,
-) -> Issued {
-    Ok((
-        StatusCode::CREATED,
-        Json(
-            state
-                .directory
-                .issue_activation_token(&principal, user_id(&id)?)?,
-        ),
-    ))
-}
-
-async fn revoke_activation(
-    State(state): State<AppState>,
-    Auth(principal): Auth,
-    Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
-    state
-        .directory
-        .revoke_activation_token(&principal, user_id(&id)?)?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-async fn issue_reset(
-    State(state): State<AppState>,
-    Auth(principal): Auth,
-    Path(id): Path<String>,
-) -> Issued {
-    Ok((
-        StatusCode::CREATED,
-        Json(
-            state
-                .directory
-                .issue_reset_token(&principal, user_id(&id)?)?,
-        ),
-    ))
-}
-
-async fn revoke_reset(
-    State(state): State<AppState>,
-    Auth(principal): Auth,
-    Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
-    state
-        .directory
-        .revoke_reset_token(&principal, user_id(&id)?)?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-async fn issue_email_confirmation(
-    State(state): State<AppState>,
-    Auth(principal): Auth,
-    Path(id): Path<String>,
-) -> Issued {
-    Ok((
-        StatusCode::CREATED,
-        Json(
-            state
-                .directory
-                .issue_email_confirmation(&principal, user_id(&id)?)?,
-        ),
-    ))
+/// `POST` issues (replacing) and `DELETE` revokes a user's token of `kind`.
+fn token_routes(kind: TokenKind) -> axum::routing::MethodRouter<AppState> {
+    post(move |State(state): State<AppState>, Auth(principal): Auth, Path(id): Path<String>| async move {
+        let issued = state.directory.issue_token_for(&principal, user_id(&id)?, kind)?;
+        ApiResult::Ok((StatusCode::CREATED, Json(issued)))
+    })
+    .delete(move |State(state): State<AppState>, Auth(principal): Auth, Path(id): Path<String>| async move {
+        state.directory.revoke_token_for(&principal, user_id(&id)?, kind)?;
+        ApiResult::Ok(StatusCode::NO_CONTENT)
+    })
 }
 
 #[derive(Deserialize)]

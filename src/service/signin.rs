@@ -185,7 +185,7 @@ impl Directory {
 
     /// Records the sign-in and issues a session token.
     fn open_session(&self, user_id: u64) -> ServiceResult<Session> {
-        let ttl = Some(self.settings.session_ttl);
+        let ttl = self.lifetime(TokenKind::Session);
         let (token, expires_at) = self.write(Some(user_id), |unit| {
             let mut user = unit.user(user_id)?;
             user.last_active_at = Some(unit.now);

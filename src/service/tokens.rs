@@ -122,29 +122,47 @@ impl Directory {
         format!("{}/{page}?token={token}", self.settings.public_url)
     }
 
-    /// Issues a token of `kind` for user `id` on an admin's behalf, after
-    /// `precondition` accepts the user.
-    fn admin_issue(
+    /// How long a token of `kind` lives; `None` for API tokens and sessions' own rule.
+    pub(crate) fn lifetime(&self, kind: TokenKind) -> Option<Duration> {
+        match kind {
+            TokenKind::Activation => Some(self.settings.activation_ttl),
+            TokenKind::PasswordReset => Some(self.settings.password_reset_ttl),
+            TokenKind::EmailConfirmation => Some(self.settings.email_confirmation_ttl),
+            TokenKind::Session => Some(self.settings.session_ttl),
+            TokenKind::Api => None,
+        }
+    }
+
+    /// Issues (replacing any earlier one) a `kind` token for user `id` on an
+    /// admin's behalf: an API token, or an activation, reset or email
+    /// confirmation token with its link.
+    pub fn issue_token_for(
         &self,
         principal: &Principal,
         id: UserId,
         kind: TokenKind,
-        ttl: Option<Duration>,
-        precondition: fn(&User) -> ServiceResult<()>,
-    ) -> ServiceResult<(String, Option<Timestamp>)> {
+    ) -> ServiceResult<IssuedToken> {
         let actor = principal.unrestricted()?;
-        self.write(Some(actor.id), |unit| {
+        let ttl = self.lifetime(kind);
+        let (token, expires_at) = self.write(Some(actor.id), |unit| {
             let user = unit.user(id)?;
             roles::may_manage_user(actor, &user)?;
-            precondition(&user)?;
+            kind.issuable_for(&user)
+                .map_err(|(code, message)| ServiceError::conflict(code, message))?;
             let issued = Self::issue_token(unit, id, kind, ttl)?;
             unit.audit("token.issue", Some(id), json!({ "kind": kind }))?;
             Ok(issued)
+        })?;
+        let link = kind.link_page().map(|page| self.link(page, &token));
+        Ok(IssuedToken {
+            token,
+            link,
+            expires_at,
         })
     }
 
     /// Revokes user `id`'s tokens of `kind` on an admin's behalf.
-    fn admin_revoke(
+    pub fn revoke_token_for(
         &self,
         principal: &Principal,
         id: UserId,
@@ -159,100 +177,6 @@ impl Directory {
                 return Err(ServiceError::NotFound("token"));
             }
             unit.audit("token.revoke", Some(id), json!({ "kind": kind }))
-        })
-    }
-
-    /// Issues (or replaces) the API token of user `id`.
-    pub fn issue_api_token(&self, principal: &Principal, id: UserId) -> ServiceResult<IssuedToken> {
-        let (token, _) = self.admin_issue(principal, id, TokenKind::Api, None, |_| Ok(()))?;
-        Ok(IssuedToken {
-            token,
-            link: None,
-            expires_at: None,
-        })
-    }
-
-    pub fn revoke_api_token(&self, principal: &Principal, id: UserId) -> ServiceResult<()> {
-        self.admin_revoke(principal, id, TokenKind::Api)
-    }
-
-    /// An activation token and link for a pending user.
-    pub fn issue_activation_token(
-        &self,
-        principal: &Principal,
-        id: UserId,
-    ) -> ServiceResult<IssuedToken> {
-        let ttl = Some(self.settings.activation_ttl);
-        let (token, expires_at) =
-            self.admin_issue(principal, id, TokenKind::Activation, ttl, |user| {
-                if user.status != Status::Pending {
-                    return Err(ServiceError::conflict(
-                        "not_pending",
-                        "activation tokens are only for pending users",
-                    ));
-                }
-                Ok(())
-            })?;
-        Ok(IssuedToken {
-            link: Some(self.link("activate", &token)),
-            token,
-            expires_at,
-        })
-    }
-
-    pub fn revoke_activation_token(&self, principal: &Principal, id: UserId) -> ServiceResult<()> {
-        self.admin_revoke(principal, id, TokenKind::Activation)
-    }
-
-    /// A password-reset token and link for an active user; replaces an earlier one.
-    pub fn issue_reset_token(
-        &self,
-        principal: &Principal,
-        id: UserId,
-    ) -> ServiceResult<IssuedToken> {
-        let ttl = Some(self.settings.password_reset_ttl);
-        let (token, expires_at) =
-            self.admin_issue(principal, id, TokenKind::PasswordReset, ttl, |user| {
-                if user.status != Status::Active || user.is_archived() {
-                    return Err(ServiceError::conflict(
-                        "not_active",
-                        "reset tokens are only for active users",
-                    ));
-                }
-                Ok(())
-            })?;
-        Ok(IssuedToken {
-            link: Some(self.link("reset-password", &token)),
-            token,
-            expires_at,
-        })
-    }
-
-    pub fn revoke_reset_token(&self, principal: &Principal, id: UserId) -> ServiceResult<()> {
-        self.admin_revoke(principal, id, TokenKind::PasswordReset)
-    }
-
-    /// An email-confirmation token and link for a user with an email address.
-    pub fn issue_email_confirmation(
-        &self,
-        principal: &Principal,
-        id: UserId,
-    ) -> ServiceResult<IssuedToken> {
-        let ttl = Some(self.settings.email_confirmation_ttl);
-        let (token, expires_at) =
-            self.admin_issue(principal, id, TokenKind::EmailConfirmation, ttl, |user| {
-                if user.email.is_none() {
-                    return Err(ServiceError::conflict(
-                        "no_email",
-                        "the user has no email address",
-                    ));
-                }
-                Ok(())
-            })?;
-        Ok(IssuedToken {
-            link: Some(self.link("confirm-email", &token)),
-            token,
-            expires_at,
         })
     }
 
