@@ -8,6 +8,8 @@ pub mod ftp;
 pub mod group;
 pub mod names;
 pub mod password;
+pub mod permissions;
+pub mod projects;
 pub mod roles;
 pub mod signin;
 pub mod totp;

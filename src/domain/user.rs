@@ -103,6 +103,9 @@ pub struct User {
     /// Set for accounts that follow a directory (LDAP).
     #[serde(default)]
     pub directory: Option<DirectoryLink>,
+    /// The organization the user belongs to (at most one).
+    #[serde(default)]
+    pub organization: Option<u64>,
 }
 
 /// The built-in accounts every installation has; they can never be removed.
@@ -149,6 +152,7 @@ impl User {
             system_roles: BTreeSet::new(),
             ftp: FtpAccount::default(),
             directory: None,
+            organization: None,
         }
     }
 

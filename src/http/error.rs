@@ -69,7 +69,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::Conflict { code, message } => {
                 Self::new(StatusCode::CONFLICT, code, message)
             }
-            ServiceError::Forbidden(_) => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
+            ServiceError::Forbidden(_) | ServiceError::NotPermitted(_) => {
+                Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+            }
             ServiceError::ObligationPending { code, message } => {
                 Self::new(StatusCode::FORBIDDEN, code, message)
             }

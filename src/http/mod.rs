@@ -5,6 +5,7 @@ mod account;
 mod error;
 mod extract;
 mod groups;
+mod projects;
 mod users;
 
 pub use error::ApiError;
@@ -31,7 +32,8 @@ pub fn router(directory: Arc<Directory>, max_body_bytes: usize) -> Router {
             "/api/v1",
             users::routes()
                 .merge(account::routes())
-                .merge(groups::routes()),
+                .merge(groups::routes())
+                .merge(projects::routes()),
         )
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {

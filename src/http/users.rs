@@ -226,6 +226,14 @@ struct BulkRequest {
     quota_mb: Option<u64>,
     #[serde(default)]
     activate: bool,
+    projects: Option<Vec<ProjectRoleEntry>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProjectRoleEntry {
+    id: u64,
+    role: crate::domain::projects::ProjectRole,
 }
 
 /// Builds the action named in the path from the request's parameters.
@@ -255,6 +263,17 @@ fn bulk_action(name: &str, request: &BulkRequest) -> ApiResult<BulkAction> {
         },
         "delete-ftp-accounts" => BulkAction::DeleteFtpAccounts,
         "ftp-rescan" => BulkAction::RescanFtp,
+        "set-roles" => BulkAction::SetRoles {
+            projects: request
+                .projects
+                .as_ref()
+                .filter(|p| !p.is_empty())
+                .ok_or_else(|| ApiError::invalid("projects", "name at least one project and role"))?
+                .iter()
+                .map(|entry| (entry.id, entry.role))
+                .collect(),
+            activate: request.activate,
+        },
         _ => return Err(ApiError::not_found("action")),
     })
 }

@@ -2,6 +2,7 @@
 //! own transaction and gets its own result.
 
 use super::{Directory, Principal, ServiceError, ServiceResult};
+use crate::domain::projects::{ProjectId, ProjectRole};
 use crate::domain::roles::SystemRole;
 use crate::domain::user::{User, UserId};
 use std::collections::BTreeSet;
@@ -27,6 +28,11 @@ pub enum BulkAction {
     DeleteFtpAccounts,
     /// Recompute FTP usage from disk.
     RescanFtp,
+    /// Give roles in projects, optionally activating the users.
+    SetRoles {
+        projects: Vec<(ProjectId, ProjectRole)>,
+        activate: bool,
+    },
 }
 
 /// What happened to one selected user. `user` is the record afterwards, when it still exists.
@@ -73,6 +79,10 @@ impl Directory {
             }
             BulkAction::DeleteFtpAccounts => self.delete_ftp_account(principal, id)?,
             BulkAction::RescanFtp => self.rescan_ftp(principal, id)?,
+            BulkAction::SetRoles { projects, activate } => {
+                self.set_roles(principal, id, projects, *activate)?;
+                self.cached_user(id)?
+            }
         };
         Ok(Some(user))
     }

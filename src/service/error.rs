@@ -19,6 +19,9 @@ pub enum ServiceError {
     Conflict { code: &'static str, message: String },
     #[error(transparent)]
     Forbidden(#[from] Denial),
+    /// The permission rule said no, for this reason.
+    #[error("{0}")]
+    NotPermitted(&'static str),
     /// Signed in, but an obligation (password change, 2FA enrolment) comes first.
     #[error("{message}")]
     ObligationPending {

@@ -13,6 +13,7 @@ mod ftp;
 mod groups;
 mod lifecycle;
 mod passwords;
+pub mod projects;
 mod signin;
 mod throttle;
 mod tokens;

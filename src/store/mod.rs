@@ -10,6 +10,9 @@ pub use tx::Tx;
 use crate::domain::audit::AuditEntry;
 use crate::domain::credentials::{Credentials, TokenRecord};
 use crate::domain::group::Group;
+use crate::domain::projects::{
+    Organization, OrganizationId, Project, ProjectId, Resource, ResourceId,
+};
 use crate::domain::user::{User, UserId};
 use serde::de::DeserializeOwned;
 use sled::Transactional;
@@ -53,9 +56,13 @@ enum TreeId {
     Tokens,
     Audit,
     Meta,
+    Organizations,
+    OrganizationCodes,
+    Projects,
+    Resources,
 }
 
-const TREE_NAMES: [&str; 9] = [
+const TREE_NAMES: [&str; 13] = [
     "users",
     "idx_login",
     "idx_email",
@@ -65,6 +72,10 @@ const TREE_NAMES: [&str; 9] = [
     "tokens",
     "audit",
     "meta",
+    "organizations",
+    "idx_org_code",
+    "projects",
+    "resources",
 ];
 
 /// Handle on the open store; cheap to share behind an `Arc`.
@@ -174,6 +185,39 @@ impl Store {
             .values()
             .map(|raw| decode(&raw?))
             .collect()
+    }
+
+    /// Every record of a tree that holds one JSON value per id, in id order.
+    fn all<T: DeserializeOwned>(&self, tree: TreeId) -> Result<Vec<T>, StoreError> {
+        self.tree(tree)
+            .iter()
+            .values()
+            .map(|raw| decode(&raw?))
+            .collect()
+    }
+
+    pub fn organizations(&self) -> Result<Vec<Organization>, StoreError> {
+        self.all(TreeId::Organizations)
+    }
+
+    pub fn projects(&self) -> Result<Vec<Project>, StoreError> {
+        self.all(TreeId::Projects)
+    }
+
+    pub fn resources(&self) -> Result<Vec<Resource>, StoreError> {
+        self.all(TreeId::Resources)
+    }
+
+    pub fn project(&self, id: ProjectId) -> Result<Option<Project>, StoreError> {
+        read(self.tree(TreeId::Projects), keys::id(id))
+    }
+
+    pub fn resource(&self, id: ResourceId) -> Result<Option<Resource>, StoreError> {
+        read(self.tree(TreeId::Resources), keys::id(id))
+    }
+
+    pub fn organization(&self, id: OrganizationId) -> Result<Option<Organization>, StoreError> {
+        read(self.tree(TreeId::Organizations), keys::id(id))
     }
 
     /// Audit entries newest first, starting below `before` when given.

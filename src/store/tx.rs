@@ -7,6 +7,9 @@ use crate::domain::audit::AuditEntry;
 use crate::domain::credentials::{Credentials, TokenRecord};
 use crate::domain::group::Group;
 use crate::domain::names::fold;
+use crate::domain::projects::{
+    Organization, OrganizationId, Project, ProjectId, Resource, ResourceId,
+};
 use crate::domain::user::{User, UserId};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -186,6 +189,72 @@ impl<'a> Tx<'a> {
 
     pub fn remove_group(&self, name: &str) -> Result<(), StoreError> {
         self.remove(TreeId::Groups, fold(name).as_bytes())
+    }
+
+    /// Hands out the next id of the counter named `counter` (1, 2, 3, ...).
+    pub fn next_id(&self, counter: &str) -> Result<u64, StoreError> {
+        let key = format!("next_{counter}_id");
+        let meta = self.tree(TreeId::Meta);
+        let id = self
+            .sled(meta.get(key.as_bytes()))?
+            .map(|raw| keys::decode_u64(&raw))
+            .unwrap_or(1);
+        self.sled(meta.insert(key.as_bytes(), &keys::id(id + 1)))?;
+        Ok(id)
+    }
+
+    pub fn organization(&self, id: OrganizationId) -> Result<Option<Organization>, StoreError> {
+        self.get(TreeId::Organizations, &keys::id(id))
+    }
+
+    /// Writes an organization; its code is unique case-insensitively.
+    pub fn put_organization(&self, organization: &Organization) -> Result<(), StoreError> {
+        let id = keys::id(organization.id);
+        let previous: Option<Organization> = self.organization(organization.id)?;
+        let code = fold(&organization.code);
+        let codes = self.tree(TreeId::OrganizationCodes);
+        if let Some(holder) = self.sled(codes.get(code.as_bytes()))? {
+            if holder.as_ref() != id {
+                return Err(StoreError::Duplicate { field: "code" });
+            }
+        }
+        if let Some(previous) = previous.filter(|p| fold(&p.code) != code) {
+            self.sled(codes.remove(fold(&previous.code).as_bytes()))?;
+        }
+        self.sled(codes.insert(code.as_bytes(), &id))?;
+        self.put(TreeId::Organizations, &id, organization)
+    }
+
+    pub fn remove_organization(&self, organization: &Organization) -> Result<(), StoreError> {
+        self.remove(
+            TreeId::OrganizationCodes,
+            fold(&organization.code).as_bytes(),
+        )?;
+        self.remove(TreeId::Organizations, &keys::id(organization.id))
+    }
+
+    pub fn project(&self, id: ProjectId) -> Result<Option<Project>, StoreError> {
+        self.get(TreeId::Projects, &keys::id(id))
+    }
+
+    pub fn put_project(&self, project: &Project) -> Result<(), StoreError> {
+        self.put(TreeId::Projects, &keys::id(project.id), project)
+    }
+
+    pub fn remove_project(&self, id: ProjectId) -> Result<(), StoreError> {
+        self.remove(TreeId::Projects, &keys::id(id))
+    }
+
+    pub fn resource(&self, id: ResourceId) -> Result<Option<Resource>, StoreError> {
+        self.get(TreeId::Resources, &keys::id(id))
+    }
+
+    pub fn put_resource(&self, resource: &Resource) -> Result<(), StoreError> {
+        self.put(TreeId::Resources, &keys::id(resource.id), resource)
+    }
+
+    pub fn remove_resource(&self, id: ResourceId) -> Result<(), StoreError> {
+        self.remove(TreeId::Resources, &keys::id(id))
     }
 
     /// Appends an audit entry; its id is assigned here and sorts by time of commit.

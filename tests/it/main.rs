@@ -5,6 +5,7 @@ mod ftp;
 mod harness;
 mod ldap;
 mod lifecycle;
+mod projects;
 mod signin;
 mod slapd;
 mod tokens;

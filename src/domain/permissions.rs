@@ -1,0 +1,324 @@
+//! The one permission rule: may user U do action A to a record or project.
+//! Every route and `GET /api/v1/authz/check` ask this function.
+
+use super::projects::{Project, ProjectRole, Resource};
+use super::roles::SystemRole;
+use super::user::{Status, User};
+use serde::{Deserialize, Serialize};
+
+/// What a user wants to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    View,
+    Edit,
+    Delete,
+    AddEntry,
+    EditEntry,
+    Report,
+    ManageMembers,
+    Configure,
+    DeleteProject,
+}
+
+impl Action {
+    pub const ALL: [Action; 9] = [
+        Self::View,
+        Self::Edit,
+        Self::Delete,
+        Self::AddEntry,
+        Self::EditEntry,
+        Self::Report,
+        Self::ManageMembers,
+        Self::Configure,
+        Self::DeleteProject,
+    ];
+
+    /// Actions that change something (refused to users without an organization).
+    fn writes(self) -> bool {
+        !matches!(self, Self::View | Self::Report)
+    }
+}
+
+/// The answer, with the reason it was reached.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    pub allowed: bool,
+    pub reason: &'static str,
+}
+
+const fn allow(reason: &'static str) -> Decision {
+    Decision {
+        allowed: true,
+        reason,
+    }
+}
+
+const fn deny(reason: &'static str) -> Decision {
+    Decision {
+        allowed: false,
+        reason,
+    }
+}
+
+/// The least role that allows `action` on any record of the project.
+fn role_for_any_record(action: Action) -> ProjectRole {
+    match action {
+        Action::View => ProjectRole::Readonly,
+        Action::AddEntry => ProjectRole::Annotator,
+        Action::Edit | Action::Delete | Action::EditEntry | Action::Report => ProjectRole::Editor,
+        Action::ManageMembers | Action::Configure => ProjectRole::Manager,
+        Action::DeleteProject => ProjectRole::Owner,
+    }
+}
+
+/// Checks the user themselves before any record: active, admin, organization.
+fn check_actor(user: &User, action: Action) -> Option<Decision> {
+    if user.status != Status::Active || user.is_archived() {
+        return Some(deny("the account is not active"));
+    }
+    if user.has_role(SystemRole::Admin) {
+        return Some(allow("admins may do everything"));
+    }
+    if action.writes() && user.organization.is_none() {
+        return Some(deny(
+            "users without an organization may not create or change records",
+        ));
+    }
+    None
+}
+
+/// May `user` do `action` to the project itself (members, settings, deletion)?
+pub fn decide_project(user: &User, action: Action, project: &Project) -> Decision {
+    if let Some(decision) = check_actor(user, action) {
+        return decision;
+    }
+    let Some(role) = project.role_of(user.id) else {
+        return deny("not a member of the project");
+    };
+    if role >= role_for_any_record(action) {
+        allow("the project role allows it")
+    } else {
+        deny("the project role is too low")
+    }
+}
+
+/// May `user` do `action` to `resource` (in `project`, when it has one)?
+pub fn decide(
+    user: &User,
+    action: Action,
+    resource: &Resource,
+    project: Option<&Project>,
+) -> Decision {
+    if let Some(decision) = check_actor(user, action) {
+        return decision;
+    }
+    let own = resource.is_own(user.id);
+    let assigned = resource.assigned.contains(&user.id);
+    let role = project.and_then(|p| p.role_of(user.id));
+    if let Some(role) = role {
+        if role >= role_for_any_record(action) {
+            return allow("the project role allows it on every record");
+        }
+    }
+    if matches!(
+        action,
+        Action::ManageMembers | Action::Configure | Action::DeleteProject | Action::Report
+    ) {
+        return deny("the project role is too low");
+    }
+    let in_project = project.is_none() || role.is_some();
+    match (own, assigned, in_project) {
+        (true, _, true) => allow("own record"),
+        (false, true, true) if action != Action::Delete => allow("assigned to the record"),
+        (false, true, true) => deny("assigned members may not delete the record"),
+        (_, _, false) => deny("not a member of the record's project"),
+        (false, false, true) => deny("neither own nor assigned, and the project role is too low"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::user::UserType;
+    use Action::*;
+    use ProjectRole::*;
+    use chrono::Utc;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    const ME: u64 = 10;
+    const OTHER: u64 = 20;
+
+    fn user(roles: &[SystemRole], organization: Option<u64>) -> User {
+        let mut user = User::new(ME, UserType::Local, Status::Active, Utc::now());
+        user.system_roles = roles.iter().copied().collect();
+        user.organization = organization;
+        user
+    }
+
+    fn project(id: u64, role: Option<ProjectRole>) -> Project {
+        let members: BTreeMap<u64, ProjectRole> = role
+            .map(|r| (ME, r))
+            .into_iter()
+            .chain([(OTHER, Owner)])
+            .collect();
+        Project {
+            id,
+            name: "p".into(),
+            kind: "research".into(),
+            description: None,
+            settings: serde_json::Value::Null,
+            members,
+            created_at: Utc::now(),
+        }
+    }
+
+    #[derive(Clone, Copy, Debug)]
+    enum Relation {
+        Own,
+        Assigned,
+        Other,
+    }
+
+    fn resource(relation: Relation) -> Resource {
+        let now = Utc::now();
+        let owner = if matches!(relation, Relation::Own) {
+            ME
+        } else {
+            OTHER
+        };
+        let assigned: BTreeSet<u64> = if matches!(relation, Relation::Assigned) {
+            [ME].into()
+        } else {
+            BTreeSet::new()
+        };
+        Resource {
+            id: 1,
+            kind: "station".into(),
+            name: "s".into(),
+            project: Some(1),
+            source_organization: 1,
+            steward_organization: None,
+            owner,
+            managers: BTreeSet::new(),
+            assigned,
+            created_by: owner,
+            updated_by: owner,
+            attributes: serde_json::Value::Null,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// What each role may do by relation to the record: the ladder as a table.
+    fn expected(role: ProjectRole, relation: Relation, action: Action) -> bool {
+        let personal = match relation {
+            Relation::Own => matches!(action, View | Edit | Delete | AddEntry | EditEntry),
+            Relation::Assigned => matches!(action, View | Edit | AddEntry | EditEntry),
+            Relation::Other => false,
+        };
+        let by_role = match action {
+            View => role >= Readonly,
+            AddEntry => role >= Annotator,
+            Edit | Delete | EditEntry | Report => role >= Editor,
+            ManageMembers | Configure => role >= Manager,
+            DeleteProject => role == Owner,
+        };
+        personal || by_role
+    }
+
+    #[test]
+    fn every_role_action_and_relation() {
+        let me = user(&[], Some(1));
+        for role in [Member, Readonly, Annotator, Editor, Manager, Owner] {
+            let project = project(1, Some(role));
+            for relation in [Relation::Own, Relation::Assigned, Relation::Other] {
+                let record = resource(relation);
+                for action in Action::ALL {
+                    let decision = decide(&me, action, &record, Some(&project));
+                    assert_eq!(
+                        decision.allowed,
+                        expected(role, relation, action),
+                        "{role:?} {relation:?} {action:?}: {}",
+                        decision.reason
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn other_project_admins_organizationless_and_inactive() {
+        let me = user(&[], Some(1));
+        let elsewhere = project(1, None);
+        for relation in [Relation::Own, Relation::Assigned, Relation::Other] {
+            for action in Action::ALL {
+                assert!(
+                    !decide(&me, action, &resource(relation), Some(&elsewhere)).allowed,
+                    "{relation:?} {action:?}"
+                );
+            }
+        }
+        let admin = user(&[SystemRole::Admin], None);
+        assert!(
+            Action::ALL.iter().all(|a| decide(
+                &admin,
+                *a,
+                &resource(Relation::Other),
+                Some(&elsewhere)
+            )
+            .allowed)
+        );
+        let homeless = user(&[], None);
+        let mine = project(1, Some(Owner));
+        assert!(decide(&homeless, View, &resource(Relation::Own), Some(&mine)).allowed);
+        assert!(decide(&homeless, Report, &resource(Relation::Own), Some(&mine)).allowed);
+        for action in [
+            Edit,
+            Delete,
+            AddEntry,
+            EditEntry,
+            ManageMembers,
+            Configure,
+            DeleteProject,
+        ] {
+            assert!(
+                !decide(&homeless, action, &resource(Relation::Own), Some(&mine)).allowed,
+                "{action:?}"
+            );
+        }
+        let mut inactive = user(&[SystemRole::Admin], Some(1));
+        inactive.status = Status::Deactivated;
+        assert!(
+            Action::ALL.iter().all(|a| !decide(
+                &inactive,
+                *a,
+                &resource(Relation::Own),
+                Some(&mine)
+            )
+            .allowed)
+        );
+    }
+
+    #[test]
+    fn project_actions_follow_the_ladder() {
+        let me = user(&[], Some(1));
+        let cases = [
+            (Manager, ManageMembers, true),
+            (Editor, ManageMembers, false),
+            (Manager, Configure, true),
+            (Manager, DeleteProject, false),
+            (Owner, DeleteProject, true),
+            (Member, View, false),
+            (Readonly, View, true),
+        ];
+        for (role, action, allowed) in cases {
+            assert_eq!(
+                decide_project(&me, action, &project(1, Some(role))).allowed,
+                allowed,
+                "{role:?} {action:?}"
+            );
+        }
+        assert!(!decide_project(&me, View, &project(1, None)).allowed);
+    }
+}

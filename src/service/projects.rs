@@ -1,0 +1,767 @@
+//! Organizations, projects with their members, and records: every change asks
+//! the permission rule in `domain::permissions` first.
+
+use super::{Directory, Principal, ServiceError, ServiceResult, Unit};
+use crate::domain::ValidationError;
+use crate::domain::permissions::{Action, Decision, decide, decide_project};
+use crate::domain::projects::{
+    Organization, OrganizationId, Project, ProjectId, ProjectRole, Resource, ResourceId,
+    validate_code, validate_name,
+};
+use crate::domain::roles::{self, Capability, SystemRole};
+use crate::domain::user::{User, UserId};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::BTreeSet;
+
+/// Fields of an organization; all optional on update.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganizationInput {
+    pub code: Option<String>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub contact_email: Option<String>,
+    pub contact_phone: Option<String>,
+}
+
+/// Fields of a project; all optional on update.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectInput {
+    pub name: Option<String>,
+    pub kind: Option<String>,
+    pub description: Option<String>,
+    pub settings: Option<serde_json::Value>,
+}
+
+/// Fields of a record; all optional on update except where noted.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceInput {
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    /// Only at creation.
+    pub project: Option<ProjectId>,
+    /// Only at creation, and only admins: others create for their own organization.
+    pub source_organization: Option<OrganizationId>,
+    pub steward_organization: Option<OrganizationId>,
+    pub attributes: Option<serde_json::Value>,
+}
+
+/// What deleting an organization removes (or, as a dry run, would remove).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct OrganizationDeletion {
+    pub dry_run: bool,
+    pub deleted_resources: Vec<ResourceId>,
+    pub steward_cleared: Vec<ResourceId>,
+    pub detached_users: Vec<UserId>,
+}
+
+/// A project as its member sees it in "my projects".
+#[derive(Debug, Clone, Serialize)]
+pub struct MyProject {
+    pub id: ProjectId,
+    pub name: String,
+    pub kind: String,
+    pub role: ProjectRole,
+}
+
+fn is_admin(user: &User) -> bool {
+    user.has_role(SystemRole::Admin)
+}
+
+fn refuse(decision: Decision) -> ServiceResult<()> {
+    if decision.allowed {
+        Ok(())
+    } else {
+        Err(ServiceError::NotPermitted(decision.reason))
+    }
+}
+
+fn required(field: &str, value: &Option<String>) -> ServiceResult<String> {
+    let value = value.clone().unwrap_or_default();
+    validate_name(field, &value)?;
+    Ok(value.trim().to_owned())
+}
+
+impl Directory {
+    fn load_project(unit: &Unit, id: ProjectId) -> ServiceResult<Project> {
+        unit.tx
+            .project(id)?
+            .ok_or(ServiceError::NotFound("project"))
+    }
+
+    fn load_resource(unit: &Unit, id: ResourceId) -> ServiceResult<Resource> {
+        unit.tx
+            .resource(id)?
+            .ok_or(ServiceError::NotFound("resource"))
+    }
+
+    fn project_of(unit: &Unit, resource: &Resource) -> ServiceResult<Option<Project>> {
+        match resource.project {
+            Some(id) => Ok(unit.tx.project(id)?),
+            None => Ok(None),
+        }
+    }
+
+    // ---- organizations
+
+    pub fn create_organization(
+        &self,
+        principal: &Principal,
+        input: OrganizationInput,
+    ) -> ServiceResult<Organization> {
+        let actor = principal.unrestricted()?;
+        roles::require(actor, Capability::GrantRoles)?;
+        let code = input.code.clone().unwrap_or_default();
+        validate_code(&code)?;
+        let name = required("name", &input.name)?;
+        self.write(Some(actor.id), |unit| {
+            let organization = Organization {
+                id: unit.tx.next_id("organization")?,
+                code: code.clone(),
+                name: name.clone(),
+                description: input.description.clone(),
+                contact_email: input.contact_email.clone(),
+                contact_phone: input.contact_phone.clone(),
+                created_at: unit.now,
+            };
+            unit.tx.put_organization(&organization)?;
+            unit.audit(
+                "organization.create",
+                None,
+                json!({ "organization": organization.id }),
+            )?;
+            Ok(organization)
+        })
+    }
+
+    pub fn list_organizations(&self, principal: &Principal) -> ServiceResult<Vec<Organization>> {
+        principal.unrestricted()?;
+        Ok(self.store.organizations()?)
+    }
+
+    /// Admins, or members of the organization, edit its details; only admins change the code.
+    pub fn update_organization(
+        &self,
+        principal: &Principal,
+        id: OrganizationId,
+        input: OrganizationInput,
+    ) -> ServiceResult<Organization> {
+        let actor = principal.unrestricted()?;
+        if !is_admin(actor) && (actor.organization != Some(id) || input.code.is_some()) {
+            return Err(ServiceError::NotPermitted(
+                "only admins and the organization's members may edit it; only admins change its code",
+            ));
+        }
+        self.write(Some(actor.id), |unit| {
+            let mut organization = unit
+                .tx
+                .organization(id)?
+                .ok_or(ServiceError::NotFound("organization"))?;
+            if let Some(code) = &input.code {
+                validate_code(code)?;
+                organization.code = code.clone();
+            }
+            if input.name.is_some() {
+                organization.name = required("name", &input.name)?;
+            }
+            for (slot, value) in [
+                (&mut organization.description, &input.description),
+                (&mut organization.contact_email, &input.contact_email),
+                (&mut organization.contact_phone, &input.contact_phone),
+            ] {
+                if value.is_some() {
+                    *slot = value.clone().filter(|v| !v.trim().is_empty());
+                }
+            }
+            unit.tx.put_organization(&organization)?;
+            unit.audit("organization.update", None, json!({ "organization": id }))?;
+            Ok(organization)
+        })
+    }
+
+    /// Deletes an organization with its records, except records it only
+    /// stewards (kept, steward cleared); members lose their organization.
+    pub fn delete_organization(
+        &self,
+        principal: &Principal,
+        id: OrganizationId,
+        dry_run: bool,
+    ) -> ServiceResult<OrganizationDeletion> {
+        let actor = principal.unrestricted()?;
+        roles::require(actor, Capability::GrantRoles)?;
+        self.store
+            .organization(id)?
+            .ok_or(ServiceError::NotFound("organization"))?;
+        let resources = self.store.resources()?;
+        let plan = OrganizationDeletion {
+            dry_run,
+            deleted_resources: resources
+                .iter()
+                .filter(|r| r.source_organization == id)
+                .map(|r| r.id)
+                .collect(),
+            steward_cleared: resources
+                .iter()
+                .filter(|r| r.source_organization != id && r.steward_organization == Some(id))
+                .map(|r| r.id)
+                .collect(),
+            detached_users: self
+                .read_cache()
+                .iter()
+                .filter(|u| u.organization == Some(id))
+                .map(|u| u.id)
+                .collect(),
+        };
+        if dry_run {
+            return Ok(plan);
+        }
+        self.write(Some(actor.id), |unit| {
+            let organization = unit
+                .tx
+                .organization(id)?
+                .ok_or(ServiceError::NotFound("organization"))?;
+            for resource in &plan.deleted_resources {
+                unit.tx.remove_resource(*resource)?;
+            }
+            for resource in &plan.steward_cleared {
+                let mut record = Self::load_resource(unit, *resource)?;
+                record.steward_organization = None;
+                unit.tx.put_resource(&record)?;
+            }
+            for user in &plan.detached_users {
+                let mut user = unit.user(*user)?;
+                user.organization = None;
+                unit.save(&user)?;
+            }
+            unit.tx.remove_organization(&organization)?;
+            unit.audit(
+                "organization.delete",
+                None,
+                json!({ "organization": id, "deleted_resources": plan.deleted_resources.len() }),
+            )
+        })?;
+        Ok(plan)
+    }
+
+    /// Puts user `id` in an organization (or none); admins and user managers.
+    pub fn set_user_organization(
+        &self,
+        principal: &Principal,
+        id: UserId,
+        organization: Option<OrganizationId>,
+    ) -> ServiceResult<()> {
+        let actor = principal.unrestricted()?;
+        self.write(Some(actor.id), |unit| {
+            let mut user = unit.user(id)?;
+            roles::may_manage_user(actor, &user)?;
+            if let Some(org) = organization {
+                unit.tx
+                    .organization(org)?
+                    .ok_or_else(|| ValidationError::new("organization", "no such organization"))?;
+            }
+            user.organization = organization;
+            user.updated_at = unit.now;
+            unit.save(&user)?;
+            unit.audit(
+                "user.set_organization",
+                Some(id),
+                json!({ "organization": organization }),
+            )
+        })
+    }
+
+    // ---- projects
+
+    pub fn create_project(
+        &self,
+        principal: &Principal,
+        input: ProjectInput,
+    ) -> ServiceResult<Project> {
+        let actor = principal.unrestricted()?;
+        if !is_admin(actor) && actor.organization.is_none() {
+            return Err(ServiceError::NotPermitted(
+                "users without an organization may not create projects",
+            ));
+        }
+        let name = required("name", &input.name)?;
+        self.write(Some(actor.id), |unit| {
+            let project = Project {
+                id: unit.tx.next_id("project")?,
+                name: name.clone(),
+                kind: input.kind.clone().unwrap_or_else(|| "research".into()),
+                description: input.description.clone(),
+                settings: input.settings.clone().unwrap_or_else(|| json!({})),
+                members: [(actor.id, ProjectRole::Owner)].into(),
+                created_at: unit.now,
+            };
+            unit.tx.put_project(&project)?;
+            unit.audit("project.create", None, json!({ "project": project.id }))?;
+            Ok(project)
+        })
+    }
+
+    pub fn get_project(&self, principal: &Principal, id: ProjectId) -> ServiceResult<Project> {
+        let actor = principal.unrestricted()?;
+        let project = self
+            .store
+            .project(id)?
+            .ok_or(ServiceError::NotFound("project"))?;
+        if actor.system_roles.is_empty() {
+            refuse(decide_project(actor, Action::View, &project))?;
+        }
+        Ok(project)
+    }
+
+    /// Admins and directory readers see every project; others their own.
+    pub fn list_projects(&self, principal: &Principal) -> ServiceResult<Vec<Project>> {
+        let actor = principal.unrestricted()?;
+        let all = self.store.projects()?;
+        Ok(all
+            .into_iter()
+            .filter(|p| !actor.system_roles.is_empty() || p.role_of(actor.id).is_some())
+            .collect())
+    }
+
+    pub fn my_projects(&self, principal: &Principal) -> ServiceResult<Vec<MyProject>> {
+        let id = principal.user.id;
+        Ok(self
+            .store
+            .projects()?
+            .into_iter()
+            .filter_map(|p| {
+                Some(MyProject {
+                    id: p.id,
+                    role: p.role_of(id)?,
+                    name: p.name,
+                    kind: p.kind,
+                })
+            })
+            .collect())
+    }
+
+    pub fn update_project(
+        &self,
+        principal: &Principal,
+        id: ProjectId,
+        input: ProjectInput,
+    ) -> ServiceResult<Project> {
+        let actor = principal.unrestricted()?;
+        self.write(Some(actor.id), |unit| {
+            let mut project = Self::load_project(unit, id)?;
+            refuse(decide_project(actor, Action::Configure, &project))?;
+            if input.name.is_some() {
+                project.name = required("name", &input.name)?;
+            }
+            if let Some(kind) = &input.kind {
+                project.kind = kind.clone();
+            }
+            if input.description.is_some() {
+                project.description = input.description.clone();
+            }
+            if let Some(settings) = &input.settings {
+                project.settings = settings.clone();
+            }
+            unit.tx.put_project(&project)?;
+            unit.audit("project.update", None, json!({ "project": id }))?;
+            Ok(project)
+        })
+    }
+
+    /// Deletes a project; its records stay, without a project.
+    pub fn delete_project(&self, principal: &Principal, id: ProjectId) -> ServiceResult<()> {
+        let actor = principal.unrestricted()?;
+        let orphans: Vec<ResourceId> = self
+            .store
+            .resources()?
+            .into_iter()
+            .filter(|r| r.project == Some(id))
+            .map(|r| r.id)
+            .collect();
+        self.write(Some(actor.id), |unit| {
+            let project = Self::load_project(unit, id)?;
+            refuse(decide_project(actor, Action::DeleteProject, &project))?;
+            for resource in &orphans {
+                let mut record = Self::load_resource(unit, *resource)?;
+                record.project = None;
+                unit.tx.put_resource(&record)?;
+            }
+            unit.tx.remove_project(id)?;
+            unit.audit("project.delete", None, json!({ "project": id }))
+        })
+    }
+
+    /// Sets (or with `None` removes) a member's role inside `unit`. Managers
+    /// handle roles below manager; owners (and admins) any role. A project
+    /// always keeps an owner.
+    fn set_member_in(
+        unit: &Unit,
+        actor: &User,
+        project: &mut Project,
+        member: UserId,
+        role: Option<ProjectRole>,
+    ) -> ServiceResult<()> {
+        refuse(decide_project(actor, Action::ManageMembers, project))?;
+        unit.user(member)?;
+        let current = project.role_of(member);
+        let acting_owner = is_admin(actor) || project.role_of(actor.id) == Some(ProjectRole::Owner);
+        let touches_top = [current, role]
+            .into_iter()
+            .flatten()
+            .any(|r| r >= ProjectRole::Manager);
+        if touches_top && !acting_owner {
+            return Err(ServiceError::NotPermitted(
+                "only owners grant or take manager and owner",
+            ));
+        }
+        match role {
+            Some(role) => project.members.insert(member, role),
+            None => project.members.remove(&member),
+        };
+        if project.owners() == 0 {
+            return Err(ServiceError::conflict(
+                "last_owner",
+                "a project always keeps at least one owner",
+            ));
+        }
+        unit.tx.put_project(project)?;
+        unit.audit(
+            "project.set_member",
+            Some(member),
+            json!({ "project": project.id, "role": role }),
+        )
+    }
+
+    pub fn set_member(
+        &self,
+        principal: &Principal,
+        project: ProjectId,
+        member: UserId,
+        role: Option<ProjectRole>,
+    ) -> ServiceResult<Project> {
+        let actor = principal.unrestricted()?;
+        self.write(Some(actor.id), |unit| {
+            let mut project = Self::load_project(unit, project)?;
+            Self::set_member_in(unit, actor, &mut project, member, role)?;
+            Ok(project)
+        })
+    }
+
+    /// The `set-roles` bulk action for one user: roles in several projects and
+    /// optionally activation, in one transaction.
+    pub fn set_roles(
+        &self,
+        principal: &Principal,
+        member: UserId,
+        roles_to_set: &[(ProjectId, ProjectRole)],
+        activate: bool,
+    ) -> ServiceResult<()> {
+        let actor = principal.unrestricted()?;
+        self.write(Some(actor.id), |unit| {
+            for (project, role) in roles_to_set {
+                let mut project = Self::load_project(unit, *project)?;
+                Self::set_member_in(unit, actor, &mut project, member, Some(*role))?;
+            }
+            if activate {
+                let mut user = unit.user(member)?;
+                roles::may_manage_user(actor, &user)?;
+                if user.status != crate::domain::user::Status::Active
+                    && user.masked_at.is_none()
+                    && !user.is_archived()
+                {
+                    user.status = crate::domain::user::Status::Active;
+                    user.updated_at = unit.now;
+                    unit.save(&user)?;
+                    unit.audit("user.activate", Some(member), json!({ "via": "set-roles" }))?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    // ---- records
+
+    pub fn create_resource(
+        &self,
+        principal: &Principal,
+        input: ResourceInput,
+    ) -> ServiceResult<Resource> {
+        let actor = principal.unrestricted()?;
+        let name = required("name", &input.name)?;
+        let kind = required("kind", &input.kind)?;
+        let source = match (
+            is_admin(actor),
+            input.source_organization,
+            actor.organization,
+        ) {
+            (true, Some(org), _) => org,
+            (false, Some(org), Some(own)) if org != own => {
+                return Err(ServiceError::NotPermitted(
+                    "records are created for your own organization",
+                ));
+            }
+            (_, _, Some(own)) => own,
+            (_, Some(org), None) => org,
+            (_, None, None) => {
+                return Err(ServiceError::NotPermitted(
+                    "users without an organization may not create records",
+                ));
+            }
+        };
+        self.write(Some(actor.id), |unit| {
+            unit.tx.organization(source)?.ok_or_else(|| {
+                ValidationError::new("source_organization", "no such organization")
+            })?;
+            if let Some(steward) = input.steward_organization {
+                unit.tx.organization(steward)?.ok_or_else(|| {
+                    ValidationError::new("steward_organization", "no such organization")
+                })?;
+            }
+            if let Some(project) = input.project {
+                let project = unit
+                    .tx
+                    .project(project)?
+                    .ok_or_else(|| ValidationError::new("project", "no such project"))?;
+                if !is_admin(actor) && project.role_of(actor.id).is_none() {
+                    return Err(ServiceError::NotPermitted(
+                        "only project members create records in a project",
+                    ));
+                }
+            }
+            let resource = Resource {
+                id: unit.tx.next_id("resource")?,
+                kind: kind.clone(),
+                name: name.clone(),
+                project: input.project,
+                source_organization: source,
+                steward_organization: input.steward_organization,
+                owner: actor.id,
+                managers: BTreeSet::new(),
+                assigned: BTreeSet::new(),
+                created_by: actor.id,
+                updated_by: actor.id,
+                attributes: input.attributes.clone().unwrap_or_else(|| json!({})),
+                created_at: unit.now,
+                updated_at: unit.now,
+            };
+            unit.tx.put_resource(&resource)?;
+            unit.audit("resource.create", None, json!({ "resource": resource.id }))?;
+            Ok(resource)
+        })
+    }
+
+    /// Loads a record after checking `action` on it for the caller.
+    fn checked_resource(
+        &self,
+        actor: &User,
+        id: ResourceId,
+        action: Action,
+    ) -> ServiceResult<Resource> {
+        let resource = self
+            .store
+            .resource(id)?
+            .ok_or(ServiceError::NotFound("resource"))?;
+        let project = match resource.project {
+            Some(project) => self.store.project(project)?,
+            None => None,
+        };
+        refuse(decide(actor, action, &resource, project.as_ref()))?;
+        Ok(resource)
+    }
+
+    pub fn get_resource(&self, principal: &Principal, id: ResourceId) -> ServiceResult<Resource> {
+        self.checked_resource(principal.unrestricted()?, id, Action::View)
+    }
+
+    /// The records the caller may view, optionally of one project.
+    pub fn list_resources(
+        &self,
+        principal: &Principal,
+        project: Option<ProjectId>,
+    ) -> ServiceResult<Vec<Resource>> {
+        let actor = principal.unrestricted()?;
+        let projects: std::collections::HashMap<ProjectId, Project> = self
+            .store
+            .projects()?
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect();
+        Ok(self
+            .store
+            .resources()?
+            .into_iter()
+            .filter(|r| project.is_none_or(|p| r.project == Some(p)))
+            .filter(|r| {
+                decide(
+                    actor,
+                    Action::View,
+                    r,
+                    r.project.and_then(|p| projects.get(&p)),
+                )
+                .allowed
+            })
+            .collect())
+    }
+
+    pub fn update_resource(
+        &self,
+        principal: &Principal,
+        id: ResourceId,
+        input: ResourceInput,
+    ) -> ServiceResult<Resource> {
+        let actor = principal.unrestricted()?;
+        if input.project.is_some() || input.source_organization.is_some() {
+            return Err(ValidationError::new(
+                "project",
+                "project and source_organization are fixed at creation",
+            )
+            .into());
+        }
+        self.write(Some(actor.id), |unit| {
+            let mut resource = Self::load_resource(unit, id)?;
+            refuse(decide(
+                actor,
+                Action::Edit,
+                &resource,
+                Self::project_of(unit, &resource)?.as_ref(),
+            ))?;
+            if input.name.is_some() {
+                resource.name = required("name", &input.name)?;
+            }
+            if input.kind.is_some() {
+                resource.kind = required("kind", &input.kind)?;
+            }
+            if let Some(steward) = input.steward_organization {
+                unit.tx.organization(steward)?.ok_or_else(|| {
+                    ValidationError::new("steward_organization", "no such organization")
+                })?;
+                resource.steward_organization = Some(steward);
+            }
+            if let Some(attributes) = &input.attributes {
+                resource.attributes = attributes.clone();
+            }
+            resource.updated_by = actor.id;
+            resource.updated_at = unit.now;
+            unit.tx.put_resource(&resource)?;
+            unit.audit("resource.update", None, json!({ "resource": id }))?;
+            Ok(resource)
+        })
+    }
+
+    pub fn delete_resource(&self, principal: &Principal, id: ResourceId) -> ServiceResult<()> {
+        let actor = principal.unrestricted()?;
+        self.write(Some(actor.id), |unit| {
+            let resource = Self::load_resource(unit, id)?;
+            refuse(decide(
+                actor,
+                Action::Delete,
+                &resource,
+                Self::project_of(unit, &resource)?.as_ref(),
+            ))?;
+            unit.tx.remove_resource(id)?;
+            unit.audit("resource.delete", None, json!({ "resource": id }))
+        })
+    }
+
+    /// Assigns (or unassigns) `users` to record `id`. Needs the right to manage
+    /// the project's members (or to own a project-less record). Unassigning
+    /// someone whose role already gives access to every record is refused.
+    pub fn assign(
+        &self,
+        principal: &Principal,
+        id: ResourceId,
+        users: &[UserId],
+        assign: bool,
+    ) -> ServiceResult<Resource> {
+        let actor = principal.unrestricted()?;
+        self.write(Some(actor.id), |unit| {
+            let mut resource = Self::load_resource(unit, id)?;
+            let project = Self::project_of(unit, &resource)?;
+            Self::may_manage_record(actor, &resource, project.as_ref())?;
+            for user in users {
+                unit.user(*user)?;
+                if assign {
+                    resource.assigned.insert(*user);
+                    continue;
+                }
+                if let Some(role) = project.as_ref().and_then(|p| p.role_of(*user)).filter(|r| *r >= ProjectRole::Editor) {
+                    let message = format!("user {user} is {role:?} in the project, which gives access to every record; unassigning changes nothing");
+                    return Err(ServiceError::conflict("role_grants_access", message.to_lowercase()));
+                }
+                resource.assigned.remove(user);
+            }
+            resource.updated_by = actor.id;
+            resource.updated_at = unit.now;
+            unit.tx.put_resource(&resource)?;
+            unit.audit(if assign { "resource.assign" } else { "resource.unassign" }, None, json!({ "resource": id, "users": users }))?;
+            Ok(resource)
+        })
+    }
+
+    /// Gives record `id` a new owner and managers; collaborators not named leave.
+    pub fn set_owner(
+        &self,
+        principal: &Principal,
+        id: ResourceId,
+        owner: UserId,
+        managers: &BTreeSet<UserId>,
+    ) -> ServiceResult<Resource> {
+        let actor = principal.unrestricted()?;
+        self.write(Some(actor.id), |unit| {
+            let mut resource = Self::load_resource(unit, id)?;
+            Self::may_manage_record(
+                actor,
+                &resource,
+                Self::project_of(unit, &resource)?.as_ref(),
+            )?;
+            for user in managers.iter().chain([&owner]) {
+                unit.user(*user)?;
+            }
+            resource.owner = owner;
+            resource.managers = managers.clone();
+            resource.updated_by = actor.id;
+            resource.updated_at = unit.now;
+            unit.tx.put_resource(&resource)?;
+            unit.audit("resource.set_owner", Some(owner), json!({ "resource": id }))?;
+            Ok(resource)
+        })
+    }
+
+    fn may_manage_record(
+        actor: &User,
+        resource: &Resource,
+        project: Option<&Project>,
+    ) -> ServiceResult<()> {
+        match project {
+            Some(project) => refuse(decide_project(actor, Action::ManageMembers, project)),
+            None => refuse(decide(actor, Action::Delete, resource, None)),
+        }
+    }
+
+    /// `GET /api/v1/authz/check`: may `user` do `action` to record `resource`?
+    /// Directory readers may ask about anyone; others about themselves.
+    pub fn check_permission(
+        &self,
+        principal: &Principal,
+        user: UserId,
+        action: Action,
+        resource: ResourceId,
+    ) -> ServiceResult<Decision> {
+        let actor = principal.unrestricted()?;
+        if actor.id != user {
+            roles::require(actor, Capability::ReadDirectory)?;
+        }
+        let subject = self.cached_user(user)?;
+        let resource = self
+            .store
+            .resource(resource)?
+            .ok_or(ServiceError::NotFound("resource"))?;
+        let project = match resource.project {
+            Some(project) => self.store.project(project)?,
+            None => None,
+        };
+        Ok(decide(&subject, action, &resource, project.as_ref()))
+    }
+}
