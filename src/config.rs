@@ -25,6 +25,16 @@ pub struct Config {
     pub ftp: FtpConfig,
     pub tls: TlsConfig,
     pub ldap: LdapConfig,
+    pub masking: MaskingConfig,
+}
+
+/// GDPR masking.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MaskingConfig {
+    /// Record attributes holding personal data, replaced on the records a
+    /// masked user owns or created.
+    pub record_attributes: Vec<String>,
 }
 
 /// The admin API listener.
@@ -314,6 +324,7 @@ impl Default for Config {
             ftp: FtpConfig::default(),
             tls: TlsConfig::default(),
             ldap: LdapConfig::default(),
+            masking: MaskingConfig::default(),
         }
     }
 }

@@ -122,6 +122,7 @@ impl Directory {
     /// GDPR masking: personal fields replaced, secrets dropped, account
     /// deactivated. Irreversible.
     pub fn mask(&self, principal: &Principal, id: UserId) -> ServiceResult<Arc<User>> {
+        let records = self.records_naming(id)?;
         self.change_user(principal, id, "user.mask", |unit, user| {
             if user.is_system() {
                 return Err(system_user_refusal("masked"));
@@ -139,6 +140,7 @@ impl Directory {
             credentials.totp_secret = None;
             credentials.totp_pending = None;
             unit.tx.put_credentials(user.id, &credentials)?;
+            self.mask_record_attributes(unit, &records, user.id)?;
             Ok(json!({}))
         })
     }
@@ -167,6 +169,7 @@ impl Directory {
     ) -> ServiceResult<Option<Arc<User>>> {
         let actor = principal.unrestricted()?;
         let policy = self.settings.on_delete;
+        let records = self.records_naming(id)?;
         self.write(Some(actor.id), |unit| {
             let user = unit.user(id)?;
             roles::may_manage_user(actor, &user)?;
@@ -181,6 +184,7 @@ impl Directory {
             }
             Self::revoke_all_tokens(unit, id)?;
             let reassigned = Self::reassign_to_deleted_user(unit, id)?;
+            Self::release_records(unit, &records, id)?;
             let after = match policy {
                 OnDelete::Archive => {
                     let mut archived = user.clone();

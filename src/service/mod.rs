@@ -54,6 +54,8 @@ pub struct Settings {
     pub email_confirmation_ttl: Duration,
     pub session_ttl: Duration,
     pub ftp: FtpSettings,
+    /// Record attributes replaced when their owner is masked.
+    pub masked_record_attributes: Vec<String>,
 }
 
 /// What the FTP use cases need from the config.
@@ -81,6 +83,7 @@ impl Settings {
                 allowed_groups: config.ftp.allowed_groups.clone(),
                 default_quota_mb: config.ftp.default_quota_mb,
             },
+            masked_record_attributes: config.masking.record_attributes.clone(),
         }
     }
 }

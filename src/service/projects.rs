@@ -9,7 +9,7 @@ use crate::domain::projects::{
     validate_code, validate_name,
 };
 use crate::domain::roles::{self, Capability, SystemRole};
-use crate::domain::user::{User, UserId};
+use crate::domain::user::{DELETED_USER_ID, User, UserId};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -103,6 +103,60 @@ impl Directory {
             Some(id) => Ok(unit.tx.project(id)?),
             None => Ok(None),
         }
+    }
+
+    /// Records that name `user` as owner, creator, last editor, manager or assignee.
+    pub(crate) fn records_naming(&self, user: UserId) -> ServiceResult<Vec<ResourceId>> {
+        Ok(self
+            .store
+            .resources()?
+            .into_iter()
+            .filter(|r| {
+                [r.owner, r.created_by, r.updated_by].contains(&user) || r.managers.contains(&user) || r.assigned.contains(&user)
+            })
+            .map(|r| r.id)
+            .collect())
+    }
+
+    /// A deleted or archived user's records: ownership, creation and last edit
+    /// pass to `deleted_user`; the user leaves managers and assignments.
+    pub(crate) fn release_records(unit: &Unit, records: &[ResourceId], user: UserId) -> ServiceResult<()> {
+        for id in records {
+            let Some(mut record) = unit.tx.resource(*id)? else { continue };
+            for slot in [&mut record.owner, &mut record.created_by, &mut record.updated_by] {
+                if *slot == user {
+                    *slot = DELETED_USER_ID;
+                }
+            }
+            record.managers.remove(&user);
+            record.assigned.remove(&user);
+            unit.tx.put_resource(&record)?;
+        }
+        Ok(())
+    }
+
+    /// Masking reaches records: the configured personal attributes on the
+    /// user's own records (owned or created) are replaced.
+    pub(crate) fn mask_record_attributes(&self, unit: &Unit, records: &[ResourceId], user: UserId) -> ServiceResult<()> {
+        let keys = &self.settings.masked_record_attributes;
+        for id in records {
+            let Some(mut record) = unit.tx.resource(*id)? else { continue };
+            if record.owner != user && record.created_by != user {
+                continue;
+            }
+            let Some(attributes) = record.attributes.as_object_mut() else { continue };
+            let mut changed = false;
+            for key in keys {
+                if let Some(value) = attributes.get_mut(key) {
+                    *value = json!(format!("masked-{user}"));
+                    changed = true;
+                }
+            }
+            if changed {
+                unit.tx.put_resource(&record)?;
+            }
+        }
+        Ok(())
     }
 
     // ---- organizations

@@ -438,3 +438,21 @@ async fn set_roles_bulk_action_grants_and_activates() {
     );
     d.stop().await;
 }
+
+#[tokio::test]
+async fn deleting_and_masking_users_reach_their_records() {
+    let d = Daemon::start_with(|c| c.masking.record_attributes = vec!["observer".into()]).await;
+    let org = organization(&d, "OBS").await;
+    let (leaver, leaver_token) = member(&d, "leaver", Some(org)).await;
+    let (masked, masked_token) = member(&d, "private", Some(org)).await;
+    let (_, kept) = d.post("/api/v1/resources", &leaver_token, json!({ "kind": "station", "name": "L1" })).await;
+    let (_, personal) = d.post("/api/v1/resources", &masked_token, json!({ "kind": "station", "name": "P1", "attributes": { "observer": "Pia Smith", "count": 3 } })).await;
+    assert_eq!(d.delete(&format!("/api/v1/users/{leaver}"), &d.root).await.0, 200);
+    let (_, kept) = d.get(&format!("/api/v1/resources/{}", id(&kept)), &d.root).await;
+    assert_eq!((&kept["owner"], &kept["created_by"]), (&json!(2), &json!(2)), "records pass to deleted_user");
+    d.bulk("mask", json!({ "ids": [masked] })).await;
+    let (_, personal) = d.get(&format!("/api/v1/resources/{}", id(&personal)), &d.root).await;
+    assert_eq!(personal["attributes"], json!({ "observer": format!("masked-{masked}"), "count": 3 }));
+    assert_eq!(personal["owner"], masked, "masking keeps ownership");
+    d.stop().await;
+}
