@@ -15,24 +15,48 @@ use serde::de::DeserializeOwned;
 /// A JSON body; malformed JSON or a bad field is a 400 naming it, an oversized body 413.
 pub struct ApiJson<T>(pub T);
 
+/// The request body, within the size limit (413 beyond it).
+async fn body_bytes<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    "the request body is too large",
+                )
+            } else {
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_body", rejection.body_text())
+            }
+        })
+}
+
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "body_too_large",
-                        "the request body is too large",
-                    )
-                } else {
-                    ApiError::new(StatusCode::BAD_REQUEST, "bad_body", rejection.body_text())
-                }
-            })?;
-        parse_json(&bytes).map(ApiJson)
+        parse_json(&body_bytes(request, state).await?).map(ApiJson)
+    }
+}
+
+/// A UTF-8 text body (CSV uploads); anything else is a 400.
+pub struct TextBody(pub String);
+
+impl<S: Send + Sync> FromRequest<S> for TextBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = body_bytes(request, state).await?;
+        String::from_utf8(bytes.to_vec())
+            .map(TextBody)
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_body",
+                    "the body must be UTF-8 text",
+                )
+            })
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiJson, Auth, user_id};
+use super::extract::{ApiJson, Auth, TextBody, user_id};
 use crate::domain::permissions::Action;
 use crate::domain::projects::ProjectRole;
 use crate::service::projects::{OrganizationInput, ProjectInput, ResourceInput};
@@ -25,6 +25,7 @@ pub fn routes() -> Router<AppState> {
             axum::routing::patch(update_organization).delete(delete_organization),
         )
         .route("/users/{id}/organization", put(set_organization))
+        .route("/organizations/{id}/import", post(import_records))
         .route("/projects", get(list_projects).post(create_project))
         .route(
             "/projects/{id}",
@@ -105,6 +106,21 @@ async fn delete_organization(
         &principal,
         number("id", &id)?,
         dry_run
+    )?)))
+}
+
+/// `POST /organizations/{id}/import` with a CSV body (columns kind, name, source,
+/// optional project, others become attributes).
+async fn import_records(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+    TextBody(body): TextBody,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(state.directory.import_records(
+        &principal,
+        number("id", &id)?,
+        &body
     )?)))
 }
 

@@ -445,14 +445,110 @@ async fn deleting_and_masking_users_reach_their_records() {
     let org = organization(&d, "OBS").await;
     let (leaver, leaver_token) = member(&d, "leaver", Some(org)).await;
     let (masked, masked_token) = member(&d, "private", Some(org)).await;
-    let (_, kept) = d.post("/api/v1/resources", &leaver_token, json!({ "kind": "station", "name": "L1" })).await;
+    let (_, kept) = d
+        .post(
+            "/api/v1/resources",
+            &leaver_token,
+            json!({ "kind": "station", "name": "L1" }),
+        )
+        .await;
     let (_, personal) = d.post("/api/v1/resources", &masked_token, json!({ "kind": "station", "name": "P1", "attributes": { "observer": "Pia Smith", "count": 3 } })).await;
-    assert_eq!(d.delete(&format!("/api/v1/users/{leaver}"), &d.root).await.0, 200);
-    let (_, kept) = d.get(&format!("/api/v1/resources/{}", id(&kept)), &d.root).await;
-    assert_eq!((&kept["owner"], &kept["created_by"]), (&json!(2), &json!(2)), "records pass to deleted_user");
+    assert_eq!(
+        d.delete(&format!("/api/v1/users/{leaver}"), &d.root)
+            .await
+            .0,
+        200
+    );
+    let (_, kept) = d
+        .get(&format!("/api/v1/resources/{}", id(&kept)), &d.root)
+        .await;
+    assert_eq!(
+        (&kept["owner"], &kept["created_by"]),
+        (&json!(2), &json!(2)),
+        "records pass to deleted_user"
+    );
     d.bulk("mask", json!({ "ids": [masked] })).await;
-    let (_, personal) = d.get(&format!("/api/v1/resources/{}", id(&personal)), &d.root).await;
-    assert_eq!(personal["attributes"], json!({ "observer": format!("masked-{masked}"), "count": 3 }));
+    let (_, personal) = d
+        .get(&format!("/api/v1/resources/{}", id(&personal)), &d.root)
+        .await;
+    assert_eq!(
+        personal["attributes"],
+        json!({ "observer": format!("masked-{masked}"), "count": 3 })
+    );
     assert_eq!(personal["owner"], masked, "masking keeps ownership");
+    d.stop().await;
+}
+
+/// Posts a CSV body to an organization's import route.
+async fn import(d: &Daemon, org: u64, token: &str, body: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/organizations/{org}/import", d.base))
+        .bearer_auth(token)
+        .header("content-type", "text/csv")
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("sent");
+    (
+        response.status().as_u16(),
+        response.json::<Value>().await.unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn csv_import_skips_other_sources_and_refuses_bad_rows_whole() {
+    let d = Daemon::start().await;
+    let (own, other) = (
+        organization(&d, "DOC").await,
+        organization(&d, "OTHER").await,
+    );
+    let (_, importer) = member(&d, "importer", Some(own)).await;
+    let csv = "kind,name,source,bait\nstation,T1,DOC,egg\nstation,T2,OTHER,rat\n\"trap line\",\"T3, north\",doc,\n";
+    let (status, report) = import(&d, own, &importer, csv).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["created"].as_array().map(Vec::len), Some(2));
+    assert_eq!(report["skipped"], json!([{ "line": 3, "source": "OTHER" }]));
+    let (_, listed) = d.get("/api/v1/resources", &importer).await;
+    let names: Vec<&str> = listed["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert_eq!(names, ["T1", "T3, north"]);
+    assert_eq!(
+        listed["resources"][0]["attributes"],
+        json!({ "bait": "egg" })
+    );
+
+    let (status, reply) = import(
+        &d,
+        own,
+        &importer,
+        "kind,name,source\nstation,ok,DOC\nstation,,DOC\n",
+    )
+    .await;
+    assert_eq!(
+        (status, reply["error"]["field"].as_str()),
+        (400, Some("line 3")),
+        "{reply}"
+    );
+    let (_, listed) = d.get("/api/v1/resources", &importer).await;
+    assert_eq!(
+        listed["resources"].as_array().map(Vec::len),
+        Some(2),
+        "a bad row imports nothing"
+    );
+    let (status, reply) = import(&d, own, &importer, "kind,name\nstation,x\n").await;
+    assert_eq!(
+        (status, reply["error"]["field"].as_str()),
+        (400, Some("line 1"))
+    );
+    assert_eq!(
+        import(&d, other, &importer, csv).await.0,
+        403,
+        "only admins import for another organization"
+    );
+    assert_eq!(import(&d, other, &d.root, csv).await.0, 200);
     d.stop().await;
 }
