@@ -66,6 +66,22 @@ pub fn may_manage_user(actor: &User, target: &User) -> Result<(), Denial> {
     Ok(())
 }
 
+/// Like [`may_manage_user`], but a grant of `right` on the record (or owning
+/// it) also suffices: the user record's own access list.
+pub fn may_touch_record(
+    actor: &User,
+    target: &User,
+    right: super::user::Right,
+) -> Result<(), Denial> {
+    may_manage_user(actor, target).or_else(|denial| {
+        if target.grants(actor, right) {
+            Ok(())
+        } else {
+            Err(denial)
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

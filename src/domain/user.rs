@@ -106,11 +106,51 @@ pub struct User {
     /// The organization the user belongs to (at most one).
     #[serde(default)]
     pub organization: Option<u64>,
+    /// Who else may read, change or delete this user record (the owner always may).
+    #[serde(default)]
+    pub access: Vec<AccessGrant>,
+}
+
+/// Rights on a user record granted to a user or to the members of a group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessGrant {
+    pub user: Option<UserId>,
+    pub group: Option<String>,
+    #[serde(default)]
+    pub read: bool,
+    #[serde(default)]
+    pub write: bool,
+    #[serde(default)]
+    pub delete: bool,
+}
+
+/// A right on a user record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Right {
+    Read,
+    Write,
+    Delete,
+}
+
+impl AccessGrant {
+    fn covers(&self, actor: &User, right: Right) -> bool {
+        let holder =
+            self.user == Some(actor.id) || self.group.as_deref().is_some_and(|g| actor.in_group(g));
+        let granted = match right {
+            Right::Read => self.read || self.write || self.delete,
+            Right::Write => self.write,
+            Right::Delete => self.delete,
+        };
+        holder && granted
+    }
 }
 
 /// The built-in accounts every installation has; they can never be removed.
 pub const SYSTEM_USERS: [&str; 4] = ["root", "deleted_user", "deep_link", "oai_pmh"];
 pub const DELETED_USER_ID: UserId = 2;
+/// The system user with full access from the start.
+pub const ROOT_LOGIN: &str = "root";
 
 impl User {
     /// A blank record with the given id and type, stamped `now`.
@@ -153,6 +193,7 @@ impl User {
             ftp: FtpAccount::default(),
             directory: None,
             organization: None,
+            access: Vec::new(),
         }
     }
 
@@ -197,6 +238,11 @@ impl User {
     /// Counts toward "at least one admin remains".
     pub fn is_active_admin(&self) -> bool {
         self.status == Status::Active && !self.is_archived() && self.has_role(SystemRole::Admin)
+    }
+
+    /// Whether `actor` holds `right` on this record: as its owner, or by a grant.
+    pub fn grants(&self, actor: &User, right: Right) -> bool {
+        self.owner == Some(actor.id) || self.access.iter().any(|grant| grant.covers(actor, right))
     }
 
     /// Whether the user is in `group`, locally or through a directory sync.
@@ -274,6 +320,37 @@ mod tests {
         assert_eq!(u.effective_display_name(), "Jane Doe");
         u.display_name = Some("JD".into());
         assert_eq!(u.effective_display_name(), "JD");
+    }
+
+    #[test]
+    fn record_access_by_owner_user_and_group() {
+        let mut target = user();
+        let mut actor = User::new(8, UserType::Local, Status::Active, Utc::now());
+        assert!(!target.grants(&actor, Right::Read));
+        target.access.push(AccessGrant {
+            user: Some(8),
+            group: None,
+            read: true,
+            write: false,
+            delete: false,
+        });
+        assert!(target.grants(&actor, Right::Read) && !target.grants(&actor, Right::Write));
+        target.access.push(AccessGrant {
+            user: None,
+            group: Some("hr".into()),
+            read: false,
+            write: true,
+            delete: true,
+        });
+        assert!(!target.grants(&actor, Right::Delete));
+        actor.groups.insert("hr".into());
+        assert!(target.grants(&actor, Right::Write) && target.grants(&actor, Right::Delete));
+        target.access.clear();
+        target.owner = Some(8);
+        assert!(
+            target.grants(&actor, Right::Delete),
+            "the owner holds every right"
+        );
     }
 
     #[test]

@@ -45,6 +45,8 @@ pub fn routes() -> Router<AppState> {
         .route("/users/{id}/copy", post(copy))
         .route("/users/{id}/2fa", axum::routing::delete(reset_two_factor))
         .route("/users/{id}/ftp/rescan", post(rescan_ftp))
+        .route("/users/{id}/owner", axum::routing::put(set_owner))
+        .route("/users/{id}/access", axum::routing::put(set_access))
 }
 
 /// A user as the API shows it: the record plus the generated display name.
@@ -385,5 +387,41 @@ async fn rescan_ftp(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let user = state.directory.rescan_ftp(&principal, user_id(&id)?)?;
+    Ok(Json(user_json(&user)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OwnerChoice {
+    owner: UserId,
+}
+
+async fn set_owner(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<OwnerChoice>,
+) -> ApiResult<Json<Value>> {
+    let user = state
+        .directory
+        .set_record_owner(&principal, user_id(&id)?, body.owner)?;
+    Ok(Json(user_json(&user)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccessList {
+    grants: Vec<crate::domain::user::AccessGrant>,
+}
+
+async fn set_access(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<AccessList>,
+) -> ApiResult<Json<Value>> {
+    let user = state
+        .directory
+        .set_record_access(&principal, user_id(&id)?, body.grants)?;
     Ok(Json(user_json(&user)))
 }

@@ -4,7 +4,7 @@ use super::{Directory, ServiceResult};
 use crate::domain::credentials::TokenKind;
 use crate::domain::names::Login;
 use crate::domain::roles::SystemRole;
-use crate::domain::user::{SYSTEM_USERS, Status, User, UserType};
+use crate::domain::user::{ROOT_LOGIN, SYSTEM_USERS, Status, User, UserType};
 use serde_json::json;
 
 impl Directory {
@@ -35,11 +35,11 @@ impl Directory {
                     unit.now,
                 );
                 user.login = Some(Login::parse(name)?);
-                if *name == "root" {
+                if *name == ROOT_LOGIN {
                     user.system_roles.insert(SystemRole::Admin);
                 }
                 unit.save(&user)?;
-                if *name == "root" {
+                if *name == ROOT_LOGIN {
                     root_token = Some(Self::issue_token(unit, user.id, TokenKind::Api, None)?.0);
                 }
                 unit.audit(

@@ -6,7 +6,7 @@ use super::{Directory, Principal, ServiceError, ServiceResult, Unit};
 use crate::config::OnDelete;
 use crate::domain::names::{Email, Login};
 use crate::domain::roles::{self, Capability, SystemRole};
-use crate::domain::user::{DELETED_USER_ID, Status, User, UserId};
+use crate::domain::user::{DELETED_USER_ID, Right, Status, User, UserId};
 use crate::domain::user_input::validate_record;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -172,7 +172,7 @@ impl Directory {
         let records = self.records_naming(id)?;
         self.write(Some(actor.id), |unit| {
             let user = unit.user(id)?;
-            roles::may_manage_user(actor, &user)?;
+            roles::may_touch_record(actor, &user, Right::Delete)?;
             if user.is_system() {
                 return Err(system_user_refusal("deleted"));
             }

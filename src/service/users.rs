@@ -5,7 +5,7 @@ use super::{Directory, Principal, ServiceError, ServiceResult};
 use crate::domain::ValidationError;
 use crate::domain::credentials::Credentials;
 use crate::domain::roles::{self, Capability};
-use crate::domain::user::{Status, User, UserId, UserType};
+use crate::domain::user::{AccessGrant, ROOT_LOGIN, Right, Status, User, UserId, UserType};
 use crate::domain::user_input::{NewUser, Registration, UserPatch};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -135,10 +135,11 @@ impl Directory {
     /// Reads a user: directory readers see everyone, others only themselves.
     pub fn get_user(&self, principal: &Principal, id: UserId) -> ServiceResult<Arc<User>> {
         let actor = principal.unrestricted()?;
-        if actor.id != id {
+        let user = self.cached_user(id)?;
+        if actor.id != id && !user.grants(actor, Right::Read) {
             roles::require(actor, Capability::ReadDirectory)?;
         }
-        self.cached_user(id)
+        Ok(user)
     }
 
     /// Lists users matching `query`.
@@ -157,7 +158,7 @@ impl Directory {
         let actor = principal.unrestricted()?;
         self.write(Some(actor.id), |unit| {
             let mut user = unit.user(id)?;
-            roles::may_manage_user(actor, &user)?;
+            roles::may_touch_record(actor, &user, Right::Write)?;
             let changed = patch.clone().apply(&mut user)?;
             if changed.is_empty() {
                 return Ok(());
@@ -199,5 +200,78 @@ impl Directory {
                 serde_json::json!({ "override_policy": override_policy }),
             )
         })
+    }
+
+    /// Only root changes who owns a user record.
+    pub fn set_record_owner(
+        &self,
+        principal: &Principal,
+        id: UserId,
+        owner: UserId,
+    ) -> ServiceResult<Arc<User>> {
+        let actor = principal.unrestricted()?;
+        if !(actor.is_system()
+            && actor
+                .login
+                .as_ref()
+                .is_some_and(|l| l.as_str() == ROOT_LOGIN))
+        {
+            return Err(ServiceError::NotPermitted(
+                "only root changes the owner of a user record",
+            ));
+        }
+        self.write(Some(actor.id), |unit| {
+            unit.user(owner)?;
+            let mut user = unit.user(id)?;
+            user.owner = Some(owner);
+            user.updated_at = unit.now;
+            unit.save(&user)?;
+            unit.audit(
+                "user.set_owner",
+                Some(id),
+                serde_json::json!({ "owner": owner }),
+            )
+        })?;
+        self.cached_user(id)
+    }
+
+    /// Replaces the access list of user record `id`: its owner or user managers.
+    pub fn set_record_access(
+        &self,
+        principal: &Principal,
+        id: UserId,
+        grants: Vec<AccessGrant>,
+    ) -> ServiceResult<Arc<User>> {
+        let actor = principal.unrestricted()?;
+        for (index, grant) in grants.iter().enumerate() {
+            if grant.user.is_some() == grant.group.is_some() {
+                return Err(ValidationError::new(
+                    format!("grants[{index}]"),
+                    "name exactly one of user or group",
+                )
+                .into());
+            }
+        }
+        self.write(Some(actor.id), |unit| {
+            let mut user = unit.user(id)?;
+            if user.owner != Some(actor.id) {
+                roles::may_manage_user(actor, &user)?;
+            }
+            for grant in &grants {
+                if let Some(holder) = grant.user {
+                    unit.user(holder)?;
+                }
+            }
+            user.access = grants.clone();
+            user.updated_at = unit.now;
+            user.updated_by = Some(actor.id);
+            unit.save(&user)?;
+            unit.audit(
+                "user.set_access",
+                Some(id),
+                serde_json::json!({ "grants": grants.len() }),
+            )
+        })?;
+        self.cached_user(id)
     }
 }

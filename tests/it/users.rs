@@ -526,3 +526,87 @@ async fn registration_is_off_by_default_and_pending_when_on() {
     assert_eq!(d.login("NEW@example.org", PASSWORD).await.0, 200);
     d.stop().await;
 }
+
+#[tokio::test]
+async fn user_records_carry_their_own_access_list() {
+    let d = Daemon::start().await;
+    let target = d.user("target").await;
+    let (reader, reader_token) = d.user_with_roles("reader", &[]).await;
+    let (_, admin_token) = d.user_with_roles("adm", &["admin"]).await;
+    let path = format!("/api/v1/users/{target}");
+    assert_eq!(d.get(&path, &reader_token).await.0, 403);
+    let access = format!("{path}/access");
+    let grant = |read: bool, write: bool, delete: bool| json!({ "grants": [{ "user": reader, "read": read, "write": write, "delete": delete }] });
+    let (status, user) = d
+        .call(
+            Method::PUT,
+            &access,
+            Some(&d.root),
+            Some(grant(true, false, false)),
+        )
+        .await;
+    assert_eq!((status, &user["access"][0]["read"]), (200, &json!(true)));
+    assert_eq!(
+        d.get(&path, &reader_token).await.0,
+        200,
+        "a read grant lets a plain user read the record"
+    );
+    assert_eq!(
+        d.patch(&path, &reader_token, json!({ "phone": "1" }))
+            .await
+            .0,
+        403
+    );
+    d.call(
+        Method::PUT,
+        &access,
+        Some(&d.root),
+        Some(grant(false, true, false)),
+    )
+    .await;
+    assert_eq!(
+        d.patch(&path, &reader_token, json!({ "phone": "1" }))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(d.delete(&path, &reader_token).await.0, 403);
+    let (status, reply) = d
+        .call(
+            Method::PUT,
+            &access,
+            Some(&d.root),
+            Some(json!({ "grants": [{ "read": true }] })),
+        )
+        .await;
+    assert_eq!(
+        (status, reply["error"]["field"].as_str()),
+        (400, Some("grants[0]"))
+    );
+
+    let owner = format!("{path}/owner");
+    let (status, _) = d
+        .call(
+            Method::PUT,
+            &owner,
+            Some(&admin_token),
+            Some(json!({ "owner": reader })),
+        )
+        .await;
+    assert_eq!(status, 403, "only root changes ownership");
+    let (status, user) = d
+        .call(
+            Method::PUT,
+            &owner,
+            Some(&d.root),
+            Some(json!({ "owner": reader })),
+        )
+        .await;
+    assert_eq!((status, &user["owner"]), (200, &json!(reader)));
+    assert_eq!(
+        d.delete(&path, &reader_token).await.0,
+        200,
+        "the owner holds every right"
+    );
+    d.stop().await;
+}
