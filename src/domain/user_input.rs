@@ -100,6 +100,8 @@ pub struct Registration {
     pub department: Option<String>,
     pub phone: Option<String>,
     pub frontend_language: Option<String>,
+    /// Code of an existing organization to join.
+    pub organization: Option<String>,
 }
 
 impl Registration {

@@ -88,8 +88,20 @@ impl Directory {
         if !self.settings.registration_enabled {
             return Err(ServiceError::Disabled("registration"));
         }
+        let organization = match &registration.organization {
+            Some(code) => Some(
+                self.store
+                    .organization_by_code(code)?
+                    .ok_or_else(|| {
+                        ValidationError::new("organization", format!("no organization `{code}`"))
+                    })?
+                    .id,
+            ),
+            None => None,
+        };
         let (profile, password) = registration.into_parts();
-        let draft = self.draft_user(UserType::SelfRegistered, Status::Pending, profile)?;
+        let mut draft = self.draft_user(UserType::SelfRegistered, Status::Pending, profile)?;
+        draft.organization = organization;
         self.check_password(&draft, &password, false)?;
         let password_hash = self.hasher.hash(password).await?;
         self.insert_user(

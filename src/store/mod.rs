@@ -216,6 +216,17 @@ impl Store {
         read(self.tree(TreeId::Resources), keys::id(id))
     }
 
+    /// The organization with `code`, case-insensitively.
+    pub fn organization_by_code(&self, code: &str) -> Result<Option<Organization>, StoreError> {
+        match self
+            .tree(TreeId::OrganizationCodes)
+            .get(crate::domain::names::fold(code).as_bytes())?
+        {
+            Some(raw) => self.organization(keys::decode_u64(&raw)),
+            None => Ok(None),
+        }
+    }
+
     pub fn organization(&self, id: OrganizationId) -> Result<Option<Organization>, StoreError> {
         read(self.tree(TreeId::Organizations), keys::id(id))
     }

@@ -524,6 +524,28 @@ async fn registration_is_off_by_default_and_pending_when_on() {
     );
     d.bulk("activate", json!({ "ids": [id(&user)] })).await;
     assert_eq!(d.login("NEW@example.org", PASSWORD).await.0, 200);
+    let (_, org) = d
+        .post(
+            "/api/v1/organizations",
+            &d.root,
+            json!({ "code": "FIELD", "name": "Field crew" }),
+        )
+        .await;
+    let joining =
+        json!({ "email": "joiner@example.org", "password": PASSWORD, "organization": "field" });
+    let (status, user) = d.public_post("/api/v1/register", joining).await;
+    assert_eq!(
+        (status, &user["organization"]),
+        (201, &org["id"]),
+        "registration may pick an organization"
+    );
+    let unknown =
+        json!({ "email": "lost@example.org", "password": PASSWORD, "organization": "nowhere" });
+    let (status, reply) = d.public_post("/api/v1/register", unknown).await;
+    assert_eq!(
+        (status, reply["error"]["field"].as_str()),
+        (400, Some("organization"))
+    );
     d.stop().await;
 }
 
