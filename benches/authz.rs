@@ -31,14 +31,37 @@ async fn main() {
     let directory = daemon.running.directory.clone();
     let root = directory.authenticate(&daemon.root).expect("root");
     let org = directory
-        .create_organization(&root, OrganizationInput { code: Some("BENCH".into()), name: Some("Bench".into()), ..Default::default() })
+        .create_organization(
+            &root,
+            OrganizationInput {
+                code: Some("BENCH".into()),
+                name: Some("Bench".into()),
+                ..Default::default()
+            },
+        )
         .expect("organization");
-    let project = directory.create_project(&root, ProjectInput { name: Some("Big".into()), ..Default::default() }).expect("project");
+    let project = directory
+        .create_project(
+            &root,
+            ProjectInput {
+                name: Some("Big".into()),
+                ..Default::default()
+            },
+        )
+        .expect("project");
     let mut members = Vec::new();
     for i in 0..MEMBERS {
-        let user = directory.create_user(&root, new_user(format!("member{i}"))).await.expect("member");
-        let role = [gatehouse::domain::projects::ProjectRole::Member, gatehouse::domain::projects::ProjectRole::Readonly][i as usize % 2];
-        directory.set_member(&root, project.id, user.id, Some(role)).expect("membership");
+        let user = directory
+            .create_user(&root, new_user(format!("member{i}")))
+            .await
+            .expect("member");
+        let role = [
+            gatehouse::domain::projects::ProjectRole::Member,
+            gatehouse::domain::projects::ProjectRole::Readonly,
+        ][i as usize % 2];
+        directory
+            .set_member(&root, project.id, user.id, Some(role))
+            .expect("membership");
         members.push(user.id);
     }
     let started = Instant::now();
@@ -53,7 +76,10 @@ async fn main() {
         };
         records.push(directory.create_resource(&root, input).expect("record").id);
     }
-    println!("setup: {MEMBERS} members, {RECORDS} records ({:.1} s for the records)", started.elapsed().as_secs_f64());
+    println!(
+        "setup: {MEMBERS} members, {RECORDS} records ({:.1} s for the records)",
+        started.elapsed().as_secs_f64()
+    );
 
     let checks = 100_000u64;
     let started = Instant::now();
@@ -61,15 +87,26 @@ async fn main() {
     for i in 0..checks {
         let user = members[(i * 7 % MEMBERS) as usize];
         let record = records[(i * 13 % RECORDS) as usize];
-        let decision = directory.check_permission(&root, user, Action::View, record).expect("check");
+        let decision = directory
+            .check_permission(&root, user, Action::View, record)
+            .expect("check");
         allowed += u64::from(decision.allowed);
     }
     let elapsed = started.elapsed().as_secs_f64();
-    println!("in-process checks: {:.0}/s ({allowed} of {checks} allowed)", checks as f64 / elapsed);
+    println!(
+        "in-process checks: {:.0}/s ({allowed} of {checks} allowed)",
+        checks as f64 / elapsed
+    );
 
-    let check_url = format!("{}/api/v1/authz/check?user={}&action=view&resource={}", daemon.base, members[1], records[4242]);
+    let check_url = format!(
+        "{}/api/v1/authz/check?user={}&action=view&resource={}",
+        daemon.base, members[1], records[4242]
+    );
     let health_url = format!("{}/healthz", daemon.base);
-    match (wrk(&health_url, &daemon.root, 10), wrk(&check_url, &daemon.root, 10)) {
+    match (
+        wrk(&health_url, &daemon.root, 10),
+        wrk(&check_url, &daemon.root, 10),
+    ) {
         (Some(health), Some(check)) => println!(
             "wrk -t2 -c64 -d10s: GET /healthz {health:.0} req/s, GET /api/v1/authz/check {check:.0} req/s ({:.0}% of healthz)",
             100.0 * check / health
@@ -79,7 +116,13 @@ async fn main() {
 
     let mut ids = Vec::with_capacity(ROLE_USERS);
     for i in 0..ROLE_USERS {
-        ids.push(directory.create_user(&root, new_user(format!("student{i}"))).await.expect("user").id);
+        ids.push(
+            directory
+                .create_user(&root, new_user(format!("student{i}")))
+                .await
+                .expect("user")
+                .id,
+        );
     }
     let body = json!({ "ids": ids, "projects": [{ "id": project.id, "role": "annotator" }], "activate": true });
     let started = Instant::now();

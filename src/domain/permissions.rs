@@ -1,7 +1,7 @@
 //! The one permission rule: may user U do action A to a record or project.
 //! Every route and `GET /api/v1/authz/check` ask this function.
 
-use super::projects::{Project, ProjectRole, Resource};
+use super::projects::{ProjectRole, Resource};
 use super::roles::SystemRole;
 use super::user::{Status, User};
 use serde::{Deserialize, Serialize};
@@ -88,12 +88,13 @@ fn check_actor(user: &User, action: Action) -> Option<Decision> {
     None
 }
 
-/// May `user` do `action` to the project itself (members, settings, deletion)?
-pub fn decide_project(user: &User, action: Action, project: &Project) -> Decision {
+/// May `user`, holding `role` in a project, do `action` to the project itself
+/// (members, settings, deletion)?
+pub fn decide_project(user: &User, action: Action, role: Option<ProjectRole>) -> Decision {
     if let Some(decision) = check_actor(user, action) {
         return decision;
     }
-    let Some(role) = project.role_of(user.id) else {
+    let Some(role) = role else {
         return deny("not a member of the project");
     };
     if role >= role_for_any_record(action) {
@@ -103,19 +104,19 @@ pub fn decide_project(user: &User, action: Action, project: &Project) -> Decisio
     }
 }
 
-/// May `user` do `action` to `resource` (in `project`, when it has one)?
+/// May `user` do `action` to `resource`, holding `role` in the record's project
+/// (`None`: not a member, or the record has no project)?
 pub fn decide(
     user: &User,
     action: Action,
     resource: &Resource,
-    project: Option<&Project>,
+    role: Option<ProjectRole>,
 ) -> Decision {
     if let Some(decision) = check_actor(user, action) {
         return decision;
     }
     let own = resource.is_own(user.id);
     let assigned = resource.assigned.contains(&user.id);
-    let role = project.and_then(|p| p.role_of(user.id));
     if let Some(role) = role {
         if role >= role_for_any_record(action) {
             return allow("the project role allows it on every record");
@@ -127,7 +128,7 @@ pub fn decide(
     ) {
         return deny("the project role is too low");
     }
-    let in_project = project.is_none() || role.is_some();
+    let in_project = resource.project.is_none() || role.is_some();
     match (own, assigned, in_project) {
         (true, _, true) => allow("own record"),
         (false, true, true) if action != Action::Delete => allow("assigned to the record"),
@@ -144,7 +145,7 @@ mod tests {
     use Action::*;
     use ProjectRole::*;
     use chrono::Utc;
-    use std::collections::{BTreeMap, BTreeSet};
+    use std::collections::BTreeSet;
 
     const ME: u64 = 10;
     const OTHER: u64 = 20;
@@ -154,23 +155,6 @@ mod tests {
         user.system_roles = roles.iter().copied().collect();
         user.organization = organization;
         user
-    }
-
-    fn project(id: u64, role: Option<ProjectRole>) -> Project {
-        let members: BTreeMap<u64, ProjectRole> = role
-            .map(|r| (ME, r))
-            .into_iter()
-            .chain([(OTHER, Owner)])
-            .collect();
-        Project {
-            id,
-            name: "p".into(),
-            kind: "research".into(),
-            description: None,
-            settings: serde_json::Value::Null,
-            members,
-            created_at: Utc::now(),
-        }
     }
 
     #[derive(Clone, Copy, Debug)]
@@ -231,11 +215,11 @@ mod tests {
     fn every_role_action_and_relation() {
         let me = user(&[], Some(1));
         for role in [Member, Readonly, Annotator, Editor, Manager, Owner] {
-            let project = project(1, Some(role));
+            let project = Some(role);
             for relation in [Relation::Own, Relation::Assigned, Relation::Other] {
                 let record = resource(relation);
                 for action in Action::ALL {
-                    let decision = decide(&me, action, &record, Some(&project));
+                    let decision = decide(&me, action, &record, project);
                     assert_eq!(
                         decision.allowed,
                         expected(role, relation, action),
@@ -250,29 +234,25 @@ mod tests {
     #[test]
     fn other_project_admins_organizationless_and_inactive() {
         let me = user(&[], Some(1));
-        let elsewhere = project(1, None);
+        let elsewhere: Option<ProjectRole> = None;
         for relation in [Relation::Own, Relation::Assigned, Relation::Other] {
             for action in Action::ALL {
                 assert!(
-                    !decide(&me, action, &resource(relation), Some(&elsewhere)).allowed,
+                    !decide(&me, action, &resource(relation), elsewhere).allowed,
                     "{relation:?} {action:?}"
                 );
             }
         }
         let admin = user(&[SystemRole::Admin], None);
         assert!(
-            Action::ALL.iter().all(|a| decide(
-                &admin,
-                *a,
-                &resource(Relation::Other),
-                Some(&elsewhere)
-            )
-            .allowed)
+            Action::ALL
+                .iter()
+                .all(|a| decide(&admin, *a, &resource(Relation::Other), elsewhere).allowed)
         );
         let homeless = user(&[], None);
-        let mine = project(1, Some(Owner));
-        assert!(decide(&homeless, View, &resource(Relation::Own), Some(&mine)).allowed);
-        assert!(decide(&homeless, Report, &resource(Relation::Own), Some(&mine)).allowed);
+        let mine = Some(Owner);
+        assert!(decide(&homeless, View, &resource(Relation::Own), mine).allowed);
+        assert!(decide(&homeless, Report, &resource(Relation::Own), mine).allowed);
         for action in [
             Edit,
             Delete,
@@ -283,20 +263,16 @@ mod tests {
             DeleteProject,
         ] {
             assert!(
-                !decide(&homeless, action, &resource(Relation::Own), Some(&mine)).allowed,
+                !decide(&homeless, action, &resource(Relation::Own), mine).allowed,
                 "{action:?}"
             );
         }
         let mut inactive = user(&[SystemRole::Admin], Some(1));
         inactive.status = Status::Deactivated;
         assert!(
-            Action::ALL.iter().all(|a| !decide(
-                &inactive,
-                *a,
-                &resource(Relation::Own),
-                Some(&mine)
-            )
-            .allowed)
+            Action::ALL
+                .iter()
+                .all(|a| !decide(&inactive, *a, &resource(Relation::Own), mine).allowed)
         );
     }
 
@@ -314,11 +290,11 @@ mod tests {
         ];
         for (role, action, allowed) in cases {
             assert_eq!(
-                decide_project(&me, action, &project(1, Some(role))).allowed,
+                decide_project(&me, action, Some(role)).allowed,
                 allowed,
                 "{role:?} {action:?}"
             );
         }
-        assert!(!decide_project(&me, View, &project(1, None)).allowed);
+        assert!(!decide_project(&me, View, None).allowed);
     }
 }

@@ -42,7 +42,9 @@ pub struct Organization {
     pub created_at: Timestamp,
 }
 
-/// A project and its members.
+/// A project. Its members and their roles live beside it in the store (one
+/// entry per membership), so a project with thousands of members stays small;
+/// only its owners are kept here, for the "always an owner" rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Project {
     pub id: ProjectId,
@@ -51,21 +53,16 @@ pub struct Project {
     pub kind: String,
     pub description: Option<String>,
     pub settings: serde_json::Value,
-    pub members: BTreeMap<UserId, ProjectRole>,
+    pub owners: BTreeSet<UserId>,
     pub created_at: Timestamp,
 }
 
-impl Project {
-    pub fn role_of(&self, user: UserId) -> Option<ProjectRole> {
-        self.members.get(&user).copied()
-    }
-
-    pub fn owners(&self) -> usize {
-        self.members
-            .values()
-            .filter(|r| **r == ProjectRole::Owner)
-            .count()
-    }
+/// A project with its members, as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProjectView {
+    #[serde(flatten)]
+    pub project: Project,
+    pub members: BTreeMap<UserId, ProjectRole>,
 }
 
 /// A record: a station, collection, trail, ...

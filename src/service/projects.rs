@@ -5,8 +5,8 @@ use super::{Directory, Principal, ServiceError, ServiceResult, Unit};
 use crate::domain::ValidationError;
 use crate::domain::permissions::{Action, Decision, decide, decide_project};
 use crate::domain::projects::{
-    Organization, OrganizationId, Project, ProjectId, ProjectRole, Resource, ResourceId,
-    validate_code, validate_name,
+    Organization, OrganizationId, Project, ProjectId, ProjectRole, ProjectView, Resource,
+    ResourceId, validate_code, validate_name,
 };
 use crate::domain::roles::{self, Capability, SystemRole};
 use crate::domain::user::{DELETED_USER_ID, User, UserId};
@@ -189,9 +189,14 @@ impl Directory {
             .ok_or(ServiceError::NotFound("resource"))
     }
 
-    fn project_of(unit: &Unit, resource: &Resource) -> ServiceResult<Option<Project>> {
+    /// `user`'s role in the record's project (`None` without one).
+    fn role_in(
+        unit: &Unit,
+        resource: &Resource,
+        user: UserId,
+    ) -> ServiceResult<Option<ProjectRole>> {
         match resource.project {
-            Some(id) => Ok(unit.tx.project(id)?),
+            Some(project) => Ok(unit.tx.membership(project, user)?),
             None => Ok(None),
         }
     }
@@ -441,11 +446,16 @@ impl Directory {
 
     // ---- projects
 
+    fn view(&self, project: Project) -> ServiceResult<ProjectView> {
+        let members = self.store.members(project.id)?;
+        Ok(ProjectView { project, members })
+    }
+
     pub fn create_project(
         &self,
         principal: &Principal,
         input: ProjectInput,
-    ) -> ServiceResult<Project> {
+    ) -> ServiceResult<ProjectView> {
         let actor = principal.unrestricted()?;
         if !is_admin(actor) && actor.organization.is_none() {
             return Err(ServiceError::NotPermitted(
@@ -453,59 +463,65 @@ impl Directory {
             ));
         }
         let name = required("name", &input.name)?;
-        self.write(Some(actor.id), |unit| {
+        let project = self.write(Some(actor.id), |unit| {
             let project = Project {
                 id: unit.tx.next_id("project")?,
                 name: name.clone(),
                 kind: input.kind.clone().unwrap_or_else(|| "research".into()),
                 description: input.description.clone(),
                 settings: input.settings.clone().unwrap_or_else(|| json!({})),
-                members: [(actor.id, ProjectRole::Owner)].into(),
+                owners: [actor.id].into(),
                 created_at: unit.now,
             };
             unit.tx.put_project(&project)?;
+            unit.tx
+                .set_membership(project.id, actor.id, Some(ProjectRole::Owner))?;
             unit.audit("project.create", None, json!({ "project": project.id }))?;
             Ok(project)
-        })
+        })?;
+        self.view(project)
     }
 
-    pub fn get_project(&self, principal: &Principal, id: ProjectId) -> ServiceResult<Project> {
+    pub fn get_project(&self, principal: &Principal, id: ProjectId) -> ServiceResult<ProjectView> {
         let actor = principal.unrestricted()?;
         let project = self
             .store
             .project(id)?
             .ok_or(ServiceError::NotFound("project"))?;
         if actor.system_roles.is_empty() {
-            refuse(decide_project(actor, Action::View, &project))?;
+            refuse(decide_project(
+                actor,
+                Action::View,
+                self.store.membership(id, actor.id)?,
+            ))?;
         }
-        Ok(project)
+        self.view(project)
     }
 
     /// Admins and directory readers see every project; others their own.
     pub fn list_projects(&self, principal: &Principal) -> ServiceResult<Vec<Project>> {
         let actor = principal.unrestricted()?;
+        let mine = self.store.projects_of(actor.id)?;
         let all = self.store.projects()?;
         Ok(all
             .into_iter()
-            .filter(|p| !actor.system_roles.is_empty() || p.role_of(actor.id).is_some())
+            .filter(|p| !actor.system_roles.is_empty() || mine.contains_key(&p.id))
             .collect())
     }
 
     pub fn my_projects(&self, principal: &Principal) -> ServiceResult<Vec<MyProject>> {
-        let id = principal.user.id;
-        Ok(self
-            .store
-            .projects()?
-            .into_iter()
-            .filter_map(|p| {
-                Some(MyProject {
-                    id: p.id,
-                    role: p.role_of(id)?,
-                    name: p.name,
-                    kind: p.kind,
-                })
-            })
-            .collect())
+        let mut mine = Vec::new();
+        for (id, role) in self.store.projects_of(principal.user.id)? {
+            if let Some(project) = self.store.project(id)? {
+                mine.push(MyProject {
+                    id,
+                    name: project.name,
+                    kind: project.kind,
+                    role,
+                });
+            }
+        }
+        Ok(mine)
     }
 
     pub fn update_project(
@@ -513,11 +529,15 @@ impl Directory {
         principal: &Principal,
         id: ProjectId,
         input: ProjectInput,
-    ) -> ServiceResult<Project> {
+    ) -> ServiceResult<ProjectView> {
         let actor = principal.unrestricted()?;
-        self.write(Some(actor.id), |unit| {
+        let project = self.write(Some(actor.id), |unit| {
             let mut project = Self::load_project(unit, id)?;
-            refuse(decide_project(actor, Action::Configure, &project))?;
+            refuse(decide_project(
+                actor,
+                Action::Configure,
+                unit.tx.membership(id, actor.id)?,
+            ))?;
             if input.name.is_some() {
                 project.name = required("name", &input.name)?;
             }
@@ -533,10 +553,11 @@ impl Directory {
             unit.tx.put_project(&project)?;
             unit.audit("project.update", None, json!({ "project": id }))?;
             Ok(project)
-        })
+        })?;
+        self.view(project)
     }
 
-    /// Deletes a project; its records stay, without a project.
+    /// Deletes a project and its memberships; its records stay, without a project.
     pub fn delete_project(&self, principal: &Principal, id: ProjectId) -> ServiceResult<()> {
         let actor = principal.unrestricted()?;
         let orphans: Vec<ResourceId> = self
@@ -546,13 +567,21 @@ impl Directory {
             .filter(|r| r.project == Some(id))
             .map(|r| r.id)
             .collect();
+        let members: Vec<UserId> = self.store.members(id)?.into_keys().collect();
         self.write(Some(actor.id), |unit| {
-            let project = Self::load_project(unit, id)?;
-            refuse(decide_project(actor, Action::DeleteProject, &project))?;
+            Self::load_project(unit, id)?;
+            refuse(decide_project(
+                actor,
+                Action::DeleteProject,
+                unit.tx.membership(id, actor.id)?,
+            ))?;
             for resource in &orphans {
                 let mut record = Self::load_resource(unit, *resource)?;
                 record.project = None;
                 unit.tx.put_resource(&record)?;
+            }
+            for member in &members {
+                unit.tx.set_membership(id, *member, None)?;
             }
             unit.tx.remove_project(id)?;
             unit.audit("project.delete", None, json!({ "project": id }))
@@ -569,10 +598,11 @@ impl Directory {
         member: UserId,
         role: Option<ProjectRole>,
     ) -> ServiceResult<()> {
-        refuse(decide_project(actor, Action::ManageMembers, project))?;
+        let actor_role = unit.tx.membership(project.id, actor.id)?;
+        refuse(decide_project(actor, Action::ManageMembers, actor_role))?;
         unit.user(member)?;
-        let current = project.role_of(member);
-        let acting_owner = is_admin(actor) || project.role_of(actor.id) == Some(ProjectRole::Owner);
+        let current = unit.tx.membership(project.id, member)?;
+        let acting_owner = is_admin(actor) || actor_role == Some(ProjectRole::Owner);
         let touches_top = [current, role]
             .into_iter()
             .flatten()
@@ -582,17 +612,22 @@ impl Directory {
                 "only owners grant or take manager and owner",
             ));
         }
-        match role {
-            Some(role) => project.members.insert(member, role),
-            None => project.members.remove(&member),
-        };
-        if project.owners() == 0 {
+        let owners_before = project.owners.clone();
+        if role == Some(ProjectRole::Owner) {
+            project.owners.insert(member);
+        } else {
+            project.owners.remove(&member);
+        }
+        if project.owners.is_empty() {
             return Err(ServiceError::conflict(
                 "last_owner",
                 "a project always keeps at least one owner",
             ));
         }
-        unit.tx.put_project(project)?;
+        if project.owners != owners_before {
+            unit.tx.put_project(project)?;
+        }
+        unit.tx.set_membership(project.id, member, role)?;
         unit.audit(
             "project.set_member",
             Some(member),
@@ -606,13 +641,14 @@ impl Directory {
         project: ProjectId,
         member: UserId,
         role: Option<ProjectRole>,
-    ) -> ServiceResult<Project> {
+    ) -> ServiceResult<ProjectView> {
         let actor = principal.unrestricted()?;
-        self.write(Some(actor.id), |unit| {
+        let project = self.write(Some(actor.id), |unit| {
             let mut project = Self::load_project(unit, project)?;
             Self::set_member_in(unit, actor, &mut project, member, role)?;
             Ok(project)
-        })
+        })?;
+        self.view(project)
     }
 
     /// The `set-roles` bulk action for one user: roles in several projects and
@@ -690,7 +726,7 @@ impl Directory {
                     .tx
                     .project(project)?
                     .ok_or_else(|| ValidationError::new("project", "no such project"))?;
-                if !is_admin(actor) && project.role_of(actor.id).is_none() {
+                if !is_admin(actor) && unit.tx.membership(project.id, actor.id)?.is_none() {
                     return Err(ServiceError::NotPermitted(
                         "only project members create records in a project",
                     ));
@@ -744,7 +780,7 @@ impl Directory {
                     let project = unit.tx.project(project)?.ok_or_else(|| {
                         ValidationError::new("project", format!("no project {project}"))
                     })?;
-                    if !is_admin(actor) && project.role_of(actor.id).is_none() {
+                    if !is_admin(actor) && unit.tx.membership(project.id, actor.id)?.is_none() {
                         return Err(ServiceError::NotPermitted(
                             "only project members create records in a project",
                         ));
@@ -790,11 +826,11 @@ impl Directory {
             .store
             .resource(id)?
             .ok_or(ServiceError::NotFound("resource"))?;
-        let project = match resource.project {
-            Some(project) => self.store.project(project)?,
+        let role = match resource.project {
+            Some(project) => self.store.membership(project, actor.id)?,
             None => None,
         };
-        refuse(decide(actor, action, &resource, project.as_ref()))?;
+        refuse(decide(actor, action, &resource, role))?;
         Ok(resource)
     }
 
@@ -809,12 +845,7 @@ impl Directory {
         project: Option<ProjectId>,
     ) -> ServiceResult<Vec<Resource>> {
         let actor = principal.unrestricted()?;
-        let projects: std::collections::HashMap<ProjectId, Project> = self
-            .store
-            .projects()?
-            .into_iter()
-            .map(|p| (p.id, p))
-            .collect();
+        let roles = self.store.projects_of(actor.id)?;
         Ok(self
             .store
             .resources()?
@@ -825,7 +856,7 @@ impl Directory {
                     actor,
                     Action::View,
                     r,
-                    r.project.and_then(|p| projects.get(&p)),
+                    r.project.and_then(|p| roles.get(&p).copied()),
                 )
                 .allowed
             })
@@ -852,7 +883,7 @@ impl Directory {
                 actor,
                 Action::Edit,
                 &resource,
-                Self::project_of(unit, &resource)?.as_ref(),
+                Self::role_in(unit, &resource, actor.id)?,
             ))?;
             if input.name.is_some() {
                 resource.name = required("name", &input.name)?;
@@ -885,7 +916,7 @@ impl Directory {
                 actor,
                 Action::Delete,
                 &resource,
-                Self::project_of(unit, &resource)?.as_ref(),
+                Self::role_in(unit, &resource, actor.id)?,
             ))?;
             unit.tx.remove_resource(id)?;
             unit.audit("resource.delete", None, json!({ "resource": id }))
@@ -905,15 +936,14 @@ impl Directory {
         let actor = principal.unrestricted()?;
         self.write(Some(actor.id), |unit| {
             let mut resource = Self::load_resource(unit, id)?;
-            let project = Self::project_of(unit, &resource)?;
-            Self::may_manage_record(actor, &resource, project.as_ref())?;
+            Self::may_manage_record(unit, actor, &resource)?;
             for user in users {
                 unit.user(*user)?;
                 if assign {
                     resource.assigned.insert(*user);
                     continue;
                 }
-                if let Some(role) = project.as_ref().and_then(|p| p.role_of(*user)).filter(|r| *r >= ProjectRole::Editor) {
+                if let Some(role) = Self::role_in(unit, &resource, *user)?.filter(|r| *r >= ProjectRole::Editor) {
                     let message = format!("user {user} is {role:?} in the project, which gives access to every record; unassigning changes nothing");
                     return Err(ServiceError::conflict("role_grants_access", message.to_lowercase()));
                 }
@@ -938,11 +968,7 @@ impl Directory {
         let actor = principal.unrestricted()?;
         self.write(Some(actor.id), |unit| {
             let mut resource = Self::load_resource(unit, id)?;
-            Self::may_manage_record(
-                actor,
-                &resource,
-                Self::project_of(unit, &resource)?.as_ref(),
-            )?;
+            Self::may_manage_record(unit, actor, &resource)?;
             for user in managers.iter().chain([&owner]) {
                 unit.user(*user)?;
             }
@@ -956,13 +982,15 @@ impl Directory {
         })
     }
 
-    fn may_manage_record(
-        actor: &User,
-        resource: &Resource,
-        project: Option<&Project>,
-    ) -> ServiceResult<()> {
-        match project {
-            Some(project) => refuse(decide_project(actor, Action::ManageMembers, project)),
+    /// Assigning and ownership changes need the right to manage the project's
+    /// members, or for a project-less record the right to delete it.
+    fn may_manage_record(unit: &Unit, actor: &User, resource: &Resource) -> ServiceResult<()> {
+        match resource.project {
+            Some(project) => refuse(decide_project(
+                actor,
+                Action::ManageMembers,
+                unit.tx.membership(project, actor.id)?,
+            )),
             None => refuse(decide(actor, Action::Delete, resource, None)),
         }
     }
@@ -985,10 +1013,10 @@ impl Directory {
             .store
             .resource(resource)?
             .ok_or(ServiceError::NotFound("resource"))?;
-        let project = match resource.project {
-            Some(project) => self.store.project(project)?,
+        let role = match resource.project {
+            Some(project) => self.store.membership(project, user)?,
             None => None,
         };
-        Ok(decide(&subject, action, &resource, project.as_ref()))
+        Ok(decide(&subject, action, &resource, role))
     }
 }

@@ -10,6 +10,14 @@ pub fn id(id: UserId) -> [u8; 8] {
     id.to_be_bytes()
 }
 
+/// Two ids in one key, sorted by the first then the second.
+pub fn pair(first: u64, second: u64) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&first.to_be_bytes());
+    key[8..].copy_from_slice(&second.to_be_bytes());
+    key
+}
+
 pub fn decode_u64(raw: &[u8]) -> u64 {
     let mut bytes = [0u8; 8];
     let len = raw.len().min(8);

@@ -11,12 +11,13 @@ use crate::domain::audit::AuditEntry;
 use crate::domain::credentials::{Credentials, TokenRecord};
 use crate::domain::group::Group;
 use crate::domain::projects::{
-    Organization, OrganizationId, Project, ProjectId, Resource, ResourceId,
+    Organization, OrganizationId, Project, ProjectId, ProjectRole, Resource, ResourceId,
 };
 use crate::domain::user::{User, UserId};
 use serde::de::DeserializeOwned;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The schema this build writes; older stores are migrated on open.
@@ -60,9 +61,11 @@ enum TreeId {
     OrganizationCodes,
     Projects,
     Resources,
+    Memberships,
+    MemberProjects,
 }
 
-const TREE_NAMES: [&str; 13] = [
+const TREE_NAMES: [&str; 15] = [
     "users",
     "idx_login",
     "idx_email",
@@ -76,6 +79,8 @@ const TREE_NAMES: [&str; 13] = [
     "idx_org_code",
     "projects",
     "resources",
+    "memberships",
+    "member_projects",
 ];
 
 /// Handle on the open store; cheap to share behind an `Arc`.
@@ -214,6 +219,39 @@ impl Store {
 
     pub fn resource(&self, id: ResourceId) -> Result<Option<Resource>, StoreError> {
         read(self.tree(TreeId::Resources), keys::id(id))
+    }
+
+    /// `user`'s role in `project`.
+    pub fn membership(
+        &self,
+        project: ProjectId,
+        user: UserId,
+    ) -> Result<Option<ProjectRole>, StoreError> {
+        read(self.tree(TreeId::Memberships), keys::pair(project, user))
+    }
+
+    /// Every member of `project` with their role.
+    pub fn members(&self, project: ProjectId) -> Result<BTreeMap<UserId, ProjectRole>, StoreError> {
+        self.pairs(TreeId::Memberships, project)
+    }
+
+    /// Every project `user` belongs to, with the role.
+    pub fn projects_of(
+        &self,
+        user: UserId,
+    ) -> Result<BTreeMap<ProjectId, ProjectRole>, StoreError> {
+        self.pairs(TreeId::MemberProjects, user)
+    }
+
+    /// Entries `first ++ second -> role` of a pair tree, keyed by `second`.
+    fn pairs(&self, tree: TreeId, first: u64) -> Result<BTreeMap<u64, ProjectRole>, StoreError> {
+        self.tree(tree)
+            .scan_prefix(keys::id(first))
+            .map(|entry| {
+                let (key, raw) = entry?;
+                Ok((keys::decode_u64(&key[8..]), decode(&raw)?))
+            })
+            .collect()
     }
 
     /// The organization with `code`, case-insensitively.

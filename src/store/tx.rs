@@ -8,7 +8,7 @@ use crate::domain::credentials::{Credentials, TokenRecord};
 use crate::domain::group::Group;
 use crate::domain::names::fold;
 use crate::domain::projects::{
-    Organization, OrganizationId, Project, ProjectId, Resource, ResourceId,
+    Organization, OrganizationId, Project, ProjectId, ProjectRole, Resource, ResourceId,
 };
 use crate::domain::user::{User, UserId};
 use serde::Serialize;
@@ -243,6 +243,35 @@ impl<'a> Tx<'a> {
 
     pub fn remove_project(&self, id: ProjectId) -> Result<(), StoreError> {
         self.remove(TreeId::Projects, &keys::id(id))
+    }
+
+    /// `user`'s role in `project`.
+    pub fn membership(
+        &self,
+        project: ProjectId,
+        user: UserId,
+    ) -> Result<Option<ProjectRole>, StoreError> {
+        self.get(TreeId::Memberships, &keys::pair(project, user))
+    }
+
+    /// Sets (or with `None` removes) `user`'s role in `project`, both ways round.
+    pub fn set_membership(
+        &self,
+        project: ProjectId,
+        user: UserId,
+        role: Option<ProjectRole>,
+    ) -> Result<(), StoreError> {
+        let (by_project, by_user) = (keys::pair(project, user), keys::pair(user, project));
+        match role {
+            Some(role) => {
+                self.put(TreeId::Memberships, &by_project, &role)?;
+                self.put(TreeId::MemberProjects, &by_user, &role)
+            }
+            None => {
+                self.remove(TreeId::Memberships, &by_project)?;
+                self.remove(TreeId::MemberProjects, &by_user)
+            }
+        }
     }
 
     pub fn resource(&self, id: ResourceId) -> Result<Option<Resource>, StoreError> {
