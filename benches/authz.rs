@@ -48,7 +48,8 @@ async fn main() {
                 ..Default::default()
             },
         )
-        .expect("project");
+        .expect("project")
+        .project;
     let mut members = Vec::new();
     for i in 0..MEMBERS {
         let user = directory
