@@ -22,7 +22,9 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/organizations/{id}",
-            axum::routing::patch(update_organization).delete(delete_organization),
+            get(read_organization)
+                .patch(update_organization)
+                .delete(delete_organization),
         )
         .route("/users/{id}/organization", put(set_organization))
         .route("/organizations/{id}/import", post(import_records))
@@ -33,6 +35,7 @@ pub fn routes() -> Router<AppState> {
                 .patch(update_project)
                 .delete(delete_project),
         )
+        .route("/projects/{id}/members", get(list_members))
         .route(
             "/projects/{id}/members/{user}",
             put(set_member).delete(remove_member),
@@ -385,4 +388,27 @@ async fn check(
         query.action,
         query.resource
     )?)))
+}
+
+async fn read_organization(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(
+        state
+            .directory
+            .get_organization(&principal, number("id", &id)?)?
+    )))
+}
+
+async fn list_members(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let project = state
+        .directory
+        .get_project(&principal, number("id", &id)?)?;
+    Ok(Json(json!({ "members": project.members })))
 }

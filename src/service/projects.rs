@@ -308,6 +308,17 @@ impl Directory {
         })
     }
 
+    pub fn get_organization(
+        &self,
+        principal: &Principal,
+        id: OrganizationId,
+    ) -> ServiceResult<Organization> {
+        principal.unrestricted()?;
+        self.store
+            .organization(id)?
+            .ok_or(ServiceError::NotFound("organization"))
+    }
+
     pub fn list_organizations(&self, principal: &Principal) -> ServiceResult<Vec<Organization>> {
         principal.unrestricted()?;
         Ok(self.store.organizations()?)

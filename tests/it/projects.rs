@@ -74,6 +74,12 @@ async fn organizations_are_admin_made_and_member_edited() {
         .0,
         403
     );
+    assert_eq!(
+        d.get(&format!("/api/v1/organizations/{org}"), &insider)
+            .await
+            .1["code"],
+        "NZ-DOC"
+    );
     let (status, updated) = d
         .patch(
             &format!("/api/v1/organizations/{org}"),
@@ -185,6 +191,10 @@ async fn project_members_follow_the_ladder_and_keep_an_owner() {
     assert_eq!((status, code(&reply)), (409, "last_owner"));
     let (status, reply) = put(&d, &members(owner_id), &owner, json!({ "role": "editor" })).await;
     assert_eq!((status, code(&reply)), (409, "last_owner"));
+    let (_, listed) = d
+        .get(&format!("/api/v1/projects/{pid}/members"), &manager)
+        .await;
+    assert_eq!(listed["members"][editor_id.to_string()], "editor");
     let (_, mine) = d.get("/api/v1/me/projects", &manager).await;
     assert_eq!(
         mine["projects"],
