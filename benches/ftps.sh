@@ -14,7 +14,7 @@ cargo build --release -q
 work=$(mktemp -d /tmp/gatehouse-ftps-bench.XXXXXX)
 chmod 755 "$work"   # vsftpd's local user must reach its home below it
 pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; [ -f "$work/vsftpd.pid" ] && kill "$(cat "$work/vsftpd.pid")" 2>/dev/null; rm -rf "$work"; }
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; pkill -f "vsftpd $work/vsftpd.conf" || true; rm -rf "$work"; }
 trap cleanup EXIT
 
 password="bench passphrase 1"
@@ -66,8 +66,12 @@ sleep 0.5
 head -c 1073741824 /dev/urandom >"$work/1g.bin"
 head -c 52428800 /dev/urandom >"$work/50m.bin"
 
-upload() { # port file name
-  curl -sS --ssl-reqd -k --user "ghbench:$password" -T "$2" "ftp://127.0.0.1:$1/$3"
+# Each phase starts with no dirty pages of an earlier one, so writeback hits both servers alike.
+settle() { rm -f "$work"/gh/ftp/ghbench/*.bin "$work"/vs-home/*.bin; sync; }
+
+upload() { # port file name; one retry, reported, for a failed AUTH TLS upgrade
+  curl -sS --ssl-reqd -k --user "ghbench:$password" -T "$2" "ftp://127.0.0.1:$1/$3" \
+    || { echo "retrying $3 on port $1" >&2; curl -sS --ssl-reqd -k --user "ghbench:$password" -T "$2" "ftp://127.0.0.1:$1/$3"; }
 }
 seconds() { python3 -c "import time; print(time.monotonic())"; }
 rate() { python3 -c "print(f'{$1 / ($3 - $2) / 1e6:.0f}')"; }
@@ -76,7 +80,9 @@ declare -A single parallel logins
 for server in gatehouse:12121 vsftpd:12122; do
   name=${server%%:*}; port=${server##*:}
   upload "$port" "$work/1g.bin" warm.bin   # warm caches and the TLS path once
+  settle
   start=$(seconds); upload "$port" "$work/1g.bin" big.bin; end=$(seconds)
+  settle
   single[$name]=$(rate 1073741824 "$start" "$end")
   start=$(seconds)
   uploads=()
@@ -84,18 +90,23 @@ for server in gatehouse:12121 vsftpd:12122; do
   wait "${uploads[@]}"
   end=$(seconds)
   parallel[$name]=$(rate $((20 * 52428800)) "$start" "$end")
+  settle
   logins[$name]=$(python3 - "$port" "$password" <<'PY'
 import ftplib, ssl, sys, time, threading
 port, password = int(sys.argv[1]), sys.argv[2]
 ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
-count = 0; lock = threading.Lock(); stop = time.monotonic() + 10
+count = failed = 0; lock = threading.Lock(); stop = time.monotonic() + 10
 def worker():
-    global count
+    global count, failed
     while time.monotonic() < stop:
-        ftp = ftplib.FTP_TLS(context=ctx); ftp.connect("127.0.0.1", port); ftp.login("ghbench", password); ftp.quit()
-        with lock: count += 1
+        try:
+            ftp = ftplib.FTP_TLS(context=ctx); ftp.connect("127.0.0.1", port); ftp.login("ghbench", password); ftp.quit()
+            with lock: count += 1
+        except Exception:
+            with lock: failed += 1
 threads = [threading.Thread(target=worker) for _ in range(8)]
 [t.start() for t in threads]; [t.join() for t in threads]
+print(f"failed sign-ins on port {port}: {failed}", file=sys.stderr)
 print(f"{count / 10:.1f}")
 PY
 )
