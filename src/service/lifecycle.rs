@@ -170,6 +170,7 @@ impl Directory {
         let actor = principal.unrestricted()?;
         let policy = self.settings.on_delete;
         let records = self.records_naming(id)?;
+        let memberships = self.store.projects_of(id)?;
         self.write(Some(actor.id), |unit| {
             let user = unit.user(id)?;
             roles::may_touch_record(actor, &user, Right::Delete)?;
@@ -185,6 +186,7 @@ impl Directory {
             Self::revoke_all_tokens(unit, id)?;
             let reassigned = Self::reassign_to_deleted_user(unit, id)?;
             Self::release_records(unit, &records, id)?;
+            Self::leave_projects(unit, &memberships, id, policy == OnDelete::Delete)?;
             let after = match policy {
                 OnDelete::Archive => {
                     let mut archived = user.clone();

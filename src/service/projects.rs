@@ -243,6 +243,38 @@ impl Directory {
         Ok(())
     }
 
+    /// A user leaving (archived or deleted) may not be a project's last owner;
+    /// a deleted user's memberships are removed.
+    pub(crate) fn leave_projects(
+        unit: &Unit,
+        memberships: &std::collections::BTreeMap<ProjectId, ProjectRole>,
+        user: UserId,
+        remove: bool,
+    ) -> ServiceResult<()> {
+        for (project_id, role) in memberships {
+            let Some(mut project) = unit.tx.project(*project_id)? else {
+                continue;
+            };
+            if *role == ProjectRole::Owner
+                && project.owners.len() == 1
+                && project.owners.contains(&user)
+            {
+                let message = format!(
+                    "the user is the last owner of project {} ({}); name another owner first",
+                    project.id, project.name
+                );
+                return Err(ServiceError::conflict("last_owner", message));
+            }
+            if remove {
+                if project.owners.remove(&user) {
+                    unit.tx.put_project(&project)?;
+                }
+                unit.tx.set_membership(*project_id, user, None)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Masking reaches records: the configured personal attributes on the
     /// user's own records (owned or created) are replaced.
     pub(crate) fn mask_record_attributes(

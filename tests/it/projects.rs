@@ -562,3 +562,41 @@ async fn csv_import_skips_other_sources_and_refuses_bad_rows_whole() {
     assert_eq!(import(&d, other, &d.root, csv).await.0, 200);
     d.stop().await;
 }
+
+#[tokio::test]
+async fn a_projects_last_owner_cannot_leave_and_deleted_members_are_removed() {
+    let d =
+        Daemon::start_with(|c| c.accounts.on_delete = gatehouse::config::OnDelete::Delete).await;
+    let org = organization(&d, "KEEP").await;
+    let (owner_id, owner) = member(&d, "solo", Some(org)).await;
+    let (helper_id, _) = member(&d, "helper", Some(org)).await;
+    let (_, project) = d
+        .post("/api/v1/projects", &owner, json!({ "name": "Solo" }))
+        .await;
+    let pid = id(&project);
+    let (status, reply) = d
+        .delete(&format!("/api/v1/users/{owner_id}"), &d.root)
+        .await;
+    assert_eq!((status, code(&reply)), (409, "last_owner"), "{reply}");
+    put(
+        &d,
+        &format!("/api/v1/projects/{pid}/members/{helper_id}"),
+        &owner,
+        json!({ "role": "owner" }),
+    )
+    .await;
+    assert_eq!(
+        d.delete(&format!("/api/v1/users/{owner_id}"), &d.root)
+            .await
+            .0,
+        204
+    );
+    let (_, members) = d
+        .get(&format!("/api/v1/projects/{pid}/members"), &d.root)
+        .await;
+    assert_eq!(
+        members["members"],
+        json!({ helper_id.to_string(): "owner" })
+    );
+    d.stop().await;
+}
