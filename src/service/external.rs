@@ -401,8 +401,16 @@ impl Directory {
         self.write(None, |unit| {
             let mut count = 0;
             for id in ids {
-                let mut user = unit.user(*id)?;
+                let before = unit.user(*id)?;
+                let mut user = before.clone();
                 if mark_missing(&mut user, unit.now) {
+                    if Self::guard_last_admin(unit, &before, Some(&user)).is_err() {
+                        tracing::warn!(
+                            user_id = id,
+                            "directory sync keeps the last active admin active"
+                        );
+                        continue;
+                    }
                     Self::revoke_all_tokens(unit, *id)?;
                     unit.save(&user)?;
                     unit.audit("ldap.deactivate_missing", Some(*id), json!({}))?;

@@ -18,7 +18,11 @@ fn system_user_refusal(action: &str) -> ServiceError {
 
 impl Directory {
     /// Refuses a change that would leave no active admin.
-    fn guard_last_admin(unit: &Unit, before: &User, after: Option<&User>) -> ServiceResult<()> {
+    pub(crate) fn guard_last_admin(
+        unit: &Unit,
+        before: &User,
+        after: Option<&User>,
+    ) -> ServiceResult<()> {
         let loses_admin = before.is_active_admin() && !after.is_some_and(User::is_active_admin);
         let others = unit
             .cache

@@ -325,3 +325,38 @@ async fn directory_user_uploads_over_ftps_through_a_mapped_group() {
     assert!(d.dir.path().join("data/ftp/bo/field-notes.txt").exists());
     d.stop().await;
 }
+
+#[tokio::test]
+async fn sync_never_deactivates_the_last_active_admin() {
+    let slapd = seeded();
+    let d = Daemon::start_with(|c| use_ldap(c, &slapd.url)).await;
+    d.post("/api/v1/ldap/sync", &d.root, json!({})).await;
+    let cy = id(&user_by_login(&d, "cy").await);
+    let (_, issued) = d
+        .post(&format!("/api/v1/users/{cy}/api-token"), &d.root, json!({}))
+        .await;
+    let cy_token = issued["token"].as_str().expect("token").to_owned();
+    d.bulk(
+        "set-system-roles",
+        json!({ "ids": [cy], "roles": ["admin"] }),
+    )
+    .await;
+    let (_, reply) = d
+        .post(
+            "/api/v1/users/actions/set-system-roles",
+            &cy_token,
+            json!({ "ids": [1], "roles": [] }),
+        )
+        .await;
+    assert_eq!(reply["succeeded"], 1, "{reply}");
+    slapd.ldif(&format!(
+        "dn: uid=cy,ou=people,{SUFFIX}\nchangetype: delete\n"
+    ));
+    let (_, report) = d.post("/api/v1/ldap/sync", &cy_token, json!({})).await;
+    assert_eq!(report["deactivated"], 0, "{report}");
+    assert_eq!(
+        d.get(&format!("/api/v1/users/{cy}"), &cy_token).await.1["status"],
+        "active"
+    );
+    d.stop().await;
+}
