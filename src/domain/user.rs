@@ -25,19 +25,6 @@ pub enum UserType {
     Collection,
 }
 
-impl UserType {
-    pub const ALL: [UserType; 8] = [
-        Self::System,
-        Self::Local,
-        Self::SelfRegistered,
-        Self::Email,
-        Self::Ldap,
-        Self::Sso,
-        Self::Anonymous,
-        Self::Collection,
-    ];
-}
-
 /// Whether an account may be used at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -189,14 +189,6 @@ impl UserCache {
         self.entries.remove(&id);
     }
 
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     pub fn iter(&self) -> impl Iterator<Item = &User> {
         self.entries.values().map(|entry| entry.user.as_ref())
     }

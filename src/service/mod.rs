@@ -190,17 +190,9 @@ impl Directory {
         self.clock.now()
     }
 
-    pub fn settings(&self) -> &Settings {
-        &self.settings
-    }
-
     /// Writes buffered changes to disk (called at shutdown).
     pub fn flush(&self) -> ServiceResult<()> {
         Ok(self.store.flush()?)
-    }
-
-    pub fn store_size_on_disk(&self) -> ServiceResult<u64> {
-        Ok(self.store.size_on_disk()?)
     }
 
     fn read_cache(&self) -> RwLockReadGuard<'_, UserCache> {

@@ -287,15 +287,6 @@ impl Store {
             .collect()
     }
 
-    /// How many audit entries exist.
-    pub fn audit_len(&self) -> usize {
-        self.tree(TreeId::Audit).len()
-    }
-
-    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        Ok(self.db.size_on_disk()?)
-    }
-
     /// Writes everything buffered to disk.
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
