@@ -106,10 +106,16 @@ impl Directory {
             .store
             .user_id_by_login_or_email(login)?
             .and_then(|id| self.read_cache().get(id));
-        let (user, verdict) = self.check_secret(local, login, secret, &door).await?;
-        let credentials = match &user {
+        let local_credentials = match &local {
             Some(user) => self.store.credentials(user.id)?,
             None => Default::default(),
+        };
+        let local_id = local.as_ref().map(|u| u.id);
+        let hash = local_credentials.password_hash.clone();
+        let (user, verdict) = self.check_secret(local, login, secret, hash, &door).await?;
+        let credentials = match &user {
+            Some(user) if Some(user.id) != local_id => self.store.credentials(user.id)?,
+            _ => local_credentials,
         };
         let now = self.now();
         let refusal = match &user {
@@ -137,7 +143,7 @@ impl Directory {
         }
     }
 
-    /// Checks the secret: through the external directory for directory users (and
+    /// Checks the secret (`password_hash` is the local user's): through the external directory for directory users (and
     /// unknown logins when one is configured), else the local password or, for
     /// doors that want one, the API token. Returns the (possibly new) user.
     async fn check_secret(
@@ -145,6 +151,7 @@ impl Directory {
         local: Option<Arc<User>>,
         login: &str,
         secret: String,
+        password_hash: Option<String>,
         door: &Door,
     ) -> ServiceResult<(Option<Arc<User>>, Result<(), String>)> {
         if let Some(external) = self.external_for(local.as_deref()) {
@@ -158,13 +165,7 @@ impl Directory {
         }
         let matched = match &local {
             Some(user) if door.takes_api_token(user) => self.is_api_token_of(&secret, user.id)?,
-            _ => {
-                let hash = match &local {
-                    Some(user) => self.store.credentials(user.id)?.password_hash,
-                    None => None,
-                };
-                self.hasher.verify(secret, hash).await?
-            }
+            _ => self.hasher.verify(secret, password_hash).await?,
         };
         Ok((
             local,

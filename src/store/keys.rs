@@ -4,7 +4,6 @@
 use crate::domain::user::UserId;
 
 pub const SCHEMA_VERSION: &[u8] = b"schema_version";
-pub const NEXT_USER_ID: &[u8] = b"next_user_id";
 
 pub fn id(id: UserId) -> [u8; 8] {
     id.to_be_bytes()

@@ -154,11 +154,7 @@ impl Store {
 
     /// Every user, in id order.
     pub fn users(&self) -> Result<Vec<User>, StoreError> {
-        self.tree(TreeId::Users)
-            .iter()
-            .values()
-            .map(|raw| decode(&raw?))
-            .collect()
+        self.all(TreeId::Users)
     }
 
     pub fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
@@ -185,11 +181,7 @@ impl Store {
     }
 
     pub fn groups(&self) -> Result<Vec<Group>, StoreError> {
-        self.tree(TreeId::Groups)
-            .iter()
-            .values()
-            .map(|raw| decode(&raw?))
-            .collect()
+        self.all(TreeId::Groups)
     }
 
     /// Every record of a tree that holds one JSON value per id, in id order.

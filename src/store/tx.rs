@@ -97,13 +97,7 @@ impl<'a> Tx<'a> {
 
     /// Hands out the next user id (1, 2, 3, ...).
     pub fn next_user_id(&self) -> Result<UserId, StoreError> {
-        let meta = self.tree(TreeId::Meta);
-        let current = self
-            .sled(meta.get(keys::NEXT_USER_ID))?
-            .map(|raw| keys::decode_u64(&raw));
-        let id = current.unwrap_or(1);
-        self.sled(meta.insert(keys::NEXT_USER_ID, &keys::id(id + 1)))?;
-        Ok(id)
+        self.next_id("user")
     }
 
     pub fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
