@@ -69,12 +69,18 @@ impl Directory {
 
     pub fn list_groups(&self, principal: &Principal) -> ServiceResult<Vec<GroupSummary>> {
         roles::require(principal.unrestricted()?, Capability::ReadDirectory)?;
-        let groups = self.store.groups()?;
+        let mut members: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
         let cache = self.read_cache();
+        for user in cache.iter() {
+            for group in user.groups.union(&user.automatic_groups) {
+                *members.entry(group.as_str()).or_default() += 1;
+            }
+        }
+        let groups = self.store.groups()?;
         Ok(groups
             .into_iter()
             .map(|group| {
-                let members = cache.iter().filter(|u| u.in_group(&group.name)).count();
+                let members = members.get(group.name.as_str()).copied().unwrap_or(0);
                 GroupSummary { group, members }
             })
             .collect())
