@@ -5,7 +5,7 @@ use crate::config::{Config, MissingUserAction};
 use crate::domain::clock::{Clock, SystemClock};
 use crate::service::Directory;
 use crate::service::external::{SyncMode, SyncPolicy, SyncReport};
-use crate::store::Store;
+use crate::store::sled::SledStore;
 use anyhow::Context;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -32,15 +32,15 @@ pub struct Running {
 fn open_directory(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Directory> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
-    let store =
-        Store::open(&config.data_dir, config.store.cache_mb * 1024 * 1024).with_context(|| {
+    let store = SledStore::open(&config.data_dir, config.store.cache_mb * 1024 * 1024)
+        .with_context(|| {
             format!(
                 "cannot open the store in {} (is a daemon running on it?)",
                 config.data_dir.display()
             )
         })?;
     let (directory, root_token) =
-        Directory::open(store, config, clock).context("cannot open the directory")?;
+        Directory::open(Arc::new(store), config, clock).context("cannot open the directory")?;
     if let Some(token) = root_token {
         let path = config.data_dir.join(ROOT_TOKEN_FILE);
         write_secret_file(&path, &token)

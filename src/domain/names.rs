@@ -3,18 +3,22 @@
 
 use super::ValidationError;
 use serde::{Deserialize, Serialize};
+use unicode_normalization::UnicodeNormalization;
 
 const MAX_LOGIN_LEN: usize = 64;
 const MAX_EMAIL_LEN: usize = 254;
 
-/// A sign-in name: letters, digits and `. _ - @`, at most 64 characters.
+/// A sign-in name, NFKC-normalised: letters, digits and `. _ - @`, at most 64
+/// characters, never only dots (`.` and `..` would name a directory above a
+/// home). It names the user's FTP home, so it can hold no `/`, `\` or control
+/// character.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Login(String);
 
 impl Login {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        let value = raw.trim();
+        let value: String = raw.trim().nfkc().collect();
         let allowed = |c: char| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@');
         if value.is_empty() || value.chars().count() > MAX_LOGIN_LEN {
             return Err(ValidationError::new("login", "must be 1 to 64 characters"));
@@ -25,7 +29,10 @@ impl Login {
                 "may only hold letters, digits and . _ - @",
             ));
         }
-        Ok(Self(value.to_owned()))
+        if value.chars().all(|c| c == '.') {
+            return Err(ValidationError::new("login", "cannot be only dots"));
+        }
+        Ok(Self(value))
     }
 
     pub fn as_str(&self) -> &str {
@@ -70,9 +77,9 @@ impl Email {
     }
 }
 
-/// Case-folds a name for comparison and indexing.
+/// Folds a name for comparison and indexing: NFKC, trimmed, lower case.
 pub fn fold(value: &str) -> String {
-    value.trim().to_lowercase()
+    value.trim().nfkc().collect::<String>().to_lowercase()
 }
 
 macro_rules! string_newtype_conversions {
@@ -117,11 +124,29 @@ mod tests {
             ("has space", false),
             ("semi;colon", false),
             (&"x".repeat(65), false),
+            (".", false),
+            ("..", false),
+            ("...", false),
+            ("../etc", false),
+            ("a/b", false),
+            ("a\\b", false),
+            ("tab\there", false),
+            ("nul\0", false),
+            ("bell\u{7}", false),
+            ("j.doe", true),
+            ("..x", true),
+            ("Zoë", true),
         ];
         for (raw, ok) in cases {
             assert_eq!(Login::parse(raw).is_ok(), ok, "{raw}");
         }
         assert_eq!(Login::parse("Alice").ok(), Login::parse("aLICE").ok());
+        // Full-width letters and the decomposed ë fold to the same login.
+        let wide = Login::parse("\u{FF21}lice").map(String::from);
+        assert_eq!(wide.as_deref(), Ok("Alice"));
+        assert_eq!(Login::parse("Zoe\u{308}").ok(), Login::parse("zoë").ok());
+        // A full-width solidus is a slash once normalised, so it is refused.
+        assert!(Login::parse("a\u{FF0F}b").is_err());
     }
 
     #[test]

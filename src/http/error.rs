@@ -89,8 +89,11 @@ impl From<ServiceError> for ApiError {
                 Self::new(StatusCode::BAD_REQUEST, "invalid_token", message)
             }
             ServiceError::Disabled(_) => Self::new(StatusCode::FORBIDDEN, "disabled", message),
-            ServiceError::Internal(detail) => {
-                tracing::error!(%detail, "internal error");
+            internal @ (ServiceError::Store(_)
+            | ServiceError::Hashing(_)
+            | ServiceError::HasherStopped
+            | ServiceError::Io { .. }) => {
+                tracing::error!(error = %internal, "internal error");
                 Self::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal",

@@ -9,7 +9,7 @@ use crate::domain::roles::SystemRole;
 use crate::domain::user::{Status, User, UserId, UserType};
 use crate::domain::user_input::{NewUser, UserPatch};
 use crate::service::BulkAction;
-use crate::service::cache::{ArchivedFilter, DEFAULT_SEARCH_FIELDS, SEARCH_FIELDS, UserQuery};
+use crate::service::index::{ArchivedFilter, DEFAULT_SEARCH_FIELDS, SEARCH_FIELDS, UserQuery};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -293,7 +293,7 @@ async fn bulk(
             format!("select 1 to {MAX_BULK_IDS} users"),
         ));
     }
-    let outcomes = state.directory.bulk(&principal, &action, &request.ids);
+    let outcomes = state.directory.bulk(&principal, &action, &request.ids)?;
     let succeeded = outcomes.iter().filter(|o| o.result.is_ok()).count();
     let results: Vec<Value> = outcomes
         .into_iter()

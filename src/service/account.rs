@@ -1,6 +1,7 @@
 //! The self-service surface of a signed-in user: their own record, password
 //! and API token.
 
+use crate::domain::audit::AuditAction;
 use super::{Directory, IssuedToken, Principal, ServiceError, ServiceResult};
 use crate::domain::credentials::TokenKind;
 use crate::domain::signin::{Obligation, pending_obligation};
@@ -11,7 +12,7 @@ use std::sync::Arc;
 impl Directory {
     /// The caller's own record, fresh from the read model.
     pub fn me(&self, principal: &Principal) -> ServiceResult<Arc<User>> {
-        self.cached_user(principal.user.id)
+        self.current_user(principal.user.id)
     }
 
     /// Changes the caller's password after checking the old one; clears a
@@ -23,8 +24,8 @@ impl Directory {
         new_password: String,
     ) -> ServiceResult<()> {
         let id = principal.user.id;
-        let user = self.cached_user(id)?;
-        let current = self.store.credentials(id)?.password_hash;
+        let user = self.current_user(id)?;
+        let current = self.snapshot().credentials(id)?.password_hash;
         if current.is_none() || !self.hasher.verify(old_password, current).await? {
             return Err(ServiceError::InvalidCredentials);
         }
@@ -38,7 +39,7 @@ impl Directory {
             let mut credentials = unit.tx.credentials(id)?;
             credentials.password_hash = Some(hash.clone());
             unit.tx.put_credentials(id, &credentials)?;
-            unit.audit("user.change_own_password", Some(id), json!({}))
+            unit.audit(AuditAction::UserChangeOwnPassword, Some(id), json!({}))
         })
     }
 
@@ -47,7 +48,7 @@ impl Directory {
         let id = principal.unrestricted()?.id;
         let (token, _) = self.write(Some(id), |unit| {
             let issued = Self::issue_token(unit, id, TokenKind::Api, None)?;
-            unit.audit("token.issue", Some(id), json!({ "kind": TokenKind::Api }))?;
+            unit.audit(AuditAction::TokenIssue, Some(id), json!({ "kind": TokenKind::Api }))?;
             Ok(issued)
         })?;
         Ok(IssuedToken {

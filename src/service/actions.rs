@@ -8,6 +8,9 @@ use crate::domain::user::{User, UserId};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+/// How many ids of a bulk action share one flush.
+const BULK_BATCH: usize = 500;
+
 /// An action applied to each selected user.
 #[derive(Debug, Clone)]
 pub enum BulkAction {
@@ -43,19 +46,26 @@ pub struct ActionOutcome {
 }
 
 impl Directory {
-    /// Applies `action` to each of `ids` in turn; one failure does not stop the rest.
+    /// Applies `action` to each of `ids` in turn; one failure does not stop the
+    /// rest. Each id is its own unit of work, so readers and other writers get
+    /// in between; every [`BULK_BATCH`] ids wait for one shared flush, so all
+    /// results are on disk before any is reported.
     pub fn bulk(
         &self,
         principal: &Principal,
         action: &BulkAction,
         ids: &[UserId],
-    ) -> Vec<ActionOutcome> {
-        ids.iter()
-            .map(|&id| ActionOutcome {
-                id,
-                result: self.apply_one(principal, action, id),
-            })
-            .collect()
+    ) -> ServiceResult<Vec<ActionOutcome>> {
+        let mut outcomes = Vec::with_capacity(ids.len());
+        for batch in ids.chunks(BULK_BATCH) {
+            self.durably(|| {
+                outcomes.extend(batch.iter().map(|&id| ActionOutcome {
+                    id,
+                    result: self.apply_one(principal, action, id),
+                }));
+            })?;
+        }
+        Ok(outcomes)
     }
 
     fn apply_one(
@@ -81,7 +91,7 @@ impl Directory {
             BulkAction::RescanFtp => self.rescan_ftp(principal, id)?,
             BulkAction::SetRoles { projects, activate } => {
                 self.set_roles(principal, id, projects, *activate)?;
-                self.cached_user(id)?
+                self.current_user(id)?
             }
         };
         Ok(Some(user))
@@ -100,7 +110,7 @@ impl Directory {
             );
         }
         self.change_membership(principal, id, groups, add)?;
-        self.cached_user(id)
+        self.current_user(id)
             .map_err(|_: ServiceError| ServiceError::NotFound("user"))
     }
 }

@@ -1,5 +1,6 @@
 //! First start: the system users every installation has, and the root token.
 
+use crate::domain::audit::AuditAction;
 use super::{Directory, ServiceResult};
 use crate::domain::credentials::TokenKind;
 use crate::domain::names::Login;
@@ -11,17 +12,17 @@ impl Directory {
     /// Creates any missing system users. Returns a new root API token when root
     /// itself was created, i.e. on the first start.
     pub(super) fn bootstrap(&self) -> ServiceResult<Option<String>> {
-        let missing: Vec<&str> = {
-            let cache = self.read_cache();
-            SYSTEM_USERS
-                .into_iter()
-                .filter(|name| {
-                    !cache.iter().any(|u| {
-                        u.is_system() && u.login.as_ref().is_some_and(|l| l.as_str() == *name)
-                    })
-                })
-                .collect()
-        };
+        let snapshot = self.snapshot();
+        let mut missing = Vec::new();
+        for name in SYSTEM_USERS {
+            let existing = match snapshot.user_id_by_login(name)? {
+                Some(id) => snapshot.user(id)?,
+                None => None,
+            };
+            if !existing.is_some_and(|u| u.is_system()) {
+                missing.push(name);
+            }
+        }
         if missing.is_empty() {
             return Ok(None);
         }
@@ -29,7 +30,7 @@ impl Directory {
             let mut root_token = None;
             for name in &missing {
                 let mut user = User::new(
-                    unit.tx.next_user_id()?,
+                    unit.tx.next_id("user")?,
                     UserType::System,
                     Status::Active,
                     unit.now,
@@ -43,7 +44,7 @@ impl Directory {
                     root_token = Some(Self::issue_token(unit, user.id, TokenKind::Api, None)?.0);
                 }
                 unit.audit(
-                    "system.create_user",
+                    AuditAction::SystemCreateUser,
                     Some(user.id),
                     json!({ "login": name }),
                 )?;

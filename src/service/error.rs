@@ -38,8 +38,18 @@ pub enum ServiceError {
     InvalidToken,
     #[error("{0} is disabled")]
     Disabled(&'static str),
-    #[error("internal error: {0}")]
-    Internal(String),
+    #[error(transparent)]
+    Store(StoreError),
+    #[error("password hashing failed: {0}")]
+    Hashing(argon2::password_hash::Error),
+    #[error("the password hashing threads have stopped")]
+    HasherStopped,
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl ServiceError {
@@ -55,8 +65,34 @@ impl From<StoreError> for ServiceError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Duplicate { field } => Self::Duplicate { field },
-            other => Self::Internal(other.to_string()),
+            other => Self::Store(other),
         }
+    }
+}
+
+impl From<argon2::password_hash::Error> for ServiceError {
+    fn from(error: argon2::password_hash::Error) -> Self {
+        Self::Hashing(error)
+    }
+}
+
+impl ServiceError {
+    /// A file-system failure: what was being done, to which path.
+    pub fn io(action: &'static str, path: impl Into<std::path::PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io {
+            action,
+            path,
+            source,
+        }
+    }
+
+    /// Whether the fault is the server's (store, disk, hashing), not the request's.
+    pub fn is_internal(&self) -> bool {
+        matches!(
+            self,
+            Self::Store(_) | Self::Hashing(_) | Self::HasherStopped | Self::Io { .. }
+        )
     }
 }
 

@@ -2,13 +2,14 @@
 //! full or incremental sync with its safety guard. The directory itself is
 //! behind the [`ExternalDirectory`] trait (implemented in `crate::ldap`).
 
+use crate::domain::audit::AuditAction;
 use super::{Directory, Principal, ServiceError, ServiceResult, Unit};
 use crate::domain::clock::Timestamp;
 use crate::domain::external::{Applied, DirectoryUser, is_synced, mark_missing};
 use crate::domain::group::Group;
 use crate::domain::names::fold;
 use crate::domain::roles::{self, Capability};
-use crate::domain::user::{User, UserId};
+use crate::domain::user::{User, UserId, UserType};
 use serde::Serialize;
 use serde_json::json;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -140,7 +141,7 @@ impl Directory {
             let existing = unit.tx_user_id(&entry.login)?;
             Self::apply_entry(unit, existing, entry, &mut counts)
         })?;
-        self.cached_user(id)
+        self.current_user(id)
     }
 
     /// Ensures the automatic groups named in `groups` exist.
@@ -175,9 +176,9 @@ impl Directory {
                     format!("directory login `{}` is not a valid login", entry.login),
                 )
             })?;
-            user.id = unit.tx.next_user_id()?;
+            user.id = unit.tx.next_id("user")?;
             unit.save(&user)?;
-            unit.audit("ldap.create_user", Some(user.id), json!({}))?;
+            unit.audit(AuditAction::LdapCreateUser, Some(user.id), json!({}))?;
             counts.created += 1;
             return Ok(user.id);
         };
@@ -196,7 +197,7 @@ impl Directory {
             }
             Applied::Reactivated => {
                 unit.save(&user)?;
-                unit.audit("ldap.reactivate_user", Some(id), json!({}))?;
+                unit.audit(AuditAction::LdapReactivateUser, Some(id), json!({}))?;
                 counts.reactivated += 1;
             }
         }
@@ -297,12 +298,19 @@ impl Directory {
             report.aborted = Some("the directory returned no users; nothing changed".into());
             return;
         }
+        let synced_users = match self.synced_users() {
+            Ok(users) => users,
+            Err(error) => {
+                report.aborted = Some(format!("cannot read the synced accounts: {error}"));
+                return;
+            }
+        };
         let missing = if mode == SyncMode::Full && policy.deactivate_missing {
-            self.missing_users(snapshot)
+            missing_users(&synced_users, snapshot)
         } else {
             Vec::new()
         };
-        let synced = self.read_cache().iter().filter(|u| is_synced(u)).count();
+        let synced = synced_users.len();
         if !missing.is_empty() && missing.len() as f64 > policy.max_missing_ratio * synced as f64 {
             report.aborted = Some(format!(
                 "{} of {synced} directory accounts are missing, more than ldap.max_missing_ratio = {}; nothing changed",
@@ -317,7 +325,7 @@ impl Directory {
             }
         }
         if mode == SyncMode::Incremental {
-            self.refresh_memberships(snapshot, report);
+            self.refresh_memberships(&synced_users, snapshot, report);
         }
         for batch in missing.chunks(SYNC_BATCH) {
             match self.deactivate_missing(batch) {
@@ -325,23 +333,23 @@ impl Directory {
                 Err(error) => report.errors.push(error.to_string()),
             }
         }
-        let _ = self.write(None, |unit| unit.audit("ldap.sync", None, json!({ "mode": mode, "created": report.created,
+        let _ = self.write(None, |unit| unit.audit(AuditAction::LdapSync, None, json!({ "mode": mode, "created": report.created,
             "updated": report.updated, "deactivated": report.deactivated, "reactivated": report.reactivated })));
     }
 
-    /// Synced users whose login the (full) snapshot no longer has.
-    fn missing_users(&self, snapshot: &Snapshot) -> Vec<UserId> {
-        let present: HashSet<String> = snapshot.users.iter().map(|u| fold(&u.login)).collect();
-        self.read_cache()
-            .iter()
-            .filter(|u| {
-                is_synced(u)
-                    && u.login
-                        .as_ref()
-                        .is_some_and(|l| !present.contains(&l.key()))
-            })
-            .map(|u| u.id)
-            .collect()
+    /// Every account that follows the directory, as last committed.
+    fn synced_users(&self) -> ServiceResult<Vec<User>> {
+        let snapshot = self.snapshot();
+        let mut users = Vec::new();
+        for entry in self.index.entries() {
+            if entry.user_type != UserType::Ldap || entry.is_archived() {
+                continue;
+            }
+            if let Some(user) = snapshot.user(entry.id)?.filter(is_synced) {
+                users.push(user);
+            }
+        }
+        Ok(users)
     }
 
     /// Applies a batch of entries in one transaction; a bad entry is skipped and reported.
@@ -370,11 +378,9 @@ impl Directory {
 
     /// Incremental runs: recompute automatic groups of every synced user from
     /// the fresh memberships (group changes do not touch user entries).
-    fn refresh_memberships(&self, snapshot: &Snapshot, report: &mut SyncReport) {
-        let stale: Vec<(UserId, BTreeSet<String>)> = self
-            .read_cache()
+    fn refresh_memberships(&self, synced: &[User], snapshot: &Snapshot, report: &mut SyncReport) {
+        let stale: Vec<(UserId, BTreeSet<String>)> = synced
             .iter()
-            .filter(|u| is_synced(u))
             .filter_map(|u| {
                 let dn = fold(&u.directory.as_ref()?.dn);
                 let groups = snapshot.memberships.get(&dn).cloned().unwrap_or_default();
@@ -413,11 +419,21 @@ impl Directory {
                     }
                     Self::revoke_all_tokens(unit, *id)?;
                     unit.save(&user)?;
-                    unit.audit("ldap.deactivate_missing", Some(*id), json!({}))?;
+                    unit.audit(AuditAction::LdapDeactivateMissing, Some(*id), json!({}))?;
                     count += 1;
                 }
             }
             Ok(count)
         })
     }
+}
+
+/// Synced users whose login the (full) snapshot no longer has.
+fn missing_users(synced: &[User], snapshot: &Snapshot) -> Vec<UserId> {
+    let present: HashSet<String> = snapshot.users.iter().map(|u| fold(&u.login)).collect();
+    synced
+        .iter()
+        .filter(|u| u.login.as_ref().is_some_and(|l| !present.contains(&l.key())))
+        .map(|u| u.id)
+        .collect()
 }

@@ -2,6 +2,7 @@
 //! directories, the FTPS sign-in, quota reservations while bytes flow, usage
 //! records after each change, and rescans from disk.
 
+use crate::domain::audit::AuditAction;
 use super::signin::Door;
 use super::{Directory, Principal, ServiceError, ServiceResult};
 use crate::domain::ftp::{FtpAccount, granted_by_group, home_dir_name};
@@ -27,12 +28,10 @@ impl Directory {
 
     /// Creates `home` and the configured layout inside it.
     fn make_home(&self, home: &Path) -> ServiceResult<()> {
-        let io = |e: std::io::Error| {
-            ServiceError::Internal(format!("cannot create FTP home {}: {e}", home.display()))
-        };
-        std::fs::create_dir_all(home).map_err(io)?;
+        let io = || ServiceError::io("create the FTP home", home);
+        std::fs::create_dir_all(home).map_err(io())?;
         for entry in &self.settings.ftp.layout {
-            std::fs::create_dir_all(home.join(entry)).map_err(io)?;
+            std::fs::create_dir_all(home.join(entry)).map_err(io())?;
         }
         Ok(())
     }
@@ -48,7 +47,7 @@ impl Directory {
         activate: bool,
     ) -> ServiceResult<Arc<User>> {
         let actor = principal.unrestricted()?;
-        let user = self.cached_user(id)?;
+        let user = self.current_user(id)?;
         roles::may_manage_user(actor, &user)?;
         if user.is_system() || user.masked_at.is_some() || user.is_archived() {
             return Err(ServiceError::conflict(
@@ -71,12 +70,12 @@ impl Directory {
             user.updated_by = Some(actor.id);
             unit.save(&user)?;
             unit.audit(
-                "ftp.create_account",
+                AuditAction::FtpCreateAccount,
                 Some(id),
                 json!({ "quota_mb": quota_mb, "activate": activate }),
             )
         })?;
-        self.cached_user(id)
+        self.current_user(id)
     }
 
     /// Removes user `id`'s FTP account and its home directory with everything in it.
@@ -97,7 +96,7 @@ impl Directory {
             user.updated_at = unit.now;
             user.updated_by = Some(actor.id);
             unit.save(&user)?;
-            unit.audit("ftp.delete_account", Some(id), json!({}))?;
+            unit.audit(AuditAction::FtpDeleteAccount, Some(id), json!({}))?;
             Ok(home)
         })?;
         if let Some(home) = home.filter(|home| Path::new(home).starts_with(&self.settings.ftp.root))
@@ -106,20 +105,21 @@ impl Directory {
                 tracing::warn!(user_id = id, %error, "could not remove FTP home {home}");
             }
         }
-        self.cached_user(id)
+        self.current_user(id)
     }
 
     /// Recomputes user `id`'s usage from the files in their home.
     pub fn rescan_ftp(&self, principal: &Principal, id: UserId) -> ServiceResult<Arc<User>> {
         let actor = principal.unrestricted()?;
-        roles::may_manage_user(actor, &*self.cached_user(id)?)?;
+        roles::may_manage_user(actor, &*self.current_user(id)?)?;
         self.rescan_ftp_usage(Some(actor.id), id)
     }
 
     /// Rescans every FTP account (for the CLI); returns how many were scanned.
     pub fn rescan_all_ftp(&self) -> ServiceResult<usize> {
         let ids: Vec<UserId> = self
-            .read_cache()
+            .snapshot()
+            .users()?
             .iter()
             .filter(|u| u.ftp.home.is_some())
             .map(|u| u.id)
@@ -131,26 +131,26 @@ impl Directory {
     }
 
     fn rescan_ftp_usage(&self, actor: Option<UserId>, id: UserId) -> ServiceResult<Arc<User>> {
-        let user = self.cached_user(id)?;
+        let user = self.current_user(id)?;
         let home = user
             .ftp
             .home
             .clone()
             .ok_or(ServiceError::NotFound("FTP account"))?;
         let (bytes, files) = disk_usage(Path::new(&home))
-            .map_err(|e| ServiceError::Internal(format!("cannot scan {home}: {e}")))?;
+            .map_err(ServiceError::io("scan the FTP home", &home))?;
         self.write(actor, |unit| {
             let mut user = unit.user(id)?;
             user.ftp.used_bytes = bytes;
             user.ftp.used_files = files;
             unit.save(&user)?;
             unit.audit(
-                "ftp.rescan",
+                AuditAction::FtpRescan,
                 Some(id),
                 json!({ "used_bytes": bytes, "used_files": files }),
             )
         })?;
-        self.cached_user(id)
+        self.current_user(id)
     }
 
     /// FTPS sign-in: the common sign-in rules plus an FTP account. Members of an
@@ -180,7 +180,7 @@ impl Directory {
                     ..FtpAccount::default()
                 };
                 unit.audit(
-                    "ftp.create_account",
+                    AuditAction::FtpCreateAccount,
                     Some(user.id),
                     json!({ "quota_mb": default_quota, "via": "allowed_groups" }),
                 )?;
@@ -188,12 +188,12 @@ impl Directory {
             user.last_active_at = Some(unit.now);
             unit.save(&user)
         })?;
-        self.cached_user(user.id)
+        self.current_user(user.id)
     }
 
     /// The name and home directory of an FTP account.
     pub fn ftp_home(&self, id: UserId) -> ServiceResult<(String, PathBuf)> {
-        let user = self.cached_user(id)?;
+        let user = self.current_user(id)?;
         let home = user
             .ftp
             .home
@@ -210,11 +210,14 @@ impl Directory {
 
     /// Reserves `bytes` of user `id`'s quota for an upload in progress; false when
     /// they would pass the quota (stored usage plus every upload in flight).
+    /// The stored usage is read under the reservation lock: an upload that
+    /// finished records its usage before it releases its reservation, so its
+    /// bytes are counted at least once, never missed.
     pub fn ftp_reserve(&self, id: UserId, bytes: u64) -> bool {
-        let Some(user) = self.read_cache().get(id) else {
+        let mut in_flight = self.in_flight();
+        let Ok(Some(user)) = self.snapshot().user(id) else {
             return false;
         };
-        let mut in_flight = self.in_flight();
         let held = in_flight.entry(id).or_insert(0);
         if !user.ftp.allows(*held, bytes) {
             return false;

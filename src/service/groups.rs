@@ -1,6 +1,7 @@
 //! Groups: create, list, delete, and membership changes. Automatic groups belong
 //! to a directory sync and cannot be changed here.
 
+use crate::domain::audit::AuditAction;
 use super::{Directory, Principal, ServiceError, ServiceResult, Unit};
 use crate::domain::ValidationError;
 use crate::domain::group::{Group, validate_group_name};
@@ -62,7 +63,7 @@ impl Directory {
                     ServiceError::Duplicate { .. } => ServiceError::Duplicate { field: "name" },
                     other => other,
                 })?;
-            unit.audit("group.create", None, serde_json::json!({ "group": name }))?;
+            unit.audit(AuditAction::GroupCreate, None, serde_json::json!({ "group": name }))?;
             Ok(group)
         })
     }
@@ -70,13 +71,13 @@ impl Directory {
     pub fn list_groups(&self, principal: &Principal) -> ServiceResult<Vec<GroupSummary>> {
         roles::require(principal.unrestricted()?, Capability::ReadDirectory)?;
         let mut members: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-        let cache = self.read_cache();
-        for user in cache.iter() {
-            for group in user.groups.union(&user.automatic_groups) {
-                *members.entry(group.as_str()).or_default() += 1;
+        let entries = self.index.entries();
+        for entry in &entries {
+            for group in entry.groups() {
+                *members.entry(group).or_default() += 1;
             }
         }
-        let groups = self.store.groups()?;
+        let groups = self.snapshot().groups()?;
         Ok(groups
             .into_iter()
             .map(|group| {
@@ -99,9 +100,10 @@ impl Directory {
                 return Err(automatic_group(&group.name));
             }
             let members: Vec<u64> = unit
-                .cache
+                .index
+                .entries()
                 .iter()
-                .filter(|u| u.groups.contains(&group.name))
+                .filter(|u| u.in_group(&group.name))
                 .map(|u| u.id)
                 .collect();
             for id in members {
@@ -112,7 +114,7 @@ impl Directory {
             }
             unit.tx.remove_group(&group.name)?;
             unit.audit(
-                "group.delete",
+                AuditAction::GroupDelete,
                 None,
                 serde_json::json!({ "group": group.name }),
             )
@@ -145,9 +147,9 @@ impl Directory {
             user.updated_by = Some(actor.id);
             unit.save(&user)?;
             let action = if add {
-                "user.add_to_groups"
+                AuditAction::UserAddToGroups
             } else {
-                "user.remove_from_groups"
+                AuditAction::UserRemoveFromGroups
             };
             unit.audit(action, Some(id), serde_json::json!({ "groups": groups }))
         })

@@ -2,6 +2,7 @@
 //! delete, GDPR masking, copying, system roles. Each guards the system users and
 //! the last active admin, and runs as one transaction with its audit record.
 
+use crate::domain::audit::AuditAction;
 use super::{Directory, Principal, ServiceError, ServiceResult, Unit};
 use crate::config::OnDelete;
 use crate::domain::names::{Email, Login};
@@ -24,10 +25,10 @@ impl Directory {
         after: Option<&User>,
     ) -> ServiceResult<()> {
         let loses_admin = before.is_active_admin() && !after.is_some_and(User::is_active_admin);
-        let others = unit
-            .cache
-            .iter()
-            .any(|u| u.id != before.id && u.is_active_admin());
+        // Read inside the unit of work, which sees its own earlier writes: a
+        // batch that demotes two admins sees the first demotion when checking
+        // the second, and concurrent units are serialised by the store.
+        let others = unit.tx.active_admins()?.into_iter().any(|id| id != before.id);
         if loses_admin && !others {
             return Err(ServiceError::conflict(
                 "last_admin",
@@ -49,7 +50,8 @@ impl Directory {
     /// Hands everything `id` owns or last updated to `deleted_user`.
     fn reassign_to_deleted_user(unit: &Unit, id: UserId) -> ServiceResult<usize> {
         let held: Vec<UserId> = unit
-            .cache
+            .index
+            .entries()
             .iter()
             .filter(|u| u.id != id && (u.owner == Some(id) || u.updated_by == Some(id)))
             .map(|u| u.id)
@@ -72,7 +74,7 @@ impl Directory {
         &self,
         principal: &Principal,
         id: UserId,
-        action: &str,
+        action: AuditAction,
         change: impl Fn(&Unit, &mut User) -> ServiceResult<Value>,
     ) -> ServiceResult<Arc<User>> {
         let actor = principal.unrestricted()?;
@@ -87,12 +89,12 @@ impl Directory {
             unit.save(&user)?;
             unit.audit(action, Some(id), details)
         })?;
-        self.cached_user(id)
+        self.current_user(id)
     }
 
     /// Activates a pending (approval) or deactivated user; the last password still works.
     pub fn activate(&self, principal: &Principal, id: UserId) -> ServiceResult<Arc<User>> {
-        self.change_user(principal, id, "user.activate", |_, user| {
+        self.change_user(principal, id, AuditAction::UserActivate, |_, user| {
             if user.masked_at.is_some() {
                 return Err(ServiceError::conflict(
                     "masked",
@@ -113,7 +115,7 @@ impl Directory {
 
     /// Deactivates a user: data, password and ownership stay; tokens are revoked.
     pub fn deactivate(&self, principal: &Principal, id: UserId) -> ServiceResult<Arc<User>> {
-        self.change_user(principal, id, "user.deactivate", |unit, user| {
+        self.change_user(principal, id, AuditAction::UserDeactivate, |unit, user| {
             if user.is_system() {
                 return Err(system_user_refusal("deactivated"));
             }
@@ -127,7 +129,7 @@ impl Directory {
     /// deactivated. Irreversible.
     pub fn mask(&self, principal: &Principal, id: UserId) -> ServiceResult<Arc<User>> {
         let records = self.records_naming(id)?;
-        self.change_user(principal, id, "user.mask", |unit, user| {
+        self.change_user(principal, id, AuditAction::UserMask, |unit, user| {
             if user.is_system() {
                 return Err(system_user_refusal("masked"));
             }
@@ -157,7 +159,7 @@ impl Directory {
         roles_to_set: &BTreeSet<SystemRole>,
     ) -> ServiceResult<Arc<User>> {
         roles::require(principal.unrestricted()?, Capability::GrantRoles)?;
-        self.change_user(principal, id, "user.set_system_roles", |_, user| {
+        self.change_user(principal, id, AuditAction::UserSetSystemRoles, |_, user| {
             user.system_roles = roles_to_set.clone();
             Ok(json!({ "roles": roles_to_set }))
         })
@@ -174,7 +176,7 @@ impl Directory {
         let actor = principal.unrestricted()?;
         let policy = self.settings.on_delete;
         let records = self.records_naming(id)?;
-        let memberships = self.store.projects_of(id)?;
+        let memberships = self.snapshot().projects_of(id)?;
         self.write(Some(actor.id), |unit| {
             let user = unit.user(id)?;
             roles::may_touch_record(actor, &user, Right::Delete)?;
@@ -207,9 +209,9 @@ impl Directory {
             };
             Self::guard_last_admin(unit, &user, after.as_ref())?;
             let action = if after.is_some() {
-                "user.archive"
+                AuditAction::UserArchive
             } else {
-                "user.delete"
+                AuditAction::UserDelete
             };
             unit.audit(
                 action,
@@ -217,7 +219,7 @@ impl Directory {
                 json!({ "reassigned_records": reassigned }),
             )
         })?;
-        Ok(self.read_cache().get(id))
+        Ok(self.snapshot().user(id)?.map(Arc::new))
     }
 
     /// Copies a user: a new pending user with the same type, groups, roles and
@@ -230,7 +232,7 @@ impl Directory {
         email: Option<String>,
     ) -> ServiceResult<Arc<User>> {
         let actor = principal.unrestricted()?;
-        let source = self.cached_user(id)?;
+        let source = self.current_user(id)?;
         roles::may_manage_user(actor, &source)?;
         if source.is_system() {
             return Err(system_user_refusal("copied"));
@@ -247,6 +249,6 @@ impl Directory {
         draft.owner = Some(actor.id);
         draft.updated_by = Some(actor.id);
         let groups = draft.groups.clone();
-        self.insert_user(Some(actor.id), draft, None, &groups, "user.copy")
+        self.insert_user(Some(actor.id), draft, None, &groups, AuditAction::UserCopy)
     }
 }

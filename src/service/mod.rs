@@ -6,11 +6,11 @@ mod account;
 mod actions;
 mod audit;
 mod bootstrap;
-pub mod cache;
 mod error;
 pub mod external;
 mod ftp;
 mod groups;
+pub mod index;
 mod lifecycle;
 mod passwords;
 pub mod projects;
@@ -29,16 +29,16 @@ pub use twofactor::Enrolment;
 mod twofactor;
 
 use crate::config::{Config, OnDelete};
-use crate::domain::audit::AuditEntry;
+use crate::domain::audit::{AuditAction, AuditEntry};
 use crate::domain::clock::{Clock, Timestamp};
 use crate::domain::password::PasswordPolicy;
 use crate::domain::user::{User, UserId};
-use crate::store::{Store, Tx};
-use cache::UserCache;
-use std::cell::RefCell;
+use crate::store::{Commit, Snapshot, Store, UnitOfWork};
+use index::UserIndex;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::Arc;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 use throttle::SignInThrottle;
@@ -88,10 +88,14 @@ impl Settings {
     }
 }
 
-/// The account directory: store, read model, hashing, clock and rules together.
+/// The account directory: store, user index, hashing, clock and rules together.
 pub struct Directory {
-    store: Store,
-    cache: RwLock<UserCache>,
+    store: Arc<dyn Store>,
+    index: UserIndex,
+    /// Held from a unit of work's start until the index shows its commit, so
+    /// every unit sees an index that is exact (the store serialises writers
+    /// anyway; readers never take this lock).
+    writer: Mutex<()>,
     clock: Arc<dyn Clock>,
     hasher: PasswordHasher,
     policy: PasswordPolicy,
@@ -104,11 +108,11 @@ pub struct Directory {
     sync_status: Mutex<external::SyncStatus>,
 }
 
-/// One transaction in progress: the store view, the read model as committed
-/// before it, who acts, and which users it touched (to refresh the read model).
+/// One unit of work in progress: the store transaction, the user index as
+/// published before it, who acts, and which users it touched (to refresh the index).
 pub(crate) struct Unit<'a> {
-    pub tx: &'a Tx<'a>,
-    pub cache: &'a UserCache,
+    pub tx: &'a dyn UnitOfWork,
+    pub index: &'a UserIndex,
     pub actor: Option<UserId>,
     pub now: Timestamp,
     touched: RefCell<Vec<UserId>>,
@@ -120,7 +124,7 @@ impl Unit<'_> {
         self.tx.user(id)?.ok_or(ServiceError::NotFound("user"))
     }
 
-    /// Writes a user (indexes checked) and marks it for the read model.
+    /// Writes a user (indexes checked) and marks it for the user index.
     pub fn save(&self, user: &User) -> ServiceResult<()> {
         self.tx.put_user(user)?;
         self.touched.borrow_mut().push(user.id);
@@ -142,7 +146,7 @@ impl Unit<'_> {
     /// Records an audit entry for this unit's actor.
     pub fn audit(
         &self,
-        action: &str,
+        action: AuditAction,
         target: Option<UserId>,
         details: serde_json::Value,
     ) -> ServiceResult<()> {
@@ -150,7 +154,7 @@ impl Unit<'_> {
             id: 0,
             at: self.now,
             actor: self.actor,
-            action: action.to_owned(),
+            action,
             target,
             details,
         };
@@ -158,18 +162,37 @@ impl Unit<'_> {
     }
 }
 
+thread_local! {
+    /// Inside [`Directory::durably`]: the newest commit not yet waited for.
+    static DEFERRED: Cell<Option<Commit>> = const { Cell::new(None) };
+}
+
+/// Runs blocking work (store commits, fsync, file-system scans) without
+/// stalling the async workers: on a multi-threaded runtime the worker hands
+/// its other tasks to another thread first.
+pub(crate) fn offload<T>(work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
+}
+
 impl Directory {
-    /// Opens the directory over `store`, loads the read model and makes sure the
+    /// Opens the directory over `store`, loads the user index and makes sure the
     /// system users exist. Returns the root token when this was the first start.
     pub fn open(
-        store: Store,
+        store: Arc<dyn Store>,
         config: &Config,
         clock: Arc<dyn Clock>,
     ) -> ServiceResult<(Self, Option<String>)> {
-        let cache = UserCache::load(store.users()?);
+        let index = UserIndex::load(&store.snapshot().users()?);
         let directory = Self {
             store,
-            cache: RwLock::new(cache),
+            index,
+            writer: Mutex::new(()),
             clock,
             hasher: PasswordHasher::new(config.passwords.hash_concurrency)?,
             policy: PasswordPolicy {
@@ -190,57 +213,72 @@ impl Directory {
         self.clock.now()
     }
 
-    /// Writes buffered changes to disk (called at shutdown).
+    /// Writes everything committed to disk (called at shutdown).
     pub fn flush(&self) -> ServiceResult<()> {
-        Ok(self.store.flush()?)
+        Ok(offload(|| self.store.flush())?)
     }
 
-    fn read_cache(&self) -> RwLockReadGuard<'_, UserCache> {
-        self.cache
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// The last committed state of the store; never waits for a writer.
+    fn snapshot(&self) -> Snapshot {
+        self.store.snapshot()
     }
 
-    fn write_cache(&self) -> RwLockWriteGuard<'_, UserCache> {
-        self.cache
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// A user from the read model.
-    fn cached_user(&self, id: UserId) -> ServiceResult<Arc<User>> {
-        self.read_cache()
-            .get(id)
+    /// A user as last committed.
+    fn current_user(&self, id: UserId) -> ServiceResult<Arc<User>> {
+        self.snapshot()
+            .user(id)?
+            .map(Arc::new)
             .ok_or(ServiceError::NotFound("user"))
     }
 
-    /// Runs `change` as one transaction on behalf of `actor`, then refreshes the
-    /// read model with the users it touched. Writers are serialised, so the read
-    /// model a unit sees is exactly the committed state.
+    /// Runs `change` as one unit of work on behalf of `actor`, refreshes the
+    /// user index with the users it touched, and returns once the change is on
+    /// disk (or, inside [`Directory::durably`], once the batch is).
     fn write<T>(
         &self,
         actor: Option<UserId>,
         change: impl Fn(&Unit) -> ServiceResult<T>,
     ) -> ServiceResult<T> {
-        let mut cache = self.write_cache();
-        let now = self.clock.now();
-        let (value, touched) = self.store.write(|tx| {
-            let unit = Unit {
-                tx,
-                cache: &cache,
-                actor,
-                now,
-                touched: RefCell::new(Vec::new()),
-            };
-            let value = change(&unit)?;
-            Ok::<_, ServiceError>((value, unit.touched.into_inner()))
-        })?;
-        for id in touched {
-            match self.store.user(id)? {
-                Some(user) => cache.put(user),
-                None => cache.remove(id),
+        offload(|| {
+            let writer = self
+                .writer
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let now = self.clock.now();
+            let ((value, touched), commit) = self.store.write(|tx| {
+                let unit = Unit {
+                    tx,
+                    index: &self.index,
+                    actor,
+                    now,
+                    touched: RefCell::new(Vec::new()),
+                };
+                let value = change(&unit)?;
+                Ok::<_, ServiceError>((value, unit.touched.into_inner()))
+            })?;
+            self.index.refresh(&touched, &*self.snapshot())?;
+            drop(writer);
+            match DEFERRED.get() {
+                Some(pending) => DEFERRED.set(Some(pending.max(commit))),
+                None => self.store.wait_durable(commit)?,
             }
-        }
-        Ok(value)
+            Ok(value)
+        })
+    }
+
+    /// Runs `batch` (many units of work) and waits once, at its end, until all
+    /// of them are on disk: one flush for the batch instead of one per unit.
+    /// Nothing in the batch is reported before this returns.
+    fn durably<T>(&self, batch: impl FnOnce() -> T) -> ServiceResult<T> {
+        offload(|| {
+            let outer = DEFERRED.replace(Some(Commit::default()));
+            let value = batch();
+            let pending = DEFERRED.replace(outer).unwrap_or_default();
+            match outer {
+                Some(outer) => DEFERRED.set(Some(outer.max(pending))),
+                None => self.store.wait_durable(pending)?,
+            }
+            Ok(value)
+        })
     }
 }

@@ -27,7 +27,7 @@ pub struct PasswordHasher {
 
 fn argon2() -> ServiceResult<Argon2<'static>> {
     let params = Params::new(MEMORY_KIB, PASSES, LANES, None)
-        .map_err(|e| ServiceError::Internal(format!("argon2 parameters: {e}")))?;
+        .map_err(argon2::password_hash::Error::from)?;
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
@@ -37,7 +37,7 @@ pub fn hash_blocking(password: &str) -> ServiceResult<String> {
     argon2()?
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
-        .map_err(|e| ServiceError::Internal(format!("hashing failed: {e}")))
+        .map_err(ServiceError::from)
 }
 
 /// Verifies on the calling thread; a malformed stored hash counts as a mismatch.
@@ -62,7 +62,7 @@ impl PasswordHasher {
             std::thread::Builder::new()
                 .name(format!("gatehouse-argon2-{index}"))
                 .spawn(move || run_jobs(&queue))
-                .map_err(|e| ServiceError::Internal(format!("cannot start hashing thread: {e}")))?;
+                .map_err(ServiceError::io("start a hashing thread", "argon2"))?;
         }
         let decoy = hash_blocking("decoy password that matches nothing")?;
         Ok(Self {
@@ -79,7 +79,7 @@ impl PasswordHasher {
         let job: Job = Box::new(move || {
             let _ = reply.send(job());
         });
-        let closed = || ServiceError::Internal("password hasher stopped".into());
+        let closed = || ServiceError::HasherStopped;
         self.jobs.send(job).await.map_err(|_| closed())?;
         outcome.await.map_err(|_| closed())
     }

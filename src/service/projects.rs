@@ -1,6 +1,7 @@
 //! Organizations, projects with their members, and records: every change asks
 //! the permission rule in `domain::permissions` first.
 
+use crate::domain::audit::AuditAction;
 use super::{Directory, Principal, ServiceError, ServiceResult, Unit};
 use crate::domain::ValidationError;
 use crate::domain::permissions::{Action, Decision, decide, decide_project};
@@ -204,7 +205,7 @@ impl Directory {
     /// Records that name `user` as owner, creator, last editor, manager or assignee.
     pub(crate) fn records_naming(&self, user: UserId) -> ServiceResult<Vec<ResourceId>> {
         Ok(self
-            .store
+            .snapshot()
             .resources()?
             .into_iter()
             .filter(|r| {
@@ -332,7 +333,7 @@ impl Directory {
             };
             unit.tx.put_organization(&organization)?;
             unit.audit(
-                "organization.create",
+                AuditAction::OrganizationCreate,
                 None,
                 json!({ "organization": organization.id }),
             )?;
@@ -346,14 +347,14 @@ impl Directory {
         id: OrganizationId,
     ) -> ServiceResult<Organization> {
         principal.unrestricted()?;
-        self.store
+        self.snapshot()
             .organization(id)?
             .ok_or(ServiceError::NotFound("organization"))
     }
 
     pub fn list_organizations(&self, principal: &Principal) -> ServiceResult<Vec<Organization>> {
         principal.unrestricted()?;
-        Ok(self.store.organizations()?)
+        Ok(self.snapshot().organizations()?)
     }
 
     /// Admins, or members of the organization, edit its details; only admins change the code.
@@ -391,7 +392,7 @@ impl Directory {
                 }
             }
             unit.tx.put_organization(&organization)?;
-            unit.audit("organization.update", None, json!({ "organization": id }))?;
+            unit.audit(AuditAction::OrganizationUpdate, None, json!({ "organization": id }))?;
             Ok(organization)
         })
     }
@@ -406,10 +407,10 @@ impl Directory {
     ) -> ServiceResult<OrganizationDeletion> {
         let actor = principal.unrestricted()?;
         roles::require(actor, Capability::GrantRoles)?;
-        self.store
+        self.snapshot()
             .organization(id)?
             .ok_or(ServiceError::NotFound("organization"))?;
-        let resources = self.store.resources()?;
+        let resources = self.snapshot().resources()?;
         let plan = OrganizationDeletion {
             dry_run,
             deleted_resources: resources
@@ -423,7 +424,8 @@ impl Directory {
                 .map(|r| r.id)
                 .collect(),
             detached_users: self
-                .read_cache()
+                .snapshot()
+                .users()?
                 .iter()
                 .filter(|u| u.organization == Some(id))
                 .map(|u| u.id)
@@ -452,7 +454,7 @@ impl Directory {
             }
             unit.tx.remove_organization(&organization)?;
             unit.audit(
-                "organization.delete",
+                AuditAction::OrganizationDelete,
                 None,
                 json!({ "organization": id, "deleted_resources": plan.deleted_resources.len() }),
             )
@@ -480,7 +482,7 @@ impl Directory {
             user.updated_at = unit.now;
             unit.save(&user)?;
             unit.audit(
-                "user.set_organization",
+                AuditAction::UserSetOrganization,
                 Some(id),
                 json!({ "organization": organization }),
             )
@@ -490,7 +492,7 @@ impl Directory {
     // ---- projects
 
     fn view(&self, project: Project) -> ServiceResult<ProjectView> {
-        let members = self.store.members(project.id)?;
+        let members = self.snapshot().members(project.id)?;
         Ok(ProjectView { project, members })
     }
 
@@ -519,7 +521,7 @@ impl Directory {
             unit.tx.put_project(&project)?;
             unit.tx
                 .set_membership(project.id, actor.id, Some(ProjectRole::Owner))?;
-            unit.audit("project.create", None, json!({ "project": project.id }))?;
+            unit.audit(AuditAction::ProjectCreate, None, json!({ "project": project.id }))?;
             Ok(project)
         })?;
         self.view(project)
@@ -528,14 +530,14 @@ impl Directory {
     pub fn get_project(&self, principal: &Principal, id: ProjectId) -> ServiceResult<ProjectView> {
         let actor = principal.unrestricted()?;
         let project = self
-            .store
+            .snapshot()
             .project(id)?
             .ok_or(ServiceError::NotFound("project"))?;
         if actor.system_roles.is_empty() {
             refuse(decide_project(
                 actor,
                 Action::View,
-                self.store.membership(id, actor.id)?,
+                self.snapshot().membership(id, actor.id)?,
             ))?;
         }
         self.view(project)
@@ -544,8 +546,8 @@ impl Directory {
     /// Admins and directory readers see every project; others their own.
     pub fn list_projects(&self, principal: &Principal) -> ServiceResult<Vec<Project>> {
         let actor = principal.unrestricted()?;
-        let mine = self.store.projects_of(actor.id)?;
-        let all = self.store.projects()?;
+        let mine = self.snapshot().projects_of(actor.id)?;
+        let all = self.snapshot().projects()?;
         Ok(all
             .into_iter()
             .filter(|p| !actor.system_roles.is_empty() || mine.contains_key(&p.id))
@@ -554,8 +556,8 @@ impl Directory {
 
     pub fn my_projects(&self, principal: &Principal) -> ServiceResult<Vec<MyProject>> {
         let mut mine = Vec::new();
-        for (id, role) in self.store.projects_of(principal.user.id)? {
-            if let Some(project) = self.store.project(id)? {
+        for (id, role) in self.snapshot().projects_of(principal.user.id)? {
+            if let Some(project) = self.snapshot().project(id)? {
                 mine.push(MyProject {
                     id,
                     name: project.name,
@@ -594,7 +596,7 @@ impl Directory {
                 project.settings = settings.clone();
             }
             unit.tx.put_project(&project)?;
-            unit.audit("project.update", None, json!({ "project": id }))?;
+            unit.audit(AuditAction::ProjectUpdate, None, json!({ "project": id }))?;
             Ok(project)
         })?;
         self.view(project)
@@ -604,13 +606,13 @@ impl Directory {
     pub fn delete_project(&self, principal: &Principal, id: ProjectId) -> ServiceResult<()> {
         let actor = principal.unrestricted()?;
         let orphans: Vec<ResourceId> = self
-            .store
+            .snapshot()
             .resources()?
             .into_iter()
             .filter(|r| r.project == Some(id))
             .map(|r| r.id)
             .collect();
-        let members: Vec<UserId> = self.store.members(id)?.into_keys().collect();
+        let members: Vec<UserId> = self.snapshot().members(id)?.into_keys().collect();
         self.write(Some(actor.id), |unit| {
             Self::load_project(unit, id)?;
             refuse(decide_project(
@@ -627,7 +629,7 @@ impl Directory {
                 unit.tx.set_membership(id, *member, None)?;
             }
             unit.tx.remove_project(id)?;
-            unit.audit("project.delete", None, json!({ "project": id }))
+            unit.audit(AuditAction::ProjectDelete, None, json!({ "project": id }))
         })
     }
 
@@ -672,7 +674,7 @@ impl Directory {
         }
         unit.tx.set_membership(project.id, member, role)?;
         unit.audit(
-            "project.set_member",
+            AuditAction::ProjectSetMember,
             Some(member),
             json!({ "project": project.id, "role": role }),
         )
@@ -719,7 +721,7 @@ impl Directory {
                     user.status = crate::domain::user::Status::Active;
                     user.updated_at = unit.now;
                     unit.save(&user)?;
-                    unit.audit("user.activate", Some(member), json!({ "via": "set-roles" }))?;
+                    unit.audit(AuditAction::UserActivate, Some(member), json!({ "via": "set-roles" }))?;
                 }
             }
             Ok(())
@@ -792,7 +794,7 @@ impl Directory {
                 updated_at: unit.now,
             };
             unit.tx.put_resource(&resource)?;
-            unit.audit("resource.create", None, json!({ "resource": resource.id }))?;
+            unit.audit(AuditAction::ResourceCreate, None, json!({ "resource": resource.id }))?;
             Ok(resource)
         })
     }
@@ -812,7 +814,7 @@ impl Directory {
             ));
         }
         let organization = self
-            .store
+            .snapshot()
             .organization(org)?
             .ok_or(ServiceError::NotFound("organization"))?;
         let (rows, skipped) = parse_import(csv_text, &organization.code)?;
@@ -849,7 +851,7 @@ impl Directory {
                 created.push(resource.id);
             }
             unit.audit(
-                "resource.import",
+                AuditAction::ResourceImport,
                 None,
                 json!({ "organization": org, "created": created.len() }),
             )?;
@@ -866,11 +868,11 @@ impl Directory {
         action: Action,
     ) -> ServiceResult<Resource> {
         let resource = self
-            .store
+            .snapshot()
             .resource(id)?
             .ok_or(ServiceError::NotFound("resource"))?;
         let role = match resource.project {
-            Some(project) => self.store.membership(project, actor.id)?,
+            Some(project) => self.snapshot().membership(project, actor.id)?,
             None => None,
         };
         refuse(decide(actor, action, &resource, role))?;
@@ -888,9 +890,9 @@ impl Directory {
         project: Option<ProjectId>,
     ) -> ServiceResult<Vec<Resource>> {
         let actor = principal.unrestricted()?;
-        let roles = self.store.projects_of(actor.id)?;
+        let roles = self.snapshot().projects_of(actor.id)?;
         Ok(self
-            .store
+            .snapshot()
             .resources()?
             .into_iter()
             .filter(|r| project.is_none_or(|p| r.project == Some(p)))
@@ -946,7 +948,7 @@ impl Directory {
             resource.updated_by = actor.id;
             resource.updated_at = unit.now;
             unit.tx.put_resource(&resource)?;
-            unit.audit("resource.update", None, json!({ "resource": id }))?;
+            unit.audit(AuditAction::ResourceUpdate, None, json!({ "resource": id }))?;
             Ok(resource)
         })
     }
@@ -962,7 +964,7 @@ impl Directory {
                 Self::role_in(unit, &resource, actor.id)?,
             ))?;
             unit.tx.remove_resource(id)?;
-            unit.audit("resource.delete", None, json!({ "resource": id }))
+            unit.audit(AuditAction::ResourceDelete, None, json!({ "resource": id }))
         })
     }
 
@@ -995,7 +997,7 @@ impl Directory {
             resource.updated_by = actor.id;
             resource.updated_at = unit.now;
             unit.tx.put_resource(&resource)?;
-            unit.audit(if assign { "resource.assign" } else { "resource.unassign" }, None, json!({ "resource": id, "users": users }))?;
+            unit.audit(if assign { AuditAction::ResourceAssign } else { AuditAction::ResourceUnassign }, None, json!({ "resource": id, "users": users }))?;
             Ok(resource)
         })
     }
@@ -1020,7 +1022,7 @@ impl Directory {
             resource.updated_by = actor.id;
             resource.updated_at = unit.now;
             unit.tx.put_resource(&resource)?;
-            unit.audit("resource.set_owner", Some(owner), json!({ "resource": id }))?;
+            unit.audit(AuditAction::ResourceSetOwner, Some(owner), json!({ "resource": id }))?;
             Ok(resource)
         })
     }
@@ -1051,13 +1053,13 @@ impl Directory {
         if actor.id != user {
             roles::require(actor, Capability::ReadDirectory)?;
         }
-        let subject = self.cached_user(user)?;
+        let subject = self.current_user(user)?;
         let resource = self
-            .store
+            .snapshot()
             .resource(resource)?
             .ok_or(ServiceError::NotFound("resource"))?;
         let role = match resource.project {
-            Some(project) => self.store.membership(project, user)?,
+            Some(project) => self.snapshot().membership(project, user)?,
             None => None,
         };
         Ok(decide(&subject, action, &resource, role))

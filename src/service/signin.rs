@@ -1,6 +1,7 @@
 //! Who is calling: bearer-token authentication, and password sign-in with
 //! lockout and 2FA, issuing short-lived sessions.
 
+use crate::domain::audit::AuditAction;
 use super::{Directory, ServiceError, ServiceResult};
 use crate::domain::clock::Timestamp;
 use crate::domain::credentials::{TokenKind, token_hash};
@@ -60,16 +61,16 @@ impl Directory {
     /// Resolves a bearer token (session or API) to its live, allowed user.
     pub fn authenticate(&self, bearer: &str) -> ServiceResult<Principal> {
         let now = self.now();
-        let record = self
-            .store
+        let snapshot = self.snapshot();
+        let record = snapshot
             .token(&token_hash(bearer))?
             .ok_or(ServiceError::Unauthenticated)?;
         if !record.kind.authenticates() || !record.is_live(now) {
             return Err(ServiceError::Unauthenticated);
         }
-        let user = self
-            .read_cache()
-            .get(record.user_id)
+        let user = snapshot
+            .user(record.user_id)?
+            .map(Arc::new)
             .ok_or(ServiceError::Unauthenticated)?;
         check_account(&user, now).map_err(|_| ServiceError::Unauthenticated)?;
         Ok(Principal {
@@ -102,19 +103,20 @@ impl Directory {
         if let Some(retry_after) = self.throttle.locked(&keys, self.now()) {
             return Err(ServiceError::TooManyAttempts { retry_after });
         }
-        let local = self
-            .store
-            .user_id_by_login_or_email(login)?
-            .and_then(|id| self.read_cache().get(id));
+        let snapshot = self.snapshot();
+        let local = match snapshot.user_id_by_login_or_email(login)? {
+            Some(id) => snapshot.user(id)?.map(Arc::new),
+            None => None,
+        };
         let local_credentials = match &local {
-            Some(user) => self.store.credentials(user.id)?,
+            Some(user) => snapshot.credentials(user.id)?,
             None => Default::default(),
         };
         let local_id = local.as_ref().map(|u| u.id);
         let hash = local_credentials.password_hash.clone();
         let (user, verdict) = self.check_secret(local, login, secret, hash, &door).await?;
         let credentials = match &user {
-            Some(user) if Some(user.id) != local_id => self.store.credentials(user.id)?,
+            Some(user) if Some(user.id) != local_id => self.snapshot().credentials(user.id)?,
             _ => local_credentials,
         };
         let now = self.now();
@@ -179,7 +181,7 @@ impl Directory {
 
     /// Whether `token` is a live API token of user `id`.
     fn is_api_token_of(&self, token: &str, id: u64) -> ServiceResult<bool> {
-        let record = self.store.token(&token_hash(token))?;
+        let record = self.snapshot().token(&token_hash(token))?;
         Ok(record
             .is_some_and(|r| r.kind == TokenKind::Api && r.user_id == id && r.is_live(self.now())))
     }
@@ -192,13 +194,13 @@ impl Directory {
             user.last_active_at = Some(unit.now);
             unit.save(&user)?;
             let issued = Self::issue_token(unit, user_id, TokenKind::Session, ttl)?;
-            unit.audit("user.sign_in", Some(user_id), json!({}))?;
+            unit.audit(AuditAction::UserSignIn, Some(user_id), json!({}))?;
             Ok(issued)
         })?;
         Ok(Session {
             token,
             expires_at,
-            user: self.cached_user(user_id)?,
+            user: self.current_user(user_id)?,
         })
     }
 }

@@ -2,6 +2,7 @@
 //! and email-confirmation tokens. 256 random bits with a kind prefix; only the
 //! SHA-256 is stored. Unknown, used, expired and revoked tokens look the same.
 
+use crate::domain::audit::AuditAction;
 use super::{Directory, Principal, ServiceError, ServiceResult, Unit};
 use crate::domain::clock::Timestamp;
 use crate::domain::credentials::{TokenKind, TokenRecord, token_hash};
@@ -112,7 +113,7 @@ impl Directory {
 
     /// The live token record for `token` of `kind`, read outside a transaction.
     pub(crate) fn peek_token(&self, token: &str, kind: TokenKind) -> ServiceResult<TokenRecord> {
-        let record = self.store.token(&token_hash(token))?;
+        let record = self.snapshot().token(&token_hash(token))?;
         record
             .filter(|r| r.kind == kind && r.is_live(self.now()))
             .ok_or(ServiceError::InvalidToken)
@@ -150,7 +151,7 @@ impl Directory {
             kind.issuable_for(&user)
                 .map_err(|(code, message)| ServiceError::conflict(code, message))?;
             let issued = Self::issue_token(unit, id, kind, ttl)?;
-            unit.audit("token.issue", Some(id), json!({ "kind": kind }))?;
+            unit.audit(AuditAction::TokenIssue, Some(id), json!({ "kind": kind }))?;
             Ok(issued)
         })?;
         let link = kind.link_page().map(|page| self.link(page, &token));
@@ -176,7 +177,7 @@ impl Directory {
             if revoked == 0 {
                 return Err(ServiceError::NotFound("token"));
             }
-            unit.audit("token.revoke", Some(id), json!({ "kind": kind }))
+            unit.audit(AuditAction::TokenRevoke, Some(id), json!({ "kind": kind }))
         })
     }
 
@@ -187,12 +188,12 @@ impl Directory {
         token: &str,
         kind: TokenKind,
         password: String,
-        action: &str,
+        action: AuditAction,
         finish: fn(&mut User) -> ServiceResult<()>,
     ) -> ServiceResult<Arc<User>> {
         let record = self.peek_token(token, kind)?;
         let user = self
-            .cached_user(record.user_id)
+            .current_user(record.user_id)
             .map_err(|_| ServiceError::InvalidToken)?;
         self.check_password(&user, &password, false)?;
         let hash = self.hasher.hash(password).await?;
@@ -210,7 +211,7 @@ impl Directory {
             unit.audit(action, Some(user.id), json!({}))?;
             Ok(user.id)
         })?;
-        self.cached_user(id)
+        self.current_user(id)
     }
 
     /// Public: a pending user sets a password with an activation token and becomes active.
@@ -223,7 +224,7 @@ impl Directory {
             token,
             TokenKind::Activation,
             password,
-            "user.activate_with_token",
+            AuditAction::UserActivateWithToken,
             |user| {
                 if user.status != Status::Pending {
                     return Err(ServiceError::InvalidToken);
@@ -245,7 +246,7 @@ impl Directory {
             token,
             TokenKind::PasswordReset,
             password,
-            "user.reset_password",
+            AuditAction::UserResetPassword,
             |user| {
                 if user.status != Status::Active || user.is_archived() {
                     return Err(ServiceError::InvalidToken);
@@ -264,10 +265,10 @@ impl Directory {
             user.email_confirmed_at = Some(unit.now);
             user.updated_at = unit.now;
             unit.save(&user)?;
-            unit.audit("user.confirm_email", Some(user.id), json!({}))?;
+            unit.audit(AuditAction::UserConfirmEmail, Some(user.id), json!({}))?;
             Ok(user.id)
         })?;
-        self.cached_user(id)
+        self.current_user(id)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Two-factor authentication (TOTP): self enrolment confirmed by a code,
 //! self removal, and admin reset.
 
+use crate::domain::audit::AuditAction;
 use super::signin::totp_matches;
 use super::{Directory, Principal, ServiceError, ServiceResult};
 use crate::domain::roles;
@@ -25,7 +26,7 @@ impl Directory {
     /// Starts enrolment: a new pending secret, confirmed later by a code.
     pub fn begin_two_factor(&self, principal: &Principal) -> ServiceResult<Enrolment> {
         Self::allows_enrolment(principal)?;
-        let user = self.cached_user(principal.user.id)?;
+        let user = self.current_user(principal.user.id)?;
         if user.two_factor_enabled {
             return Err(ServiceError::conflict(
                 "already_enrolled",
@@ -72,9 +73,9 @@ impl Directory {
             user.two_factor_enabled = true;
             user.updated_at = unit.now;
             unit.save(&user)?;
-            unit.audit("user.enable_2fa", Some(id), json!({}))
+            unit.audit(AuditAction::UserEnable2fa, Some(id), json!({}))
         })?;
-        self.cached_user(id)
+        self.current_user(id)
     }
 
     /// The user turns 2FA off with a current code, unless an admin requires it.
@@ -101,9 +102,9 @@ impl Directory {
                 return Err(crate::domain::ValidationError::new("code", "does not match").into());
             }
             Self::clear_two_factor(unit, user)?;
-            unit.audit("user.disable_2fa", Some(id), json!({}))
+            unit.audit(AuditAction::UserDisable2fa, Some(id), json!({}))
         })?;
-        self.cached_user(id)
+        self.current_user(id)
     }
 
     /// Admin removes a user's 2FA (lost device); enrolment is asked again at
@@ -114,9 +115,9 @@ impl Directory {
             let user = unit.user(id)?;
             roles::may_manage_user(actor, &user)?;
             Self::clear_two_factor(unit, user)?;
-            unit.audit("user.reset_2fa", Some(id), json!({}))
+            unit.audit(AuditAction::UserReset2fa, Some(id), json!({}))
         })?;
-        self.cached_user(id)
+        self.current_user(id)
     }
 
     fn clear_two_factor(unit: &super::Unit, mut user: User) -> ServiceResult<()> {

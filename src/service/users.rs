@@ -1,6 +1,7 @@
 //! Creating, reading, changing and listing users; registration; admin password set.
 
-use super::cache::{UserPage, UserQuery};
+use crate::domain::audit::AuditAction;
+use super::index::{UserPage, UserQuery};
 use super::{Directory, Principal, ServiceError, ServiceResult};
 use crate::domain::ValidationError;
 use crate::domain::credentials::Credentials;
@@ -80,7 +81,7 @@ impl Directory {
         draft.updated_by = Some(actor.id);
         let password_hash = self.hash_optional(request.password).await?;
         let groups = request.groups;
-        self.insert_user(Some(actor.id), draft, password_hash, &groups, "user.create")
+        self.insert_user(Some(actor.id), draft, password_hash, &groups, AuditAction::UserCreate)
     }
 
     /// A visitor registers: a pending `self_registered` user, policy always applied.
@@ -90,7 +91,7 @@ impl Directory {
         }
         let organization = match &registration.organization {
             Some(code) => Some(
-                self.store
+                self.snapshot()
                     .organization_by_code(code)?
                     .ok_or_else(|| {
                         ValidationError::new("organization", format!("no organization `{code}`"))
@@ -109,7 +110,7 @@ impl Directory {
             draft,
             Some(password_hash),
             &BTreeSet::new(),
-            "user.register",
+            AuditAction::UserRegister,
         )
     }
 
@@ -120,11 +121,11 @@ impl Directory {
         draft: User,
         password_hash: Option<String>,
         groups: &BTreeSet<String>,
-        action: &str,
+        action: AuditAction,
     ) -> ServiceResult<Arc<User>> {
         let id = self.write(actor, |unit| {
             let mut user = draft.clone();
-            user.id = unit.tx.next_user_id()?;
+            user.id = unit.tx.next_id("user")?;
             user.created_at = unit.now;
             user.updated_at = unit.now;
             user.groups = self.local_groups(unit, groups)?;
@@ -141,13 +142,13 @@ impl Directory {
             )?;
             Ok(user.id)
         })?;
-        self.cached_user(id)
+        self.current_user(id)
     }
 
     /// Reads a user: directory readers see everyone, others only themselves.
     pub fn get_user(&self, principal: &Principal, id: UserId) -> ServiceResult<Arc<User>> {
         let actor = principal.unrestricted()?;
-        let user = self.cached_user(id)?;
+        let user = self.current_user(id)?;
         if actor.id != id && !user.grants(actor, Right::Read) {
             roles::require(actor, Capability::ReadDirectory)?;
         }
@@ -157,7 +158,19 @@ impl Directory {
     /// Lists users matching `query`.
     pub fn list_users(&self, principal: &Principal, query: &UserQuery) -> ServiceResult<UserPage> {
         roles::require(principal.unrestricted()?, Capability::ReadDirectory)?;
-        Ok(self.read_cache().query(query))
+        let page = self.index.query(query);
+        let snapshot = self.snapshot();
+        let mut users = Vec::with_capacity(page.ids.len());
+        for id in page.ids {
+            // A user deleted since the index was read is simply left out.
+            if let Some(user) = snapshot.user(id)? {
+                users.push(Arc::new(user));
+            }
+        }
+        Ok(UserPage {
+            users,
+            next_cursor: page.next_cursor,
+        })
     }
 
     /// Admin changes a user's profile and settings.
@@ -179,12 +192,12 @@ impl Directory {
             user.updated_by = Some(actor.id);
             unit.save(&user)?;
             unit.audit(
-                "user.update",
+                AuditAction::UserUpdate,
                 Some(id),
                 serde_json::json!({ "fields": changed }),
             )
         })?;
-        self.cached_user(id)
+        self.current_user(id)
     }
 
     /// Admin sets a user's password; the policy applies unless overridden.
@@ -196,7 +209,7 @@ impl Directory {
         override_policy: bool,
     ) -> ServiceResult<()> {
         let actor = principal.unrestricted()?;
-        let target = self.cached_user(id)?;
+        let target = self.current_user(id)?;
         roles::may_manage_user(actor, &target)?;
         self.check_password(&target, &password, override_policy)?;
         let hash = self.hasher.hash(password).await?;
@@ -207,7 +220,7 @@ impl Directory {
             credentials.password_hash = Some(hash.clone());
             unit.tx.put_credentials(id, &credentials)?;
             unit.audit(
-                "user.set_password",
+                AuditAction::UserSetPassword,
                 Some(id),
                 serde_json::json!({ "override_policy": override_policy }),
             )
@@ -239,12 +252,12 @@ impl Directory {
             user.updated_at = unit.now;
             unit.save(&user)?;
             unit.audit(
-                "user.set_owner",
+                AuditAction::UserSetOwner,
                 Some(id),
                 serde_json::json!({ "owner": owner }),
             )
         })?;
-        self.cached_user(id)
+        self.current_user(id)
     }
 
     /// Replaces the access list of user record `id`: its owner or user managers.
@@ -279,11 +292,11 @@ impl Directory {
             user.updated_by = Some(actor.id);
             unit.save(&user)?;
             unit.audit(
-                "user.set_access",
+                AuditAction::UserSetAccess,
                 Some(id),
                 serde_json::json!({ "grants": grants.len() }),
             )
         })?;
-        self.cached_user(id)
+        self.current_user(id)
     }
 }

@@ -1,5 +1,5 @@
 //! Key encodings: big-endian ids so ranges sort numerically, folded names for
-//! case-insensitive unique indexes.
+//! case-insensitive unique indexes, named counters in the meta tree.
 
 use crate::domain::user::UserId;
 
@@ -17,6 +17,11 @@ pub fn pair(first: u64, second: u64) -> [u8; 16] {
     key
 }
 
+/// The meta key of the id counter named `name`.
+pub fn counter(name: &str) -> String {
+    format!("next_{name}_id")
+}
+
 pub fn decode_u64(raw: &[u8]) -> u64 {
     let mut bytes = [0u8; 8];
     let len = raw.len().min(8);
@@ -32,5 +37,6 @@ mod tests {
     fn ids_round_trip_and_sort() {
         assert_eq!(decode_u64(&id(42)), 42);
         assert!(id(2) < id(256));
+        assert!(pair(1, 9) < pair(2, 0));
     }
 }

@@ -1,12 +1,15 @@
-//! The in-memory read model of all users: answers lookups and filtered,
-//! text-searched listings without touching the store. Rebuilt from the store at
-//! start and refreshed after every committed write.
+//! The in-memory index of all users: answers filtered, text-searched listings
+//! with ids, in a compact entry per user. Rebuilt from the store at start and
+//! refreshed after every committed write; readers never wait for a writer.
 
 use crate::domain::clock::Timestamp;
 use crate::domain::names::fold;
 use crate::domain::user::{Status, User, UserId, UserType};
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use crate::store::{ReadView, StoreError};
+use arc_swap::ArcSwap;
+use imbl::OrdMap;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 
 /// Reads one searchable field of a user.
 pub type FieldReader = fn(&User) -> Option<&str>;
@@ -29,8 +32,17 @@ pub const DEFAULT_SEARCH_FIELDS: [usize; 5] = [0, 1, 2, 3, 4];
 /// Separates fields in an entry's search text; never part of a query.
 const FIELD_SEPARATOR: char = '\u{1}';
 
-struct Entry {
-    user: Arc<User>,
+/// What the index keeps of a user: the fields listings filter on, ownership,
+/// and the search text. The user record itself stays in the store's snapshot.
+pub struct Entry {
+    pub id: UserId,
+    pub user_type: UserType,
+    pub status: Status,
+    pub archived_at: Option<Timestamp>,
+    pub owner: Option<UserId>,
+    pub updated_by: Option<UserId>,
+    /// Local and automatic groups together, sorted.
+    groups: Box<[Box<str>]>,
     /// Case-folded searchable fields in `SEARCH_FIELDS` order, joined by
     /// `FIELD_SEPARATOR`, so a run of fields is searched with one scan.
     search_text: Box<str>,
@@ -39,21 +51,43 @@ struct Entry {
 }
 
 impl Entry {
-    fn new(user: User) -> Self {
+    fn new(user: &User) -> Self {
         let mut search_text = String::new();
         let mut field_ends = [0u32; SEARCH_FIELDS.len()];
         for (index, (_, read)) in SEARCH_FIELDS.iter().enumerate() {
             if index > 0 {
                 search_text.push(FIELD_SEPARATOR);
             }
-            search_text.push_str(&read(&user).map(fold).unwrap_or_default());
+            search_text.push_str(&read(user).map(fold).unwrap_or_default());
             field_ends[index] = u32::try_from(search_text.len()).unwrap_or(u32::MAX);
         }
+        let groups: BTreeSet<&String> = user.groups.union(&user.automatic_groups).collect();
         Self {
-            user: Arc::new(user),
+            id: user.id,
+            user_type: user.user_type,
+            status: user.status,
+            archived_at: user.archived_at,
+            owner: user.owner,
+            updated_by: user.updated_by,
+            groups: groups.into_iter().map(|g| g.as_str().into()).collect(),
             search_text: search_text.into(),
             field_ends,
         }
+    }
+
+    pub fn is_archived(&self) -> bool {
+        self.archived_at.is_some()
+    }
+
+    /// Whether the user is in `group`, locally or automatically.
+    pub fn in_group(&self, group: &str) -> bool {
+        self.groups
+            .binary_search_by(|g| g.as_ref().cmp(group))
+            .is_ok()
+    }
+
+    pub fn groups(&self) -> impl Iterator<Item = &str> {
+        self.groups.iter().map(AsRef::as_ref)
     }
 
     /// The text of fields `first..=last`, separators included.
@@ -133,26 +167,25 @@ pub struct UserQuery {
 
 impl UserQuery {
     fn matches(&self, entry: &Entry, text: Option<&TextSearch>) -> bool {
-        let user = &entry.user;
         let archived_ok = match self.archived {
-            ArchivedFilter::Exclude => !user.is_archived(),
-            ArchivedFilter::Only => user.is_archived(),
+            ArchivedFilter::Exclude => !entry.is_archived(),
+            ArchivedFilter::Only => entry.is_archived(),
             ArchivedFilter::Include => true,
         };
         archived_ok
-            && (self.types.is_empty() || self.types.contains(&user.user_type))
-            && (self.statuses.is_empty() || self.statuses.contains(&user.status))
-            && self.group.as_deref().is_none_or(|g| user.in_group(g))
+            && (self.types.is_empty() || self.types.contains(&entry.user_type))
+            && (self.statuses.is_empty() || self.statuses.contains(&entry.status))
+            && self.group.as_deref().is_none_or(|g| entry.in_group(g))
             && self
                 .exclude_group
                 .as_deref()
-                .is_none_or(|g| !user.in_group(g))
+                .is_none_or(|g| !entry.in_group(g))
             && self
                 .archived_after
-                .is_none_or(|t| user.archived_at.is_some_and(|a| a > t))
+                .is_none_or(|t| entry.archived_at.is_some_and(|a| a > t))
             && self
                 .archived_before
-                .is_none_or(|t| user.archived_at.is_some_and(|a| a < t))
+                .is_none_or(|t| entry.archived_at.is_some_and(|a| a < t))
             && text.is_none_or(|text| text.matches(entry))
     }
 }
@@ -164,58 +197,76 @@ pub struct UserPage {
     pub next_cursor: Option<UserId>,
 }
 
-/// All users by id.
-#[derive(Default)]
-pub struct UserCache {
-    entries: BTreeMap<UserId, Entry>,
+/// One page of a listing from the index: the ids, in order.
+pub struct IdPage {
+    pub ids: Vec<UserId>,
+    /// Pass as `cursor` to get the next page; `None` on the last page.
+    pub next_cursor: Option<UserId>,
 }
 
-impl UserCache {
-    pub fn load(users: Vec<User>) -> Self {
+type Entries = OrdMap<UserId, Arc<Entry>>;
+
+/// The index of all users by id. Readers take the published version and never
+/// wait; writers refresh entries from the store's snapshot after each commit.
+#[derive(Default)]
+pub struct UserIndex {
+    published: ArcSwap<Entries>,
+    /// Serialises refreshes so the newest committed record always wins.
+    refresh: Mutex<()>,
+}
+
+impl UserIndex {
+    pub fn load(users: &[User]) -> Self {
+        let entries: Entries = users
+            .iter()
+            .map(|u| (u.id, Arc::new(Entry::new(u))))
+            .collect();
         Self {
-            entries: users.into_iter().map(|u| (u.id, Entry::new(u))).collect(),
+            published: ArcSwap::from_pointee(entries),
+            refresh: Mutex::new(()),
         }
     }
 
-    pub fn get(&self, id: UserId) -> Option<Arc<User>> {
-        self.entries.get(&id).map(|entry| entry.user.clone())
+    /// Re-reads `ids` from `snapshot` (taken after their commit) and publishes.
+    pub fn refresh(&self, ids: &[UserId], snapshot: &dyn ReadView) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let _guard = self
+            .refresh
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut entries = Entries::clone(&self.published.load());
+        for &id in ids {
+            match snapshot.user(id)? {
+                Some(user) => entries.insert(id, Arc::new(Entry::new(&user))),
+                None => entries.remove(&id),
+            };
+        }
+        self.published.store(Arc::new(entries));
+        Ok(())
     }
 
-    pub fn put(&mut self, user: User) {
-        self.entries.insert(user.id, Entry::new(user));
+    /// Every entry, in id order, as published now.
+    pub fn entries(&self) -> Vec<Arc<Entry>> {
+        self.published.load().values().cloned().collect()
     }
 
-    pub fn remove(&mut self, id: UserId) {
-        self.entries.remove(&id);
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &User> {
-        self.entries.values().map(|entry| entry.user.as_ref())
-    }
-
-    pub fn query(&self, query: &UserQuery) -> UserPage {
+    pub fn query(&self, query: &UserQuery) -> IdPage {
+        let entries = self.published.load();
         let start = query.after.map_or(0, |id| id.saturating_add(1));
         let text = query
             .text
             .as_deref()
             .map(|text| TextSearch::new(text, &query.search_fields));
-        let mut matching = self
-            .entries
+        let mut matching = entries
             .range(start..)
             .map(|(_, e)| e)
             .filter(|e| query.matches(e, text.as_ref()));
-        let users: Vec<Arc<User>> = matching
-            .by_ref()
-            .take(query.limit)
-            .map(|e| e.user.clone())
-            .collect();
+        let ids: Vec<UserId> = matching.by_ref().take(query.limit).map(|e| e.id).collect();
         let more = matching.next().is_some();
-        let next_cursor = if more {
-            users.last().map(|u| u.id)
-        } else {
-            None
-        };
-        UserPage { users, next_cursor }
+        let next_cursor = if more { ids.last().copied() } else { None };
+        IdPage { ids, next_cursor }
     }
 }
 
@@ -225,9 +276,9 @@ mod tests {
     use crate::domain::names::Login;
     use chrono::Utc;
 
-    fn cache() -> UserCache {
+    fn index() -> UserIndex {
         let now = Utc::now();
-        let users = (1..=10)
+        let users: Vec<User> = (1..=10)
             .map(|id| {
                 let mut u = User::new(id, UserType::Local, Status::Active, now);
                 u.login = Login::parse(&format!("user{id}")).ok();
@@ -245,16 +296,16 @@ mod tests {
                 u
             })
             .collect();
-        UserCache::load(users)
+        UserIndex::load(&users)
     }
 
-    fn ids(page: &UserPage) -> Vec<UserId> {
-        page.users.iter().map(|u| u.id).collect()
+    fn ids(page: &IdPage) -> Vec<UserId> {
+        page.ids.clone()
     }
 
     #[test]
     fn filters_and_pages() {
-        let cache = cache();
+        let cache = index();
         let base = UserQuery {
             limit: 100,
             search_fields: DEFAULT_SEARCH_FIELDS.to_vec(),

@@ -1,0 +1,194 @@
+//! The embedded store on sled, the only module that imports it. Committed state
+//! is mirrored in memory ([`snapshot`]) so readers never touch sled and never
+//! wait; writers are serialised, stage their writes ([`tx`]), and apply them
+//! to sled in one multi-tree transaction; [`durability`] makes them durable
+//! with group commit before anyone acknowledges them.
+
+mod durability;
+mod keys;
+mod migrate;
+mod reads;
+mod snapshot;
+mod tx;
+
+use super::{Commit, Decision, StoreError, UnitOfWork};
+use crate::domain::audit::AuditEntry;
+use arc_swap::ArcSwap;
+use durability::GroupCommit;
+use reads::{RawRead, decode};
+use sled::Transactional;
+use sled::transaction::TransactionError;
+use snapshot::Snapshot;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use tx::{Tx, WriteSet};
+
+/// The trees; the first [`MIRRORED_TREES`] are mirrored in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum TreeId {
+    Users,
+    Logins,
+    Emails,
+    References,
+    ActiveAdmins,
+    Groups,
+    Credentials,
+    Tokens,
+    Meta,
+    Organizations,
+    OrganizationCodes,
+    Projects,
+    Resources,
+    Memberships,
+    MemberProjects,
+    /// Append-only and unbounded: read from disk, page by page.
+    Audit,
+}
+
+const MIRRORED_TREES: usize = 15;
+
+const TREE_NAMES: [&str; 16] = [
+    "users",
+    "idx_login",
+    "idx_email",
+    "idx_reference",
+    "idx_active_admin",
+    "groups",
+    "credentials",
+    "tokens",
+    "meta",
+    "organizations",
+    "idx_org_code",
+    "projects",
+    "resources",
+    "memberships",
+    "member_projects",
+    "audit",
+];
+
+/// The sled store; cheap to share behind an `Arc`.
+pub struct SledStore {
+    db: sled::Db,
+    trees: Vec<sled::Tree>,
+    /// The committed state readers see.
+    snapshot: ArcSwap<Snapshot>,
+    /// Serialises units of work, so each sees the state it commits over.
+    writer: Mutex<()>,
+    group_commit: GroupCommit,
+}
+
+impl SledStore {
+    /// Opens (or creates) the store under `dir`, brings its schema up to date
+    /// and loads the mirror.
+    pub fn open(dir: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(dir.join("store"))
+            .cache_capacity(cache_bytes)
+            .open()?;
+        let trees: Vec<sled::Tree> = TREE_NAMES
+            .iter()
+            .map(|name| db.open_tree(name))
+            .collect::<Result<_, _>>()?;
+        let snapshot = Snapshot::load(&trees[..MIRRORED_TREES])?;
+        let store = Self {
+            db,
+            trees,
+            snapshot: ArcSwap::from_pointee(snapshot),
+            writer: Mutex::new(()),
+            group_commit: GroupCommit::default(),
+        };
+        migrate::run(&store)?;
+        Ok(store)
+    }
+
+    /// Runs `work` over a unit of work and commits what it staged.
+    fn run(&self, work: &mut dyn FnMut(&Tx) -> Decision) -> Result<Commit, StoreError> {
+        let _writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let base = self.snapshot.load_full();
+        let tx = Tx::new(&base);
+        if work(&tx) == Decision::Rollback {
+            return Ok(Commit::default());
+        }
+        let writes = tx.into_writes();
+        if writes.is_empty() {
+            return Ok(Commit::default());
+        }
+        self.apply_to_disk(&writes)?;
+        let mut next = (*base).clone();
+        for ((tree, key), change) in &writes {
+            next.apply(*tree, key, change);
+        }
+        self.snapshot.store(Arc::new(next));
+        Ok(self.group_commit.next_commit())
+    }
+
+    /// Applies staged writes to sled atomically across the trees they touch.
+    fn apply_to_disk(&self, writes: &WriteSet) -> Result<(), StoreError> {
+        let mut touched: Vec<TreeId> = writes.keys().map(|(tree, _)| *tree).collect();
+        touched.dedup();
+        let trees: Vec<sled::Tree> = touched
+            .iter()
+            .map(|tree| self.trees[*tree as usize].clone())
+            .collect();
+        let outcome = trees.as_slice().transaction(|view| {
+            for ((tree, key), change) in writes {
+                let slot = touched.iter().position(|t| t == tree).unwrap_or_default();
+                match change {
+                    Some(value) => view[slot].insert(key.clone(), value.clone())?,
+                    None => view[slot].remove(key.clone())?,
+                };
+            }
+            Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+        });
+        outcome.map_err(|error| match error {
+            TransactionError::Storage(error) => StoreError::Storage(error),
+            TransactionError::Abort(()) => StoreError::NotRun,
+        })
+    }
+
+    fn schema_version(&self) -> u64 {
+        self.snapshot
+            .load()
+            .raw_get(TreeId::Meta, keys::SCHEMA_VERSION)
+            .map(|raw| keys::decode_u64(&raw))
+            .unwrap_or(0)
+    }
+}
+
+impl super::Store for SledStore {
+    fn snapshot(&self) -> super::Snapshot {
+        self.snapshot.load_full()
+    }
+
+    fn transact(
+        &self,
+        work: &mut dyn FnMut(&dyn UnitOfWork) -> Decision,
+    ) -> Result<Commit, StoreError> {
+        self.run(&mut |tx| work(tx))
+    }
+
+    fn wait_durable(&self, commit: Commit) -> Result<(), StoreError> {
+        self.group_commit.wait(commit, || self.flush())
+    }
+
+    fn audit_page(&self, before: Option<u64>, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        let tree = &self.trees[TreeId::Audit as usize];
+        let entries = match before {
+            Some(id) => tree.range(..keys::id(id)),
+            None => tree.iter(),
+        };
+        entries
+            .rev()
+            .take(limit)
+            .map(|entry| decode(&entry?.1))
+            .collect()
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+}

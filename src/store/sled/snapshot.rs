@@ -1,0 +1,62 @@
+//! The committed state of every mirrored tree, held in memory as persistent
+//! maps: readers take an `Arc` of it and never wait; a commit publishes a new
+//! version that shares all unchanged nodes with the old one.
+
+use super::reads::RawRead;
+use super::{MIRRORED_TREES, TreeId};
+use imbl::OrdMap;
+use sled::IVec;
+use std::ops::Bound;
+
+/// A write staged by a unit of work: a value, or `None` for a removal.
+pub(super) type Change = Option<IVec>;
+
+#[derive(Clone, Default)]
+pub(super) struct Snapshot {
+    trees: [OrdMap<IVec, IVec>; MIRRORED_TREES],
+}
+
+impl Snapshot {
+    /// Loads the mirrored trees from sled.
+    pub(super) fn load(trees: &[sled::Tree]) -> Result<Self, sled::Error> {
+        let mut snapshot = Self::default();
+        for (map, tree) in snapshot.trees.iter_mut().zip(trees) {
+            for entry in tree.iter() {
+                let (key, value) = entry?;
+                map.insert(key, value);
+            }
+        }
+        Ok(snapshot)
+    }
+
+    /// Applies one change; changes to trees that are not mirrored are ignored.
+    pub(super) fn apply(&mut self, tree: TreeId, key: &[u8], change: &Change) {
+        let Some(map) = self.trees.get_mut(tree as usize) else {
+            return;
+        };
+        match change {
+            Some(value) => {
+                map.insert(IVec::from(key), value.clone());
+            }
+            None => {
+                map.remove(key);
+            }
+        }
+    }
+}
+
+impl RawRead for Snapshot {
+    fn raw_get(&self, tree: TreeId, key: &[u8]) -> Option<IVec> {
+        self.trees.get(tree as usize)?.get(key).cloned()
+    }
+
+    fn raw_scan(&self, tree: TreeId, prefix: &[u8]) -> Vec<(IVec, IVec)> {
+        let Some(map) = self.trees.get(tree as usize) else {
+            return Vec::new();
+        };
+        map.range::<_, [u8]>((Bound::Included(prefix), Bound::Unbounded))
+            .take_while(|(key, _)| key.starts_with(prefix))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect()
+    }
+}
