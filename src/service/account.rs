@@ -1,8 +1,8 @@
 //! The self-service surface of a signed-in user: their own record, password
 //! and API token.
 
-use crate::domain::audit::AuditAction;
 use super::{Directory, IssuedToken, Principal, ServiceError, ServiceResult};
+use crate::domain::audit::AuditAction;
 use crate::domain::credentials::TokenKind;
 use crate::domain::signin::{Obligation, pending_obligation};
 use crate::domain::user::User;
@@ -48,7 +48,11 @@ impl Directory {
         let id = principal.unrestricted()?.id;
         let (token, _) = self.write(Some(id), |unit| {
             let issued = Self::issue_token(unit, id, TokenKind::Api, None)?;
-            unit.audit(AuditAction::TokenIssue, Some(id), json!({ "kind": TokenKind::Api }))?;
+            unit.audit(
+                AuditAction::TokenIssue,
+                Some(id),
+                json!({ "kind": TokenKind::Api }),
+            )?;
             Ok(issued)
         })?;
         Ok(IssuedToken {

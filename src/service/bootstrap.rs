@@ -1,7 +1,7 @@
 //! First start: the system users every installation has, and the root token.
 
-use crate::domain::audit::AuditAction;
 use super::{Directory, ServiceResult};
+use crate::domain::audit::AuditAction;
 use crate::domain::credentials::TokenKind;
 use crate::domain::names::Login;
 use crate::domain::roles::SystemRole;

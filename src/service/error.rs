@@ -78,7 +78,10 @@ impl From<argon2::password_hash::Error> for ServiceError {
 
 impl ServiceError {
     /// A file-system failure: what was being done, to which path.
-    pub fn io(action: &'static str, path: impl Into<std::path::PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+    pub fn io(
+        action: &'static str,
+        path: impl Into<std::path::PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
         move |source| Self::Io {
             action,

@@ -2,8 +2,8 @@
 //! full or incremental sync with its safety guard. The directory itself is
 //! behind the [`ExternalDirectory`] trait (implemented in `crate::ldap`).
 
-use crate::domain::audit::AuditAction;
 use super::{Directory, Principal, ServiceError, ServiceResult, Unit};
+use crate::domain::audit::AuditAction;
 use crate::domain::clock::Timestamp;
 use crate::domain::external::{Applied, DirectoryUser, is_synced, mark_missing};
 use crate::domain::group::Group;
@@ -433,7 +433,11 @@ fn missing_users(synced: &[User], snapshot: &Snapshot) -> Vec<UserId> {
     let present: HashSet<String> = snapshot.users.iter().map(|u| fold(&u.login)).collect();
     synced
         .iter()
-        .filter(|u| u.login.as_ref().is_some_and(|l| !present.contains(&l.key())))
+        .filter(|u| {
+            u.login
+                .as_ref()
+                .is_some_and(|l| !present.contains(&l.key()))
+        })
         .map(|u| u.id)
         .collect()
 }

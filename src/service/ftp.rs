@@ -2,9 +2,9 @@
 //! directories, the FTPS sign-in, quota reservations while bytes flow, usage
 //! records after each change, and rescans from disk.
 
-use crate::domain::audit::AuditAction;
 use super::signin::Door;
 use super::{Directory, Principal, ServiceError, ServiceResult};
+use crate::domain::audit::AuditAction;
 use crate::domain::ftp::{FtpAccount, granted_by_group, home_dir_name};
 use crate::domain::roles;
 use crate::domain::user::{Status, User, UserId};
@@ -137,8 +137,8 @@ impl Directory {
             .home
             .clone()
             .ok_or(ServiceError::NotFound("FTP account"))?;
-        let (bytes, files) = disk_usage(Path::new(&home))
-            .map_err(ServiceError::io("scan the FTP home", &home))?;
+        let (bytes, files) =
+            disk_usage(Path::new(&home)).map_err(ServiceError::io("scan the FTP home", &home))?;
         self.write(actor, |unit| {
             let mut user = unit.user(id)?;
             user.ftp.used_bytes = bytes;

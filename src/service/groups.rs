@@ -1,9 +1,9 @@
 //! Groups: create, list, delete, and membership changes. Automatic groups belong
 //! to a directory sync and cannot be changed here.
 
-use crate::domain::audit::AuditAction;
 use super::{Directory, Principal, ServiceError, ServiceResult, Unit};
 use crate::domain::ValidationError;
+use crate::domain::audit::AuditAction;
 use crate::domain::group::{Group, validate_group_name};
 use crate::domain::roles::{self, Capability};
 use std::collections::BTreeSet;
@@ -63,7 +63,11 @@ impl Directory {
                     ServiceError::Duplicate { .. } => ServiceError::Duplicate { field: "name" },
                     other => other,
                 })?;
-            unit.audit(AuditAction::GroupCreate, None, serde_json::json!({ "group": name }))?;
+            unit.audit(
+                AuditAction::GroupCreate,
+                None,
+                serde_json::json!({ "group": name }),
+            )?;
             Ok(group)
         })
     }

@@ -2,9 +2,9 @@
 //! delete, GDPR masking, copying, system roles. Each guards the system users and
 //! the last active admin, and runs as one transaction with its audit record.
 
-use crate::domain::audit::AuditAction;
 use super::{Directory, Principal, ServiceError, ServiceResult, Unit};
 use crate::config::OnDelete;
+use crate::domain::audit::AuditAction;
 use crate::domain::names::{Email, Login};
 use crate::domain::roles::{self, Capability, SystemRole};
 use crate::domain::user::{DELETED_USER_ID, Right, Status, User, UserId};
@@ -28,7 +28,11 @@ impl Directory {
         // Read inside the unit of work, which sees its own earlier writes: a
         // batch that demotes two admins sees the first demotion when checking
         // the second, and concurrent units are serialised by the store.
-        let others = unit.tx.active_admins()?.into_iter().any(|id| id != before.id);
+        let others = unit
+            .tx
+            .active_admins()?
+            .into_iter()
+            .any(|id| id != before.id);
         if loses_admin && !others {
             return Err(ServiceError::conflict(
                 "last_admin",

@@ -26,8 +26,8 @@ pub struct PasswordHasher {
 }
 
 fn argon2() -> ServiceResult<Argon2<'static>> {
-    let params = Params::new(MEMORY_KIB, PASSES, LANES, None)
-        .map_err(argon2::password_hash::Error::from)?;
+    let params =
+        Params::new(MEMORY_KIB, PASSES, LANES, None).map_err(argon2::password_hash::Error::from)?;
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 

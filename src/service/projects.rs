@@ -1,9 +1,9 @@
 //! Organizations, projects with their members, and records: every change asks
 //! the permission rule in `domain::permissions` first.
 
-use crate::domain::audit::AuditAction;
 use super::{Directory, Principal, ServiceError, ServiceResult, Unit};
 use crate::domain::ValidationError;
+use crate::domain::audit::AuditAction;
 use crate::domain::permissions::{Action, Decision, decide, decide_project};
 use crate::domain::projects::{
     Organization, OrganizationId, Project, ProjectId, ProjectRole, ProjectView, Resource,
@@ -392,7 +392,11 @@ impl Directory {
                 }
             }
             unit.tx.put_organization(&organization)?;
-            unit.audit(AuditAction::OrganizationUpdate, None, json!({ "organization": id }))?;
+            unit.audit(
+                AuditAction::OrganizationUpdate,
+                None,
+                json!({ "organization": id }),
+            )?;
             Ok(organization)
         })
     }
@@ -521,7 +525,11 @@ impl Directory {
             unit.tx.put_project(&project)?;
             unit.tx
                 .set_membership(project.id, actor.id, Some(ProjectRole::Owner))?;
-            unit.audit(AuditAction::ProjectCreate, None, json!({ "project": project.id }))?;
+            unit.audit(
+                AuditAction::ProjectCreate,
+                None,
+                json!({ "project": project.id }),
+            )?;
             Ok(project)
         })?;
         self.view(project)
@@ -721,7 +729,11 @@ impl Directory {
                     user.status = crate::domain::user::Status::Active;
                     user.updated_at = unit.now;
                     unit.save(&user)?;
-                    unit.audit(AuditAction::UserActivate, Some(member), json!({ "via": "set-roles" }))?;
+                    unit.audit(
+                        AuditAction::UserActivate,
+                        Some(member),
+                        json!({ "via": "set-roles" }),
+                    )?;
                 }
             }
             Ok(())
@@ -794,7 +806,11 @@ impl Directory {
                 updated_at: unit.now,
             };
             unit.tx.put_resource(&resource)?;
-            unit.audit(AuditAction::ResourceCreate, None, json!({ "resource": resource.id }))?;
+            unit.audit(
+                AuditAction::ResourceCreate,
+                None,
+                json!({ "resource": resource.id }),
+            )?;
             Ok(resource)
         })
     }
@@ -1022,7 +1038,11 @@ impl Directory {
             resource.updated_by = actor.id;
             resource.updated_at = unit.now;
             unit.tx.put_resource(&resource)?;
-            unit.audit(AuditAction::ResourceSetOwner, Some(owner), json!({ "resource": id }))?;
+            unit.audit(
+                AuditAction::ResourceSetOwner,
+                Some(owner),
+                json!({ "resource": id }),
+            )?;
             Ok(resource)
         })
     }

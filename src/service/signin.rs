@@ -1,8 +1,8 @@
 //! Who is calling: bearer-token authentication, and password sign-in with
 //! lockout and 2FA, issuing short-lived sessions.
 
-use crate::domain::audit::AuditAction;
 use super::{Directory, ServiceError, ServiceResult};
+use crate::domain::audit::AuditAction;
 use crate::domain::clock::Timestamp;
 use crate::domain::credentials::{TokenKind, token_hash};
 use crate::domain::names::fold;

@@ -2,8 +2,8 @@
 //! and email-confirmation tokens. 256 random bits with a kind prefix; only the
 //! SHA-256 is stored. Unknown, used, expired and revoked tokens look the same.
 
-use crate::domain::audit::AuditAction;
 use super::{Directory, Principal, ServiceError, ServiceResult, Unit};
+use crate::domain::audit::AuditAction;
 use crate::domain::clock::Timestamp;
 use crate::domain::credentials::{TokenKind, TokenRecord, token_hash};
 use crate::domain::roles;

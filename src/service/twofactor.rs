@@ -1,9 +1,9 @@
 //! Two-factor authentication (TOTP): self enrolment confirmed by a code,
 //! self removal, and admin reset.
 
-use crate::domain::audit::AuditAction;
 use super::signin::totp_matches;
 use super::{Directory, Principal, ServiceError, ServiceResult};
+use crate::domain::audit::AuditAction;
 use crate::domain::roles;
 use crate::domain::totp;
 use crate::domain::user::{User, UserId};

@@ -1,9 +1,9 @@
 //! Creating, reading, changing and listing users; registration; admin password set.
 
-use crate::domain::audit::AuditAction;
 use super::index::{UserPage, UserQuery};
 use super::{Directory, Principal, ServiceError, ServiceResult};
 use crate::domain::ValidationError;
+use crate::domain::audit::AuditAction;
 use crate::domain::credentials::Credentials;
 use crate::domain::roles::{self, Capability};
 use crate::domain::user::{AccessGrant, ROOT_LOGIN, Right, Status, User, UserId, UserType};
@@ -81,7 +81,13 @@ impl Directory {
         draft.updated_by = Some(actor.id);
         let password_hash = self.hash_optional(request.password).await?;
         let groups = request.groups;
-        self.insert_user(Some(actor.id), draft, password_hash, &groups, AuditAction::UserCreate)
+        self.insert_user(
+            Some(actor.id),
+            draft,
+            password_hash,
+            &groups,
+            AuditAction::UserCreate,
+        )
     }
 
     /// A visitor registers: a pending `self_registered` user, policy always applied.

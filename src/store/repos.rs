@@ -124,7 +124,12 @@ pub trait IdCounter {
 
 /// Everything a reader may ask of one consistent state.
 pub trait ReadView:
-    UserReads + CredentialReads + TokenReads + GroupReads + OrganizationReads + ProjectReads
+    UserReads
+    + CredentialReads
+    + TokenReads
+    + GroupReads
+    + OrganizationReads
+    + ProjectReads
     + RecordReads
 {
 }

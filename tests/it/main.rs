@@ -1,6 +1,7 @@
 //! The one integration test binary: starts the real daemon in-process on
 //! loopback port 0 and drives it with a real HTTP client.
 
+mod durability;
 mod ftp;
 mod harness;
 mod ldap;

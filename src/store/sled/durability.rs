@@ -28,7 +28,9 @@ impl GroupCommit {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Blocks until `commit` is durable, flushing with `flush` when nobody else is.
@@ -80,20 +82,18 @@ mod tests {
                 std::thread::spawn(move || {
                     for _ in 0..50 {
                         let commit = group.next_commit();
-                        group
-                            .wait(commit, || {
-                                flushes.fetch_add(1, Ordering::SeqCst);
-                                std::thread::sleep(std::time::Duration::from_millis(1));
-                                Ok(())
-                            })
-                            .map_err(|e| e.to_string())
-                            .unwrap();
+                        let waited = group.wait(commit, || {
+                            flushes.fetch_add(1, Ordering::SeqCst);
+                            std::thread::sleep(std::time::Duration::from_millis(1));
+                            Ok(())
+                        });
+                        assert!(waited.is_ok());
                     }
                 })
             })
             .collect();
         for thread in threads {
-            thread.join().unwrap();
+            assert!(thread.join().is_ok());
         }
         assert_eq!(group.lock().durable, 800);
         assert!(flushes.load(Ordering::SeqCst) < 800, "no flush was shared");

@@ -99,7 +99,9 @@ fn v2_logins_indexes_and_counters(store: &SledStore, tx: &Tx) -> Result<(), Stor
         }
     }
     let audit = &store.trees[TreeId::Audit as usize];
-    let next_audit = audit.last()?.map_or(1, |(key, _)| keys::decode_u64(&key) + 1);
+    let next_audit = audit
+        .last()?
+        .map_or(1, |(key, _)| keys::decode_u64(&key) + 1);
     tx.set_counter("audit", next_audit);
     Ok(())
 }
@@ -112,6 +114,10 @@ impl Tx<'_> {
 
     fn set_counter(&self, name: &str, next: u64) {
         let key = keys::counter(name);
-        self.stage_raw(TreeId::Meta, key.as_bytes(), Some(IVec::from(&keys::id(next))));
+        self.stage_raw(
+            TreeId::Meta,
+            key.as_bytes(),
+            Some(IVec::from(&keys::id(next))),
+        );
     }
 }

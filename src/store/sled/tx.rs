@@ -11,7 +11,9 @@ use crate::domain::audit::AuditEntry;
 use crate::domain::credentials::{Credentials, TokenRecord};
 use crate::domain::group::Group;
 use crate::domain::names::fold;
-use crate::domain::projects::{Organization, Project, ProjectId, ProjectRole, Resource, ResourceId};
+use crate::domain::projects::{
+    Organization, Project, ProjectId, ProjectRole, Resource, ResourceId,
+};
 use crate::domain::user::{User, UserId};
 use crate::store::{
     AuditLog, CredentialWrites, GroupReads, GroupWrites, IdCounter, OrganizationReads,
@@ -98,7 +100,11 @@ impl<'a> Tx<'a> {
     }
 
     pub(super) fn set_schema_version(&self, version: u64) {
-        self.stage_raw(TreeId::Meta, keys::SCHEMA_VERSION, Some(IVec::from(&keys::id(version))));
+        self.stage_raw(
+            TreeId::Meta,
+            keys::SCHEMA_VERSION,
+            Some(IVec::from(&keys::id(version))),
+        );
     }
 
     /// Removes every entry of `tree` (used by migrations that rebuild an index).
@@ -118,7 +124,8 @@ impl RawRead for Tx<'_> {
     }
 
     fn raw_scan(&self, tree: TreeId, prefix: &[u8]) -> Vec<(IVec, IVec)> {
-        let mut merged: BTreeMap<IVec, IVec> = self.base.raw_scan(tree, prefix).into_iter().collect();
+        let mut merged: BTreeMap<IVec, IVec> =
+            self.base.raw_scan(tree, prefix).into_iter().collect();
         let writes = self.writes.borrow();
         let start = (tree, IVec::from(prefix));
         for ((_, key), change) in writes
@@ -219,7 +226,10 @@ impl OrganizationWrites for Tx<'_> {
     }
 
     fn remove_organization(&self, organization: &Organization) -> Result<()> {
-        self.remove(TreeId::OrganizationCodes, fold(&organization.code).as_bytes());
+        self.remove(
+            TreeId::OrganizationCodes,
+            fold(&organization.code).as_bytes(),
+        );
         self.remove(TreeId::Organizations, &keys::id(organization.id));
         Ok(())
     }
@@ -235,7 +245,12 @@ impl ProjectWrites for Tx<'_> {
         Ok(())
     }
 
-    fn set_membership(&self, project: ProjectId, user: UserId, role: Option<ProjectRole>) -> Result<()> {
+    fn set_membership(
+        &self,
+        project: ProjectId,
+        user: UserId,
+        role: Option<ProjectRole>,
+    ) -> Result<()> {
         let (by_project, by_user) = (keys::pair(project, user), keys::pair(user, project));
         match role {
             Some(role) => {
@@ -276,7 +291,11 @@ impl IdCounter for Tx<'_> {
             .raw_get(TreeId::Meta, key.as_bytes())
             .map(|raw| keys::decode_u64(&raw))
             .unwrap_or(1);
-        self.stage_raw(TreeId::Meta, key.as_bytes(), Some(IVec::from(&keys::id(id + 1))));
+        self.stage_raw(
+            TreeId::Meta,
+            key.as_bytes(),
+            Some(IVec::from(&keys::id(id + 1))),
+        );
         Ok(id)
     }
 }

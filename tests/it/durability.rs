@@ -1,0 +1,258 @@
+//! Crash and race tests: the daemon binary killed with SIGKILL right after its
+//! last acknowledged write keeps every acknowledged change; concurrent writers
+//! cannot break an invariant between them.
+
+use crate::harness::Daemon;
+use reqwest::{Client, Method};
+use serde_json::{Value, json};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CLIENTS: usize = 8;
+const CREATES_PER_CLIENT: usize = 25;
+const DEACTIVATIONS_PER_CLIENT: usize = 6;
+const RUNS: usize = 20;
+
+/// The real `gatehouse serve` process on a data dir of its own.
+struct Process {
+    child: Child,
+    base: String,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free port")
+}
+
+impl Process {
+    async fn start(data_dir: &Path) -> Self {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .arg("serve")
+            .env("GATEHOUSE_DATA_DIR", data_dir)
+            .env("GATEHOUSE_HTTP__LISTEN", format!("127.0.0.1:{port}"))
+            .env("GATEHOUSE_FTP__ENABLED", "false")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("gatehouse starts");
+        let process = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let client = Client::new();
+        loop {
+            let ready = client
+                .get(format!("{}/healthz", process.base))
+                .send()
+                .await
+                .is_ok_and(|reply| reply.status().is_success());
+            if ready {
+                return process;
+            }
+            assert!(Instant::now() < deadline, "gatehouse did not come up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGKILL: no shutdown, no final flush.
+    fn kill(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+    }
+}
+
+async fn call(
+    client: &Client,
+    base: &str,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Value,
+) -> (u16, Value) {
+    let reply = client
+        .request(method, format!("{base}{path}"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("request sent");
+    let status = reply.status().as_u16();
+    (status, reply.json().await.unwrap_or(Value::Null))
+}
+
+/// One client's acknowledged work: the ids it created, and those it deactivated.
+#[derive(Default)]
+struct Acknowledged {
+    created: Vec<(u64, String)>,
+    deactivated: Vec<u64>,
+}
+
+async fn client_work(base: String, token: String, run: usize, client_no: usize) -> Acknowledged {
+    let client = Client::new();
+    let mut done = Acknowledged::default();
+    for n in 0..CREATES_PER_CLIENT {
+        let login = format!("r{run}c{client_no}n{n}");
+        let body = json!({ "login": login, "status": "active" });
+        let (status, user) =
+            call(&client, &base, &token, Method::POST, "/api/v1/users", body).await;
+        assert_eq!(status, 201, "{user}");
+        done.created.push((user["id"].as_u64().expect("id"), login));
+        if n % 4 == 3 && done.deactivated.len() < DEACTIVATIONS_PER_CLIENT {
+            let id = done.created[n - 1].0;
+            let body = json!({ "ids": [id] });
+            let (status, reply) = call(
+                &client,
+                &base,
+                &token,
+                Method::POST,
+                "/api/v1/users/actions/deactivate",
+                body,
+            )
+            .await;
+            assert_eq!(status, 200, "{reply}");
+            assert_eq!(reply["results"][0]["ok"], true, "{reply}");
+            done.deactivated.push(id);
+        }
+    }
+    done
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_write_survives_sigkill() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().join("data");
+    for run in 0..RUNS {
+        let process = Process::start(&data_dir).await;
+        let token = std::fs::read_to_string(data_dir.join("root.token")).expect("root token");
+        let token = token.trim().to_owned();
+        let work: Vec<_> = (0..CLIENTS)
+            .map(|client_no| {
+                tokio::spawn(client_work(
+                    process.base.clone(),
+                    token.clone(),
+                    run,
+                    client_no,
+                ))
+            })
+            .collect();
+        let mut acknowledged = Vec::new();
+        for task in work {
+            acknowledged.push(task.await.expect("client finished"));
+        }
+        process.kill();
+
+        let process = Process::start(&data_dir).await;
+        let client = Client::new();
+        let deactivated: usize = acknowledged.iter().map(|a| a.deactivated.len()).sum();
+        assert_eq!(deactivated, CLIENTS * DEACTIVATIONS_PER_CLIENT);
+        for done in &acknowledged {
+            for (id, login) in &done.created {
+                let (status, user) = call(
+                    &client,
+                    &process.base,
+                    &token,
+                    Method::GET,
+                    &format!("/api/v1/users/{id}"),
+                    Value::Null,
+                )
+                .await;
+                assert_eq!(status, 200, "run {run}: user {id} lost after SIGKILL");
+                assert_eq!(user["login"], login.as_str());
+                let expected = if done.deactivated.contains(id) {
+                    "deactivated"
+                } else {
+                    "active"
+                };
+                assert_eq!(user["status"], expected, "run {run}: user {id}");
+            }
+        }
+        process.kill();
+    }
+}
+
+/// The ids of the active admins.
+async fn active_admins(d: &Daemon, token: &str) -> Vec<u64> {
+    let (status, list) = d
+        .get(
+            "/api/v1/users?fields=id,system_roles,status&limit=1000",
+            token,
+        )
+        .await;
+    assert_eq!(status, 200, "{list}");
+    list["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .filter(|u| {
+            u["status"] == "active"
+                && u["system_roles"]
+                    .as_array()
+                    .is_some_and(|r| r.contains(&json!("admin")))
+        })
+        .filter_map(|u| u["id"].as_u64())
+        .collect()
+}
+
+/// Two admins demote each other at the same moment, 20 times over: exactly one
+/// demotion goes through, the other is refused as the last admin's (root is
+/// demoted first, so the two are the only admins).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_admins_demoting_each_other_leave_one_admin() {
+    let d = Daemon::start().await;
+    let admins = [
+        d.user_with_roles("ada", &["admin"]).await,
+        d.user_with_roles("bob", &["admin"]).await,
+    ];
+    let body = json!({ "ids": [1], "roles": [] });
+    let (_, reply) = d
+        .post("/api/v1/users/actions/set-system-roles", &admins[0].1, body)
+        .await;
+    assert_eq!(reply["succeeded"], 1, "{reply}");
+    let demote = |actor: usize, target: usize| {
+        let body = json!({ "ids": [admins[target].0], "roles": [] });
+        d.post(
+            "/api/v1/users/actions/set-system-roles",
+            &admins[actor].1,
+            body,
+        )
+    };
+    for round in 0..20 {
+        let (first, second) = tokio::join!(demote(0, 1), demote(1, 0));
+        let demoted: u64 = [&first.1, &second.1]
+            .iter()
+            .map(|reply| reply["succeeded"].as_u64().unwrap_or(0))
+            .sum();
+        assert_eq!(demoted, 1, "round {round}: {first:?} {second:?}");
+        // The loser is refused: as the last admin's demotion, or (when its
+        // request came after the winner's commit) as no longer an admin.
+        let refused = [&first.1, &second.1]
+            .iter()
+            .filter_map(|reply| reply["results"][0]["error"]["code"].as_str())
+            .collect::<Vec<_>>();
+        assert!(
+            matches!(refused.as_slice(), ["last_admin" | "forbidden"]),
+            "round {round}: {first:?} {second:?}"
+        );
+        let winner = if first.1["succeeded"] == 1 { 0 } else { 1 };
+        assert_eq!(
+            active_admins(&d, &admins[winner].1).await,
+            vec![admins[winner].0]
+        );
+        let body = json!({ "ids": [admins[1 - winner].0], "roles": ["admin"] });
+        let (_, reply) = d
+            .post(
+                "/api/v1/users/actions/set-system-roles",
+                &admins[winner].1,
+                body,
+            )
+            .await;
+        assert_eq!(reply["succeeded"], 1, "{reply}");
+    }
+}
