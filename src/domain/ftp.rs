@@ -49,6 +49,19 @@ pub fn home_dir_name(user: &User) -> String {
     }
 }
 
+/// Whether `home` is one plain directory directly inside `root`: the only kind
+/// of path the server creates as a home, and the only kind it will delete.
+pub fn is_home_in(root: &Path, home: &Path) -> bool {
+    let mut rest = match home.strip_prefix(root) {
+        Ok(rest) => rest.components(),
+        Err(_) => return false,
+    };
+    matches!(
+        (rest.next(), rest.next()),
+        (Some(Component::Normal(_)), None)
+    )
+}
+
 /// Whether the user gets FTP access through membership of an allowed group.
 pub fn granted_by_group(user: &User, allowed_groups: &[String]) -> bool {
     allowed_groups.iter().any(|group| user.in_group(group))
@@ -108,6 +121,18 @@ mod tests {
             ("a/../b", false),
         ] {
             assert_eq!(validate_layout_entry(entry).is_ok(), ok, "{entry}");
+        }
+        let root = Path::new("/srv/ftp");
+        for (home, inside) in [
+            ("/srv/ftp/ann", true),
+            ("/srv/ftp/..", false),
+            ("/srv/ftp/.", false),
+            ("/srv/ftp", false),
+            ("/srv/ftp/a/b", false),
+            ("/srv/ftpx/ann", false),
+            ("/etc", false),
+        ] {
+            assert_eq!(is_home_in(root, Path::new(home)), inside, "{home}");
         }
         user.groups.insert("uploaders".into());
         assert!(granted_by_group(&user, &["uploaders".into()]));

@@ -47,55 +47,93 @@ pub struct Address {
     pub country: Option<String>,
 }
 
-/// One account with everything the source systems keep about it.
+/// One account with everything the source systems keep about it. Stored
+/// compactly: unset and default fields are left out and read back as defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct User {
     pub id: UserId,
     #[serde(rename = "type")]
     pub user_type: UserType,
     pub status: Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archived_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub masked_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login: Option<Login>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<Email>,
+    #[serde(default, skip_serializing_if = "is_false")]
     pub require_email_confirmation: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email_confirmed_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub company: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub department: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remarks: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub address: Address,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frontend_language: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<UserId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_by: Option<UserId>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_active_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login_valid_from: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login_valid_to: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "is_false")]
     pub require_password_change: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
     pub require_2fa: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
     pub two_factor_enabled: bool,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub groups: BTreeSet<String>,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub automatic_groups: BTreeSet<String>,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub system_roles: BTreeSet<SystemRole>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub ftp: FtpAccount,
     /// Set for accounts that follow a directory (LDAP).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub directory: Option<DirectoryLink>,
     /// The organization the user belongs to (at most one).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization: Option<u64>,
     /// Who else may read, change or delete this user record (the owner always may).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub access: Vec<AccessGrant>,
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 /// Rights on a user record granted to a user or to the members of a group.

@@ -7,6 +7,7 @@ mod extract;
 mod groups;
 mod projects;
 mod users;
+mod views;
 
 pub use error::ApiError;
 

@@ -4,6 +4,7 @@
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, Auth, user_id};
+use super::views::UserView;
 use crate::domain::credentials::TokenKind;
 use crate::domain::roles::SystemRole;
 use crate::domain::user::{Status, User, UserId, UserType};
@@ -49,11 +50,9 @@ pub fn routes() -> Router<AppState> {
         .route("/users/{id}/access", axum::routing::put(set_access))
 }
 
-/// A user as the API shows it: the record plus the generated display name.
+/// A user as the API shows it (see [`UserView`]).
 pub fn user_json(user: &User) -> Value {
-    let mut value = serde_json::to_value(user).unwrap_or(Value::Null);
-    value["effective_display_name"] = json!(user.effective_display_name());
-    value
+    serde_json::to_value(UserView::from(user)).unwrap_or(Value::Null)
 }
 
 /// Field names a `fields` selection may use.

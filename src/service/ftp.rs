@@ -5,7 +5,7 @@
 use super::signin::Door;
 use super::{Directory, Principal, ServiceError, ServiceResult};
 use crate::domain::audit::AuditAction;
-use crate::domain::ftp::{FtpAccount, granted_by_group, home_dir_name};
+use crate::domain::ftp::{FtpAccount, granted_by_group, home_dir_name, is_home_in};
 use crate::domain::roles;
 use crate::domain::user::{Status, User, UserId};
 use serde_json::json;
@@ -99,7 +99,7 @@ impl Directory {
             unit.audit(AuditAction::FtpDeleteAccount, Some(id), json!({}))?;
             Ok(home)
         })?;
-        if let Some(home) = home.filter(|home| Path::new(home).starts_with(&self.settings.ftp.root))
+        if let Some(home) = home.filter(|home| is_home_in(&self.settings.ftp.root, Path::new(home)))
         {
             if let Err(error) = std::fs::remove_dir_all(&home) {
                 tracing::warn!(user_id = id, %error, "could not remove FTP home {home}");

@@ -112,6 +112,11 @@ async fn create_read_update_and_malformed_input() {
             "system_roles[0]",
         ),
         (json!({ "login": "has space" }), "login"),
+        (json!({ "login": ".." }), "login"),
+        (json!({ "login": "." }), "login"),
+        (json!({ "login": "../../etc" }), "login"),
+        (json!({ "login": "a\u{FF0F}b" }), "login"),
+        (json!({ "login": "bell\u{7}" }), "login"),
         (json!({ "first_name": "nobody" }), "login"),
         (json!({ "login": "x4", "password": "short" }), "password"),
         (

@@ -1,0 +1,163 @@
+//! The API's response shapes for users: built from domain records, never the
+//! records themselves, so the stored encoding can change without touching the
+//! wire. Every field is always present (`null` when unset), as clients expect.
+
+use crate::domain::clock::Timestamp;
+use crate::domain::roles::SystemRole;
+use crate::domain::user::{Status, User, UserId, UserType};
+use serde::Serialize;
+use std::collections::BTreeSet;
+
+#[derive(Serialize)]
+pub struct AddressView {
+    pub supplement: Option<String>,
+    pub street: Option<String>,
+    pub house_number: Option<String>,
+    pub postal_code: Option<String>,
+    pub town: Option<String>,
+    pub state: Option<String>,
+    pub country: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct FtpAccountView {
+    pub enabled: bool,
+    pub quota_mb: Option<u64>,
+    pub used_bytes: u64,
+    pub used_files: u64,
+    pub home: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct DirectoryLinkView {
+    pub dn: String,
+    pub missing_since: Option<Timestamp>,
+}
+
+#[derive(Serialize)]
+pub struct AccessGrantView {
+    pub user: Option<UserId>,
+    pub group: Option<String>,
+    pub read: bool,
+    pub write: bool,
+    pub delete: bool,
+}
+
+/// A user as the API shows it: the record plus the generated display name.
+#[derive(Serialize)]
+pub struct UserView {
+    pub id: UserId,
+    #[serde(rename = "type")]
+    pub user_type: UserType,
+    pub status: Status,
+    pub archived_at: Option<Timestamp>,
+    pub masked_at: Option<Timestamp>,
+    pub login: Option<String>,
+    pub email: Option<String>,
+    pub require_email_confirmation: bool,
+    pub email_confirmed_at: Option<Timestamp>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub display_name: Option<String>,
+    pub effective_display_name: String,
+    pub company: Option<String>,
+    pub department: Option<String>,
+    pub phone: Option<String>,
+    pub remarks: Option<String>,
+    pub reference: Option<String>,
+    pub origin: Option<String>,
+    pub location: Option<String>,
+    pub address: AddressView,
+    pub frontend_language: Option<String>,
+    pub owner: Option<UserId>,
+    pub updated_by: Option<UserId>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub last_active_at: Option<Timestamp>,
+    pub login_valid_from: Option<Timestamp>,
+    pub login_valid_to: Option<Timestamp>,
+    pub require_password_change: bool,
+    pub require_2fa: bool,
+    pub two_factor_enabled: bool,
+    pub groups: BTreeSet<String>,
+    pub automatic_groups: BTreeSet<String>,
+    pub system_roles: BTreeSet<SystemRole>,
+    pub ftp: FtpAccountView,
+    pub directory: Option<DirectoryLinkView>,
+    pub organization: Option<u64>,
+    pub access: Vec<AccessGrantView>,
+}
+
+impl From<&User> for UserView {
+    fn from(user: &User) -> Self {
+        let address = &user.address;
+        Self {
+            id: user.id,
+            user_type: user.user_type,
+            status: user.status,
+            archived_at: user.archived_at,
+            masked_at: user.masked_at,
+            login: user.login.as_ref().map(|l| l.to_string()),
+            email: user.email.as_ref().map(|e| e.to_string()),
+            require_email_confirmation: user.require_email_confirmation,
+            email_confirmed_at: user.email_confirmed_at,
+            first_name: user.first_name.clone(),
+            last_name: user.last_name.clone(),
+            display_name: user.display_name.clone(),
+            effective_display_name: user.effective_display_name(),
+            company: user.company.clone(),
+            department: user.department.clone(),
+            phone: user.phone.clone(),
+            remarks: user.remarks.clone(),
+            reference: user.reference.clone(),
+            origin: user.origin.clone(),
+            location: user.location.clone(),
+            address: AddressView {
+                supplement: address.supplement.clone(),
+                street: address.street.clone(),
+                house_number: address.house_number.clone(),
+                postal_code: address.postal_code.clone(),
+                town: address.town.clone(),
+                state: address.state.clone(),
+                country: address.country.clone(),
+            },
+            frontend_language: user.frontend_language.clone(),
+            owner: user.owner,
+            updated_by: user.updated_by,
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+            last_active_at: user.last_active_at,
+            login_valid_from: user.login_valid_from,
+            login_valid_to: user.login_valid_to,
+            require_password_change: user.require_password_change,
+            require_2fa: user.require_2fa,
+            two_factor_enabled: user.two_factor_enabled,
+            groups: user.groups.clone(),
+            automatic_groups: user.automatic_groups.clone(),
+            system_roles: user.system_roles.clone(),
+            ftp: FtpAccountView {
+                enabled: user.ftp.enabled,
+                quota_mb: user.ftp.quota_mb,
+                used_bytes: user.ftp.used_bytes,
+                used_files: user.ftp.used_files,
+                home: user.ftp.home.clone(),
+            },
+            directory: user.directory.as_ref().map(|link| DirectoryLinkView {
+                dn: link.dn.clone(),
+                missing_since: link.missing_since,
+            }),
+            organization: user.organization,
+            access: user
+                .access
+                .iter()
+                .map(|grant| AccessGrantView {
+                    user: grant.user,
+                    group: grant.group.clone(),
+                    read: grant.read,
+                    write: grant.write,
+                    delete: grant.delete,
+                })
+                .collect(),
+        }
+    }
+}
