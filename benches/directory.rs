@@ -11,6 +11,7 @@ use serde_json::json;
 use std::time::{Duration, Instant};
 
 const USERS: usize = 100_000;
+const SEED_WRITERS: usize = 32;
 const FIRST: [&str; 10] = [
     "Anna", "Bruno", "Chen", "Dara", "Emil", "Fatima", "Gustav", "Hana", "Ivo", "Jade",
 ];
@@ -50,12 +51,24 @@ async fn main() {
             .create_group(&root, format!("team{team}"), None)
             .expect("group");
     }
+    // Seeded by concurrent writers: every create waits until it is on disk,
+    // and concurrent creates share one flush.
     let seeding = Instant::now();
-    for i in 0..USERS {
-        directory
-            .create_user(&root, new_user(i))
-            .await
-            .expect("seed user");
+    let writers: Vec<_> = (0..SEED_WRITERS)
+        .map(|writer| {
+            let (directory, root) = (directory.clone(), root.clone());
+            tokio::spawn(async move {
+                for i in (writer..USERS).step_by(SEED_WRITERS) {
+                    directory
+                        .create_user(&root, new_user(i))
+                        .await
+                        .expect("seed user");
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.expect("seed writer");
     }
     let seed_time = seeding.elapsed();
     directory.flush().expect("flush");
