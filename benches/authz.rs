@@ -9,7 +9,9 @@ mod common;
 use common::wrk;
 use gatehouse::domain::permissions::Action;
 use gatehouse::domain::user_input::NewUser;
-use gatehouse::service::projects::{OrganizationInput, ProjectInput, ResourceInput};
+use gatehouse::service::organizations::OrganizationInput;
+use gatehouse::service::projects::ProjectInput;
+use gatehouse::service::records::ResourceInput;
 use serde_json::json;
 use std::time::Instant;
 
@@ -29,8 +31,9 @@ async fn main() {
     })
     .await;
     let directory = daemon.running.directory.clone();
-    let root = directory.authenticate(&daemon.root).expect("root");
+    let root = directory.signin.authenticate(&daemon.root).expect("root");
     let org = directory
+        .organizations
         .create_organization(
             &root,
             OrganizationInput {
@@ -41,6 +44,7 @@ async fn main() {
         )
         .expect("organization");
     let project = directory
+        .projects
         .create_project(
             &root,
             ProjectInput {
@@ -53,6 +57,7 @@ async fn main() {
     let mut members = Vec::new();
     for i in 0..MEMBERS {
         let user = directory
+            .accounts
             .create_user(&root, new_user(format!("member{i}")))
             .await
             .expect("member");
@@ -61,6 +66,7 @@ async fn main() {
             gatehouse::domain::projects::ProjectRole::Readonly,
         ][i as usize % 2];
         directory
+            .projects
             .set_member(&root, project.id, user.id, Some(role))
             .expect("membership");
         members.push(user.id);
@@ -75,7 +81,13 @@ async fn main() {
             source_organization: Some(org.id),
             ..Default::default()
         };
-        records.push(directory.create_resource(&root, input).expect("record").id);
+        records.push(
+            directory
+                .records
+                .create_resource(&root, input)
+                .expect("record")
+                .id,
+        );
     }
     println!(
         "setup: {MEMBERS} members, {RECORDS} records ({:.1} s for the records)",
@@ -89,6 +101,7 @@ async fn main() {
         let user = members[(i * 7 % MEMBERS) as usize];
         let record = records[(i * 13 % RECORDS) as usize];
         let decision = directory
+            .records
             .check_permission(&root, user, Action::View, record)
             .expect("check");
         allowed += u64::from(decision.allowed);
@@ -119,6 +132,7 @@ async fn main() {
     for i in 0..ROLE_USERS {
         ids.push(
             directory
+                .accounts
                 .create_user(&root, new_user(format!("student{i}")))
                 .await
                 .expect("user")

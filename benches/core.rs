@@ -58,11 +58,17 @@ async fn create_users(base: &str, token: &str) -> (Vec<u64>, Duration) {
 }
 
 /// GETs random users from `READERS` clients until `stop`; returns latencies and req/s.
-async fn read_until(base: &str, token: &str, ids: Arc<Vec<u64>>, stop: Arc<AtomicBool>) -> (Vec<Duration>, f64) {
+async fn read_until(
+    base: &str,
+    token: &str,
+    ids: Arc<Vec<u64>>,
+    stop: Arc<AtomicBool>,
+) -> (Vec<Duration>, f64) {
     let started = Instant::now();
     let tasks: Vec<_> = (0..READERS)
         .map(|reader| {
-            let (base, token, ids, stop) = (base.to_owned(), token.to_owned(), ids.clone(), stop.clone());
+            let (base, token, ids, stop) =
+                (base.to_owned(), token.to_owned(), ids.clone(), stop.clone());
             tokio::spawn(async move {
                 let client = reqwest::Client::new();
                 let mut samples = Vec::new();
@@ -71,7 +77,12 @@ async fn read_until(base: &str, token: &str, ids: Arc<Vec<u64>>, stop: Arc<Atomi
                     n = (n + 104_729) % ids.len();
                     let url = format!("{base}/api/v1/users/{}", ids[n]);
                     let began = Instant::now();
-                    let reply = client.get(url).bearer_auth(&token).send().await.expect("get");
+                    let reply = client
+                        .get(url)
+                        .bearer_auth(&token)
+                        .send()
+                        .await
+                        .expect("get");
                     assert!(reply.status().is_success());
                     reply.bytes().await.expect("body");
                     samples.push(began.elapsed());
@@ -183,6 +194,7 @@ async fn main() {
     let sync = daemon
         .running
         .directory
+        .sync
         .sync_directory(SyncMode::Full, &|_| {})
         .await
         .expect("sync");

@@ -45,9 +45,13 @@ async fn main() {
     let rss_empty = rss_mib();
     let daemon = common::start(|_| {}).await;
     let directory = daemon.running.directory.clone();
-    let root = directory.authenticate(&daemon.root).expect("root token");
+    let root = directory
+        .signin
+        .authenticate(&daemon.root)
+        .expect("root token");
     for team in 0..10 {
         directory
+            .groups
             .create_group(&root, format!("team{team}"), None)
             .expect("group");
     }
@@ -60,6 +64,7 @@ async fn main() {
             tokio::spawn(async move {
                 for i in (writer..USERS).step_by(SEED_WRITERS) {
                     directory
+                        .accounts
                         .create_user(&root, new_user(i))
                         .await
                         .expect("seed user");

@@ -66,6 +66,7 @@ async fn main() {
 
     let started = Instant::now();
     let report = directory
+        .sync
         .sync_directory(SyncMode::Full, &|_| {})
         .await
         .expect("full sync");
@@ -82,6 +83,7 @@ async fn main() {
     );
     let started = Instant::now();
     let report = directory
+        .sync
         .sync_directory(SyncMode::Full, &|_| {})
         .await
         .expect("second full sync");
@@ -103,6 +105,7 @@ async fn main() {
     slapd.ldif(&changes);
     let started = Instant::now();
     let report = directory
+        .sync
         .sync_directory(SyncMode::Incremental, &|_| {})
         .await
         .expect("incremental sync");

@@ -60,7 +60,7 @@ fn attach_ldap(directory: &Directory, config: &Config) -> anyhow::Result<bool> {
         deactivate_missing: config.ldap.missing_user_action == MissingUserAction::Deactivate,
         max_missing_ratio: config.ldap.max_missing_ratio,
     };
-    directory.set_external(Arc::new(ldap), policy);
+    directory.sync.set_external(Arc::new(ldap), policy);
     Ok(true)
 }
 
@@ -75,8 +75,8 @@ async fn scheduled_sync(
             () = tokio::time::sleep(interval) => {}
             _ = stopped.wait_for(|stop| *stop) => return,
         }
-        let mode = directory.scheduled_sync_mode();
-        if let Err(error) = directory.sync_directory(mode, &|_| {}).await {
+        let mode = directory.sync.scheduled_sync_mode();
+        if let Err(error) = directory.sync.sync_directory(mode, &|_| {}).await {
             tracing::warn!(%error, "scheduled directory sync did not run");
         }
     }
@@ -93,6 +93,7 @@ pub async fn sync_ldap(
         anyhow::bail!("ldap.url is not set");
     }
     let report = directory
+        .sync
         .sync_directory(mode, progress)
         .await
         .context("sync failed")?;
@@ -103,7 +104,7 @@ pub async fn sync_ldap(
 /// `gatehouse ftp rescan`: recomputes every FTP account's usage from disk.
 pub fn rescan_ftp_usage(config: &Config) -> anyhow::Result<usize> {
     let directory = open_directory(config, Arc::new(SystemClock))?;
-    let scanned = directory.rescan_all_ftp().context("rescan failed")?;
+    let scanned = directory.ftp.rescan_all_ftp().context("rescan failed")?;
     directory.flush().context("flushing the store")?;
     Ok(scanned)
 }

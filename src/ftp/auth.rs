@@ -45,6 +45,7 @@ impl Authenticator for FtpAuthenticator {
             .ok_or(AuthenticationError::BadPassword)?;
         match self
             .directory
+            .ftp
             .ftp_sign_in(username, password, credentials.source_ip)
             .await
         {
@@ -103,7 +104,7 @@ impl UserDetailProvider for FtpUsers {
             username: principal.username.clone(),
         };
         let id: UserId = principal.username.parse().map_err(|_| not_found())?;
-        let (name, home) = self.directory.ftp_home(id).map_err(|_| not_found())?;
+        let (name, home) = self.directory.ftp.ftp_home(id).map_err(|_| not_found())?;
         Ok(FtpUser { id, name, home })
     }
 }

@@ -68,6 +68,7 @@ impl QuotaStorage {
 
     fn record(&self, user: &FtpUser, bytes: i64, files: i64) -> Result<()> {
         self.directory
+            .ftp
             .ftp_record(user.id, bytes, files)
             .map_err(|e| local_error(e.to_string()))
     }
@@ -99,7 +100,7 @@ impl QuotaGuard<'_> {
         }
         let need = growth - self.reserved;
         for ask in [need.max(RESERVE_STEP), need] {
-            if self.directory.ftp_reserve(self.user, ask) {
+            if self.directory.ftp.ftp_reserve(self.user, ask) {
                 self.reserved += ask;
                 return Ok(());
             }
@@ -113,7 +114,7 @@ impl QuotaGuard<'_> {
 
 impl Drop for QuotaGuard<'_> {
     fn drop(&mut self) {
-        self.directory.ftp_release(self.user, self.reserved);
+        self.directory.ftp.ftp_release(self.user, self.reserved);
     }
 }
 

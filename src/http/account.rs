@@ -34,7 +34,7 @@ async fn login(
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<Value>> {
-    let session: Session = state.directory.login(request, client.ip()).await?;
+    let session: Session = state.directory.signin.login(request, client.ip()).await?;
     Ok(Json(json!({
         "token": session.token,
         "expires_at": session.expires_at,
@@ -46,7 +46,7 @@ async fn register(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<Registration>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let user = state.directory.register(request).await?;
+    let user = state.directory.accounts.register(request).await?;
     Ok((StatusCode::CREATED, Json(user_json(&user))))
 }
 
@@ -63,6 +63,7 @@ async fn activate(
 ) -> ApiResult<Json<Value>> {
     let user = state
         .directory
+        .credentials
         .activate_with_token(&request.token, request.password)
         .await?;
     Ok(Json(user_json(&user)))
@@ -74,6 +75,7 @@ async fn reset_password(
 ) -> ApiResult<Json<Value>> {
     let user = state
         .directory
+        .credentials
         .reset_password_with_token(&request.token, request.password)
         .await?;
     Ok(Json(user_json(&user)))
@@ -89,12 +91,12 @@ async fn confirm_email(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<TokenOnly>,
 ) -> ApiResult<Json<Value>> {
-    let user = state.directory.confirm_email(&request.token)?;
+    let user = state.directory.credentials.confirm_email(&request.token)?;
     Ok(Json(user_json(&user)))
 }
 
 async fn me(State(state): State<AppState>, Auth(principal): Auth) -> ApiResult<Json<Value>> {
-    let user = state.directory.me(&principal)?;
+    let user = state.directory.credentials.me(&principal)?;
     Ok(Json(user_json(&user)))
 }
 
@@ -112,6 +114,7 @@ async fn change_password(
 ) -> ApiResult<StatusCode> {
     state
         .directory
+        .credentials
         .change_own_password(&principal, request.old_password, request.new_password)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -123,7 +126,12 @@ async fn issue_api_token(
 ) -> ApiResult<(StatusCode, Json<IssuedToken>)> {
     Ok((
         StatusCode::CREATED,
-        Json(state.directory.issue_own_api_token(&principal)?),
+        Json(
+            state
+                .directory
+                .credentials
+                .issue_own_api_token(&principal)?,
+        ),
     ))
 }
 
@@ -133,7 +141,7 @@ async fn begin_two_factor(
 ) -> ApiResult<(StatusCode, Json<Enrolment>)> {
     Ok((
         StatusCode::CREATED,
-        Json(state.directory.begin_two_factor(&principal)?),
+        Json(state.directory.credentials.begin_two_factor(&principal)?),
     ))
 }
 
@@ -150,6 +158,7 @@ async fn confirm_two_factor(
 ) -> ApiResult<Json<Value>> {
     let user = state
         .directory
+        .credentials
         .confirm_two_factor(&principal, &request.code)?;
     Ok(Json(user_json(&user)))
 }
@@ -161,6 +170,7 @@ async fn disable_two_factor(
 ) -> ApiResult<Json<Value>> {
     let user = state
         .directory
+        .credentials
         .disable_own_two_factor(&principal, &request.code)?;
     Ok(Json(user_json(&user)))
 }

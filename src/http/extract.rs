@@ -120,7 +120,7 @@ impl FromRequestParts<AppState> for Auth {
             .and_then(|value| value.strip_prefix("Bearer "))
             .map(str::trim)
             .ok_or(crate::service::ServiceError::Unauthenticated)?;
-        Ok(Auth(state.directory.authenticate(token)?))
+        Ok(Auth(state.directory.signin.authenticate(token)?))
     }
 }
 

@@ -35,15 +35,17 @@ async fn create(
     Auth(principal): Auth,
     ApiJson(request): ApiJson<NewGroup>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let group = state
-        .directory
-        .create_group(&principal, request.name, request.description)?;
+    let group =
+        state
+            .directory
+            .groups
+            .create_group(&principal, request.name, request.description)?;
     Ok((StatusCode::CREATED, Json(json!(group))))
 }
 
 async fn list(State(state): State<AppState>, Auth(principal): Auth) -> ApiResult<Json<Value>> {
     Ok(Json(
-        json!({ "groups": state.directory.list_groups(&principal)? }),
+        json!({ "groups": state.directory.groups.list_groups(&principal)? }),
     ))
 }
 
@@ -52,7 +54,7 @@ async fn remove(
     Auth(principal): Auth,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    state.directory.delete_group(&principal, &name)?;
+    state.directory.groups.delete_group(&principal, &name)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -79,6 +81,7 @@ async fn audit(
     }
     let entries = state
         .directory
+        .audit
         .audit_trail(&principal, query.before, limit)?;
     let next_before = (entries.len() == limit)
         .then(|| entries.last().map(|e| e.id))
@@ -104,6 +107,7 @@ async fn ldap_sync(
         query.map_err(|rejection| ApiError::invalid("mode", rejection.body_text()))?;
     let report = state
         .directory
+        .sync
         .sync_directory_as(&principal, query.mode.unwrap_or(SyncMode::Full))
         .await?;
     Ok(Json(json!(report)))
@@ -113,5 +117,5 @@ async fn ldap_status(
     State(state): State<AppState>,
     Auth(principal): Auth,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(state.directory.sync_status(&principal)?)))
+    Ok(Json(json!(state.directory.sync.sync_status(&principal)?)))
 }

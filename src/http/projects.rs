@@ -5,7 +5,9 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, Auth, TextBody, user_id};
 use crate::domain::permissions::Action;
 use crate::domain::projects::ProjectRole;
-use crate::service::projects::{OrganizationInput, ProjectInput, ResourceInput};
+use crate::service::organizations::OrganizationInput;
+use crate::service::projects::ProjectInput;
+use crate::service::records::ResourceInput;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
@@ -66,7 +68,10 @@ async fn create_organization(
     Ok((
         StatusCode::CREATED,
         Json(json!(
-            state.directory.create_organization(&principal, input)?
+            state
+                .directory
+                .organizations
+                .create_organization(&principal, input)?
         )),
     ))
 }
@@ -76,7 +81,7 @@ async fn list_organizations(
     Auth(principal): Auth,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
-        json!({ "organizations": state.directory.list_organizations(&principal)? }),
+        json!({ "organizations": state.directory.organizations.list_organizations(&principal)? }),
     ))
 }
 
@@ -86,11 +91,12 @@ async fn update_organization(
     Path(id): Path<String>,
     ApiJson(input): ApiJson<OrganizationInput>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(state.directory.update_organization(
-        &principal,
-        number("id", &id)?,
-        input
-    )?)))
+    Ok(Json(json!(
+        state
+            .directory
+            .organizations
+            .update_organization(&principal, number("id", &id)?, input)?
+    )))
 }
 
 /// `?dry_run=true` lists what would go without deleting anything.
@@ -105,11 +111,13 @@ async fn delete_organization(
         Some("true") => true,
         Some(_) => return Err(ApiError::invalid("dry_run", "must be true or false")),
     };
-    Ok(Json(json!(state.directory.delete_organization(
-        &principal,
-        number("id", &id)?,
-        dry_run
-    )?)))
+    Ok(Json(json!(
+        state.directory.organizations.delete_organization(
+            &principal,
+            number("id", &id)?,
+            dry_run
+        )?
+    )))
 }
 
 /// `POST /organizations/{id}/import` with a CSV body (columns kind, name, source,
@@ -120,7 +128,7 @@ async fn import_records(
     Path(id): Path<String>,
     TextBody(body): TextBody,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(state.directory.import_records(
+    Ok(Json(json!(state.directory.records.import_records(
         &principal,
         number("id", &id)?,
         &body
@@ -139,9 +147,11 @@ async fn set_organization(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<OrganizationChoice>,
 ) -> ApiResult<StatusCode> {
-    state
-        .directory
-        .set_user_organization(&principal, user_id(&id)?, body.organization)?;
+    state.directory.organizations.set_user_organization(
+        &principal,
+        user_id(&id)?,
+        body.organization,
+    )?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -152,7 +162,9 @@ async fn create_project(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     Ok((
         StatusCode::CREATED,
-        Json(json!(state.directory.create_project(&principal, input)?)),
+        Json(json!(
+            state.directory.projects.create_project(&principal, input)?
+        )),
     ))
 }
 
@@ -161,7 +173,7 @@ async fn list_projects(
     Auth(principal): Auth,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
-        json!({ "projects": state.directory.list_projects(&principal)? }),
+        json!({ "projects": state.directory.projects.list_projects(&principal)? }),
     ))
 }
 
@@ -173,6 +185,7 @@ async fn read_project(
     Ok(Json(json!(
         state
             .directory
+            .projects
             .get_project(&principal, number("id", &id)?)?
     )))
 }
@@ -183,7 +196,7 @@ async fn update_project(
     Path(id): Path<String>,
     ApiJson(input): ApiJson<ProjectInput>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(state.directory.update_project(
+    Ok(Json(json!(state.directory.projects.update_project(
         &principal,
         number("id", &id)?,
         input
@@ -197,6 +210,7 @@ async fn delete_project(
 ) -> ApiResult<StatusCode> {
     state
         .directory
+        .projects
         .delete_project(&principal, number("id", &id)?)?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -213,7 +227,7 @@ async fn set_member(
     Path((id, user)): Path<(String, String)>,
     ApiJson(body): ApiJson<RoleChoice>,
 ) -> ApiResult<Json<Value>> {
-    let project = state.directory.set_member(
+    let project = state.directory.projects.set_member(
         &principal,
         number("id", &id)?,
         user_id(&user)?,
@@ -227,10 +241,12 @@ async fn remove_member(
     Auth(principal): Auth,
     Path((id, user)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let project =
-        state
-            .directory
-            .set_member(&principal, number("id", &id)?, user_id(&user)?, None)?;
+    let project = state.directory.projects.set_member(
+        &principal,
+        number("id", &id)?,
+        user_id(&user)?,
+        None,
+    )?;
     Ok(Json(json!(project)))
 }
 
@@ -239,7 +255,7 @@ async fn my_projects(
     Auth(principal): Auth,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
-        json!({ "projects": state.directory.my_projects(&principal)? }),
+        json!({ "projects": state.directory.projects.my_projects(&principal)? }),
     ))
 }
 
@@ -250,7 +266,9 @@ async fn create_resource(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     Ok((
         StatusCode::CREATED,
-        Json(json!(state.directory.create_resource(&principal, input)?)),
+        Json(json!(
+            state.directory.records.create_resource(&principal, input)?
+        )),
     ))
 }
 
@@ -270,7 +288,7 @@ async fn list_resources(
         .map(|p| number("project", p))
         .transpose()?;
     Ok(Json(
-        json!({ "resources": state.directory.list_resources(&principal, project)? }),
+        json!({ "resources": state.directory.records.list_resources(&principal, project)? }),
     ))
 }
 
@@ -282,6 +300,7 @@ async fn read_resource(
     Ok(Json(json!(
         state
             .directory
+            .records
             .get_resource(&principal, number("id", &id)?)?
     )))
 }
@@ -292,7 +311,7 @@ async fn update_resource(
     Path(id): Path<String>,
     ApiJson(input): ApiJson<ResourceInput>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(state.directory.update_resource(
+    Ok(Json(json!(state.directory.records.update_resource(
         &principal,
         number("id", &id)?,
         input
@@ -306,6 +325,7 @@ async fn delete_resource(
 ) -> ApiResult<StatusCode> {
     state
         .directory
+        .records
         .delete_resource(&principal, number("id", &id)?)?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -334,9 +354,9 @@ async fn resource_action(
     }
     let directory = &state.directory;
     let apply = |id: u64| match action.as_str() {
-        "assign" => directory.assign(&principal, id, &body.users, true),
-        "unassign" => directory.assign(&principal, id, &body.users, false),
-        _ => directory.set_owner(
+        "assign" => directory.records.assign(&principal, id, &body.users, true),
+        "unassign" => directory.records.assign(&principal, id, &body.users, false),
+        _ => directory.records.set_owner(
             &principal,
             id,
             body.owner.unwrap_or_default(),
@@ -382,7 +402,7 @@ async fn check(
 ) -> ApiResult<Json<Value>> {
     let Query(query) =
         query.map_err(|rejection| ApiError::invalid("query", rejection.body_text()))?;
-    Ok(Json(json!(state.directory.check_permission(
+    Ok(Json(json!(state.directory.records.check_permission(
         &principal,
         query.user,
         query.action,
@@ -398,6 +418,7 @@ async fn read_organization(
     Ok(Json(json!(
         state
             .directory
+            .organizations
             .get_organization(&principal, number("id", &id)?)?
     )))
 }
@@ -409,6 +430,7 @@ async fn list_members(
 ) -> ApiResult<Json<Value>> {
     let project = state
         .directory
+        .projects
         .get_project(&principal, number("id", &id)?)?;
     Ok(Json(json!({ "members": project.members })))
 }

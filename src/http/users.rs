@@ -74,7 +74,11 @@ async fn create(
     Auth(principal): Auth,
     ApiJson(request): ApiJson<NewUser>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let user = state.directory.create_user(&principal, request).await?;
+    let user = state
+        .directory
+        .accounts
+        .create_user(&principal, request)
+        .await?;
     Ok((StatusCode::CREATED, Json(user_json(&user))))
 }
 
@@ -83,7 +87,10 @@ async fn read(
     Auth(principal): Auth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let user = state.directory.get_user(&principal, user_id(&id)?)?;
+    let user = state
+        .directory
+        .accounts
+        .get_user(&principal, user_id(&id)?)?;
     Ok(Json(user_json(&user)))
 }
 
@@ -95,6 +102,7 @@ async fn update(
 ) -> ApiResult<Json<Value>> {
     let user = state
         .directory
+        .accounts
         .update_user(&principal, user_id(&id)?, patch)?;
     Ok(Json(user_json(&user)))
 }
@@ -107,7 +115,11 @@ async fn remove(
 ) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
     Ok(
-        match state.directory.delete_user(&principal, user_id(&id)?)? {
+        match state
+            .directory
+            .accounts
+            .delete_user(&principal, user_id(&id)?)?
+        {
             Some(user) => Json(user_json(&user)).into_response(),
             None => StatusCode::NO_CONTENT.into_response(),
         },
@@ -204,7 +216,7 @@ async fn list(
     Query(params): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
     let (query, fields) = parse_query(&params)?;
-    let page = state.directory.list_users(&principal, &query)?;
+    let page = state.directory.accounts.list_users(&principal, &query)?;
     let users: Vec<Value> = page
         .users
         .iter()
@@ -327,6 +339,7 @@ async fn set_password(
 ) -> ApiResult<StatusCode> {
     state
         .directory
+        .accounts
         .set_password(
             &principal,
             user_id(&id)?,
@@ -340,11 +353,11 @@ async fn set_password(
 /// `POST` issues (replacing) and `DELETE` revokes a user's token of `kind`.
 fn token_routes(kind: TokenKind) -> axum::routing::MethodRouter<AppState> {
     post(move |State(state): State<AppState>, Auth(principal): Auth, Path(id): Path<String>| async move {
-        let issued = state.directory.issue_token_for(&principal, user_id(&id)?, kind)?;
+        let issued = state.directory.credentials.issue_token_for(&principal, user_id(&id)?, kind)?;
         ApiResult::Ok((StatusCode::CREATED, Json(issued)))
     })
     .delete(move |State(state): State<AppState>, Auth(principal): Auth, Path(id): Path<String>| async move {
-        state.directory.revoke_token_for(&principal, user_id(&id)?, kind)?;
+        state.directory.credentials.revoke_token_for(&principal, user_id(&id)?, kind)?;
         ApiResult::Ok(StatusCode::NO_CONTENT)
     })
 }
@@ -362,10 +375,12 @@ async fn copy(
     Path(id): Path<String>,
     ApiJson(request): ApiJson<CopyRequest>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let user =
-        state
-            .directory
-            .copy_user(&principal, user_id(&id)?, request.login, request.email)?;
+    let user = state.directory.accounts.copy_user(
+        &principal,
+        user_id(&id)?,
+        request.login,
+        request.email,
+    )?;
     Ok((StatusCode::CREATED, Json(user_json(&user))))
 }
 
@@ -376,6 +391,7 @@ async fn reset_two_factor(
 ) -> ApiResult<Json<Value>> {
     let user = state
         .directory
+        .credentials
         .reset_two_factor(&principal, user_id(&id)?)?;
     Ok(Json(user_json(&user)))
 }
@@ -385,7 +401,7 @@ async fn rescan_ftp(
     Auth(principal): Auth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let user = state.directory.rescan_ftp(&principal, user_id(&id)?)?;
+    let user = state.directory.ftp.rescan_ftp(&principal, user_id(&id)?)?;
     Ok(Json(user_json(&user)))
 }
 
@@ -403,6 +419,7 @@ async fn set_owner(
 ) -> ApiResult<Json<Value>> {
     let user = state
         .directory
+        .accounts
         .set_record_owner(&principal, user_id(&id)?, body.owner)?;
     Ok(Json(user_json(&user)))
 }
@@ -419,8 +436,10 @@ async fn set_access(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<AccessList>,
 ) -> ApiResult<Json<Value>> {
-    let user = state
-        .directory
-        .set_record_access(&principal, user_id(&id)?, body.grants)?;
+    let user =
+        state
+            .directory
+            .accounts
+            .set_record_access(&principal, user_id(&id)?, body.grants)?;
     Ok(Json(user_json(&user)))
 }

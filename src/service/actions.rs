@@ -58,7 +58,7 @@ impl Directory {
     ) -> ServiceResult<Vec<ActionOutcome>> {
         let mut outcomes = Vec::with_capacity(ids.len());
         for batch in ids.chunks(BULK_BATCH) {
-            self.durably(|| {
+            self.core.durably(|| {
                 outcomes.extend(batch.iter().map(|&id| ActionOutcome {
                     id,
                     result: self.apply_one(principal, action, id),
@@ -75,23 +75,26 @@ impl Directory {
         id: UserId,
     ) -> ServiceResult<Option<Arc<User>>> {
         let user = match action {
-            BulkAction::Activate => self.activate(principal, id)?,
-            BulkAction::Deactivate => self.deactivate(principal, id)?,
-            BulkAction::Delete => return self.delete_user(principal, id),
-            BulkAction::Mask => self.mask(principal, id)?,
-            BulkAction::SetSystemRoles(roles) => self.set_system_roles(principal, id, roles)?,
+            BulkAction::Activate => self.accounts.activate(principal, id)?,
+            BulkAction::Deactivate => self.accounts.deactivate(principal, id)?,
+            BulkAction::Delete => return self.accounts.delete_user(principal, id),
+            BulkAction::Mask => self.accounts.mask(principal, id)?,
+            BulkAction::SetSystemRoles(roles) => {
+                self.accounts.set_system_roles(principal, id, roles)?
+            }
             BulkAction::AddToGroups(groups) => self.membership(principal, id, groups, true)?,
             BulkAction::RemoveFromGroups(groups) => {
                 self.membership(principal, id, groups, false)?
             }
-            BulkAction::CreateFtpAccounts { quota_mb, activate } => {
-                self.create_ftp_account(principal, id, *quota_mb, *activate)?
-            }
-            BulkAction::DeleteFtpAccounts => self.delete_ftp_account(principal, id)?,
-            BulkAction::RescanFtp => self.rescan_ftp(principal, id)?,
+            BulkAction::CreateFtpAccounts { quota_mb, activate } => self
+                .ftp
+                .create_ftp_account(principal, id, *quota_mb, *activate)?,
+            BulkAction::DeleteFtpAccounts => self.ftp.delete_ftp_account(principal, id)?,
+            BulkAction::RescanFtp => self.ftp.rescan_ftp(principal, id)?,
             BulkAction::SetRoles { projects, activate } => {
-                self.set_roles(principal, id, projects, *activate)?;
-                self.current_user(id)?
+                self.projects
+                    .set_roles(principal, id, projects, *activate)?;
+                self.core.current_user(id)?
             }
         };
         Ok(Some(user))
@@ -109,8 +112,9 @@ impl Directory {
                 crate::domain::ValidationError::new("groups", "name at least one group").into(),
             );
         }
-        self.change_membership(principal, id, groups, add)?;
-        self.current_user(id)
+        self.groups.change_membership(principal, id, groups, add)?;
+        self.core
+            .current_user(id)
             .map_err(|_: ServiceError| ServiceError::NotFound("user"))
     }
 }

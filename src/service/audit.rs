@@ -1,10 +1,16 @@
 //! Reading the audit trail.
 
-use super::{Directory, Principal, ServiceResult};
+use super::core::area_service;
+use super::{Principal, ServiceResult};
 use crate::domain::audit::AuditEntry;
 use crate::domain::roles::{self, Capability};
 
-impl Directory {
+area_service!(
+    /// The audit trail, read page by page.
+    AuditTrail {}
+);
+
+impl AuditTrail {
     /// Audit entries newest first; `before` continues from an earlier page.
     pub fn audit_trail(
         &self,
@@ -13,6 +19,6 @@ impl Directory {
         limit: usize,
     ) -> ServiceResult<Vec<AuditEntry>> {
         roles::require(principal.unrestricted()?, Capability::ReadDirectory)?;
-        Ok(self.store.audit_page(before, limit)?)
+        self.audit_page(before, limit)
     }
 }

@@ -1,6 +1,8 @@
 //! First start: the system users every installation has, and the root token.
 
-use super::{Directory, ServiceResult};
+use super::ServiceResult;
+use super::accounts::Accounts;
+use super::credentials::Credentials;
 use crate::domain::audit::AuditAction;
 use crate::domain::credentials::TokenKind;
 use crate::domain::names::Login;
@@ -8,7 +10,7 @@ use crate::domain::roles::SystemRole;
 use crate::domain::user::{ROOT_LOGIN, SYSTEM_USERS, Status, User, UserType};
 use serde_json::json;
 
-impl Directory {
+impl Accounts {
     /// Creates any missing system users. Returns a new root API token when root
     /// itself was created, i.e. on the first start.
     pub(super) fn bootstrap(&self) -> ServiceResult<Option<String>> {
@@ -41,7 +43,8 @@ impl Directory {
                 }
                 unit.save(&user)?;
                 if *name == ROOT_LOGIN {
-                    root_token = Some(Self::issue_token(unit, user.id, TokenKind::Api, None)?.0);
+                    root_token =
+                        Some(Credentials::issue_token(unit, user.id, TokenKind::Api, None)?.0);
                 }
                 unit.audit(
                     AuditAction::SystemCreateUser,

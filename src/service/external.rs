@@ -2,7 +2,9 @@
 //! full or incremental sync with its safety guard. The directory itself is
 //! behind the [`ExternalDirectory`] trait (implemented in `crate::ldap`).
 
-use super::{Directory, Principal, ServiceError, ServiceResult, Unit};
+use super::accounts::Accounts;
+use super::core::area_service;
+use super::{Principal, ServiceError, ServiceResult, Unit};
 use crate::domain::audit::AuditAction;
 use crate::domain::clock::Timestamp;
 use crate::domain::external::{Applied, DirectoryUser, is_synced, mark_missing};
@@ -91,7 +93,16 @@ pub struct SyncStatus {
     pub last_success_started_at: Option<Timestamp>,
 }
 
-impl Directory {
+area_service!(
+    /// Directory sync: the external directory (LDAP), its sign-in, scheduled
+    /// and on-demand syncs, and their status.
+    DirectorySync {
+        external: std::sync::OnceLock<(Arc<dyn ExternalDirectory>, SyncPolicy)>,
+        status: std::sync::Mutex<SyncStatus>,
+    }
+);
+
+impl DirectorySync {
     /// Installs the external directory (at start-up, once).
     pub fn set_external(&self, external: Arc<dyn ExternalDirectory>, policy: SyncPolicy) {
         let _ = self.external.set((external, policy));
@@ -99,7 +110,7 @@ impl Directory {
     }
 
     fn sync_state(&self) -> std::sync::MutexGuard<'_, SyncStatus> {
-        self.sync_status
+        self.status
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -410,14 +421,14 @@ impl Directory {
                 let before = unit.user(*id)?;
                 let mut user = before.clone();
                 if mark_missing(&mut user, unit.now) {
-                    if Self::guard_last_admin(unit, &before, Some(&user)).is_err() {
+                    if Accounts::guard_last_admin(unit, &before, Some(&user)).is_err() {
                         tracing::warn!(
                             user_id = id,
                             "directory sync keeps the last active admin active"
                         );
                         continue;
                     }
-                    Self::revoke_all_tokens(unit, *id)?;
+                    Accounts::revoke_all_tokens(unit, *id)?;
                     unit.save(&user)?;
                     unit.audit(AuditAction::LdapDeactivateMissing, Some(*id), json!({}))?;
                     count += 1;

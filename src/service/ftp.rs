@@ -2,10 +2,12 @@
 //! directories, the FTPS sign-in, quota reservations while bytes flow, usage
 //! records after each change, and rescans from disk.
 
+use super::core::area_service;
 use super::signin::Door;
-use super::{Directory, Principal, ServiceError, ServiceResult};
+use super::signin::SignIn;
+use super::{Principal, ServiceError, ServiceResult};
 use crate::domain::audit::AuditAction;
-use crate::domain::ftp::{FtpAccount, granted_by_group, home_dir_name, is_home_in};
+use crate::domain::ftp::{FtpAccount, home_dir_name, is_home_in};
 use crate::domain::roles;
 use crate::domain::user::{Status, User, UserId};
 use serde_json::json;
@@ -13,12 +15,17 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, MutexGuard};
 
-impl Directory {
-    /// Whether `user` may sign in over FTPS: an account, or an allowed group.
-    pub(crate) fn may_use_ftp(&self, user: &User) -> bool {
-        user.ftp.enabled || granted_by_group(user, &self.settings.ftp.allowed_groups)
+area_service!(
+    /// FTP accounts: homes, quotas and their accounting, FTP sign-in.
+    FtpAccounts {
+        /// Bytes of uploads in progress per user, not yet in the stored usage.
+        in_flight: std::sync::Mutex<std::collections::HashMap<UserId, u64>>,
+        signin: std::sync::Arc<SignIn>,
     }
+);
 
+impl FtpAccounts {
+    /// Whether `user` may sign in over FTPS: an account, or an allowed group.
     fn home_for(&self, user: &User) -> PathBuf {
         match &user.ftp.home {
             Some(home) => PathBuf::from(home),
@@ -162,6 +169,7 @@ impl Directory {
         client: IpAddr,
     ) -> ServiceResult<Arc<User>> {
         let user = self
+            .signin
             .check_sign_in(login, password, Door::Ftp, client)
             .await?;
         let provision = !user.ftp.enabled;
@@ -203,7 +211,7 @@ impl Directory {
     }
 
     fn in_flight(&self) -> MutexGuard<'_, std::collections::HashMap<UserId, u64>> {
-        self.ftp_in_flight
+        self.in_flight
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }

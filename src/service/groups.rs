@@ -1,7 +1,8 @@
 //! Groups: create, list, delete, and membership changes. Automatic groups belong
 //! to a directory sync and cannot be changed here.
 
-use super::{Directory, Principal, ServiceError, ServiceResult, Unit};
+use super::core::area_service;
+use super::{Principal, ServiceError, ServiceResult, Unit};
 use crate::domain::ValidationError;
 use crate::domain::audit::AuditAction;
 use crate::domain::group::{Group, validate_group_name};
@@ -16,11 +17,15 @@ pub struct GroupSummary {
     pub members: usize,
 }
 
-impl Directory {
+area_service!(
+    /// Groups: local ones admins manage, automatic ones only a sync changes.
+    Groups {}
+);
+
+impl Groups {
     /// Resolves group names to the stored local groups (canonical spelling);
     /// unknown names are a bad request, automatic ones a conflict.
     pub(crate) fn local_groups(
-        &self,
         unit: &Unit,
         names: &BTreeSet<String>,
     ) -> ServiceResult<BTreeSet<String>> {
@@ -137,7 +142,7 @@ impl Directory {
         self.write(Some(actor.id), |unit| {
             let mut user = unit.user(id)?;
             roles::may_manage_user(actor, &user)?;
-            let groups = self.local_groups(unit, groups)?;
+            let groups = Self::local_groups(unit, groups)?;
             let before = user.groups.clone();
             if add {
                 user.groups.extend(groups.iter().cloned());

@@ -2,7 +2,10 @@
 //! delete, GDPR masking, copying, system roles. Each guards the system users and
 //! the last active admin, and runs as one transaction with its audit record.
 
-use super::{Directory, Principal, ServiceError, ServiceResult, Unit};
+use super::accounts::Accounts;
+use super::projects::leave_projects;
+use super::records::{mask_record_attributes, records_naming, release_records};
+use super::{Principal, ServiceError, ServiceResult, Unit};
 use crate::config::OnDelete;
 use crate::domain::audit::AuditAction;
 use crate::domain::names::{Email, Login};
@@ -17,7 +20,7 @@ fn system_user_refusal(action: &str) -> ServiceError {
     ServiceError::conflict("system_user", format!("system users cannot be {action}"))
 }
 
-impl Directory {
+impl Accounts {
     /// Refuses a change that would leave no active admin.
     pub(crate) fn guard_last_admin(
         unit: &Unit,
@@ -132,7 +135,7 @@ impl Directory {
     /// GDPR masking: personal fields replaced, secrets dropped, account
     /// deactivated. Irreversible.
     pub fn mask(&self, principal: &Principal, id: UserId) -> ServiceResult<Arc<User>> {
-        let records = self.records_naming(id)?;
+        let records = records_naming(&*self.snapshot(), id)?;
         self.change_user(principal, id, AuditAction::UserMask, |unit, user| {
             if user.is_system() {
                 return Err(system_user_refusal("masked"));
@@ -150,7 +153,12 @@ impl Directory {
             credentials.totp_secret = None;
             credentials.totp_pending = None;
             unit.tx.put_credentials(user.id, &credentials)?;
-            self.mask_record_attributes(unit, &records, user.id)?;
+            mask_record_attributes(
+                unit,
+                &self.settings.masked_record_attributes,
+                &records,
+                user.id,
+            )?;
             Ok(json!({}))
         })
     }
@@ -179,7 +187,7 @@ impl Directory {
     ) -> ServiceResult<Option<Arc<User>>> {
         let actor = principal.unrestricted()?;
         let policy = self.settings.on_delete;
-        let records = self.records_naming(id)?;
+        let records = records_naming(&*self.snapshot(), id)?;
         let memberships = self.snapshot().projects_of(id)?;
         self.write(Some(actor.id), |unit| {
             let user = unit.user(id)?;
@@ -195,8 +203,8 @@ impl Directory {
             }
             Self::revoke_all_tokens(unit, id)?;
             let reassigned = Self::reassign_to_deleted_user(unit, id)?;
-            Self::release_records(unit, &records, id)?;
-            Self::leave_projects(unit, &memberships, id, policy == OnDelete::Delete)?;
+            release_records(unit, &records, id)?;
+            leave_projects(unit, &memberships, id, policy == OnDelete::Delete)?;
             let after = match policy {
                 OnDelete::Archive => {
                     let mut archived = user.clone();

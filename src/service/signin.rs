@@ -1,7 +1,12 @@
 //! Who is calling: bearer-token authentication, and password sign-in with
 //! lockout and 2FA, issuing short-lived sessions.
 
-use super::{Directory, ServiceError, ServiceResult};
+use super::core::FtpSettings;
+use super::core::area_service;
+use super::credentials::Credentials;
+use super::external::DirectorySync;
+use super::throttle::SignInThrottle;
+use super::{ServiceError, ServiceResult};
 use crate::domain::audit::AuditAction;
 use crate::domain::clock::Timestamp;
 use crate::domain::credentials::{TokenKind, token_hash};
@@ -57,7 +62,16 @@ pub struct Session {
     pub user: Arc<User>,
 }
 
-impl Directory {
+area_service!(
+    /// Sign-in at every door (HTTP, FTPS, directory), bearer authentication
+    /// and sessions, with one throttle for all of them.
+    SignIn {
+        throttle: SignInThrottle,
+        sync: std::sync::Arc<DirectorySync>,
+    }
+);
+
+impl SignIn {
     /// Resolves a bearer token (session or API) to its live, allowed user.
     pub fn authenticate(&self, bearer: &str) -> ServiceResult<Principal> {
         let now = self.now();
@@ -127,8 +141,13 @@ impl Directory {
                 .err()
                 .map(|r| r.to_string())
                 .or_else(|| {
-                    door.refusal(self, user, credentials.totp_secret.as_deref(), now)
-                        .map(str::to_owned)
+                    door.refusal(
+                        &self.settings.ftp,
+                        user,
+                        credentials.totp_secret.as_deref(),
+                        now,
+                    )
+                    .map(str::to_owned)
                 }),
         };
         match (refusal, user) {
@@ -156,9 +175,9 @@ impl Directory {
         password_hash: Option<String>,
         door: &Door,
     ) -> ServiceResult<(Option<Arc<User>>, Result<(), String>)> {
-        if let Some(external) = self.external_for(local.as_deref()) {
+        if let Some(external) = self.sync.external_for(local.as_deref()) {
             return Ok(
-                match self.sign_in_externally(external, login, &secret).await {
+                match self.sync.sign_in_externally(external, login, &secret).await {
                     Ok(Some(user)) => (Some(user), Ok(())),
                     Ok(None) => (local, Err("directory refused the password".into())),
                     Err(reason) => (local, Err(reason)),
@@ -188,12 +207,12 @@ impl Directory {
 
     /// Records the sign-in and issues a session token.
     fn open_session(&self, user_id: u64) -> ServiceResult<Session> {
-        let ttl = self.lifetime(TokenKind::Session);
+        let ttl = self.settings.token_lifetime(TokenKind::Session);
         let (token, expires_at) = self.write(Some(user_id), |unit| {
             let mut user = unit.user(user_id)?;
             user.last_active_at = Some(unit.now);
             unit.save(&user)?;
-            let issued = Self::issue_token(unit, user_id, TokenKind::Session, ttl)?;
+            let issued = Credentials::issue_token(unit, user_id, TokenKind::Session, ttl)?;
             unit.audit(AuditAction::UserSignIn, Some(user_id), json!({}))?;
             Ok(issued)
         })?;
@@ -227,7 +246,7 @@ impl Door {
 
     fn refusal(
         &self,
-        directory: &Directory,
+        ftp: &FtpSettings,
         user: &User,
         totp_secret: Option<&str>,
         now: Timestamp,
@@ -237,7 +256,7 @@ impl Door {
                 let secret = totp_secret?;
                 (!totp_matches(secret, totp.as_deref(), now)).then_some("missing or wrong 2FA code")
             }
-            Self::Ftp => (!directory.may_use_ftp(user)).then_some("no FTP account"),
+            Self::Ftp => (!ftp.grants_access(user)).then_some("no FTP account"),
         }
     }
 }

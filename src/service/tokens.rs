@@ -2,7 +2,8 @@
 //! and email-confirmation tokens. 256 random bits with a kind prefix; only the
 //! SHA-256 is stored. Unknown, used, expired and revoked tokens look the same.
 
-use super::{Directory, Principal, ServiceError, ServiceResult, Unit};
+use super::credentials::Credentials;
+use super::{Principal, ServiceError, ServiceResult, Unit};
 use crate::domain::audit::AuditAction;
 use crate::domain::clock::Timestamp;
 use crate::domain::credentials::{TokenKind, TokenRecord, token_hash};
@@ -40,7 +41,7 @@ fn expiry(now: Timestamp, ttl: Option<Duration>) -> Option<Timestamp> {
     ttl.map(|ttl| now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX))
 }
 
-impl Directory {
+impl Credentials {
     /// Issues a `kind` token for `user_id` inside `unit`. Unless the kind allows
     /// several (sessions), earlier tokens of that kind are revoked.
     pub(crate) fn issue_token(
@@ -123,17 +124,6 @@ impl Directory {
         format!("{}/{page}?token={token}", self.settings.public_url)
     }
 
-    /// How long a token of `kind` lives; `None` for API tokens and sessions' own rule.
-    pub(crate) fn lifetime(&self, kind: TokenKind) -> Option<Duration> {
-        match kind {
-            TokenKind::Activation => Some(self.settings.activation_ttl),
-            TokenKind::PasswordReset => Some(self.settings.password_reset_ttl),
-            TokenKind::EmailConfirmation => Some(self.settings.email_confirmation_ttl),
-            TokenKind::Session => Some(self.settings.session_ttl),
-            TokenKind::Api => None,
-        }
-    }
-
     /// Issues (replacing any earlier one) a `kind` token for user `id` on an
     /// admin's behalf: an API token, or an activation, reset or email
     /// confirmation token with its link.
@@ -144,7 +134,7 @@ impl Directory {
         kind: TokenKind,
     ) -> ServiceResult<IssuedToken> {
         let actor = principal.unrestricted()?;
-        let ttl = self.lifetime(kind);
+        let ttl = self.settings.token_lifetime(kind);
         let (token, expires_at) = self.write(Some(actor.id), |unit| {
             let user = unit.user(id)?;
             roles::may_manage_user(actor, &user)?;

@@ -1,8 +1,9 @@
 //! Two-factor authentication (TOTP): self enrolment confirmed by a code,
 //! self removal, and admin reset.
 
+use super::credentials::Credentials;
 use super::signin::totp_matches;
-use super::{Directory, Principal, ServiceError, ServiceResult};
+use super::{Principal, ServiceError, ServiceResult};
 use crate::domain::audit::AuditAction;
 use crate::domain::roles;
 use crate::domain::totp;
@@ -22,7 +23,7 @@ pub struct Enrolment {
     pub otpauth_uri: String,
 }
 
-impl Directory {
+impl Credentials {
     /// Starts enrolment: a new pending secret, confirmed later by a code.
     pub fn begin_two_factor(&self, principal: &Principal) -> ServiceResult<Enrolment> {
         Self::allows_enrolment(principal)?;

@@ -1,7 +1,8 @@
 //! The self-service surface of a signed-in user: their own record, password
 //! and API token.
 
-use super::{Directory, IssuedToken, Principal, ServiceError, ServiceResult};
+use super::core::area_service;
+use super::{IssuedToken, Principal, ServiceError, ServiceResult};
 use crate::domain::audit::AuditAction;
 use crate::domain::credentials::TokenKind;
 use crate::domain::signin::{Obligation, pending_obligation};
@@ -9,7 +10,13 @@ use crate::domain::user::User;
 use serde_json::json;
 use std::sync::Arc;
 
-impl Directory {
+area_service!(
+    /// Credentials: a user's own password and API token, tokens issued by
+    /// admins (in `tokens`), and TOTP 2FA (in `twofactor`).
+    Credentials {}
+);
+
+impl Credentials {
     /// The caller's own record, fresh from the read model.
     pub fn me(&self, principal: &Principal) -> ServiceResult<Arc<User>> {
         self.current_user(principal.user.id)

@@ -1,7 +1,9 @@
 //! Creating, reading, changing and listing users; registration; admin password set.
 
+use super::core::area_service;
+use super::groups::Groups;
 use super::index::{UserPage, UserQuery};
-use super::{Directory, Principal, ServiceError, ServiceResult};
+use super::{Principal, ServiceError, ServiceResult};
 use crate::domain::ValidationError;
 use crate::domain::audit::AuditAction;
 use crate::domain::credentials::Credentials;
@@ -11,7 +13,13 @@ use crate::domain::user_input::{NewUser, Registration, UserPatch};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-impl Directory {
+area_service!(
+    /// Accounts: creating, reading, changing, listing and (in `lifecycle`)
+    /// activating, deactivating, deleting and masking users.
+    Accounts {}
+);
+
+impl Accounts {
     /// Builds a user from `profile` outside any transaction (id 0), so the
     /// password policy can see its login and email before hashing.
     fn draft_user(
@@ -23,26 +31,6 @@ impl Directory {
         let mut draft = User::new(0, user_type, status, self.now());
         profile.apply(&mut draft)?;
         Ok(draft)
-    }
-
-    /// Checks `password` against the policy for `user`, unless overridden.
-    pub(crate) fn check_password(
-        &self,
-        user: &User,
-        password: &str,
-        override_policy: bool,
-    ) -> ServiceResult<()> {
-        if override_policy {
-            return Ok(self.policy.check_overridden(password)?);
-        }
-        let identities: Vec<&str> = [
-            user.login.as_ref().map(|l| l.as_str()),
-            user.email.as_ref().map(|e| e.as_str()),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        Ok(self.policy.check(password, &identities)?)
     }
 
     /// Hashes `password` if given.
@@ -134,7 +122,7 @@ impl Directory {
             user.id = unit.tx.next_id("user")?;
             user.created_at = unit.now;
             user.updated_at = unit.now;
-            user.groups = self.local_groups(unit, groups)?;
+            user.groups = Groups::local_groups(unit, groups)?;
             unit.save(&user)?;
             let credentials = Credentials {
                 password_hash: password_hash.clone(),

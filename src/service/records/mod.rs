@@ -1,0 +1,405 @@
+//! Records (stations, trails, cameras, ...): created for an organization,
+//! optionally in a project, owned, managed and assigned; every access asks
+//! `domain::permissions`. Also the CSV import of records and what happens to
+//! records when their owner leaves or is masked.
+
+mod import;
+
+pub use import::{ImportReport, SkippedRow};
+
+use super::core::area_service;
+use super::projects::{is_admin, load_resource, refuse, required, role_in};
+use super::{Principal, ServiceError, ServiceResult, Unit};
+use crate::domain::ValidationError;
+use crate::domain::audit::AuditAction;
+use crate::domain::permissions::{Action, Decision, decide, decide_project};
+use crate::domain::projects::{OrganizationId, ProjectId, ProjectRole, Resource, ResourceId};
+use crate::domain::roles::{self, Capability};
+use crate::domain::user::{DELETED_USER_ID, User, UserId};
+use crate::store::ReadView;
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::BTreeSet;
+
+/// Fields of a record; all optional on update except where noted.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceInput {
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    /// Only at creation.
+    pub project: Option<ProjectId>,
+    /// Only at creation, and only admins: others create for their own organization.
+    pub source_organization: Option<OrganizationId>,
+    pub steward_organization: Option<OrganizationId>,
+    pub attributes: Option<serde_json::Value>,
+}
+
+/// Records that name `user` as owner, creator, last editor, manager or assignee.
+pub(crate) fn records_naming(view: &dyn ReadView, user: UserId) -> ServiceResult<Vec<ResourceId>> {
+    Ok(view
+        .resources()?
+        .into_iter()
+        .filter(|r| {
+            [r.owner, r.created_by, r.updated_by].contains(&user)
+                || r.managers.contains(&user)
+                || r.assigned.contains(&user)
+        })
+        .map(|r| r.id)
+        .collect())
+}
+
+/// Applies `change` to each of `records` that still exists, saving the ones
+/// it reports as changed.
+fn update_records(
+    unit: &Unit,
+    records: &[ResourceId],
+    mut change: impl FnMut(&mut Resource) -> bool,
+) -> ServiceResult<()> {
+    for id in records {
+        if let Some(mut record) = unit.tx.resource(*id)? {
+            if change(&mut record) {
+                unit.tx.put_resource(&record)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A deleted or archived user's records: ownership, creation and last edit
+/// pass to `deleted_user`; the user leaves managers and assignments.
+pub(crate) fn release_records(
+    unit: &Unit,
+    records: &[ResourceId],
+    user: UserId,
+) -> ServiceResult<()> {
+    update_records(unit, records, |record| {
+        for slot in [
+            &mut record.owner,
+            &mut record.created_by,
+            &mut record.updated_by,
+        ] {
+            if *slot == user {
+                *slot = DELETED_USER_ID;
+            }
+        }
+        record.managers.remove(&user);
+        record.assigned.remove(&user);
+        true
+    })
+}
+
+/// Masking reaches records: the configured personal attributes (`keys`) on
+/// the user's own records (owned or created) are replaced.
+pub(crate) fn mask_record_attributes(
+    unit: &Unit,
+    keys: &[String],
+    records: &[ResourceId],
+    user: UserId,
+) -> ServiceResult<()> {
+    update_records(unit, records, |record| {
+        if record.owner != user && record.created_by != user {
+            return false;
+        }
+        let Some(attributes) = record.attributes.as_object_mut() else {
+            return false;
+        };
+        let mut changed = false;
+        for key in keys {
+            if let Some(value) = attributes.get_mut(key) {
+                *value = json!(format!("masked-{user}"));
+                changed = true;
+            }
+        }
+        changed
+    })
+}
+
+area_service!(
+    /// Records and their access.
+    Records {}
+);
+
+impl Records {
+    pub fn create_resource(
+        &self,
+        principal: &Principal,
+        input: ResourceInput,
+    ) -> ServiceResult<Resource> {
+        let actor = principal.unrestricted()?;
+        let name = required("name", &input.name)?;
+        let kind = required("kind", &input.kind)?;
+        let source = match (
+            is_admin(actor),
+            input.source_organization,
+            actor.organization,
+        ) {
+            (true, Some(org), _) => org,
+            (false, Some(org), Some(own)) if org != own => {
+                return Err(ServiceError::NotPermitted(
+                    "records are created for your own organization",
+                ));
+            }
+            (_, _, Some(own)) => own,
+            (_, Some(org), None) => org,
+            (_, None, None) => {
+                return Err(ServiceError::NotPermitted(
+                    "users without an organization may not create records",
+                ));
+            }
+        };
+        self.write(Some(actor.id), |unit| {
+            unit.tx.organization(source)?.ok_or_else(|| {
+                ValidationError::new("source_organization", "no such organization")
+            })?;
+            if let Some(steward) = input.steward_organization {
+                unit.tx.organization(steward)?.ok_or_else(|| {
+                    ValidationError::new("steward_organization", "no such organization")
+                })?;
+            }
+            if let Some(project) = input.project {
+                let project = unit
+                    .tx
+                    .project(project)?
+                    .ok_or_else(|| ValidationError::new("project", "no such project"))?;
+                if !is_admin(actor) && unit.tx.membership(project.id, actor.id)?.is_none() {
+                    return Err(ServiceError::NotPermitted(
+                        "only project members create records in a project",
+                    ));
+                }
+            }
+            let resource = Resource {
+                id: unit.tx.next_id("resource")?,
+                kind: kind.clone(),
+                name: name.clone(),
+                project: input.project,
+                source_organization: source,
+                steward_organization: input.steward_organization,
+                owner: actor.id,
+                managers: BTreeSet::new(),
+                assigned: BTreeSet::new(),
+                created_by: actor.id,
+                updated_by: actor.id,
+                attributes: input.attributes.clone().unwrap_or_else(|| json!({})),
+                created_at: unit.now,
+                updated_at: unit.now,
+            };
+            unit.tx.put_resource(&resource)?;
+            unit.audit(
+                AuditAction::ResourceCreate,
+                None,
+                json!({ "resource": resource.id }),
+            )?;
+            Ok(resource)
+        })
+    }
+
+    /// Loads a record after checking `action` on it for the caller.
+    fn checked_resource(
+        &self,
+        actor: &User,
+        id: ResourceId,
+        action: Action,
+    ) -> ServiceResult<Resource> {
+        let resource = self
+            .snapshot()
+            .resource(id)?
+            .ok_or(ServiceError::NotFound("resource"))?;
+        let role = match resource.project {
+            Some(project) => self.snapshot().membership(project, actor.id)?,
+            None => None,
+        };
+        refuse(decide(actor, action, &resource, role))?;
+        Ok(resource)
+    }
+
+    pub fn get_resource(&self, principal: &Principal, id: ResourceId) -> ServiceResult<Resource> {
+        self.checked_resource(principal.unrestricted()?, id, Action::View)
+    }
+
+    /// The records the caller may view, optionally of one project.
+    pub fn list_resources(
+        &self,
+        principal: &Principal,
+        project: Option<ProjectId>,
+    ) -> ServiceResult<Vec<Resource>> {
+        let actor = principal.unrestricted()?;
+        let roles = self.snapshot().projects_of(actor.id)?;
+        Ok(self
+            .snapshot()
+            .resources()?
+            .into_iter()
+            .filter(|r| project.is_none_or(|p| r.project == Some(p)))
+            .filter(|r| {
+                decide(
+                    actor,
+                    Action::View,
+                    r,
+                    r.project.and_then(|p| roles.get(&p).copied()),
+                )
+                .allowed
+            })
+            .collect())
+    }
+
+    pub fn update_resource(
+        &self,
+        principal: &Principal,
+        id: ResourceId,
+        input: ResourceInput,
+    ) -> ServiceResult<Resource> {
+        let actor = principal.unrestricted()?;
+        if input.project.is_some() || input.source_organization.is_some() {
+            return Err(ValidationError::new(
+                "project",
+                "project and source_organization are fixed at creation",
+            )
+            .into());
+        }
+        self.write(Some(actor.id), |unit| {
+            let mut resource = load_resource(unit, id)?;
+            refuse(decide(
+                actor,
+                Action::Edit,
+                &resource,
+                role_in(unit, &resource, actor.id)?,
+            ))?;
+            if input.name.is_some() {
+                resource.name = required("name", &input.name)?;
+            }
+            if input.kind.is_some() {
+                resource.kind = required("kind", &input.kind)?;
+            }
+            if let Some(steward) = input.steward_organization {
+                unit.tx.organization(steward)?.ok_or_else(|| {
+                    ValidationError::new("steward_organization", "no such organization")
+                })?;
+                resource.steward_organization = Some(steward);
+            }
+            if let Some(attributes) = &input.attributes {
+                resource.attributes = attributes.clone();
+            }
+            resource.updated_by = actor.id;
+            resource.updated_at = unit.now;
+            unit.tx.put_resource(&resource)?;
+            unit.audit(AuditAction::ResourceUpdate, None, json!({ "resource": id }))?;
+            Ok(resource)
+        })
+    }
+
+    pub fn delete_resource(&self, principal: &Principal, id: ResourceId) -> ServiceResult<()> {
+        let actor = principal.unrestricted()?;
+        self.write(Some(actor.id), |unit| {
+            let resource = load_resource(unit, id)?;
+            refuse(decide(
+                actor,
+                Action::Delete,
+                &resource,
+                role_in(unit, &resource, actor.id)?,
+            ))?;
+            unit.tx.remove_resource(id)?;
+            unit.audit(AuditAction::ResourceDelete, None, json!({ "resource": id }))
+        })
+    }
+
+    /// Assigns (or unassigns) `users` to record `id`. Needs the right to manage
+    /// the project's members (or to own a project-less record). Unassigning
+    /// someone whose role already gives access to every record is refused.
+    pub fn assign(
+        &self,
+        principal: &Principal,
+        id: ResourceId,
+        users: &[UserId],
+        assign: bool,
+    ) -> ServiceResult<Resource> {
+        let actor = principal.unrestricted()?;
+        self.write(Some(actor.id), |unit| {
+            let mut resource = load_resource(unit, id)?;
+            Self::may_manage_record(unit, actor, &resource)?;
+            for user in users {
+                unit.user(*user)?;
+                if assign {
+                    resource.assigned.insert(*user);
+                    continue;
+                }
+                if let Some(role) = role_in(unit, &resource, *user)?.filter(|r| *r >= ProjectRole::Editor) {
+                    let message = format!("user {user} is {role:?} in the project, which gives access to every record; unassigning changes nothing");
+                    return Err(ServiceError::conflict("role_grants_access", message.to_lowercase()));
+                }
+                resource.assigned.remove(user);
+            }
+            resource.updated_by = actor.id;
+            resource.updated_at = unit.now;
+            unit.tx.put_resource(&resource)?;
+            unit.audit(if assign { AuditAction::ResourceAssign } else { AuditAction::ResourceUnassign }, None, json!({ "resource": id, "users": users }))?;
+            Ok(resource)
+        })
+    }
+
+    /// Gives record `id` a new owner and managers; collaborators not named leave.
+    pub fn set_owner(
+        &self,
+        principal: &Principal,
+        id: ResourceId,
+        owner: UserId,
+        managers: &BTreeSet<UserId>,
+    ) -> ServiceResult<Resource> {
+        let actor = principal.unrestricted()?;
+        self.write(Some(actor.id), |unit| {
+            let mut resource = load_resource(unit, id)?;
+            Self::may_manage_record(unit, actor, &resource)?;
+            for user in managers.iter().chain([&owner]) {
+                unit.user(*user)?;
+            }
+            resource.owner = owner;
+            resource.managers = managers.clone();
+            resource.updated_by = actor.id;
+            resource.updated_at = unit.now;
+            unit.tx.put_resource(&resource)?;
+            unit.audit(
+                AuditAction::ResourceSetOwner,
+                Some(owner),
+                json!({ "resource": id }),
+            )?;
+            Ok(resource)
+        })
+    }
+
+    /// Assigning and ownership changes need the right to manage the project's
+    /// members, or for a project-less record the right to delete it.
+    fn may_manage_record(unit: &Unit, actor: &User, resource: &Resource) -> ServiceResult<()> {
+        match resource.project {
+            Some(project) => refuse(decide_project(
+                actor,
+                Action::ManageMembers,
+                unit.tx.membership(project, actor.id)?,
+            )),
+            None => refuse(decide(actor, Action::Delete, resource, None)),
+        }
+    }
+
+    /// `GET /api/v1/authz/check`: may `user` do `action` to record `resource`?
+    /// Directory readers may ask about anyone; others about themselves.
+    pub fn check_permission(
+        &self,
+        principal: &Principal,
+        user: UserId,
+        action: Action,
+        resource: ResourceId,
+    ) -> ServiceResult<Decision> {
+        let actor = principal.unrestricted()?;
+        if actor.id != user {
+            roles::require(actor, Capability::ReadDirectory)?;
+        }
+        let subject = self.current_user(user)?;
+        let resource = self
+            .snapshot()
+            .resource(resource)?
+            .ok_or(ServiceError::NotFound("resource"))?;
+        let role = match resource.project {
+            Some(project) => self.snapshot().membership(project, user)?,
+            None => None,
+        };
+        Ok(decide(&subject, action, &resource, role))
+    }
+}
