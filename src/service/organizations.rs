@@ -3,10 +3,11 @@
 //! and users belong to at most one.
 
 use super::core::area_service;
-use super::projects::{is_admin, load_resource, required};
+use super::projects::{load_resource, refuse, required};
 use super::{Principal, ServiceError, ServiceResult};
 use crate::domain::ValidationError;
 use crate::domain::audit::AuditAction;
+use crate::domain::permissions::{OrganizationAction, decide_organization};
 use crate::domain::projects::{Organization, OrganizationId, ResourceId, validate_code};
 use crate::domain::roles::{self, Capability};
 use crate::domain::user::UserId;
@@ -93,10 +94,17 @@ impl Organizations {
         input: OrganizationInput,
     ) -> ServiceResult<Organization> {
         let actor = principal.unrestricted()?;
-        if !is_admin(actor) && (actor.organization != Some(id) || input.code.is_some()) {
-            return Err(ServiceError::NotPermitted(
-                "only admins and the organization's members may edit it; only admins change its code",
-            ));
+        refuse(decide_organization(
+            actor,
+            OrganizationAction::EditDetails,
+            id,
+        ))?;
+        if input.code.is_some() {
+            refuse(decide_organization(
+                actor,
+                OrganizationAction::ChangeCode,
+                id,
+            ))?;
         }
         self.write(Some(actor.id), |unit| {
             let mut organization = unit

@@ -5,11 +5,13 @@
 use super::core::area_service;
 use super::{Principal, ServiceError, ServiceResult, Unit};
 use crate::domain::audit::AuditAction;
-use crate::domain::permissions::{Action, Decision, decide_project};
+use crate::domain::permissions::{
+    Action, Decision, decide_member_change, decide_project, decide_project_creation,
+};
 use crate::domain::projects::{
     Project, ProjectId, ProjectRole, ProjectView, Resource, ResourceId, validate_name,
 };
-use crate::domain::roles::{self, SystemRole};
+use crate::domain::roles::{self};
 use crate::domain::user::{User, UserId};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -31,10 +33,6 @@ pub struct MyProject {
     pub name: String,
     pub kind: String,
     pub role: ProjectRole,
-}
-
-pub(super) fn is_admin(user: &User) -> bool {
-    user.has_role(SystemRole::Admin)
 }
 
 pub(super) fn refuse(decision: Decision) -> ServiceResult<()> {
@@ -124,11 +122,7 @@ impl Projects {
         input: ProjectInput,
     ) -> ServiceResult<ProjectView> {
         let actor = principal.unrestricted()?;
-        if !is_admin(actor) && actor.organization.is_none() {
-            return Err(ServiceError::NotPermitted(
-                "users without an organization may not create projects",
-            ));
-        }
+        refuse(decide_project_creation(actor))?;
         let name = required("name", &input.name)?;
         let project = self.write(Some(actor.id), |unit| {
             let project = Project {
@@ -159,24 +153,23 @@ impl Projects {
             .snapshot()
             .project(id)?
             .ok_or(ServiceError::NotFound("project"))?;
-        if actor.system_roles.is_empty() {
-            refuse(decide_project(
-                actor,
-                Action::View,
-                self.snapshot().membership(id, actor.id)?,
-            ))?;
-        }
+        refuse(decide_project(
+            actor,
+            Action::View,
+            self.snapshot().membership(id, actor.id)?,
+        ))?;
         self.view(project)
     }
 
     /// Admins and directory readers see every project; others their own.
     pub fn list_projects(&self, principal: &Principal) -> ServiceResult<Vec<Project>> {
         let actor = principal.unrestricted()?;
-        let mine = self.snapshot().projects_of(actor.id)?;
-        let all = self.snapshot().projects()?;
-        Ok(all
+        let snapshot = self.snapshot();
+        let mine = snapshot.projects_of(actor.id)?;
+        Ok(snapshot
+            .projects()?
             .into_iter()
-            .filter(|p| !actor.system_roles.is_empty() || mine.contains_key(&p.id))
+            .filter(|p| decide_project(actor, Action::View, mine.get(&p.id).copied()).allowed)
             .collect())
     }
 
@@ -270,19 +263,9 @@ impl Projects {
         role: Option<ProjectRole>,
     ) -> ServiceResult<()> {
         let actor_role = unit.tx.membership(project.id, actor.id)?;
-        refuse(decide_project(actor, Action::ManageMembers, actor_role))?;
         unit.user(member)?;
         let current = unit.tx.membership(project.id, member)?;
-        let acting_owner = is_admin(actor) || actor_role == Some(ProjectRole::Owner);
-        let touches_top = [current, role]
-            .into_iter()
-            .flatten()
-            .any(|r| r >= ProjectRole::Manager);
-        if touches_top && !acting_owner {
-            return Err(ServiceError::NotPermitted(
-                "only owners grant or take manager and owner",
-            ));
-        }
+        refuse(decide_member_change(actor, actor_role, current, role))?;
         let owners_before = project.owners.clone();
         if role == Some(ProjectRole::Owner) {
             project.owners.insert(member);

@@ -5,8 +5,11 @@
 use super::Records;
 use crate::domain::ValidationError;
 use crate::domain::audit::AuditAction;
+use crate::domain::permissions::{
+    OrganizationAction, decide_organization, decide_record_in_project,
+};
 use crate::domain::projects::{OrganizationId, ProjectId, Resource, ResourceId};
-use crate::service::projects::is_admin;
+use crate::service::projects::refuse;
 use crate::service::{Principal, ServiceError, ServiceResult};
 use serde::Serialize;
 use serde_json::json;
@@ -113,11 +116,11 @@ impl Records {
         csv_text: &str,
     ) -> ServiceResult<ImportReport> {
         let actor = principal.unrestricted()?;
-        if !is_admin(actor) && actor.organization != Some(org) {
-            return Err(ServiceError::NotPermitted(
-                "only admins import records for another organization",
-            ));
-        }
+        refuse(decide_organization(
+            actor,
+            OrganizationAction::ImportRecords,
+            org,
+        ))?;
         let organization = self
             .snapshot()
             .organization(org)?
@@ -130,11 +133,8 @@ impl Records {
                     let project = unit.tx.project(project)?.ok_or_else(|| {
                         ValidationError::new("project", format!("no project {project}"))
                     })?;
-                    if !is_admin(actor) && unit.tx.membership(project.id, actor.id)?.is_none() {
-                        return Err(ServiceError::NotPermitted(
-                            "only project members create records in a project",
-                        ));
-                    }
+                    let role = unit.tx.membership(project.id, actor.id)?;
+                    refuse(decide_record_in_project(actor, role))?;
                 }
                 let resource = Resource {
                     id: unit.tx.next_id("resource")?,

@@ -8,11 +8,13 @@ mod import;
 pub use import::{ImportReport, SkippedRow};
 
 use super::core::area_service;
-use super::projects::{is_admin, load_resource, refuse, required, role_in};
+use super::projects::{load_resource, refuse, required, role_in};
 use super::{Principal, ServiceError, ServiceResult, Unit};
 use crate::domain::ValidationError;
 use crate::domain::audit::AuditAction;
-use crate::domain::permissions::{Action, Decision, decide, decide_project};
+use crate::domain::permissions::{
+    Action, Decision, decide, decide_project, decide_record_in_project, record_source,
+};
 use crate::domain::projects::{OrganizationId, ProjectId, ProjectRole, Resource, ResourceId};
 use crate::domain::roles::{self, Capability};
 use crate::domain::user::{DELETED_USER_ID, User, UserId};
@@ -129,25 +131,8 @@ impl Records {
         let actor = principal.unrestricted()?;
         let name = required("name", &input.name)?;
         let kind = required("kind", &input.kind)?;
-        let source = match (
-            is_admin(actor),
-            input.source_organization,
-            actor.organization,
-        ) {
-            (true, Some(org), _) => org,
-            (false, Some(org), Some(own)) if org != own => {
-                return Err(ServiceError::NotPermitted(
-                    "records are created for your own organization",
-                ));
-            }
-            (_, _, Some(own)) => own,
-            (_, Some(org), None) => org,
-            (_, None, None) => {
-                return Err(ServiceError::NotPermitted(
-                    "users without an organization may not create records",
-                ));
-            }
-        };
+        let source = record_source(actor, input.source_organization)
+            .map_err(|d| ServiceError::NotPermitted(d.reason))?;
         self.write(Some(actor.id), |unit| {
             unit.tx.organization(source)?.ok_or_else(|| {
                 ValidationError::new("source_organization", "no such organization")
@@ -162,11 +147,8 @@ impl Records {
                     .tx
                     .project(project)?
                     .ok_or_else(|| ValidationError::new("project", "no such project"))?;
-                if !is_admin(actor) && unit.tx.membership(project.id, actor.id)?.is_none() {
-                    return Err(ServiceError::NotPermitted(
-                        "only project members create records in a project",
-                    ));
-                }
+                let role = unit.tx.membership(project.id, actor.id)?;
+                refuse(decide_record_in_project(actor, role))?;
             }
             let resource = Resource {
                 id: unit.tx.next_id("resource")?,

@@ -1,5 +1,13 @@
-//! The one permission rule: may user U do action A to a record or project.
-//! Every route and `GET /api/v1/authz/check` ask this function.
+//! The one permission rule: may user U do action A to a record, a project or
+//! an organization. Every service asks here, and so does
+//! `GET /api/v1/authz/check`; no service decides a permission inline.
+
+mod creation;
+
+pub use creation::{
+    OrganizationAction, decide_member_change, decide_organization, decide_project_creation,
+    decide_record_in_project, record_source,
+};
 
 use super::projects::{ProjectRole, Resource};
 use super::roles::SystemRole;
@@ -47,14 +55,14 @@ pub struct Decision {
     pub reason: &'static str,
 }
 
-const fn allow(reason: &'static str) -> Decision {
+pub(crate) const fn allow(reason: &'static str) -> Decision {
     Decision {
         allowed: true,
         reason,
     }
 }
 
-const fn deny(reason: &'static str) -> Decision {
+pub(crate) const fn deny(reason: &'static str) -> Decision {
     Decision {
         allowed: false,
         reason,
@@ -73,7 +81,7 @@ fn role_for_any_record(action: Action) -> ProjectRole {
 }
 
 /// Checks the user themselves before any record: active, admin, organization.
-fn check_actor(user: &User, action: Action) -> Option<Decision> {
+pub(crate) fn check_actor(user: &User, action: Action) -> Option<Decision> {
     if user.status != Status::Active || user.is_archived() {
         return Some(deny("the account is not active"));
     }
@@ -93,6 +101,9 @@ fn check_actor(user: &User, action: Action) -> Option<Decision> {
 pub fn decide_project(user: &User, action: Action, role: Option<ProjectRole>) -> Decision {
     if let Some(decision) = check_actor(user, action) {
         return decision;
+    }
+    if action == Action::View && !user.system_roles.is_empty() {
+        return allow("directory roles see every project");
     }
     let Some(role) = role else {
         return deny("not a member of the project");
@@ -296,5 +307,13 @@ mod tests {
             );
         }
         assert!(!decide_project(&me, View, None).allowed);
+        for role in [SystemRole::Auditor, SystemRole::UserManager] {
+            let reader = user(&[role], None);
+            assert!(decide_project(&reader, View, None).allowed, "{role:?}");
+            assert!(
+                !decide_project(&reader, Configure, None).allowed,
+                "{role:?}"
+            );
+        }
     }
 }
