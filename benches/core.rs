@@ -11,7 +11,7 @@ mod slapd;
 
 use common::{ms, percentile};
 use gatehouse::config::Secret;
-use gatehouse::service::external::SyncMode;
+use gatehouse::service::sync::SyncMode;
 use serde_json::{Value, json};
 use slapd::{ADMIN_DN, ADMIN_PW, SUFFIX, Slapd};
 use std::sync::Arc;

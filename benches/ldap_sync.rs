@@ -9,7 +9,7 @@ mod common;
 mod slapd;
 
 use gatehouse::config::{GroupMapping, Secret};
-use gatehouse::service::external::SyncMode;
+use gatehouse::service::sync::SyncMode;
 use slapd::{ADMIN_DN, ADMIN_PW, SUFFIX, Slapd};
 use std::time::Instant;
 

@@ -4,7 +4,7 @@
 use crate::config::{Config, MissingUserAction};
 use crate::domain::clock::{Clock, SystemClock};
 use crate::service::Directory;
-use crate::service::external::{SyncMode, SyncPolicy, SyncReport};
+use crate::service::sync::{SyncMode, SyncPolicy, SyncReport};
 use crate::store::sled::SledStore;
 use anyhow::Context;
 use std::io::Write;

@@ -117,7 +117,7 @@ fn run_ftp_rescan(config_path: Option<PathBuf>) -> anyhow::Result<()> {
 }
 
 fn run_ldap_sync(config_path: Option<PathBuf>, incremental: bool) -> anyhow::Result<()> {
-    use gatehouse::service::external::SyncMode;
+    use gatehouse::service::sync::SyncMode;
     use std::io::Write;
     let config = Config::load(config_path.as_deref())?;
     let mode = if incremental {

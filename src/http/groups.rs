@@ -3,7 +3,7 @@
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, Auth};
-use crate::service::external::SyncMode;
+use crate::service::sync::SyncMode;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get};

@@ -8,7 +8,7 @@ mod mapping;
 use crate::config::LdapConfig;
 use crate::domain::clock::Timestamp;
 use crate::domain::external::DirectoryUser;
-use crate::service::external::{ExternalDirectory, ExternalError, Snapshot};
+use crate::service::sync::{ExternalDirectory, ExternalError, Snapshot};
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Scope, SearchEntry, ldap_escape};
 use mapping::Mapper;

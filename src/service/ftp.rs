@@ -2,7 +2,7 @@
 //! directories, the FTPS sign-in, quota reservations while bytes flow, usage
 //! records after each change, and rescans from disk.
 
-use super::core::area_service;
+use super::core::{area_service, offload};
 use super::signin::Door;
 use super::signin::SignIn;
 use super::{Principal, ServiceError, ServiceResult};
@@ -63,7 +63,7 @@ impl FtpAccounts {
             ));
         }
         let home = self.home_for(&user);
-        self.make_home(&home)?;
+        offload(|| self.make_home(&home))?;
         self.write(Some(actor.id), |unit| {
             let mut user = unit.user(id)?;
             roles::may_manage_user(actor, &user)?;
@@ -108,7 +108,7 @@ impl FtpAccounts {
         })?;
         if let Some(home) = home.filter(|home| is_home_in(&self.settings.ftp.root, Path::new(home)))
         {
-            if let Err(error) = std::fs::remove_dir_all(&home) {
+            if let Err(error) = offload(|| std::fs::remove_dir_all(&home)) {
                 tracing::warn!(user_id = id, %error, "could not remove FTP home {home}");
             }
         }
@@ -144,8 +144,8 @@ impl FtpAccounts {
             .home
             .clone()
             .ok_or(ServiceError::NotFound("FTP account"))?;
-        let (bytes, files) =
-            disk_usage(Path::new(&home)).map_err(ServiceError::io("scan the FTP home", &home))?;
+        let (bytes, files) = offload(|| disk_usage(Path::new(&home)))
+            .map_err(ServiceError::io("scan the FTP home", &home))?;
         self.write(actor, |unit| {
             let mut user = unit.user(id)?;
             user.ftp.used_bytes = bytes;
@@ -175,7 +175,7 @@ impl FtpAccounts {
         let provision = !user.ftp.enabled;
         let home = self.home_for(&user);
         if provision || !home.is_dir() {
-            self.make_home(&home)?;
+            offload(|| self.make_home(&home))?;
         }
         let default_quota = self.settings.ftp.default_quota_mb;
         self.write(Some(user.id), |unit| {

@@ -12,7 +12,6 @@ mod bootstrap;
 pub(crate) mod core;
 mod credentials;
 mod error;
-pub mod external;
 mod ftp;
 mod groups;
 pub mod index;
@@ -22,6 +21,7 @@ mod passwords;
 pub mod projects;
 pub mod records;
 mod signin;
+pub mod sync;
 mod throttle;
 mod tokens;
 mod twofactor;
@@ -32,7 +32,6 @@ pub use actions::{ActionOutcome, BulkAction};
 pub use audit::AuditTrail;
 pub use credentials::Credentials;
 pub use error::{ServiceError, ServiceResult};
-pub use external::DirectorySync;
 pub use ftp::FtpAccounts;
 pub use groups::Groups;
 pub use organizations::Organizations;
@@ -40,6 +39,7 @@ pub use passwords::{PasswordHasher, hash_blocking, verify_blocking};
 pub use projects::Projects;
 pub use records::Records;
 pub use signin::{LoginRequest, Principal, Session, SignIn};
+pub use sync::DirectorySync;
 pub use tokens::IssuedToken;
 pub use twofactor::Enrolment;
 
@@ -79,7 +79,7 @@ impl Directory {
         let sync = Arc::new(DirectorySync::new(
             core.clone(),
             OnceLock::new(),
-            Mutex::new(external::SyncStatus::default()),
+            Mutex::new(sync::SyncStatus::default()),
         ));
         let signin = Arc::new(SignIn::new(
             core.clone(),

@@ -4,7 +4,7 @@
 use super::core::FtpSettings;
 use super::core::area_service;
 use super::credentials::Credentials;
-use super::external::DirectorySync;
+use super::sync::DirectorySync;
 use super::throttle::SignInThrottle;
 use super::{ServiceError, ServiceResult};
 use crate::domain::audit::AuditAction;

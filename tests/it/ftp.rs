@@ -541,3 +541,52 @@ async fn cli_rescan_recomputes_usage_of_a_stopped_daemon() {
     );
     d.stop().await;
 }
+
+/// Two uploads race for the last quota bytes, ten times over: never both get
+/// in, and the stored usage always equals what is on disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_uploads_cannot_both_take_the_last_quota_bytes() {
+    let d = Daemon::start().await;
+    let uid = uploader(&d, "racer", Some(1)).await;
+    let work = tempfile::tempdir().expect("work dir");
+    let files = [
+        write_file(work.path(), "left.bin", 700_000),
+        write_file(work.path(), "right.bin", 700_000),
+    ];
+    for round in 0..10 {
+        let upload = |file: &PathBuf| {
+            let file = file.to_str().expect("path").to_owned();
+            let d = &d;
+            async move { curl(d, "racer", PASSWORD, true, &["-T", &file, "FTP/"]).await }
+        };
+        let (left, right) = tokio::join!(upload(&files[0]), upload(&files[1]));
+        let landed: Vec<String> = std::fs::read_dir(home(&d, "racer"))
+            .expect("home")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        let on_disk: u64 = landed.len() as u64 * 700_000;
+        let state = ftp_state(&d, uid).await;
+        assert!(
+            landed.len() <= 1,
+            "round {round}: both uploads passed a 1 MiB quota: {landed:?} ({} / {})",
+            left.code,
+            right.code
+        );
+        assert_eq!(
+            (state["used_bytes"].as_u64(), state["used_files"].as_u64()),
+            (Some(on_disk), Some(landed.len() as u64)),
+            "round {round}: usage matches the disk"
+        );
+        for name in &landed {
+            let delete = format!("DELE {name}");
+            assert_eq!(
+                curl(&d, "racer", PASSWORD, true, &["-Q", &delete, "FTP/"])
+                    .await
+                    .code,
+                0
+            );
+        }
+    }
+    d.stop().await;
+}

@@ -360,3 +360,67 @@ async fn sync_never_deactivates_the_last_active_admin() {
     );
     d.stop().await;
 }
+
+/// One sync batch finds both remaining admins gone from the directory: the
+/// check inside the unit of work sees the first deactivation when it comes to
+/// the second, so exactly one admin stays active.
+#[tokio::test]
+async fn one_sync_batch_cannot_deactivate_the_last_two_admins() {
+    let slapd = seeded();
+    let d = Daemon::start_with(|c| {
+        use_ldap(c, &slapd.url);
+        c.ldap.max_missing_ratio = 1.0;
+    })
+    .await;
+    d.post("/api/v1/ldap/sync", &d.root, json!({})).await;
+    let admins = [
+        id(&user_by_login(&d, "cy").await),
+        id(&user_by_login(&d, "di").await),
+    ];
+    d.bulk(
+        "set-system-roles",
+        json!({ "ids": admins, "roles": ["admin"] }),
+    )
+    .await;
+    let mut tokens = Vec::new();
+    for admin in admins {
+        let (_, issued) = d
+            .post(
+                &format!("/api/v1/users/{admin}/api-token"),
+                &d.root,
+                json!({}),
+            )
+            .await;
+        tokens.push(issued["token"].as_str().expect("token").to_owned());
+    }
+    let (_, reply) = d
+        .post(
+            "/api/v1/users/actions/set-system-roles",
+            &tokens[0],
+            json!({ "ids": [1], "roles": [] }),
+        )
+        .await;
+    assert_eq!(reply["succeeded"], 1, "root demoted: {reply}");
+    for uid in ["cy", "di"] {
+        slapd.ldif(&format!(
+            "dn: uid={uid},ou=people,{SUFFIX}\nchangetype: delete\n"
+        ));
+    }
+    let (status, report) = d.post("/api/v1/ldap/sync", &tokens[1], json!({})).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["deactivated"], 1, "{report}");
+    // The deactivated admin's token is revoked; the survivor's still works.
+    let mut active = Vec::new();
+    for (admin, token) in admins.iter().zip(&tokens) {
+        let (status, user) = d.get(&format!("/api/v1/users/{admin}"), token).await;
+        if status == 200 && user["status"] == "active" {
+            active.push(*admin);
+        }
+    }
+    assert_eq!(
+        active.len(),
+        1,
+        "exactly one admin stays active: {active:?}"
+    );
+    d.stop().await;
+}
