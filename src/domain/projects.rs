@@ -57,10 +57,9 @@ pub struct Project {
     pub created_at: Timestamp,
 }
 
-/// A project with its members, as the API shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct ProjectView {
-    #[serde(flatten)]
+/// A project with its members.
+#[derive(Debug, Clone)]
+pub struct ProjectWithMembers {
     pub project: Project,
     pub members: BTreeMap<UserId, ProjectRole>,
 }

@@ -3,6 +3,7 @@
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, Auth};
+use super::views::{AuditEntryView, GroupView};
 use crate::service::sync::SyncMode;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -40,12 +41,15 @@ async fn create(
             .directory
             .groups
             .create_group(&principal, request.name, request.description)?;
-    Ok((StatusCode::CREATED, Json(json!(group))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!(GroupView::new(&group, None))),
+    ))
 }
 
 async fn list(State(state): State<AppState>, Auth(principal): Auth) -> ApiResult<Json<Value>> {
     Ok(Json(
-        json!({ "groups": state.directory.groups.list_groups(&principal)? }),
+        json!({ "groups": state.directory.groups.list_groups(&principal)?.iter().map(|g| GroupView::new(&g.group, Some(g.members))).collect::<Vec<_>>() }),
     ))
 }
 
@@ -87,7 +91,7 @@ async fn audit(
         .then(|| entries.last().map(|e| e.id))
         .flatten();
     Ok(Json(
-        json!({ "entries": entries, "next_before": next_before }),
+        json!({ "entries": entries.iter().map(AuditEntryView::from).collect::<Vec<_>>(), "next_before": next_before }),
     ))
 }
 

@@ -3,8 +3,10 @@
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, Auth, TextBody, user_id};
+use super::views::{OrganizationView, ProjectView, ResourceView};
 use crate::domain::permissions::Action;
 use crate::domain::projects::ProjectRole;
+use crate::domain::projects::{Organization, ProjectWithMembers, Resource};
 use crate::service::organizations::OrganizationInput;
 use crate::service::projects::ProjectInput;
 use crate::service::records::ResourceInput;
@@ -67,11 +69,11 @@ async fn create_organization(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     Ok((
         StatusCode::CREATED,
-        Json(json!(
-            state
+        Json(organization_json(
+            &state
                 .directory
                 .organizations
-                .create_organization(&principal, input)?
+                .create_organization(&principal, input)?,
         )),
     ))
 }
@@ -81,7 +83,7 @@ async fn list_organizations(
     Auth(principal): Auth,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
-        json!({ "organizations": state.directory.organizations.list_organizations(&principal)? }),
+        json!({ "organizations": state.directory.organizations.list_organizations(&principal)?.iter().map(OrganizationView::from).collect::<Vec<_>>() }),
     ))
 }
 
@@ -91,11 +93,12 @@ async fn update_organization(
     Path(id): Path<String>,
     ApiJson(input): ApiJson<OrganizationInput>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(
-        state
-            .directory
-            .organizations
-            .update_organization(&principal, number("id", &id)?, input)?
+    Ok(Json(organization_json(
+        &state.directory.organizations.update_organization(
+            &principal,
+            number("id", &id)?,
+            input,
+        )?,
     )))
 }
 
@@ -162,8 +165,8 @@ async fn create_project(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     Ok((
         StatusCode::CREATED,
-        Json(json!(
-            state.directory.projects.create_project(&principal, input)?
+        Json(project_json(
+            &state.directory.projects.create_project(&principal, input)?,
         )),
     ))
 }
@@ -173,7 +176,7 @@ async fn list_projects(
     Auth(principal): Auth,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
-        json!({ "projects": state.directory.projects.list_projects(&principal)? }),
+        json!({ "projects": state.directory.projects.list_projects(&principal)?.iter().map(|p| ProjectView::new(p, None)).collect::<Vec<_>>() }),
     ))
 }
 
@@ -182,11 +185,11 @@ async fn read_project(
     Auth(principal): Auth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(
-        state
+    Ok(Json(project_json(
+        &state
             .directory
             .projects
-            .get_project(&principal, number("id", &id)?)?
+            .get_project(&principal, number("id", &id)?)?,
     )))
 }
 
@@ -196,11 +199,12 @@ async fn update_project(
     Path(id): Path<String>,
     ApiJson(input): ApiJson<ProjectInput>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(state.directory.projects.update_project(
-        &principal,
-        number("id", &id)?,
-        input
-    )?)))
+    Ok(Json(project_json(
+        &state
+            .directory
+            .projects
+            .update_project(&principal, number("id", &id)?, input)?,
+    )))
 }
 
 async fn delete_project(
@@ -233,7 +237,7 @@ async fn set_member(
         user_id(&user)?,
         Some(body.role),
     )?;
-    Ok(Json(json!(project)))
+    Ok(Json(project_json(&project)))
 }
 
 async fn remove_member(
@@ -247,7 +251,7 @@ async fn remove_member(
         user_id(&user)?,
         None,
     )?;
-    Ok(Json(json!(project)))
+    Ok(Json(project_json(&project)))
 }
 
 async fn my_projects(
@@ -266,8 +270,8 @@ async fn create_resource(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     Ok((
         StatusCode::CREATED,
-        Json(json!(
-            state.directory.records.create_resource(&principal, input)?
+        Json(resource_json(
+            &state.directory.records.create_resource(&principal, input)?,
         )),
     ))
 }
@@ -288,7 +292,7 @@ async fn list_resources(
         .map(|p| number("project", p))
         .transpose()?;
     Ok(Json(
-        json!({ "resources": state.directory.records.list_resources(&principal, project)? }),
+        json!({ "resources": state.directory.records.list_resources(&principal, project)?.iter().map(ResourceView::from).collect::<Vec<_>>() }),
     ))
 }
 
@@ -297,11 +301,11 @@ async fn read_resource(
     Auth(principal): Auth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(
-        state
+    Ok(Json(resource_json(
+        &state
             .directory
             .records
-            .get_resource(&principal, number("id", &id)?)?
+            .get_resource(&principal, number("id", &id)?)?,
     )))
 }
 
@@ -311,11 +315,12 @@ async fn update_resource(
     Path(id): Path<String>,
     ApiJson(input): ApiJson<ResourceInput>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(state.directory.records.update_resource(
-        &principal,
-        number("id", &id)?,
-        input
-    )?)))
+    Ok(Json(resource_json(
+        &state
+            .directory
+            .records
+            .update_resource(&principal, number("id", &id)?, input)?,
+    )))
 }
 
 async fn delete_resource(
@@ -377,7 +382,9 @@ async fn resource_action(
         .ids
         .iter()
         .map(|&id| match apply(id) {
-            Ok(resource) => json!({ "id": id, "ok": true, "resource": resource }),
+            Ok(resource) => {
+                json!({ "id": id, "ok": true, "resource": ResourceView::from(&resource) })
+            }
             Err(error) => json!({ "id": id, "ok": false, "error": ApiError::from(error).body() }),
         })
         .collect();
@@ -402,12 +409,15 @@ async fn check(
 ) -> ApiResult<Json<Value>> {
     let Query(query) =
         query.map_err(|rejection| ApiError::invalid("query", rejection.body_text()))?;
-    Ok(Json(json!(state.directory.records.check_permission(
+    let decision = state.directory.records.check_permission(
         &principal,
         query.user,
         query.action,
-        query.resource
-    )?)))
+        query.resource,
+    )?;
+    Ok(Json(
+        json!({ "allowed": decision.allowed, "reason": decision.reason }),
+    ))
 }
 
 async fn read_organization(
@@ -415,11 +425,11 @@ async fn read_organization(
     Auth(principal): Auth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(
-        state
+    Ok(Json(organization_json(
+        &state
             .directory
             .organizations
-            .get_organization(&principal, number("id", &id)?)?
+            .get_organization(&principal, number("id", &id)?)?,
     )))
 }
 
@@ -433,4 +443,16 @@ async fn list_members(
         .projects
         .get_project(&principal, number("id", &id)?)?;
     Ok(Json(json!({ "members": project.members })))
+}
+
+fn organization_json(organization: &Organization) -> Value {
+    json!(OrganizationView::from(organization))
+}
+
+fn project_json(project: &ProjectWithMembers) -> Value {
+    json!(ProjectView::new(&project.project, Some(&project.members)))
+}
+
+fn resource_json(resource: &Resource) -> Value {
+    json!(ResourceView::from(resource))
 }

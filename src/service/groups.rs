@@ -10,9 +10,8 @@ use crate::domain::roles::{self, Capability};
 use std::collections::BTreeSet;
 
 /// A group with how many users are in it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct GroupSummary {
-    #[serde(flatten)]
     pub group: Group,
     pub members: usize,
 }

@@ -9,7 +9,7 @@ use crate::domain::permissions::{
     Action, Decision, decide_member_change, decide_project, decide_project_creation,
 };
 use crate::domain::projects::{
-    Project, ProjectId, ProjectRole, ProjectView, Resource, ResourceId, validate_name,
+    Project, ProjectId, ProjectRole, ProjectWithMembers, Resource, ResourceId, validate_name,
 };
 use crate::domain::roles::{self};
 use crate::domain::user::{User, UserId};
@@ -111,16 +111,16 @@ area_service!(
 );
 
 impl Projects {
-    fn view(&self, project: Project) -> ServiceResult<ProjectView> {
+    fn view(&self, project: Project) -> ServiceResult<ProjectWithMembers> {
         let members = self.snapshot().members(project.id)?;
-        Ok(ProjectView { project, members })
+        Ok(ProjectWithMembers { project, members })
     }
 
     pub fn create_project(
         &self,
         principal: &Principal,
         input: ProjectInput,
-    ) -> ServiceResult<ProjectView> {
+    ) -> ServiceResult<ProjectWithMembers> {
         let actor = principal.unrestricted()?;
         refuse(decide_project_creation(actor))?;
         let name = required("name", &input.name)?;
@@ -147,7 +147,11 @@ impl Projects {
         self.view(project)
     }
 
-    pub fn get_project(&self, principal: &Principal, id: ProjectId) -> ServiceResult<ProjectView> {
+    pub fn get_project(
+        &self,
+        principal: &Principal,
+        id: ProjectId,
+    ) -> ServiceResult<ProjectWithMembers> {
         let actor = principal.unrestricted()?;
         let project = self
             .snapshot()
@@ -193,7 +197,7 @@ impl Projects {
         principal: &Principal,
         id: ProjectId,
         input: ProjectInput,
-    ) -> ServiceResult<ProjectView> {
+    ) -> ServiceResult<ProjectWithMembers> {
         let actor = principal.unrestricted()?;
         let project = self.write(Some(actor.id), |unit| {
             let mut project = load_project(unit, id)?;
@@ -295,7 +299,7 @@ impl Projects {
         project: ProjectId,
         member: UserId,
         role: Option<ProjectRole>,
-    ) -> ServiceResult<ProjectView> {
+    ) -> ServiceResult<ProjectWithMembers> {
         let actor = principal.unrestricted()?;
         let project = self.write(Some(actor.id), |unit| {
             let mut project = load_project(unit, project)?;

@@ -1,6 +1,5 @@
-//! The API's response shapes for users: built from domain records, never the
-//! records themselves, so the stored encoding can change without touching the
-//! wire. Every field is always present (`null` when unset), as clients expect.
+//! Response shapes for users. Every field is always present (`null` when
+//! unset), as clients expect.
 
 use crate::domain::clock::Timestamp;
 use crate::domain::roles::SystemRole;

@@ -1,0 +1,102 @@
+//! Response shapes for organizations, projects and records.
+
+use crate::domain::clock::Timestamp;
+use crate::domain::projects::{
+    Organization, OrganizationId, Project, ProjectId, ProjectRole, Resource, ResourceId,
+};
+use crate::domain::user::UserId;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Serialize)]
+pub struct OrganizationView {
+    pub id: OrganizationId,
+    pub code: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub contact_email: Option<String>,
+    pub contact_phone: Option<String>,
+    pub created_at: Timestamp,
+}
+
+impl From<&Organization> for OrganizationView {
+    fn from(organization: &Organization) -> Self {
+        Self {
+            id: organization.id,
+            code: organization.code.clone(),
+            name: organization.name.clone(),
+            description: organization.description.clone(),
+            contact_email: organization.contact_email.clone(),
+            contact_phone: organization.contact_phone.clone(),
+            created_at: organization.created_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct ProjectView {
+    pub id: ProjectId,
+    pub name: String,
+    pub kind: String,
+    pub description: Option<String>,
+    pub settings: serde_json::Value,
+    pub owners: BTreeSet<UserId>,
+    pub created_at: Timestamp,
+    /// Every member with their role; left out of listings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub members: Option<BTreeMap<UserId, ProjectRole>>,
+}
+
+impl ProjectView {
+    pub fn new(project: &Project, members: Option<&BTreeMap<UserId, ProjectRole>>) -> Self {
+        Self {
+            id: project.id,
+            name: project.name.clone(),
+            kind: project.kind.clone(),
+            description: project.description.clone(),
+            settings: project.settings.clone(),
+            owners: project.owners.clone(),
+            created_at: project.created_at,
+            members: members.cloned(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct ResourceView {
+    pub id: ResourceId,
+    pub kind: String,
+    pub name: String,
+    pub project: Option<ProjectId>,
+    pub source_organization: OrganizationId,
+    pub steward_organization: Option<OrganizationId>,
+    pub owner: UserId,
+    pub managers: BTreeSet<UserId>,
+    pub assigned: BTreeSet<UserId>,
+    pub created_by: UserId,
+    pub updated_by: UserId,
+    pub attributes: serde_json::Value,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl From<&Resource> for ResourceView {
+    fn from(resource: &Resource) -> Self {
+        Self {
+            id: resource.id,
+            kind: resource.kind.clone(),
+            name: resource.name.clone(),
+            project: resource.project,
+            source_organization: resource.source_organization,
+            steward_organization: resource.steward_organization,
+            owner: resource.owner,
+            managers: resource.managers.clone(),
+            assigned: resource.assigned.clone(),
+            created_by: resource.created_by,
+            updated_by: resource.updated_by,
+            attributes: resource.attributes.clone(),
+            created_at: resource.created_at,
+            updated_at: resource.updated_at,
+        }
+    }
+}
