@@ -1,11 +1,12 @@
-//! Directory benchmark (issue: foundation). Seeds 100,000 users, then measures
-//! filtered text-searched pages of 100 (p50/p99), GET /api/v1/users/{id} with wrk
-//! against GET /healthz as an in-run baseline, resident memory and disk size.
+//! Directory benchmark (issue: foundation). Seeds 100,000 users in-process,
+//! then starts the `gatehouse serve` binary on that store and measures, against
+//! it: its resident memory, filtered text-searched pages of 100 (p50/p99), GET
+//! /api/v1/users/{id} with wrk against GET /healthz as an in-run baseline.
 //! Run: `cargo bench --bench directory` (needs `wrk` for the throughput part).
 
 mod common;
 
-use common::{dir_mib, ms, percentile, rss_mib, wrk};
+use common::{BenchDaemon, dir_mib, ms, percentile, rss_mib, rss_of, wrk};
 use gatehouse::domain::user_input::NewUser;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -76,18 +77,31 @@ async fn main() {
         writer.await.expect("seed writer");
     }
     let seed_time = seeding.elapsed();
-    directory.flush().expect("flush");
     println!(
-        "seeded {USERS} users in {:.1} s ({:.0} creates/s)",
+        "seeded {USERS} users in {:.1} s ({:.0} creates/s, 32 writers, each create durable)",
         seed_time.as_secs_f64(),
         USERS as f64 / seed_time.as_secs_f64()
     );
     println!(
-        "resident memory: {:.0} MiB (process before start: {:.0} MiB)",
+        "resident memory of the seeding process: {:.0} MiB (before start: {:.0} MiB)",
         rss_mib(),
         rss_empty
     );
-    println!("on-disk size: {:.0} MiB", dir_mib(daemon.dir.path()));
+    let BenchDaemon {
+        running, root, dir, ..
+    } = daemon;
+    drop(directory);
+    running.shutdown().await.expect("shutdown");
+    println!("on-disk size: {:.0} MiB", dir_mib(dir.path()));
+    let server = Server::start(&dir.path().join("data"));
+    println!(
+        "gatehouse serve on that store: resident memory {:.0} MiB after start",
+        server.rss_mib()
+    );
+    let daemon = Remote {
+        base: server.base.clone(),
+        root,
+    };
 
     let client = reqwest::Client::new();
     let queries = [
@@ -132,6 +146,57 @@ async fn main() {
         ),
         _ => println!("wrk not found: install it (apt-get install wrk) for the throughput figures"),
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    daemon.running.shutdown().await.expect("shutdown");
+    println!(
+        "gatehouse serve: resident memory {:.0} MiB after the run",
+        server.rss_mib()
+    );
+}
+
+/// The address and token of the server under test.
+struct Remote {
+    base: String,
+    root: String,
+}
+
+/// `gatehouse serve` as its own process, killed when dropped.
+struct Server {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Server {
+    fn start(data_dir: &std::path::Path) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .arg("serve")
+            .env("GATEHOUSE_DATA_DIR", data_dir)
+            .env("GATEHOUSE_HTTP__LISTEN", format!("127.0.0.1:{port}"))
+            .env("GATEHOUSE_FTP__ENABLED", "false")
+            .env("RUST_LOG", "warn,gatehouse::store=info")
+            .spawn()
+            .expect("gatehouse serve starts");
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "gatehouse serve did not come up");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { child, base }
+    }
+
+    fn rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        rss_of(&status)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

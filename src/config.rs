@@ -306,7 +306,8 @@ impl LdapConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    /// Page cache of the store, in MiB.
+    /// Cache of the embedded store's pages, in MiB. Readers are served from the
+    /// in-memory snapshot, so this only speeds up writes.
     pub cache_mb: u64,
 }
 
@@ -427,7 +428,7 @@ impl std::str::FromStr for PortRange {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { cache_mb: 64 }
+        Self { cache_mb: 8 }
     }
 }
 

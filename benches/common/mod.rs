@@ -72,7 +72,11 @@ pub fn wrk(url: &str, token: &str, seconds: u32) -> Option<f64> {
 
 /// Resident memory of this process in MiB.
 pub fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    rss_of(&std::fs::read_to_string("/proc/self/status").unwrap_or_default())
+}
+
+/// The resident memory in MiB that a `/proc/<pid>/status` text gives.
+pub fn rss_of(status: &str) -> f64 {
     let kib: f64 = status
         .lines()
         .find(|l| l.starts_with("VmRSS:"))

@@ -95,12 +95,16 @@ pub fn token_hash(token: &str) -> String {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Credentials {
     /// Argon2id PHC string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_hash: Option<String>,
     /// Hashes of every token issued to this user and not yet revoked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tokens: Vec<(TokenKind, String)>,
     /// Base32 TOTP secret once enrolment is confirmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub totp_secret: Option<String>,
     /// Base32 TOTP secret offered but not yet confirmed by a code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub totp_pending: Option<String>,
 }
 

@@ -204,7 +204,7 @@ impl Core {
         clock: Arc<dyn Clock>,
     ) -> ServiceResult<Self> {
         Ok(Self {
-            index: UserIndex::load(&store.snapshot().users()?),
+            index: UserIndex::load(&*store.snapshot())?,
             store,
             writer: Mutex::new(()),
             clock,

@@ -216,11 +216,26 @@ pub struct UserIndex {
 }
 
 impl UserIndex {
-    pub fn load(users: &[User]) -> Self {
-        let entries: Entries = users
-            .iter()
-            .map(|u| (u.id, Arc::new(Entry::new(u))))
-            .collect();
+    /// Builds the index from `view`, a page of users at a time (so loading a
+    /// large directory never holds every decoded user at once).
+    pub fn load(view: &dyn ReadView) -> Result<Self, StoreError> {
+        const PAGE: usize = 1024;
+        let mut entries = Entries::new();
+        let mut after = 0;
+        loop {
+            let page = view.users_after(after, PAGE)?;
+            for user in &page {
+                entries.insert(user.id, Arc::new(Entry::new(user)));
+            }
+            match page.last() {
+                Some(last) if page.len() == PAGE => after = last.id,
+                _ => break,
+            }
+        }
+        Ok(Self::from_entries(entries))
+    }
+
+    fn from_entries(entries: Entries) -> Self {
         Self {
             published: ArcSwap::from_pointee(entries),
             refresh: Mutex::new(()),
@@ -296,7 +311,12 @@ mod tests {
                 u
             })
             .collect();
-        UserIndex::load(&users)
+        UserIndex::from_entries(
+            users
+                .iter()
+                .map(|u| (u.id, Arc::new(Entry::new(u))))
+                .collect(),
+        )
     }
 
     fn ids(page: &IdPage) -> Vec<UserId> {

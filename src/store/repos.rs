@@ -18,6 +18,8 @@ pub trait UserReads {
     fn user(&self, id: UserId) -> Result<Option<User>>;
     /// Every user, in id order.
     fn users(&self) -> Result<Vec<User>>;
+    /// Up to `limit` users with ids above `after`, in id order.
+    fn users_after(&self, after: UserId, limit: usize) -> Result<Vec<User>>;
     /// The id holding `login`, case-insensitively.
     fn user_id_by_login(&self, login: &str) -> Result<Option<UserId>>;
     /// The id holding `name` as login or else as email, case-insensitively.

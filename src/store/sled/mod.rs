@@ -90,6 +90,8 @@ impl SledStore {
             .map(|name| db.open_tree(name))
             .collect::<Result<_, _>>()?;
         let snapshot = Snapshot::load(&trees[..MIRRORED_TREES])?;
+        let (entries, bytes) = snapshot.size();
+        tracing::info!(entries, mib = bytes >> 20, "store loaded into memory");
         let store = Self {
             db,
             trees,

@@ -24,6 +24,8 @@ pub(super) trait RawRead {
     fn raw_get(&self, tree: TreeId, key: &[u8]) -> Option<IVec>;
     /// Every entry of `tree` whose key starts with `prefix`, in key order.
     fn raw_scan(&self, tree: TreeId, prefix: &[u8]) -> Vec<(IVec, IVec)>;
+    /// Up to `limit` entries of `tree` from key `start` on, in key order.
+    fn raw_range(&self, tree: TreeId, start: &[u8], limit: usize) -> Vec<(IVec, IVec)>;
 
     fn get<T: DeserializeOwned>(&self, tree: TreeId, key: &[u8]) -> Result<Option<T>> {
         self.raw_get(tree, key).map(|raw| decode(&raw)).transpose()
@@ -61,6 +63,13 @@ impl<R: RawRead> UserReads for R {
 
     fn users(&self) -> Result<Vec<User>> {
         self.all(TreeId::Users)
+    }
+
+    fn users_after(&self, after: UserId, limit: usize) -> Result<Vec<User>> {
+        self.raw_range(TreeId::Users, &keys::id(after.saturating_add(1)), limit)
+            .iter()
+            .map(|(_, raw)| decode(raw))
+            .collect()
     }
 
     fn user_id_by_login(&self, login: &str) -> Result<Option<UserId>> {

@@ -22,11 +22,21 @@ impl Snapshot {
         let mut snapshot = Self::default();
         for (map, tree) in snapshot.trees.iter_mut().zip(trees) {
             for entry in tree.iter() {
+                // Copied: what sled hands out may share (and keep alive) a
+                // whole page of its own.
                 let (key, value) = entry?;
-                map.insert(key, value);
+                map.insert(IVec::from(&key[..]), IVec::from(&value[..]));
             }
         }
         Ok(snapshot)
+    }
+
+    /// How many entries and bytes (keys and values) the snapshot holds.
+    pub(super) fn size(&self) -> (usize, usize) {
+        self.trees.iter().fold((0, 0), |(entries, bytes), map| {
+            let held: usize = map.iter().map(|(k, v)| k.len() + v.len()).sum();
+            (entries + map.len(), bytes + held)
+        })
     }
 
     /// Applies one change; changes to trees that are not mirrored are ignored.
@@ -56,6 +66,16 @@ impl RawRead for Snapshot {
         };
         map.range::<_, [u8]>((Bound::Included(prefix), Bound::Unbounded))
             .take_while(|(key, _)| key.starts_with(prefix))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect()
+    }
+
+    fn raw_range(&self, tree: TreeId, start: &[u8], limit: usize) -> Vec<(IVec, IVec)> {
+        let Some(map) = self.trees.get(tree as usize) else {
+            return Vec::new();
+        };
+        map.range::<_, [u8]>((Bound::Included(start), Bound::Unbounded))
+            .take(limit)
             .map(|(key, value)| (key.clone(), value.clone()))
             .collect()
     }

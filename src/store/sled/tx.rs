@@ -123,6 +123,10 @@ impl RawRead for Tx<'_> {
         }
     }
 
+    fn raw_range(&self, tree: TreeId, start: &[u8], limit: usize) -> Vec<(IVec, IVec)> {
+        self.merged_range(tree, start, limit)
+    }
+
     fn raw_scan(&self, tree: TreeId, prefix: &[u8]) -> Vec<(IVec, IVec)> {
         let mut merged: BTreeMap<IVec, IVec> =
             self.base.raw_scan(tree, prefix).into_iter().collect();
@@ -138,6 +142,33 @@ impl RawRead for Tx<'_> {
             };
         }
         merged.into_iter().collect()
+    }
+}
+
+impl Tx<'_> {
+    /// Like [`RawRead::raw_range`], over the snapshot merged with this unit's writes.
+    fn merged_range(&self, tree: TreeId, start: &[u8], limit: usize) -> Vec<(IVec, IVec)> {
+        let mut merged: BTreeMap<IVec, IVec> = self
+            .base
+            .raw_range(
+                tree,
+                start,
+                limit.saturating_add(self.writes.borrow().len()),
+            )
+            .into_iter()
+            .collect();
+        for ((_, key), change) in self
+            .writes
+            .borrow()
+            .range((tree, IVec::from(start))..)
+            .take_while(|((t, _), _)| *t == tree)
+        {
+            match change {
+                Some(value) => merged.insert(key.clone(), value.clone()),
+                None => merged.remove(key),
+            };
+        }
+        merged.into_iter().take(limit).collect()
     }
 }
 
@@ -181,7 +212,12 @@ impl UserWrites for Tx<'_> {
 }
 
 impl CredentialWrites for Tx<'_> {
+    /// Empty credentials are not stored at all (reads give the default).
     fn put_credentials(&self, id: UserId, credentials: &Credentials) -> Result<()> {
+        if *credentials == Credentials::default() {
+            self.remove(TreeId::Credentials, &keys::id(id));
+            return Ok(());
+        }
         self.put(TreeId::Credentials, &keys::id(id), credentials)
     }
 }
