@@ -10,10 +10,9 @@ mod common;
 mod slapd;
 
 use common::{ms, percentile};
-use gatehouse::config::Secret;
 use gatehouse::service::sync::SyncMode;
 use serde_json::{Value, json};
-use slapd::{ADMIN_DN, ADMIN_PW, SUFFIX, Slapd};
+use slapd::Slapd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -122,11 +121,7 @@ async fn main() {
     slapd.ldif(&directory_ldif());
     let daemon = common::start(|c| {
         c.ftp.enabled = false;
-        c.ldap.url = Some(slapd.url.clone());
-        c.ldap.bind_dn = Some(ADMIN_DN.into());
-        c.ldap.bind_password = Some(Secret::new(ADMIN_PW));
-        c.ldap.user_base = format!("ou=people,{SUFFIX}");
-        c.ldap.group_base = format!("ou=groups,{SUFFIX}");
+        slapd::point_config_at(c, &slapd.url);
     })
     .await;
     let (base, token) = (daemon.base.clone(), daemon.root.clone());

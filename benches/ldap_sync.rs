@@ -8,9 +8,9 @@ mod common;
 #[path = "../tests/it/slapd.rs"]
 mod slapd;
 
-use gatehouse::config::{GroupMapping, Secret};
+use gatehouse::config::GroupMapping;
 use gatehouse::service::sync::SyncMode;
-use slapd::{ADMIN_DN, ADMIN_PW, SUFFIX, Slapd};
+use slapd::{SUFFIX, Slapd};
 use std::time::Instant;
 
 const USERS: usize = 10_000;
@@ -49,11 +49,7 @@ async fn main() {
 
     let daemon = common::start(|c| {
         c.ftp.enabled = false;
-        c.ldap.url = Some(slapd.url.clone());
-        c.ldap.bind_dn = Some(ADMIN_DN.into());
-        c.ldap.bind_password = Some(Secret::new(ADMIN_PW));
-        c.ldap.user_base = format!("ou=people,{SUFFIX}");
-        c.ldap.group_base = format!("ou=groups,{SUFFIX}");
+        slapd::point_config_at(c, &slapd.url);
         c.ldap.group_map = (0..GROUPS)
             .map(|g| GroupMapping {
                 ldap_group: format!("group{g:03}"),

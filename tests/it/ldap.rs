@@ -2,18 +2,14 @@
 //! fail-closed outage, sync with its safety guards, TLS, and FTPS for directory users.
 
 use crate::harness::{Daemon, PASSWORD, code, id};
-use crate::slapd::{ADMIN_DN, ADMIN_PW, SUFFIX, Slapd};
-use gatehouse::config::{Config, GroupMapping, Secret};
+use crate::slapd::{SUFFIX, Slapd, point_config_at};
+use gatehouse::config::{Config, GroupMapping};
 use serde_json::{Value, json};
 
 const LDAP_PW: &str = "directory secret 1";
 
 fn use_ldap(config: &mut Config, url: &str) {
-    config.ldap.url = Some(url.to_owned());
-    config.ldap.bind_dn = Some(ADMIN_DN.into());
-    config.ldap.bind_password = Some(Secret::new(ADMIN_PW));
-    config.ldap.user_base = format!("ou=people,{SUFFIX}");
-    config.ldap.group_base = format!("ou=groups,{SUFFIX}");
+    point_config_at(config, url);
     config.ldap.group_map = vec![
         GroupMapping {
             ldap_group: "staff".into(),

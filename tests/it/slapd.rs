@@ -9,6 +9,16 @@ pub const SUFFIX: &str = "dc=example,dc=org";
 pub const ADMIN_DN: &str = "cn=admin,dc=example,dc=org";
 pub const ADMIN_PW: &str = "adminpw";
 
+/// Points `config` at `url` with the service account and the people and
+/// groups bases of this directory.
+pub fn point_config_at(config: &mut gatehouse::config::Config, url: &str) {
+    config.ldap.url = Some(url.to_owned());
+    config.ldap.bind_dn = Some(ADMIN_DN.into());
+    config.ldap.bind_password = Some(gatehouse::config::Secret::new(ADMIN_PW));
+    config.ldap.user_base = format!("ou=people,{SUFFIX}");
+    config.ldap.group_base = format!("ou=groups,{SUFFIX}");
+}
+
 pub struct Slapd {
     pub url: String,
     pub ldaps_url: String,
