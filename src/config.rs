@@ -105,14 +105,21 @@ pub struct TokenConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SignInConfig {
-    /// Failed attempts, per login and per client address, before a lockout.
+    /// Failed attempts of one login from one client address before a lockout.
     pub max_failures: u32,
+    /// Failed attempts from one client address, over all logins, before it is locked.
+    pub address_failures: u32,
     /// How long failures are remembered.
     #[serde(with = "humantime_serde")]
     pub failure_window: Duration,
-    /// How long a lockout lasts.
+    /// The first lockout; each further failure doubles it.
     #[serde(with = "humantime_serde")]
     pub lockout: Duration,
+    /// The longest lockout.
+    #[serde(with = "humantime_serde")]
+    pub max_lockout: Duration,
+    /// Failure counters kept (fixed memory, 24 bytes each); the stalest makes room.
+    pub tracked_entries: usize,
 }
 
 /// The FTPS endpoint.
@@ -373,8 +380,11 @@ impl Default for SignInConfig {
     fn default() -> Self {
         Self {
             max_failures: 5,
+            address_failures: 50,
             failure_window: Duration::from_secs(15 * 60),
-            lockout: Duration::from_secs(15 * 60),
+            lockout: Duration::from_secs(5 * 60),
+            max_lockout: Duration::from_secs(60 * 60),
+            tracked_entries: 131_072,
         }
     }
 }

@@ -10,7 +10,6 @@ use super::{ServiceError, ServiceResult};
 use crate::domain::audit::AuditAction;
 use crate::domain::clock::Timestamp;
 use crate::domain::credentials::{TokenKind, token_hash};
-use crate::domain::names::fold;
 use crate::domain::signin::{Obligation, check_account, pending_obligation};
 use crate::domain::totp;
 use crate::domain::user::{User, UserType};
@@ -112,10 +111,17 @@ impl SignIn {
         door: Door,
         client: IpAddr,
     ) -> ServiceResult<Arc<User>> {
-        let login_key = format!("login:{}", fold(login));
-        let keys = [login_key.clone(), format!("addr:{client}")];
-        if let Some(retry_after) = self.throttle.locked(&keys, self.now()) {
-            return Err(ServiceError::TooManyAttempts { retry_after });
+        // Counted as failed before anything else is looked at: a locked
+        // attempt is refused alike whether the login exists or the secret is right.
+        let attempt = self
+            .throttle
+            .begin(login, client, self.now())
+            .map_err(|retry_after| {
+                tracing::info!(%client, door = door.name(), "sign-in refused: locked out");
+                ServiceError::TooManyAttempts { retry_after }
+            })?;
+        if !attempt.delay.is_zero() {
+            tokio::time::sleep(attempt.delay).await;
         }
         let snapshot = self.snapshot();
         let local = match snapshot.user_id_by_login_or_email(login)? {
@@ -152,11 +158,10 @@ impl SignIn {
         };
         match (refusal, user) {
             (None, Some(user)) => {
-                self.throttle.succeed(&login_key);
+                self.throttle.succeed(&attempt, now);
                 Ok(user)
             }
             (reason, user) => {
-                self.throttle.fail(&keys, now);
                 let reason = reason.unwrap_or_default();
                 tracing::info!(user_id = user.map(|u| u.id), %client, door = door.name(), reason, "sign-in refused");
                 Err(ServiceError::InvalidCredentials)

@@ -1,93 +1,198 @@
-//! Sign-in throttling: repeated failures lock out the login and the client
-//! address for a while. Kept in memory; a restart forgets it.
+//! Sign-in throttling for every door (HTTP, FTPS, directory sign-in), in the
+//! way of SFTPGo's defender and Keycloak's brute-force detection:
+//!
+//! - An attempt is counted as failed *before* its secret is checked (and
+//!   forgiven if it succeeds), so a concurrent burst gets at most
+//!   `max_failures` guesses through, never one more.
+//! - The lock is per login *and* client address, with exponential backoff:
+//!   an attacker elsewhere cannot lock the owner out.
+//! - Across addresses a login only slows down (a bounded delay), and each
+//!   address has a budget of failures over all logins (against spraying).
+//! - State lives in a fixed-size table of hashed keys, so a flood of distinct
+//!   logins costs a bounded amount of memory; the stalest entry makes room.
 
 use crate::config::SignInConfig;
 use crate::domain::clock::Timestamp;
-use std::collections::HashMap;
+use crate::domain::names::fold;
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// Entries kept before stale ones are swept.
-const SWEEP_THRESHOLD: usize = 10_000;
+/// Entries examined for a key (and for the one to evict).
+const PROBE: usize = 8;
+/// Longest delay a login's failures from other addresses add to an attempt.
+const MAX_LOGIN_DELAY: Duration = Duration::from_secs(2);
+/// First step of that delay.
+const LOGIN_DELAY_STEP: Duration = Duration::from_millis(100);
 
-#[derive(Debug, Clone, Copy)]
-struct Record {
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    /// Hash of the key; 0 marks a free slot.
+    key: u64,
     failures: u32,
-    first_failure: Timestamp,
-    locked_until: Option<Timestamp>,
+    /// Unix seconds of the last counted failure.
+    last: i64,
+}
+
+/// A fixed-size open-addressing table of failure counters.
+struct Table {
+    slots: Vec<Slot>,
+}
+
+impl Table {
+    /// The slot of `key`, claiming (and if need be evicting) one for it.
+    fn slot(&mut self, key: u64, now: i64, window: i64) -> &mut Slot {
+        let mask = self.slots.len() - 1;
+        let start = (key as usize) & mask;
+        let mut chosen = start;
+        let mut stalest = i64::MAX;
+        for step in 0..PROBE {
+            let index = (start + step) & mask;
+            let slot = self.slots[index];
+            if slot.key == key {
+                chosen = index;
+                break;
+            }
+            let age = if slot.key == 0 || now - slot.last > window {
+                i64::MIN
+            } else {
+                slot.last
+            };
+            if age < stalest {
+                stalest = age;
+                chosen = index;
+            }
+        }
+        let slot = &mut self.slots[chosen];
+        if slot.key != key || now - slot.last > window {
+            *slot = Slot {
+                key,
+                failures: 0,
+                last: now,
+            };
+        }
+        slot
+    }
+}
+
+/// One attempt in progress: counted as failed until [`SignInThrottle::succeed`].
+#[derive(Debug)]
+pub struct Attempt {
+    pair: u64,
+    address: u64,
+    login: u64,
+    /// How long to wait before checking the secret.
+    pub delay: Duration,
 }
 
 pub struct SignInThrottle {
     max_failures: u32,
-    window: chrono::Duration,
-    lockout: chrono::Duration,
-    records: Mutex<HashMap<String, Record>>,
-}
-
-fn to_chrono(duration: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+    address_failures: u32,
+    window: i64,
+    lockout: i64,
+    max_lockout: i64,
+    hasher: RandomState,
+    table: Mutex<Table>,
 }
 
 impl SignInThrottle {
     pub fn new(config: &SignInConfig) -> Self {
+        let capacity = config.tracked_entries.max(PROBE).next_power_of_two();
+        let seconds = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
         Self {
-            max_failures: config.max_failures,
-            window: to_chrono(config.failure_window),
-            lockout: to_chrono(config.lockout),
-            records: Mutex::new(HashMap::new()),
+            max_failures: config.max_failures.max(1),
+            address_failures: config.address_failures.max(1),
+            window: seconds(config.failure_window),
+            lockout: seconds(config.lockout).max(1),
+            max_lockout: seconds(config.max_lockout).max(1),
+            hasher: RandomState::new(),
+            table: Mutex::new(Table {
+                slots: vec![Slot::default(); capacity],
+            }),
         }
     }
 
-    fn records(&self) -> std::sync::MutexGuard<'_, HashMap<String, Record>> {
-        self.records
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn key(&self, kind: u8, login: Option<&str>, address: Option<IpAddr>) -> u64 {
+        let mut hasher = self.hasher.build_hasher();
+        (kind, login, address).hash(&mut hasher);
+        hasher.finish().max(1)
     }
 
-    /// The longest remaining lockout among `keys`, if any is locked at `now`.
-    pub fn locked(&self, keys: &[String], now: Timestamp) -> Option<Duration> {
-        let records = self.records();
-        keys.iter()
-            .filter_map(|key| records.get(key)?.locked_until)
-            .filter(|until| *until > now)
-            .max()
-            .map(|until| (until - now).to_std().unwrap_or_default())
-    }
-
-    /// Counts a failure against every key; a key reaching the limit is locked.
-    pub fn fail(&self, keys: &[String], now: Timestamp) {
-        let mut records = self.records();
-        if records.len() > SWEEP_THRESHOLD {
-            let horizon = self.window.max(self.lockout);
-            records.retain(|_, r| {
-                now - r.first_failure < horizon || r.locked_until.is_some_and(|u| u > now)
-            });
+    /// The remaining lock of a counter with `failures` (last at `last`) that
+    /// allows `limit`: none below the limit, then `lockout` doubling per
+    /// further failure up to `max_lockout`.
+    fn remaining(&self, failures: u32, last: i64, limit: u32, now: i64) -> Option<Duration> {
+        if failures < limit {
+            return None;
         }
-        for key in keys {
-            let record = records.entry(key.clone()).or_insert(Record {
-                failures: 0,
-                first_failure: now,
-                locked_until: None,
-            });
-            if now - record.first_failure >= self.window
-                || record.locked_until.is_some_and(|u| u <= now)
-            {
-                *record = Record {
-                    failures: 0,
-                    first_failure: now,
-                    locked_until: None,
-                };
-            }
-            record.failures += 1;
-            if record.failures >= self.max_failures {
-                record.locked_until = Some(now + self.lockout);
-            }
-        }
+        let doublings = (failures - limit).min(32);
+        let lock = self
+            .lockout
+            .saturating_mul(1 << doublings)
+            .min(self.max_lockout);
+        let until = last.saturating_add(lock);
+        (until > now).then(|| Duration::from_secs(u64::try_from(until - now).unwrap_or(1)))
     }
 
-    /// Forgets the failures of `key` after a successful sign-in.
-    pub fn succeed(&self, key: &str) {
-        self.records().remove(key);
+    /// Starts an attempt by `login` from `address`: counted as a failure now,
+    /// or refused with how long to wait when the login from this address, or
+    /// the address itself, is locked.
+    pub fn begin(&self, login: &str, address: IpAddr, now: Timestamp) -> Result<Attempt, Duration> {
+        let login = fold(login);
+        let attempt = Attempt {
+            pair: self.key(0, Some(&login), Some(address)),
+            address: self.key(1, None, Some(address)),
+            login: self.key(2, Some(&login), None),
+            delay: Duration::ZERO,
+        };
+        let now = now.timestamp();
+        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        let mut locked = None;
+        for (key, limit) in [
+            (attempt.pair, self.max_failures),
+            (attempt.address, self.address_failures),
+        ] {
+            let slot = table.slot(key, now, self.window.max(self.max_lockout));
+            locked = locked.max(self.remaining(slot.failures, slot.last, limit, now));
+        }
+        if let Some(wait) = locked {
+            return Err(wait);
+        }
+        for key in [attempt.pair, attempt.address, attempt.login] {
+            let slot = table.slot(key, now, self.window.max(self.max_lockout));
+            slot.failures = slot.failures.saturating_add(1);
+            slot.last = now;
+        }
+        let login_failures = table.slot(attempt.login, now, self.window).failures;
+        let over = login_failures.saturating_sub(self.max_failures + 1).min(16);
+        let delay = if login_failures > self.max_failures {
+            LOGIN_DELAY_STEP
+                .saturating_mul(1 << over)
+                .min(MAX_LOGIN_DELAY)
+        } else {
+            Duration::ZERO
+        };
+        Ok(Attempt { delay, ..attempt })
+    }
+
+    /// The attempt succeeded: its login starts afresh from this address and
+    /// everywhere, and the address gets its counted failure back.
+    pub fn succeed(&self, attempt: &Attempt, now: Timestamp) {
+        let now = now.timestamp();
+        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        for key in [attempt.pair, attempt.login] {
+            table.slot(key, now, self.window).failures = 0;
+        }
+        let address = table.slot(attempt.address, now, self.window);
+        address.failures = address.failures.saturating_sub(1);
+    }
+
+    /// The memory the table takes, in bytes (fixed at start).
+    #[cfg(test)]
+    fn footprint(&self) -> usize {
+        let table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        table.slots.len() * std::mem::size_of::<Slot>()
     }
 }
 
@@ -96,26 +201,93 @@ mod tests {
     use super::*;
     use chrono::Utc;
 
-    #[test]
-    fn locks_after_limit_and_releases_after_lockout() {
-        let throttle = SignInThrottle::new(&SignInConfig {
+    fn throttle() -> SignInThrottle {
+        SignInThrottle::new(&SignInConfig {
             max_failures: 3,
-            failure_window: Duration::from_secs(60),
-            lockout: Duration::from_secs(300),
-        });
-        let keys = vec!["login:a".to_owned(), "addr:1".to_owned()];
+            address_failures: 10,
+            failure_window: Duration::from_secs(900),
+            lockout: Duration::from_secs(60),
+            max_lockout: Duration::from_secs(3600),
+            tracked_entries: 1024,
+        })
+    }
+
+    fn addr(last: u8) -> IpAddr {
+        IpAddr::from([10, 0, 0, last])
+    }
+
+    #[test]
+    fn counts_before_checking_and_backs_off_exponentially() {
+        let throttle = throttle();
         let now = Utc::now();
-        throttle.fail(&keys, now);
-        throttle.fail(&keys, now);
-        assert_eq!(throttle.locked(&keys, now), None);
-        throttle.fail(&keys, now);
-        assert!(throttle.locked(&keys, now).is_some());
-        assert!(throttle.locked(&["addr:1".to_owned()], now).is_some());
+        let attempts: Vec<_> = (0..10)
+            .map(|_| throttle.begin("Alice", addr(1), now))
+            .collect();
+        assert_eq!(attempts.iter().filter(|a| a.is_ok()).count(), 3);
         assert_eq!(
-            throttle.locked(&keys, now + chrono::Duration::seconds(301)),
-            None
+            throttle.begin("alice", addr(1), now).err(),
+            Some(Duration::from_secs(60))
         );
-        throttle.succeed("login:a");
-        assert_eq!(throttle.locked(&["login:a".to_owned()], now), None);
+        let later = now + chrono::Duration::seconds(61);
+        assert!(
+            throttle.begin("alice", addr(1), later).is_ok(),
+            "one more try"
+        );
+        assert_eq!(
+            throttle.begin("alice", addr(1), later).err(),
+            Some(Duration::from_secs(120)),
+            "then twice as long"
+        );
+    }
+
+    #[test]
+    fn another_address_is_slowed_not_locked_and_success_forgives() {
+        let throttle = throttle();
+        let now = Utc::now();
+        for _ in 0..3 {
+            assert!(throttle.begin("alice", addr(1), now).is_ok());
+        }
+        assert!(throttle.begin("alice", addr(1), now).is_err());
+        let owner = throttle.begin("alice", addr(2), now);
+        let owner = owner.ok().filter(|a| a.delay > Duration::ZERO);
+        assert!(
+            owner.is_some(),
+            "the owner elsewhere gets in, a little later"
+        );
+        if let Some(owner) = owner {
+            assert!(owner.delay <= MAX_LOGIN_DELAY);
+            throttle.succeed(&owner, now);
+        }
+        let next = throttle.begin("alice", addr(2), now);
+        assert_eq!(next.map(|a| a.delay).ok(), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn an_address_spraying_many_logins_runs_out_of_budget() {
+        let throttle = throttle();
+        let now = Utc::now();
+        let passed = (0..50)
+            .filter(|n| throttle.begin(&format!("user{n}"), addr(9), now).is_ok())
+            .count();
+        assert_eq!(passed, 10);
+        assert!(throttle.begin("someone", addr(8), now).is_ok());
+    }
+
+    #[test]
+    fn a_flood_of_logins_stays_within_the_table() {
+        let throttle = throttle();
+        let now = Utc::now();
+        for n in 0..100_000u32 {
+            let address = IpAddr::from(n.to_be_bytes());
+            let _ = throttle.begin(&format!("flood{n}"), address, now);
+        }
+        assert_eq!(throttle.footprint(), 1024 * std::mem::size_of::<Slot>());
+        for _ in 0..3 {
+            assert!(throttle.begin("victim", addr(3), now).is_ok());
+        }
+        assert!(
+            throttle.begin("victim", addr(3), now).is_err(),
+            "fresh keys still lock"
+        );
     }
 }

@@ -228,3 +228,58 @@ async fn two_factor_enrolment_sign_in_and_reset() {
     assert_eq!((status, code(&reply)), (409, "2fa_required"));
     d.stop().await;
 }
+
+/// A client whose requests come from `address` (any 127.x.y.z works on loopback).
+fn client_from(address: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(address))
+        .build()
+        .expect("client")
+}
+
+async fn login_from(base: &str, client: &reqwest::Client, password: &str) -> u16 {
+    client
+        .post(format!("{base}/api/v1/login"))
+        .json(&json!({ "login": "victim", "password": password }))
+        .send()
+        .await
+        .expect("login request")
+        .status()
+        .as_u16()
+}
+
+/// 100 concurrent guesses from one address: at most the limit (5) reach the
+/// password check, the right password is refused inside the burst, and the
+/// owner signing in from another address still gets in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_concurrent_burst_gets_at_most_the_limit_and_cannot_lock_out_the_owner() {
+    let d = Daemon::start().await;
+    d.user("victim").await;
+    let attacker = client_from([127, 0, 0, 1]);
+    let guesses: Vec<_> = (0..100)
+        .map(|n| {
+            let (base, attacker) = (d.base.clone(), attacker.clone());
+            tokio::spawn(async move { login_from(&base, &attacker, &format!("guess {n}")).await })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for guess in guesses {
+        statuses.push(guess.await.expect("guess"));
+    }
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let locked = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(checked, 5, "guesses that reached the password check");
+    assert_eq!(checked + locked, 100, "{statuses:?}");
+    assert_eq!(
+        login_from(&d.base, &attacker, PASSWORD).await,
+        429,
+        "the right password from the locked address waits too"
+    );
+    let owner = client_from([127, 0, 0, 2]);
+    assert_eq!(
+        login_from(&d.base, &owner, PASSWORD).await,
+        200,
+        "the owner elsewhere gets in"
+    );
+    d.stop().await;
+}
