@@ -14,7 +14,7 @@
 use crate::config::SignInConfig;
 use crate::domain::clock::Timestamp;
 use crate::domain::names::fold;
-use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -114,9 +114,7 @@ impl SignInThrottle {
     }
 
     fn key(&self, kind: u8, login: Option<&str>, address: Option<IpAddr>) -> u64 {
-        let mut hasher = self.hasher.build_hasher();
-        (kind, login, address).hash(&mut hasher);
-        hasher.finish().max(1)
+        self.hasher.hash_one((kind, login, address)).max(1)
     }
 
     /// The remaining lock of a counter with `failures` (last at `last`) that
