@@ -85,8 +85,10 @@ pub struct Resource {
 
 impl Resource {
     /// Owner, creator or manager of the record.
+    /// Whether `user` holds the record: its owner or one of its managers.
+    /// Having created it gives no right once ownership has moved on.
     pub fn is_own(&self, user: UserId) -> bool {
-        self.owner == user || self.created_by == user || self.managers.contains(&user)
+        self.owner == user || self.managers.contains(&user)
     }
 }
 

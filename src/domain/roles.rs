@@ -24,6 +24,8 @@ pub enum Capability {
     ManageUsers,
     /// Grant or revoke system roles.
     GrantRoles,
+    /// Run directory syncs and read their reports.
+    RunSync,
 }
 
 /// Why an actor was refused.
@@ -33,6 +35,8 @@ pub enum Denial {
     MissingRole,
     #[error("only admins may change an admin account")]
     TargetIsAdmin,
+    #[error("only root may change the root account")]
+    TargetIsRoot,
 }
 
 /// Whether `actor` holds a role granting `capability`.
@@ -43,7 +47,7 @@ pub fn has_capability(actor: &User, capability: Capability) -> bool {
         Capability::ManageUsers => {
             roles.contains(&SystemRole::Admin) || roles.contains(&SystemRole::UserManager)
         }
-        Capability::GrantRoles => roles.contains(&SystemRole::Admin),
+        Capability::GrantRoles | Capability::RunSync => roles.contains(&SystemRole::Admin),
     }
 }
 
@@ -56,30 +60,54 @@ pub fn require(actor: &User, capability: Capability) -> Result<(), Denial> {
     }
 }
 
-/// Whether `actor` may change the account `target` (profile, status, password,
-/// tokens, groups). User managers may not touch admins.
-pub fn may_manage_user(actor: &User, target: &User) -> Result<(), Denial> {
-    require(actor, Capability::ManageUsers)?;
+/// The protections no grant, ownership or role below overrides: nobody below
+/// admin changes an admin, nobody but root changes root.
+fn protected(actor: &User, target: &User) -> Result<(), Denial> {
+    if target.is_root() && actor.id != target.id {
+        return Err(Denial::TargetIsRoot);
+    }
     if target.has_role(SystemRole::Admin) && !actor.has_role(SystemRole::Admin) {
         return Err(Denial::TargetIsAdmin);
     }
     Ok(())
 }
 
+/// Whether `actor` may change the account `target` (profile, status, password,
+/// tokens, 2FA, roles, groups). User managers may not touch admins; only root
+/// touches root.
+pub fn may_manage_user(actor: &User, target: &User) -> Result<(), Denial> {
+    require(actor, Capability::ManageUsers)?;
+    protected(actor, target)
+}
+
 /// Like [`may_manage_user`], but a grant of `right` on the record (or owning
-/// it) also suffices: the user record's own access list.
+/// it) also suffices: the user record's own access list. Never past the
+/// protections of admins and root.
 pub fn may_touch_record(
     actor: &User,
     target: &User,
     right: super::user::Right,
 ) -> Result<(), Denial> {
-    may_manage_user(actor, target).or_else(|denial| {
-        if target.grants(actor, right) {
-            Ok(())
-        } else {
-            Err(denial)
-        }
-    })
+    protected(actor, target)?;
+    if has_capability(actor, Capability::ManageUsers) || target.grants(actor, right) {
+        Ok(())
+    } else {
+        Err(Denial::MissingRole)
+    }
+}
+
+/// What root keeps whatever anyone does: the admin role and an active status.
+pub fn root_keeps_its_powers(after: &User) -> Result<(), &'static str> {
+    if !after.is_root() {
+        return Ok(());
+    }
+    if !after.has_role(SystemRole::Admin) {
+        return Err("root always keeps the admin role");
+    }
+    if after.status != super::user::Status::Active || after.is_archived() {
+        return Err("root always stays active");
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -98,7 +126,10 @@ mod tests {
     fn capabilities_by_role() {
         use Capability::*;
         use SystemRole::*;
-        let table: [(&[SystemRole], Capability, bool); 12] = [
+        let table: [(&[SystemRole], Capability, bool); 15] = [
+            (&[Admin], RunSync, true),
+            (&[UserManager], RunSync, false),
+            (&[Auditor], RunSync, false),
             (&[Admin], ReadDirectory, true),
             (&[Admin], ManageUsers, true),
             (&[Admin], GrantRoles, true),
@@ -138,5 +169,45 @@ mod tests {
         );
         assert_eq!(may_manage_user(&auditor, &plain), Err(Denial::MissingRole));
         assert_eq!(may_manage_user(&plain, &plain), Err(Denial::MissingRole));
+    }
+
+    #[test]
+    fn grants_never_reach_past_admin_and_root() {
+        use crate::domain::names::Login;
+        use crate::domain::user::{AccessGrant, Right};
+        use SystemRole::*;
+        let manager = with_roles(2, &[UserManager]);
+        let mut admin = with_roles(5, &[Admin]);
+        admin.owner = Some(manager.id);
+        admin.access.push(AccessGrant {
+            user: Some(manager.id),
+            group: None,
+            read: true,
+            write: true,
+            delete: true,
+        });
+        assert_eq!(
+            may_touch_record(&manager, &admin, Right::Write),
+            Err(Denial::TargetIsAdmin),
+            "creating an admin gives a user manager no hold on it"
+        );
+        let mut root = with_roles(1, &[Admin]);
+        root.user_type = UserType::System;
+        root.login = Login::parse("root").ok();
+        let other_admin = with_roles(6, &[Admin]);
+        assert_eq!(
+            may_manage_user(&other_admin, &root),
+            Err(Denial::TargetIsRoot)
+        );
+        assert_eq!(may_manage_user(&root, &root), Ok(()));
+        assert_eq!(may_touch_record(&other_admin, &admin, Right::Write), Ok(()));
+        let mut plain = with_roles(7, &[]);
+        plain.owner = Some(3);
+        let owner = with_roles(3, &[]);
+        assert_eq!(may_touch_record(&owner, &plain, Right::Write), Ok(()));
+        assert!(root_keeps_its_powers(&root).is_ok());
+        root.system_roles.clear();
+        assert!(root_keeps_its_powers(&root).is_err());
+        assert!(root_keeps_its_powers(&plain).is_ok());
     }
 }

@@ -248,6 +248,15 @@ impl User {
             .unwrap_or_default()
     }
 
+    /// The built-in `root` account.
+    pub fn is_root(&self) -> bool {
+        self.is_system()
+            && self
+                .login
+                .as_ref()
+                .is_some_and(|l| l.as_str() == ROOT_LOGIN)
+    }
+
     pub fn is_system(&self) -> bool {
         self.user_type == UserType::System
     }

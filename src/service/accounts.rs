@@ -175,7 +175,7 @@ impl Accounts {
         patch: UserPatch,
     ) -> ServiceResult<Arc<User>> {
         let actor = principal.unrestricted()?;
-        self.write(Some(actor.id), |unit| {
+        self.write_as(actor, |unit| {
             let mut user = unit.user(id)?;
             roles::may_touch_record(actor, &user, Right::Write)?;
             let changed = patch.clone().apply(&mut user)?;
@@ -207,9 +207,11 @@ impl Accounts {
         roles::may_manage_user(actor, &target)?;
         self.check_password(&target, &password, override_policy)?;
         let hash = self.hasher.hash(password).await?;
-        self.write(Some(actor.id), |unit| {
+        self.write_as(actor, |unit| {
             let target = unit.user(id)?;
             roles::may_manage_user(actor, &target)?;
+            // A password set by an admin ends every session and API token.
+            Self::revoke_all_tokens(unit, id)?;
             let mut credentials = unit.tx.credentials(id)?;
             credentials.password_hash = Some(hash.clone());
             unit.tx.put_credentials(id, &credentials)?;
@@ -239,7 +241,7 @@ impl Accounts {
                 "only root changes the owner of a user record",
             ));
         }
-        self.write(Some(actor.id), |unit| {
+        self.write_as(actor, |unit| {
             unit.user(owner)?;
             let mut user = unit.user(id)?;
             user.owner = Some(owner);
@@ -271,7 +273,7 @@ impl Accounts {
                 .into());
             }
         }
-        self.write(Some(actor.id), |unit| {
+        self.write_as(actor, |unit| {
             let mut user = unit.user(id)?;
             if user.owner != Some(actor.id) {
                 roles::may_manage_user(actor, &user)?;

@@ -274,6 +274,29 @@ impl Core {
         })
     }
 
+    /// [`Core::write`] on behalf of `actor` as authenticated for this request:
+    /// the unit re-reads the actor and refuses to act when their roles or
+    /// status changed since, so no decision rests on stale rights.
+    pub(crate) fn write_as<T>(
+        &self,
+        actor: &User,
+        change: impl Fn(&Unit) -> ServiceResult<T>,
+    ) -> ServiceResult<T> {
+        self.write(Some(actor.id), |unit| {
+            let current = unit.user(actor.id)?;
+            let changed = current.system_roles != actor.system_roles
+                || current.status != actor.status
+                || current.archived_at != actor.archived_at;
+            if changed {
+                return Err(ServiceError::conflict(
+                    "actor_changed",
+                    "your roles or status changed while this request ran; try again",
+                ));
+            }
+            change(unit)
+        })
+    }
+
     /// Runs `batch` (many units of work) and waits once, at its end, until all
     /// of them are on disk: one flush for the batch instead of one per unit.
     /// Nothing in the batch is reported before this returns.

@@ -18,8 +18,10 @@ area_service!(
 
 impl Credentials {
     /// The caller's own record, fresh from the read model.
+    /// Refused, like every `/me` route, while an obligation is pending (the
+    /// error names it); only the password change and 2FA enrolment remain open.
     pub fn me(&self, principal: &Principal) -> ServiceResult<Arc<User>> {
-        self.current_user(principal.user.id)
+        self.current_user(principal.unrestricted()?.id)
     }
 
     /// Changes the caller's password after checking the old one; clears a
@@ -43,6 +45,8 @@ impl Credentials {
             user.require_password_change = false;
             user.updated_at = unit.now;
             unit.save(&user)?;
+            // Every session ends (the caller signs in anew); API tokens stay.
+            Self::revoke_tokens(unit, id, TokenKind::Session)?;
             let mut credentials = unit.tx.credentials(id)?;
             credentials.password_hash = Some(hash.clone());
             unit.tx.put_credentials(id, &credentials)?;

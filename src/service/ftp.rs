@@ -64,7 +64,7 @@ impl FtpAccounts {
         }
         let home = self.home_for(&user);
         offload(|| self.make_home(&home))?;
-        self.write(Some(actor.id), |unit| {
+        self.write_as(actor, |unit| {
             let mut user = unit.user(id)?;
             roles::may_manage_user(actor, &user)?;
             if activate {
@@ -92,7 +92,7 @@ impl FtpAccounts {
         id: UserId,
     ) -> ServiceResult<Arc<User>> {
         let actor = principal.unrestricted()?;
-        let home = self.write(Some(actor.id), |unit| {
+        let home = self.write_as(actor, |unit| {
             let mut user = unit.user(id)?;
             roles::may_manage_user(actor, &user)?;
             let home = user.ftp.home.take();

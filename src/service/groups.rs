@@ -54,7 +54,7 @@ impl Groups {
         let description = description
             .map(|d| d.trim().to_owned())
             .filter(|d| !d.is_empty());
-        self.write(Some(actor.id), |unit| {
+        self.write_as(actor, |unit| {
             let group = Group {
                 name: name.clone(),
                 description: description.clone(),
@@ -99,7 +99,7 @@ impl Groups {
     pub fn delete_group(&self, principal: &Principal, name: &str) -> ServiceResult<()> {
         let actor = principal.unrestricted()?;
         roles::require(actor, Capability::ManageUsers)?;
-        self.write(Some(actor.id), |unit| {
+        self.write_as(actor, |unit| {
             let group = unit
                 .tx
                 .group(name)?
@@ -138,7 +138,7 @@ impl Groups {
         add: bool,
     ) -> ServiceResult<()> {
         let actor = principal.unrestricted()?;
-        self.write(Some(actor.id), |unit| {
+        self.write_as(actor, |unit| {
             let mut user = unit.user(id)?;
             roles::may_manage_user(actor, &user)?;
             let groups = Self::local_groups(unit, groups)?;

@@ -21,12 +21,19 @@ fn system_user_refusal(action: &str) -> ServiceError {
 }
 
 impl Accounts {
-    /// Refuses a change that would leave no active admin.
+    /// Refuses a change that would leave no active admin, or take root's
+    /// admin role or active status.
     pub(crate) fn guard_last_admin(
         unit: &Unit,
         before: &User,
         after: Option<&User>,
     ) -> ServiceResult<()> {
+        if let Some(after) = after {
+            roles::root_keeps_its_powers(after)
+                .map_err(|rule| ServiceError::conflict("root_protected", rule))?;
+        } else if before.is_root() {
+            return Err(system_user_refusal("deleted"));
+        }
         let loses_admin = before.is_active_admin() && !after.is_some_and(User::is_active_admin);
         // Read inside the unit of work, which sees its own earlier writes: a
         // batch that demotes two admins sees the first demotion when checking
@@ -85,7 +92,7 @@ impl Accounts {
         change: impl Fn(&Unit, &mut User) -> ServiceResult<Value>,
     ) -> ServiceResult<Arc<User>> {
         let actor = principal.unrestricted()?;
-        self.write(Some(actor.id), |unit| {
+        self.write_as(actor, |unit| {
             let before = unit.user(id)?;
             roles::may_manage_user(actor, &before)?;
             let mut user = before.clone();
@@ -189,7 +196,7 @@ impl Accounts {
         let policy = self.settings.on_delete;
         let records = records_naming(&*self.snapshot(), id)?;
         let memberships = self.snapshot().projects_of(id)?;
-        self.write(Some(actor.id), |unit| {
+        self.write_as(actor, |unit| {
             let user = unit.user(id)?;
             roles::may_touch_record(actor, &user, Right::Delete)?;
             if user.is_system() {

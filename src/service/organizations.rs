@@ -50,7 +50,7 @@ impl Organizations {
         let code = input.code.clone().unwrap_or_default();
         validate_code(&code)?;
         let name = required("name", &input.name)?;
-        self.write(Some(actor.id), |unit| {
+        self.write_as(actor, |unit| {
             let organization = Organization {
                 id: unit.tx.next_id("organization")?,
                 code: code.clone(),
@@ -106,7 +106,7 @@ impl Organizations {
                 id,
             ))?;
         }
-        self.write(Some(actor.id), |unit| {
+        self.write_as(actor, |unit| {
             let mut organization = unit
                 .tx
                 .organization(id)?
@@ -174,7 +174,7 @@ impl Organizations {
         if dry_run {
             return Ok(plan);
         }
-        self.write(Some(actor.id), |unit| {
+        self.write_as(actor, |unit| {
             let organization = unit
                 .tx
                 .organization(id)?
@@ -210,7 +210,7 @@ impl Organizations {
         organization: Option<OrganizationId>,
     ) -> ServiceResult<()> {
         let actor = principal.unrestricted()?;
-        self.write(Some(actor.id), |unit| {
+        self.write_as(actor, |unit| {
             let mut user = unit.user(id)?;
             roles::may_manage_user(actor, &user)?;
             if let Some(org) = organization {

@@ -124,7 +124,7 @@ impl Projects {
         let actor = principal.unrestricted()?;
         refuse(decide_project_creation(actor))?;
         let name = required("name", &input.name)?;
-        let project = self.write(Some(actor.id), |unit| {
+        let project = self.write_as(actor, |unit| {
             let project = Project {
                 id: unit.tx.next_id("project")?,
                 name: name.clone(),
@@ -179,7 +179,7 @@ impl Projects {
 
     pub fn my_projects(&self, principal: &Principal) -> ServiceResult<Vec<MyProject>> {
         let mut mine = Vec::new();
-        for (id, role) in self.snapshot().projects_of(principal.user.id)? {
+        for (id, role) in self.snapshot().projects_of(principal.unrestricted()?.id)? {
             if let Some(project) = self.snapshot().project(id)? {
                 mine.push(MyProject {
                     id,
@@ -199,7 +199,7 @@ impl Projects {
         input: ProjectInput,
     ) -> ServiceResult<ProjectWithMembers> {
         let actor = principal.unrestricted()?;
-        let project = self.write(Some(actor.id), |unit| {
+        let project = self.write_as(actor, |unit| {
             let mut project = load_project(unit, id)?;
             refuse(decide_project(
                 actor,
@@ -236,7 +236,7 @@ impl Projects {
             .map(|r| r.id)
             .collect();
         let members: Vec<UserId> = self.snapshot().members(id)?.into_keys().collect();
-        self.write(Some(actor.id), |unit| {
+        self.write_as(actor, |unit| {
             load_project(unit, id)?;
             refuse(decide_project(
                 actor,
@@ -301,7 +301,7 @@ impl Projects {
         role: Option<ProjectRole>,
     ) -> ServiceResult<ProjectWithMembers> {
         let actor = principal.unrestricted()?;
-        let project = self.write(Some(actor.id), |unit| {
+        let project = self.write_as(actor, |unit| {
             let mut project = load_project(unit, project)?;
             Self::set_member_in(unit, actor, &mut project, member, role)?;
             Ok(project)
@@ -319,7 +319,7 @@ impl Projects {
         activate: bool,
     ) -> ServiceResult<()> {
         let actor = principal.unrestricted()?;
-        self.write(Some(actor.id), |unit| {
+        self.write_as(actor, |unit| {
             for (project, role) in roles_to_set {
                 let mut project = load_project(unit, *project)?;
                 Self::set_member_in(unit, actor, &mut project, member, Some(*role))?;

@@ -261,7 +261,9 @@ impl Door {
                 let secret = totp_secret?;
                 (!totp_matches(secret, totp.as_deref(), now)).then_some("missing or wrong 2FA code")
             }
-            Self::Ftp => (!ftp.grants_access(user)).then_some("no FTP account"),
+            Self::Ftp if !ftp.grants_access(user) => Some("no FTP account"),
+            // FTP has no way to change a password or enrol: refused until done.
+            Self::Ftp => pending_obligation(user).map(|_| "an obligation is pending"),
         }
     }
 }

@@ -87,7 +87,11 @@ impl Credentials {
     }
 
     /// Revokes every `kind` token of `user_id`; returns how many there were.
-    fn revoke_tokens(unit: &Unit, user_id: UserId, kind: TokenKind) -> ServiceResult<usize> {
+    pub(super) fn revoke_tokens(
+        unit: &Unit,
+        user_id: UserId,
+        kind: TokenKind,
+    ) -> ServiceResult<usize> {
         let mut credentials = unit.tx.credentials(user_id)?;
         let hashes = credentials.take_tokens(kind);
         for hash in &hashes {
@@ -135,7 +139,7 @@ impl Credentials {
     ) -> ServiceResult<IssuedToken> {
         let actor = principal.unrestricted()?;
         let ttl = self.settings.token_lifetime(kind);
-        let (token, expires_at) = self.write(Some(actor.id), |unit| {
+        let (token, expires_at) = self.write_as(actor, |unit| {
             let user = unit.user(id)?;
             roles::may_manage_user(actor, &user)?;
             kind.issuable_for(&user)
@@ -160,7 +164,7 @@ impl Credentials {
         kind: TokenKind,
     ) -> ServiceResult<()> {
         let actor = principal.unrestricted()?;
-        self.write(Some(actor.id), |unit| {
+        self.write_as(actor, |unit| {
             let user = unit.user(id)?;
             roles::may_manage_user(actor, &user)?;
             let revoked = Self::revoke_tokens(unit, id, kind)?;

@@ -1,6 +1,7 @@
 //! Two-factor authentication (TOTP): self enrolment confirmed by a code,
 //! self removal, and admin reset.
 
+use super::accounts::Accounts;
 use super::credentials::Credentials;
 use super::signin::totp_matches;
 use super::{Principal, ServiceError, ServiceResult};
@@ -112,9 +113,10 @@ impl Credentials {
     /// next sign-in when 2FA is required.
     pub fn reset_two_factor(&self, principal: &Principal, id: UserId) -> ServiceResult<Arc<User>> {
         let actor = principal.unrestricted()?;
-        self.write(Some(actor.id), |unit| {
+        self.write_as(actor, |unit| {
             let user = unit.user(id)?;
             roles::may_manage_user(actor, &user)?;
+            Accounts::revoke_all_tokens(unit, id)?;
             Self::clear_two_factor(unit, user)?;
             unit.audit(AuditAction::UserReset2fa, Some(id), json!({}))
         })?;

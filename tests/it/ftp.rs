@@ -590,3 +590,31 @@ async fn racing_uploads_cannot_both_take_the_last_quota_bytes() {
     }
     d.stop().await;
 }
+
+/// An obligation (password change, 2FA enrolment) pending on the account
+/// refuses FTPS sign-in until it is met, with the right password too.
+#[tokio::test]
+async fn ftps_refuses_sign_in_while_an_obligation_is_pending() {
+    let d = Daemon::start().await;
+    let uid = uploader(&d, "obliged", None).await;
+    let (status, _) = d
+        .patch(
+            &format!("/api/v1/users/{uid}"),
+            &d.root,
+            json!({ "require_password_change": true }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let refused = curl(&d, "obliged", PASSWORD, true, &["FTP/"]).await;
+    assert_eq!(refused.code, 67, "login denied: {}", refused.stderr);
+    let (status, _) = d
+        .patch(
+            &format!("/api/v1/users/{uid}"),
+            &d.root,
+            json!({ "require_password_change": false }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(curl(&d, "obliged", PASSWORD, true, &["FTP/"]).await.code, 0);
+    d.stop().await;
+}

@@ -342,13 +342,22 @@ async fn records_assignments_and_the_permission_check() {
         .await;
     assert_eq!(reply["results"][0]["resource"]["owner"], helper_id);
     assert_eq!(
+        d.get(&check(creator_id, "edit"), &d.root).await.1["allowed"],
+        false,
+        "having created the record is no right once ownership moved"
+    );
+    assert_eq!(
+        d.patch(&path, &creator, json!({ "name": "mine?" })).await.0,
+        403
+    );
+    assert_eq!(
         d.delete(&path, &helper).await.0,
         204,
         "the new owner may delete"
     );
     let (_, listed) = d.get("/api/v1/resources", &creator).await;
     assert_eq!(listed["resources"], json!([]));
-    let _ = (owner_id, creator_id);
+    let _ = owner_id;
     d.stop().await;
 }
 
@@ -598,5 +607,57 @@ async fn a_projects_last_owner_cannot_leave_and_deleted_members_are_removed() {
         members["members"],
         json!({ helper_id.to_string(): "owner" })
     );
+    d.stop().await;
+}
+
+/// The last two owners of a project remove each other at the same moment, 20
+/// times over: the check runs inside each unit of work, so exactly one removal
+/// goes through and the project always keeps an owner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_owners_removing_each_other_leave_one_owner() {
+    let d = Daemon::start().await;
+    let org = organization(&d, "race").await;
+    let owners = [
+        member(&d, "ada", Some(org)).await,
+        member(&d, "bob", Some(org)).await,
+    ];
+    let (status, project) = d
+        .post("/api/v1/projects", &d.root, json!({ "name": "Contested" }))
+        .await;
+    assert_eq!(status, 201, "{project}");
+    let project = id(&project);
+    let members = |user: u64| format!("/api/v1/projects/{project}/members/{user}");
+    for (uid, _) in &owners {
+        let (status, reply) = put(&d, &members(*uid), &d.root, json!({ "role": "owner" })).await;
+        assert_eq!(status, 200, "{reply}");
+    }
+    let (status, reply) = d.delete(&members(1), &d.root).await;
+    assert_eq!(status, 200, "root steps down: {reply}");
+    for round in 0..20 {
+        let paths = [members(owners[0].0), members(owners[1].0)];
+        let (first, second) = tokio::join!(
+            d.delete(&paths[1], &owners[0].1),
+            d.delete(&paths[0], &owners[1].1)
+        );
+        let removed = [first.0, second.0].iter().filter(|s| **s == 200).count();
+        assert_eq!(removed, 1, "round {round}: {first:?} {second:?}");
+        let refused = if first.0 == 200 { &second } else { &first };
+        assert!(
+            [409, 403].contains(&refused.0),
+            "round {round}: the other is refused (last owner, or no longer an owner): {refused:?}"
+        );
+        let (_, view) = d.get(&format!("/api/v1/projects/{project}"), &d.root).await;
+        let remaining = view["owners"].as_array().map(Vec::len);
+        assert_eq!(remaining, Some(1), "round {round}: {view}");
+        let winner = if first.0 == 200 { 0 } else { 1 };
+        let (status, reply) = put(
+            &d,
+            &members(owners[1 - winner].0),
+            &owners[winner].1,
+            json!({ "role": "owner" }),
+        )
+        .await;
+        assert_eq!(status, 200, "round {round}: {reply}");
+    }
     d.stop().await;
 }

@@ -93,7 +93,14 @@ async fn password_change_obligation_blocks_everything_else() {
     let token = session["token"].as_str().expect("token");
     let (status, reply) = d.get("/api/v1/users", token).await;
     assert_eq!((status, code(&reply)), (403, "password_change_required"));
-    assert_eq!(d.get("/api/v1/me", token).await.0, 200);
+    for route in ["/api/v1/me", "/api/v1/me/projects"] {
+        let (status, reply) = d.get(route, token).await;
+        assert_eq!(
+            (status, code(&reply)),
+            (403, "password_change_required"),
+            "{route}"
+        );
+    }
     let (status, reply) = d
         .post(
             "/api/v1/me/password",
@@ -121,9 +128,17 @@ async fn password_change_obligation_blocks_everything_else() {
         )
         .await;
     assert_eq!(status, 204);
-    assert_eq!(d.get("/api/v1/users", token).await.0, 200);
+    assert_eq!(
+        d.get("/api/v1/users", token).await.0,
+        401,
+        "changing the password ends every session"
+    );
     assert_eq!(d.login("fresh", PASSWORD).await.0, 401);
-    assert_eq!(d.login("fresh", "another sound phrase").await.0, 200);
+    let (status, session) = d.login("fresh", "another sound phrase").await;
+    assert_eq!(status, 200);
+    let token = session["token"].as_str().expect("token");
+    assert_eq!(d.get("/api/v1/users", token).await.0, 200);
+    assert_eq!(d.get("/api/v1/me", token).await.0, 200);
     let (_, user) = d.get(&format!("/api/v1/users/{uid}"), &d.root).await;
     assert_eq!(user["require_password_change"], false);
     d.stop().await;

@@ -465,36 +465,134 @@ async fn api_tokens_issue_replace_revoke() {
 }
 
 #[tokio::test]
-async fn last_admin_is_kept() {
+async fn root_keeps_its_powers_and_admins_are_out_of_reach_below_admin() {
     let d = Daemon::start().await;
-    let (ada, ada_token) = d.user_with_roles("ada", &["admin"]).await;
-    let reply = d
-        .bulk("set-system-roles", json!({ "ids": [1], "roles": [] }))
-        .await;
-    assert_eq!(
-        reply["succeeded"], 1,
-        "root may be demoted while ada remains: {reply}"
-    );
-    for (action, body) in [
-        ("deactivate", json!({ "ids": [ada] })),
-        (
-            "set-system-roles",
-            json!({ "ids": [ada], "roles": ["auditor"] }),
-        ),
-        ("mask", json!({ "ids": [ada] })),
-        ("delete", json!({ "ids": [ada] })),
-    ] {
+    let (_, ada_token) = d.user_with_roles("ada", &["admin"]).await;
+    // Root never loses the admin role or its active status, whoever asks.
+    for token in [&d.root, &ada_token] {
         let (_, reply) = d
-            .post(&format!("/api/v1/users/actions/{action}"), &ada_token, body)
+            .post(
+                "/api/v1/users/actions/set-system-roles",
+                token,
+                json!({ "ids": [1], "roles": ["auditor"] }),
+            )
             .await;
-        assert_eq!(
-            reply["results"][0]["error"]["code"], "last_admin",
-            "{action}: {reply}"
+        let refused = &reply["results"][0]["error"]["code"];
+        assert!(
+            refused == "root_protected" || refused == "forbidden",
+            "{reply}"
         );
     }
-    let (_, user) = d.get(&format!("/api/v1/users/{ada}"), &ada_token).await;
-    assert_eq!(user["status"], "active");
-    assert_eq!(user["system_roles"], json!(["admin"]));
+    for action in ["deactivate", "mask", "delete"] {
+        let (_, reply) = d
+            .post(
+                &format!("/api/v1/users/actions/{action}"),
+                &d.root,
+                json!({ "ids": [1] }),
+            )
+            .await;
+        assert_eq!(reply["failed"], 1, "{action}: {reply}");
+    }
+    // Nobody but root changes root: not another admin.
+    let (status, reply) = d
+        .post(
+            "/api/v1/users/1/password",
+            &ada_token,
+            json!({ "password": "a new sound passphrase" }),
+        )
+        .await;
+    assert_eq!((status, code(&reply)), (403, "forbidden"), "{reply}");
+    let (status, _) = d
+        .post("/api/v1/users/1/api-token", &ada_token, json!({}))
+        .await;
+    assert_eq!(status, 403);
+    let (_, root) = d.get("/api/v1/users/1", &d.root).await;
+    assert_eq!(
+        (root["status"].as_str(), root["system_roles"].clone()),
+        (Some("active"), json!(["admin"]))
+    );
+
+    // A user manager who created an account keeps no hold on it once it is an admin.
+    let (_, manager_token) = d.user_with_roles("manny", &["user_manager"]).await;
+    let (status, created) = d
+        .post(
+            "/api/v1/users",
+            &manager_token,
+            json!({ "login": "max", "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let max = id(&created);
+    d.bulk(
+        "set-system-roles",
+        json!({ "ids": [max], "roles": ["admin"] }),
+    )
+    .await;
+    let (status, reply) = d
+        .patch(
+            &format!("/api/v1/users/{max}"),
+            &manager_token,
+            json!({ "first_name": "Mallory" }),
+        )
+        .await;
+    assert_eq!((status, code(&reply)), (403, "forbidden"), "{reply}");
+    let (status, reply) = d
+        .delete(&format!("/api/v1/users/{max}"), &manager_token)
+        .await;
+    assert_eq!((status, code(&reply)), (403, "forbidden"), "{reply}");
+    let (_, user) = d.get(&format!("/api/v1/users/{max}"), &d.root).await;
+    assert_eq!(
+        (user["status"].as_str(), user["archived_at"].is_null()),
+        (Some("active"), true)
+    );
+    // Nor may a user manager run a directory sync or read its reports.
+    assert_eq!(
+        d.post("/api/v1/ldap/sync", &manager_token, json!({}))
+            .await
+            .0,
+        403
+    );
+    assert_eq!(d.get("/api/v1/ldap/status", &manager_token).await.0, 403);
+    d.stop().await;
+}
+
+/// An admin setting a user's password, resetting their 2FA or deactivating
+/// them ends every session and API token of that user.
+#[tokio::test]
+async fn admin_changes_end_the_users_sessions_and_tokens() {
+    let d = Daemon::start().await;
+    for change in ["password", "2fa", "deactivate"] {
+        let login = format!("victim-{change}");
+        let (uid, api_token) = d.user_with_roles(&login, &["auditor"]).await;
+        let (_, session) = d.login(&login, PASSWORD).await;
+        let session = session["token"].as_str().expect("session").to_owned();
+        for token in [&api_token, &session] {
+            assert_eq!(d.get("/api/v1/me", token).await.0, 200);
+        }
+        let (status, reply) = match change {
+            "password" => {
+                d.post(
+                    &format!("/api/v1/users/{uid}/password"),
+                    &d.root,
+                    json!({ "password": "an admin's new phrase" }),
+                )
+                .await
+            }
+            "2fa" => d.delete(&format!("/api/v1/users/{uid}/2fa"), &d.root).await,
+            _ => {
+                d.post(
+                    "/api/v1/users/actions/deactivate",
+                    &d.root,
+                    json!({ "ids": [uid] }),
+                )
+                .await
+            }
+        };
+        assert!(status < 300, "{change}: {status} {reply}");
+        for token in [&api_token, &session] {
+            assert_eq!(d.get("/api/v1/me", token).await.0, 401, "{change}");
+        }
+    }
     d.stop().await;
 }
 

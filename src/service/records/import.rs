@@ -126,7 +126,7 @@ impl Records {
             .organization(org)?
             .ok_or(ServiceError::NotFound("organization"))?;
         let (rows, skipped) = parse_import(csv_text, &organization.code)?;
-        let created = self.write(Some(actor.id), |unit| {
+        let created = self.write_as(actor, |unit| {
             let mut created = Vec::with_capacity(rows.len());
             for row in &rows {
                 if let Some(project) = row.project {

@@ -133,7 +133,7 @@ impl Records {
         let kind = required("kind", &input.kind)?;
         let source = record_source(actor, input.source_organization)
             .map_err(|d| ServiceError::NotPermitted(d.reason))?;
-        self.write(Some(actor.id), |unit| {
+        self.write_as(actor, |unit| {
             unit.tx.organization(source)?.ok_or_else(|| {
                 ValidationError::new("source_organization", "no such organization")
             })?;
@@ -238,7 +238,7 @@ impl Records {
             )
             .into());
         }
-        self.write(Some(actor.id), |unit| {
+        self.write_as(actor, |unit| {
             let mut resource = load_resource(unit, id)?;
             refuse(decide(
                 actor,
@@ -271,7 +271,7 @@ impl Records {
 
     pub fn delete_resource(&self, principal: &Principal, id: ResourceId) -> ServiceResult<()> {
         let actor = principal.unrestricted()?;
-        self.write(Some(actor.id), |unit| {
+        self.write_as(actor, |unit| {
             let resource = load_resource(unit, id)?;
             refuse(decide(
                 actor,
@@ -295,7 +295,7 @@ impl Records {
         assign: bool,
     ) -> ServiceResult<Resource> {
         let actor = principal.unrestricted()?;
-        self.write(Some(actor.id), |unit| {
+        self.write_as(actor, |unit| {
             let mut resource = load_resource(unit, id)?;
             Self::may_manage_record(unit, actor, &resource)?;
             for user in users {
@@ -327,7 +327,7 @@ impl Records {
         managers: &BTreeSet<UserId>,
     ) -> ServiceResult<Resource> {
         let actor = principal.unrestricted()?;
-        self.write(Some(actor.id), |unit| {
+        self.write_as(actor, |unit| {
             let mut resource = load_resource(unit, id)?;
             Self::may_manage_record(unit, actor, &resource)?;
             for user in managers.iter().chain([&owner]) {
