@@ -4,6 +4,7 @@
 use crate::config::{Config, MissingUserAction};
 use crate::domain::clock::{Clock, SystemClock};
 use crate::service::Directory;
+use crate::service::secrets::{self, SecretSealer};
 use crate::service::sync::{SyncMode, SyncPolicy, SyncReport};
 use crate::store::sled::SledStore;
 use anyhow::Context;
@@ -40,7 +41,8 @@ fn open_directory(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Dire
             )
         })?;
     let (directory, root_token) =
-        Directory::open(Arc::new(store), config, clock).context("cannot open the directory")?;
+        Directory::open(Arc::new(store), config, clock, sealer(&config.data_dir)?)
+            .context("cannot open the directory")?;
     if let Some(token) = root_token {
         let path = config.data_dir.join(ROOT_TOKEN_FILE);
         write_secret_file(&path, &token)
@@ -208,6 +210,31 @@ async fn wait_for_signal() {
 }
 
 /// Writes `secret` to `path`, readable by the owner only.
+const SEALING_KEY_FILE: &str = "secret.key";
+
+/// The key that seals secrets at rest, from `data_dir/secret.key` (created,
+/// mode 0600, on first start). Losing it loses every sealed 2FA seed.
+fn sealer(data_dir: &Path) -> anyhow::Result<SecretSealer> {
+    let path = data_dir.join(SEALING_KEY_FILE);
+    let encoded = match std::fs::read_to_string(&path) {
+        Ok(encoded) => encoded,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let key = SecretSealer::generate_key()?;
+            let encoded = data_encoding::HEXLOWER.encode(&key);
+            write_secret_file(&path, &encoded)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            encoded
+        }
+        Err(error) => return Err(error).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let key: [u8; secrets::KEY_LEN] = data_encoding::HEXLOWER
+        .decode(encoded.trim().as_bytes())
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .with_context(|| format!("{} does not hold a 256-bit hex key", path.display()))?;
+    Ok(SecretSealer::new(&key)?)
+}
+
 fn write_secret_file(path: &Path, secret: &str) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

@@ -106,6 +106,10 @@ pub struct Credentials {
     /// Base32 TOTP secret offered but not yet confirmed by a code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub totp_pending: Option<String>,
+    /// The time step of the last TOTP code accepted; codes of it or earlier
+    /// steps are refused (a code works once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totp_last_step: Option<i64>,
 }
 
 impl Credentials {
@@ -124,6 +128,15 @@ impl Credentials {
             .into_iter()
             .map(|(_, hash)| hash)
             .collect()
+    }
+
+    /// Records `step` as used, if it is later than the last one used.
+    pub fn use_totp_step(&mut self, step: i64) -> bool {
+        if self.totp_last_step.is_some_and(|last| step <= last) {
+            return false;
+        }
+        self.totp_last_step = Some(step);
+        true
     }
 
     pub fn forget_token(&mut self, hash: &str) {

@@ -16,12 +16,20 @@ pub fn code_at(secret: &[u8], unix_seconds: i64) -> String {
 
 /// Whether `code` is valid for `secret` at `unix_seconds`, allowing one step of drift.
 pub fn verify(secret: &[u8], code: &str, unix_seconds: i64) -> bool {
+    matching_step(secret, code, unix_seconds).is_some()
+}
+
+/// The time step `code` belongs to, when it is valid for `secret` at
+/// `unix_seconds` (one step of drift allowed). A code is used once: callers
+/// accept only steps later than the last one used.
+pub fn matching_step(secret: &[u8], code: &str, unix_seconds: i64) -> Option<i64> {
     let code = code.trim();
     if code.len() != DIGITS as usize || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return false;
+        return None;
     }
     (-DRIFT_STEPS..=DRIFT_STEPS)
-        .any(|drift| code_at(secret, unix_seconds + drift * STEP_SECONDS) == code)
+        .map(|drift| unix_seconds.div_euclid(STEP_SECONDS) + drift)
+        .find(|step| hotp(secret, *step as u64) == code)
 }
 
 /// The `otpauth://` URI authenticator apps read from a QR code.

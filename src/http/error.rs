@@ -92,6 +92,7 @@ impl From<ServiceError> for ApiError {
             internal @ (ServiceError::Store(_)
             | ServiceError::Hashing(_)
             | ServiceError::HasherStopped
+            | ServiceError::Sealing
             | ServiceError::Io { .. }) => {
                 tracing::error!(error = %internal, "internal error");
                 Self::new(

@@ -6,12 +6,14 @@
 use super::error::{ServiceError, ServiceResult};
 use super::index::UserIndex;
 use super::passwords::PasswordHasher;
+use super::secrets::SecretSealer;
 use crate::config::{Config, OnDelete};
 use crate::domain::audit::{AuditAction, AuditEntry};
 use crate::domain::clock::{Clock, Timestamp};
 use crate::domain::credentials::TokenKind;
 use crate::domain::ftp::granted_by_group;
 use crate::domain::password::PasswordPolicy;
+use crate::domain::totp;
 use crate::domain::user::{User, UserId};
 use crate::store::{Commit, Snapshot, Store, UnitOfWork};
 use std::cell::{Cell, RefCell};
@@ -96,6 +98,8 @@ pub struct Core {
     pub hasher: PasswordHasher,
     pub policy: PasswordPolicy,
     pub settings: Settings,
+    /// Seals TOTP seeds at rest.
+    pub sealer: SecretSealer,
 }
 
 /// One unit of work in progress: the store transaction, the user index as
@@ -202,6 +206,7 @@ impl Core {
         store: Arc<dyn Store>,
         config: &Config,
         clock: Arc<dyn Clock>,
+        sealer: SecretSealer,
     ) -> ServiceResult<Self> {
         Ok(Self {
             index: UserIndex::load(&*store.snapshot())?,
@@ -214,6 +219,7 @@ impl Core {
                 max_length: config.passwords.max_length,
             },
             settings: Settings::from_config(config),
+            sealer,
         })
     }
 
@@ -316,6 +322,22 @@ impl Core {
     /// The audit trail, newest first, from `before` on.
     pub fn audit_page(&self, before: Option<u64>, limit: usize) -> ServiceResult<Vec<AuditEntry>> {
         Ok(self.store.audit_page(before, limit)?)
+    }
+
+    /// The time step of `code` when it is a valid TOTP for the sealed seed
+    /// `sealed` at `now` (whether that step is still unused is the caller's).
+    pub fn totp_step(
+        &self,
+        sealed: &str,
+        code: Option<&str>,
+        now: Timestamp,
+    ) -> ServiceResult<Option<i64>> {
+        let Some(code) = code else { return Ok(None) };
+        let seed = self.sealer.open(sealed)?;
+        let Ok(seed) = data_encoding::BASE32_NOPAD.decode(seed.as_bytes()) else {
+            return Ok(None);
+        };
+        Ok(totp::matching_step(&seed, code, now.timestamp()))
     }
 
     /// Checks `password` against the policy for `user`, unless overridden.

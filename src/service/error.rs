@@ -44,6 +44,8 @@ pub enum ServiceError {
     Hashing(argon2::password_hash::Error),
     #[error("the password hashing threads have stopped")]
     HasherStopped,
+    #[error("a sealed secret could not be sealed or opened (wrong or damaged secret.key?)")]
+    Sealing,
     #[error("cannot {action} {path}: {source}")]
     Io {
         action: &'static str,
@@ -94,7 +96,11 @@ impl ServiceError {
     pub fn is_internal(&self) -> bool {
         matches!(
             self,
-            Self::Store(_) | Self::Hashing(_) | Self::HasherStopped | Self::Io { .. }
+            Self::Store(_)
+                | Self::Hashing(_)
+                | Self::HasherStopped
+                | Self::Sealing
+                | Self::Io { .. }
         )
     }
 }

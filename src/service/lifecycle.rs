@@ -159,6 +159,7 @@ impl Accounts {
             credentials.password_hash = None;
             credentials.totp_secret = None;
             credentials.totp_pending = None;
+            credentials.totp_last_step = None;
             unit.tx.put_credentials(user.id, &credentials)?;
             mask_record_attributes(
                 unit,

@@ -20,6 +20,7 @@ pub mod organizations;
 mod passwords;
 pub mod projects;
 pub mod records;
+pub mod secrets;
 mod signin;
 pub mod sync;
 mod throttle;
@@ -74,8 +75,9 @@ impl Directory {
         store: Arc<dyn Store>,
         config: &Config,
         clock: Arc<dyn Clock>,
+        sealer: secrets::SecretSealer,
     ) -> ServiceResult<(Self, Option<String>)> {
-        let core = Arc::new(Core::open(store, config, clock)?);
+        let core = Arc::new(Core::open(store, config, clock, sealer)?);
         let sync = Arc::new(DirectorySync::new(
             core.clone(),
             OnceLock::new(),

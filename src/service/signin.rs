@@ -11,8 +11,7 @@ use crate::domain::audit::AuditAction;
 use crate::domain::clock::Timestamp;
 use crate::domain::credentials::{TokenKind, token_hash};
 use crate::domain::signin::{Obligation, check_account, pending_obligation};
-use crate::domain::totp;
-use crate::domain::user::{User, UserType};
+use crate::domain::user::{User, UserId, UserType};
 use serde_json::json;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -140,22 +139,21 @@ impl SignIn {
             _ => local_credentials,
         };
         let now = self.now();
-        let refusal = match &user {
+        let mut refusal = match &user {
             _ if verdict.is_err() => verdict.err(),
             None => Some("unknown login".to_owned()),
             Some(user) => check_account(user, now)
                 .err()
                 .map(|r| r.to_string())
-                .or_else(|| {
-                    door.refusal(
-                        &self.settings.ftp,
-                        user,
-                        credentials.totp_secret.as_deref(),
-                        now,
-                    )
-                    .map(str::to_owned)
-                }),
+                .or_else(|| door.refusal(&self.settings.ftp, user).map(str::to_owned)),
         };
+        if let (None, Some(user), Door::Http { totp }, Some(sealed)) =
+            (&refusal, &user, &door, &credentials.totp_secret)
+        {
+            refusal = self
+                .use_totp_code(user.id, sealed, totp.as_deref(), now)?
+                .map(str::to_owned);
+        }
         match (refusal, user) {
             (None, Some(user)) => {
                 self.throttle.succeed(&attempt, now);
@@ -167,6 +165,28 @@ impl SignIn {
                 Err(ServiceError::InvalidCredentials)
             }
         }
+    }
+
+    /// Checks a 2FA code against the sealed seed and uses it up: a code (its
+    /// time step) is accepted once, even by two sign-ins at the same moment.
+    fn use_totp_code(
+        &self,
+        id: UserId,
+        sealed: &str,
+        code: Option<&str>,
+        now: Timestamp,
+    ) -> ServiceResult<Option<&'static str>> {
+        let Some(step) = self.totp_step(sealed, code, now)? else {
+            return Ok(Some("missing or wrong 2FA code"));
+        };
+        self.write(Some(id), |unit| {
+            let mut credentials = unit.tx.credentials(id)?;
+            if !credentials.use_totp_step(step) {
+                return Ok(Some("2FA code already used"));
+            }
+            unit.tx.put_credentials(id, &credentials)?;
+            Ok(None)
+        })
     }
 
     /// Checks the secret (`password_hash` is the local user's): through the external directory for directory users (and
@@ -249,30 +269,14 @@ impl Door {
         matches!(self, Self::Ftp) && (user.two_factor_enabled || user.user_type == UserType::Sso)
     }
 
-    fn refusal(
-        &self,
-        ftp: &FtpSettings,
-        user: &User,
-        totp_secret: Option<&str>,
-        now: Timestamp,
-    ) -> Option<&'static str> {
+    /// What the door itself refuses (the 2FA code of HTTP sign-ins is checked
+    /// apart, as it is used up).
+    fn refusal(&self, ftp: &FtpSettings, user: &User) -> Option<&'static str> {
         match self {
-            Self::Http { totp } => {
-                let secret = totp_secret?;
-                (!totp_matches(secret, totp.as_deref(), now)).then_some("missing or wrong 2FA code")
-            }
+            Self::Http { .. } => None,
             Self::Ftp if !ftp.grants_access(user) => Some("no FTP account"),
             // FTP has no way to change a password or enrol: refused until done.
             Self::Ftp => pending_obligation(user).map(|_| "an obligation is pending"),
         }
     }
-}
-
-/// Whether `code` is a valid TOTP for the base32 `secret` at `now`.
-pub(crate) fn totp_matches(secret: &str, code: Option<&str>, now: Timestamp) -> bool {
-    let Some(code) = code else { return false };
-    let Ok(secret) = data_encoding::BASE32_NOPAD.decode(secret.as_bytes()) else {
-        return false;
-    };
-    totp::verify(&secret, code, now.timestamp())
 }

@@ -475,7 +475,11 @@ mod tests {
             panic!("store opens");
         };
         let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-        let Ok((directory, _)) = Directory::open(Arc::new(store), &Config::default(), clock) else {
+        let Ok(sealer) = crate::service::secrets::SecretSealer::new(&[7; 32]) else {
+            panic!("sealer");
+        };
+        let opened = Directory::open(Arc::new(store), &Config::default(), clock, sealer);
+        let Ok((directory, _)) = opened else {
             panic!("directory opens");
         };
         let sync = &directory.sync;

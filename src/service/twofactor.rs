@@ -3,7 +3,6 @@
 
 use super::accounts::Accounts;
 use super::credentials::Credentials;
-use super::signin::totp_matches;
 use super::{Principal, ServiceError, ServiceResult};
 use crate::domain::audit::AuditAction;
 use crate::domain::roles;
@@ -38,9 +37,10 @@ impl Credentials {
         let mut bytes = [0u8; SECRET_BYTES];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
         let secret = data_encoding::BASE32_NOPAD.encode(&bytes);
+        let sealed = self.sealer.seal(&secret)?;
         self.write(Some(user.id), |unit| {
             let mut credentials = unit.tx.credentials(user.id)?;
-            credentials.totp_pending = Some(secret.clone());
+            credentials.totp_pending = Some(sealed.clone());
             Ok(unit.tx.put_credentials(user.id, &credentials)?)
         })?;
         let account = user.effective_display_name();
@@ -66,7 +66,8 @@ impl Credentials {
                     "start enrolment first (POST /api/v1/me/2fa)",
                 )
             })?;
-            if !totp_matches(&pending, Some(code), unit.now) {
+            let step = self.totp_step(&pending, Some(code), unit.now)?;
+            if !step.is_some_and(|step| credentials.use_totp_step(step)) {
                 return Err(crate::domain::ValidationError::new("code", "does not match").into());
             }
             credentials.totp_secret = Some(pending);
@@ -95,14 +96,16 @@ impl Credentials {
                     "an admin requires 2FA for this account",
                 ));
             }
-            let credentials = unit.tx.credentials(id)?;
+            let mut credentials = unit.tx.credentials(id)?;
             let secret = credentials
                 .totp_secret
-                .as_deref()
+                .clone()
                 .ok_or(ServiceError::NotFound("2FA enrolment"))?;
-            if !totp_matches(secret, Some(code), unit.now) {
+            let step = self.totp_step(&secret, Some(code), unit.now)?;
+            if !step.is_some_and(|step| credentials.use_totp_step(step)) {
                 return Err(crate::domain::ValidationError::new("code", "does not match").into());
             }
+            unit.tx.put_credentials(id, &credentials)?;
             Self::clear_two_factor(unit, user)?;
             unit.audit(AuditAction::UserDisable2fa, Some(id), json!({}))
         })?;
@@ -127,6 +130,7 @@ impl Credentials {
         let mut credentials = unit.tx.credentials(user.id)?;
         credentials.totp_secret = None;
         credentials.totp_pending = None;
+        credentials.totp_last_step = None;
         unit.tx.put_credentials(user.id, &credentials)?;
         user.two_factor_enabled = false;
         user.updated_at = unit.now;

@@ -194,9 +194,31 @@ async fn two_factor_enrolment_sign_in_and_reset() {
     assert_eq!(d.login("otp", PASSWORD).await.0, 401, "code missing");
     let wrong = json!({ "login": "otp", "password": PASSWORD, "totp": "123456" });
     assert_eq!(d.public_post("/api/v1/login", wrong).await.0, 401);
+    assert_eq!(
+        d.public_post("/api/v1/login", json!({ "login": "otp", "password": PASSWORD, "totp": code_for(&secret, d.clock_now()) })).await.0,
+        401,
+        "the code that confirmed enrolment is used up"
+    );
+    d.clock.advance(Duration::seconds(30));
     let right =
         json!({ "login": "otp", "password": PASSWORD, "totp": code_for(&secret, d.clock_now()) });
-    assert_eq!(d.public_post("/api/v1/login", right).await.0, 200);
+    assert_eq!(d.public_post("/api/v1/login", right.clone()).await.0, 200);
+    assert_eq!(
+        d.public_post("/api/v1/login", right).await.0,
+        401,
+        "a code works once, even within its 30 seconds"
+    );
+    let store = std::fs::read_dir(d.dir.path().join("data/store"))
+        .expect("store dir")
+        .flatten()
+        .filter(|e| e.path().is_file())
+        .flat_map(|e| std::fs::read(e.path()).unwrap_or_default())
+        .collect::<Vec<u8>>();
+    assert!(!store.is_empty());
+    assert!(
+        !store.windows(secret.len()).any(|w| w == secret.as_bytes()),
+        "the TOTP seed is sealed at rest"
+    );
 
     let (status, user) = d.delete(&format!("/api/v1/users/{uid}/2fa"), &d.root).await;
     assert_eq!((status, &user["two_factor_enabled"]), (200, &json!(false)));
@@ -232,6 +254,7 @@ async fn two_factor_enrolment_sign_in_and_reset() {
         "otp",
         "an API token acts as its user"
     );
+    d.clock.advance(Duration::seconds(30));
     let (status, reply) = d
         .call(
             reqwest::Method::DELETE,
