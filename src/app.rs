@@ -31,8 +31,14 @@ pub struct Running {
 /// Opens the store and the directory service; on the first start, writes the
 /// root token file.
 fn open_directory(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Directory> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
+    let open_files = crate::host::harden_process();
+    tracing::debug!(open_files, "umask 077; open-files limit");
+    crate::host::make_private(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create or protect data_dir {}",
+            config.data_dir.display()
+        )
+    })?;
     let store = SledStore::open(&config.data_dir, config.store.cache_mb * 1024 * 1024)
         .with_context(|| {
             format!(

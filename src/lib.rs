@@ -11,6 +11,7 @@ pub mod app;
 pub mod config;
 pub mod domain;
 pub mod ftp;
+pub mod host;
 pub mod http;
 pub mod ldap;
 pub mod service;

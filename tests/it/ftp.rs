@@ -618,3 +618,40 @@ async fn ftps_refuses_sign_in_while_an_obligation_is_pending() {
     assert_eq!(curl(&d, "obliged", PASSWORD, true, &["FTP/"]).await.code, 0);
     d.stop().await;
 }
+
+/// Everything the daemon keeps is private to its user: the data directory,
+/// store, key and token files, FTP homes and uploaded files.
+#[tokio::test]
+async fn the_data_directory_homes_and_uploads_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = Daemon::start().await;
+    uploader(&d, "priv", None).await;
+    let work = tempfile::tempdir().expect("work dir");
+    let file = write_file(work.path(), "private.bin", 1000);
+    let upload = curl(
+        &d,
+        "priv",
+        PASSWORD,
+        true,
+        &["-T", file.to_str().expect("path"), "FTP/"],
+    )
+    .await;
+    assert_eq!(upload.code, 0, "{}", upload.stderr);
+    let data = d.dir.path().join("data");
+    let mode = |path: PathBuf| {
+        std::fs::metadata(&path)
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    for dir in [data.clone(), data.join("store"), home(&d, "priv")] {
+        assert_eq!(mode(dir.clone()), 0o700, "{}", dir.display());
+    }
+    for file in [
+        data.join("root.token"),
+        data.join("secret.key"),
+        home(&d, "priv").join("private.bin"),
+    ] {
+        assert_eq!(mode(file.clone()), 0o600, "{}", file.display());
+    }
+    d.stop().await;
+}
