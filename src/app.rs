@@ -125,8 +125,8 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         .await
         .with_context(|| format!("cannot listen on http.listen = {}", config.http.listen))?;
     let http_addr = listener.local_addr()?;
-    let router = crate::http::router(directory.clone(), config.http.max_body_bytes);
-    let (stop, mut stopped) = watch::channel(false);
+    let router = crate::http::router(directory.clone(), &config.http);
+    let (stop, stopped) = watch::channel(false);
     let ftp = match config.ftp.enabled {
         true => {
             let certs = crate::tls::resolve(&config.tls).context("TLS setup for FTPS")?;
@@ -139,14 +139,14 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         }
         false => None,
     };
-    let http_task = tokio::spawn(async move {
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, service)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
-            })
-            .await
-    });
+    let limits = crate::http::server::ConnectionLimits {
+        header_timeout: config.http.header_timeout,
+        max_connections: config.http.max_connections,
+        max_per_address: config.http.max_connections_per_address,
+    };
+    let http_task = tokio::spawn(crate::http::server::serve(
+        listener, router, limits, stopped,
+    ));
     tracing::info!(%http_addr, "admin API listening");
     if ldap {
         tokio::spawn(scheduled_sync(

@@ -47,6 +47,17 @@ pub struct HttpConfig {
     pub public_url: String,
     /// Largest request body accepted, in bytes; larger ones get 413.
     pub max_body_bytes: usize,
+    /// Time a client has to send a request's headers, and how long an idle
+    /// keep-alive connection is kept.
+    #[serde(with = "humantime_serde")]
+    pub header_timeout: Duration,
+    /// Time a request (body included) may take before it is answered 408.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Open connections at most, in total; more are closed at once.
+    pub max_connections: usize,
+    /// Open connections at most from one client address.
+    pub max_connections_per_address: usize,
 }
 
 /// Self-registration.
@@ -343,6 +354,10 @@ impl Default for HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: "http://127.0.0.1:8080".into(),
             max_body_bytes: 1024 * 1024,
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+            max_connections: 4096,
+            max_connections_per_address: 256,
         }
     }
 }

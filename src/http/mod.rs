@@ -6,17 +6,20 @@ mod error;
 mod extract;
 mod groups;
 mod projects;
+pub mod server;
 mod users;
 mod views;
 
 pub use error::ApiError;
 
+use crate::config::HttpConfig;
 use crate::service::Directory;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::get;
 use std::sync::Arc;
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 /// What every handler can reach.
@@ -26,7 +29,7 @@ pub struct AppState {
 }
 
 /// The whole admin API.
-pub fn router(directory: Arc<Directory>, max_body_bytes: usize) -> Router {
+pub fn router(directory: Arc<Directory>, config: &HttpConfig) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .nest(
@@ -44,7 +47,11 @@ pub fn router(directory: Arc<Directory>, max_body_bytes: usize) -> Router {
                 "method not allowed on this route",
             )
         })
-        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            config.request_timeout,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(AppState { directory })
 }

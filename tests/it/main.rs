@@ -6,6 +6,7 @@ mod ftp;
 mod harness;
 mod ldap;
 mod lifecycle;
+mod limits;
 mod projects;
 mod signin;
 mod slapd;
