@@ -23,7 +23,7 @@ pub mod records;
 pub mod secrets;
 mod signin;
 pub mod sync;
-mod throttle;
+pub mod throttle;
 mod tokens;
 mod twofactor;
 

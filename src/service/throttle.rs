@@ -41,6 +41,15 @@ struct Table {
 }
 
 impl Table {
+    /// The live counter of `key`, without claiming a slot for it.
+    fn peek(&self, key: u64, now: i64, window: i64) -> Option<Slot> {
+        let mask = self.slots.len() - 1;
+        let start = (key as usize) & mask;
+        (0..PROBE)
+            .map(|step| self.slots[(start + step) & mask])
+            .find(|slot| slot.key == key && now - slot.last <= window)
+    }
+
     /// The slot of `key`, claiming (and if need be evicting) one for it.
     fn slot(&mut self, key: u64, now: i64, window: i64) -> &mut Slot {
         let mask = self.slots.len() - 1;
@@ -146,19 +155,23 @@ impl SignInThrottle {
         };
         let now = now.timestamp();
         let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
-        let mut locked = None;
-        for (key, limit) in [
-            (attempt.pair, self.max_failures),
+        // Looked at without claiming slots: a locked flood changes nothing.
+        let memory = self.window.max(self.max_lockout);
+        let locked = [
             (attempt.address, self.address_failures),
-        ] {
-            let slot = table.slot(key, now, self.window.max(self.max_lockout));
-            locked = locked.max(self.remaining(slot.failures, slot.last, limit, now));
-        }
+            (attempt.pair, self.max_failures),
+        ]
+        .into_iter()
+        .filter_map(|(key, limit)| {
+            let slot = table.peek(key, now, memory)?;
+            self.remaining(slot.failures, slot.last, limit, now)
+        })
+        .max();
         if let Some(wait) = locked {
             return Err(wait);
         }
         for key in [attempt.pair, attempt.address, attempt.login] {
-            let slot = table.slot(key, now, self.window.max(self.max_lockout));
+            let slot = table.slot(key, now, memory);
             slot.failures = slot.failures.saturating_add(1);
             slot.last = now;
         }
@@ -269,6 +282,23 @@ mod tests {
             .count();
         assert_eq!(passed, 10);
         assert!(throttle.begin("someone", addr(8), now).is_ok());
+    }
+
+    #[test]
+    fn a_locked_address_flooding_new_logins_evicts_nobody() {
+        let throttle = throttle();
+        let now = Utc::now();
+        for _ in 0..2 {
+            assert!(throttle.begin("victim", addr(3), now).is_ok());
+        }
+        for n in 0..100_000 {
+            let _ = throttle.begin(&format!("spray{n}"), addr(9), now);
+        }
+        assert!(throttle.begin("victim", addr(3), now).is_ok());
+        assert!(
+            throttle.begin("victim", addr(3), now).is_err(),
+            "the victim's two earlier failures were kept"
+        );
     }
 
     #[test]
