@@ -3,8 +3,9 @@
 //! between jobs waiting for an async task to be scheduled.
 
 use super::error::{ServiceError, ServiceResult};
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
@@ -31,21 +32,78 @@ fn argon2() -> ServiceResult<Argon2<'static>> {
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
+thread_local! {
+    /// The argon2 working memory (19 MiB) of this thread, kept between jobs:
+    /// allocating it afresh for every hash left the allocator holding many
+    /// such blocks after a burst of sign-ins.
+    static BLOCKS: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `argon` over `password` and raw `salt` into `out`, in this thread's memory.
+fn argon2_into(
+    argon: &Argon2,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> Result<(), argon2::Error> {
+    BLOCKS.with(|blocks| {
+        let mut blocks = blocks.borrow_mut();
+        let needed = argon.params().block_count();
+        if blocks.len() != needed {
+            *blocks = vec![Block::default(); needed];
+        }
+        argon.hash_password_into_with_memory(password, salt, out, blocks.as_mut_slice())
+    })
+}
+
 /// Hashes on the calling thread; use [`PasswordHasher::hash`] from async code.
 pub fn hash_blocking(password: &str) -> ServiceResult<String> {
+    let argon = argon2()?;
     let salt = SaltString::generate(&mut rand::rngs::OsRng);
-    argon2()?
-        .hash_password(password.as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(ServiceError::from)
+    let mut raw_salt = [0u8; 64];
+    let raw_salt = salt.decode_b64(&mut raw_salt)?;
+    let output = Output::init_with(Params::DEFAULT_OUTPUT_LEN, |out| {
+        Ok(argon2_into(&argon, password.as_bytes(), raw_salt, out)?)
+    })?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(argon.params())?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(hash.to_string())
 }
 
 /// Verifies on the calling thread; a malformed stored hash counts as a mismatch.
+/// The stored hash's own parameters are used, so older hashes still verify.
 pub fn verify_blocking(password: &str, phc: &str) -> bool {
-    let Ok(parsed) = PasswordHash::new(phc) else {
+    let Ok(stored) = PasswordHash::new(phc) else {
         return false;
     };
-    argon2().is_ok_and(|argon| argon.verify_password(password.as_bytes(), &parsed).is_ok())
+    let (Some(salt), Some(expected)) = (stored.salt, stored.hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params)) = (
+        Algorithm::try_from(stored.algorithm),
+        Params::try_from(&stored),
+    ) else {
+        return false;
+    };
+    let version = stored
+        .version
+        .map_or(Ok(Version::V0x13), Version::try_from)
+        .unwrap_or(Version::V0x13);
+    let argon = Argon2::new(algorithm, version, params);
+    let mut raw_salt = [0u8; 64];
+    let Ok(raw_salt) = salt.decode_b64(&mut raw_salt) else {
+        return false;
+    };
+    let computed = Output::init_with(expected.len(), |out| {
+        Ok(argon2_into(&argon, password.as_bytes(), raw_salt, out)?)
+    });
+    // `Output` compares in constant time.
+    computed.is_ok_and(|computed| computed == expected)
 }
 
 impl PasswordHasher {
@@ -64,7 +122,13 @@ impl PasswordHasher {
                 .spawn(move || run_jobs(&queue))
                 .map_err(ServiceError::io("start a hashing thread", "argon2"))?;
         }
-        let decoy = hash_blocking("decoy password that matches nothing")?;
+        // Computed on a hashing thread, so no other thread keeps argon2 memory.
+        let (reply, decoy) = std::sync::mpsc::channel();
+        let job: Job = Box::new(move || {
+            let _ = reply.send(hash_blocking("decoy password that matches nothing"));
+        });
+        jobs.try_send(job).map_err(|_| ServiceError::HasherStopped)?;
+        let decoy = decoy.recv().map_err(|_| ServiceError::HasherStopped)??;
         Ok(Self {
             jobs,
             decoy: decoy.into(),
@@ -123,5 +187,31 @@ mod tests {
         assert!(verify_blocking("correct horse", &hash));
         assert!(!verify_blocking("wrong horse", &hash));
         assert!(!verify_blocking("x", "not a phc string"));
+    }
+
+    #[test]
+    fn hashes_of_the_argon2_crate_itself_verify_and_ours_verify_there() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        let light = Params::new(1024, 1, 1, None)
+            .map(|p| Argon2::new(Algorithm::Argon2id, Version::V0x13, p));
+        let Ok(light) = light else { panic!("params") };
+        let reference = light
+            .hash_password(b"field station", &salt)
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        assert!(
+            verify_blocking("field station", &reference),
+            "older parameters verify"
+        );
+        assert!(!verify_blocking("field statio", &reference));
+        let ours = hash_blocking("field station").unwrap_or_default();
+        let parsed = PasswordHash::new(&ours);
+        let verified = parsed.is_ok_and(|parsed| {
+            Argon2::default()
+                .verify_password(b"field station", &parsed)
+                .is_ok()
+        });
+        assert!(verified, "the argon2 crate verifies ours");
     }
 }
