@@ -127,7 +127,8 @@ impl PasswordHasher {
         let job: Job = Box::new(move || {
             let _ = reply.send(hash_blocking("decoy password that matches nothing"));
         });
-        jobs.try_send(job).map_err(|_| ServiceError::HasherStopped)?;
+        jobs.try_send(job)
+            .map_err(|_| ServiceError::HasherStopped)?;
         let decoy = decoy.recv().map_err(|_| ServiceError::HasherStopped)??;
         Ok(Self {
             jobs,
