@@ -102,6 +102,13 @@ impl Directory {
             core,
         };
         let root_token = directory.accounts.bootstrap()?;
+        let sealed = directory.credentials.seal_legacy_seeds()?;
+        if sealed > 0 {
+            tracing::info!(
+                sealed,
+                "TOTP seeds stored in clear by an older version are now sealed"
+            );
+        }
         Ok((directory, root_token))
     }
 
@@ -112,5 +119,24 @@ impl Directory {
     /// Writes everything committed to disk (called at shutdown).
     pub fn flush(&self) -> ServiceResult<()> {
         self.core.flush()
+    }
+}
+
+/// A directory over a fresh store in a temporary folder, for service tests.
+#[cfg(test)]
+pub(crate) fn test_directory() -> (tempfile::TempDir, Directory) {
+    use crate::domain::clock::ManualClock;
+    use crate::store::sled::SledStore;
+    let opened = tempfile::tempdir().ok().and_then(|dir| {
+        let store = SledStore::open(dir.path(), 1 << 20).ok()?;
+        let sealer = secrets::SecretSealer::new(&[7; secrets::KEY_LEN]).ok()?;
+        let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+        let (directory, _) =
+            Directory::open(Arc::new(store), &Config::default(), clock, sealer).ok()?;
+        Some((dir, directory))
+    });
+    match opened {
+        Some(opened) => opened,
+        None => panic!("a test directory opens"),
     }
 }

@@ -54,6 +54,11 @@ impl SecretSealer {
         Ok(format!("{SEALED_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes)))
     }
 
+    /// Whether `stored` was sealed (rather than kept in clear by an older version).
+    pub fn is_sealed(stored: &str) -> bool {
+        stored.starts_with(SEALED_PREFIX)
+    }
+
     /// Decrypts a value from [`SecretSealer::seal`]; an unsealed (older) value
     /// is returned as it is.
     pub fn open(&self, stored: &str) -> ServiceResult<String> {

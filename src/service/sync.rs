@@ -456,12 +456,8 @@ fn missing_users(synced: &[User], snapshot: &Snapshot) -> Vec<UserId> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
-    use crate::domain::clock::ManualClock;
     use crate::domain::roles::SystemRole;
     use crate::domain::user::{Status, UserType};
-    use crate::service::Directory;
-    use crate::store::sled::SledStore;
 
     /// A store as an older version could leave it: root without the admin
     /// role, two directory admins. One sync batch finds both gone: the check
@@ -469,19 +465,7 @@ mod tests {
     /// the second, so exactly one admin stays active.
     #[test]
     fn one_batch_cannot_deactivate_the_last_two_admins() {
-        let dir = tempfile::tempdir();
-        let Ok(dir) = dir else { return };
-        let Ok(store) = SledStore::open(dir.path(), 1 << 20) else {
-            panic!("store opens");
-        };
-        let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-        let Ok(sealer) = crate::service::secrets::SecretSealer::new(&[7; 32]) else {
-            panic!("sealer");
-        };
-        let opened = Directory::open(Arc::new(store), &Config::default(), clock, sealer);
-        let Ok((directory, _)) = opened else {
-            panic!("directory opens");
-        };
+        let (_dir, directory) = crate::service::test_directory();
         let sync = &directory.sync;
         let admins = sync.write(None, |unit| {
             let mut root = unit.user(1)?;

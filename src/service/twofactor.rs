@@ -3,6 +3,7 @@
 
 use super::accounts::Accounts;
 use super::credentials::Credentials;
+use super::secrets::SecretSealer;
 use super::{Principal, ServiceError, ServiceResult};
 use crate::domain::audit::AuditAction;
 use crate::domain::roles;
@@ -126,6 +127,34 @@ impl Credentials {
         self.current_user(id)
     }
 
+    /// Seals TOTP seeds an older version stored in clear; returns how many.
+    pub(crate) fn seal_legacy_seeds(&self) -> ServiceResult<usize> {
+        let snapshot = self.snapshot();
+        let mut legacy = Vec::new();
+        for entry in self.index.entries() {
+            let credentials = snapshot.credentials(entry.id)?;
+            let clear = [&credentials.totp_secret, &credentials.totp_pending]
+                .into_iter()
+                .flatten()
+                .any(|seed| !SecretSealer::is_sealed(seed));
+            if clear {
+                legacy.push(entry.id);
+            }
+        }
+        for id in &legacy {
+            self.write(None, |unit| {
+                let mut credentials = unit.tx.credentials(*id)?;
+                for seed in [&mut credentials.totp_secret, &mut credentials.totp_pending] {
+                    if let Some(clear) = seed.as_ref().filter(|s| !SecretSealer::is_sealed(s)) {
+                        *seed = Some(self.sealer.seal(clear)?);
+                    }
+                }
+                Ok(unit.tx.put_credentials(*id, &credentials)?)
+            })?;
+        }
+        Ok(legacy.len())
+    }
+
     fn clear_two_factor(unit: &super::Unit, mut user: User) -> ServiceResult<()> {
         let mut credentials = unit.tx.credentials(user.id)?;
         credentials.totp_secret = None;
@@ -135,5 +164,42 @@ impl Credentials {
         user.two_factor_enabled = false;
         user.updated_at = unit.now;
         unit.save(&user)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::service::test_directory;
+
+    #[test]
+    fn seeds_stored_in_clear_are_sealed_at_open_and_still_verify() {
+        let (_dir, directory) = test_directory();
+        let credentials = &directory.credentials;
+        let seed = "JBSWY3DPEHPK3PXP";
+        let written = credentials.write(None, |unit| {
+            let mut stored = unit.tx.credentials(1)?;
+            stored.totp_secret = Some(seed.to_owned());
+            Ok(unit.tx.put_credentials(1, &stored)?)
+        });
+        assert!(written.is_ok());
+        assert_eq!(credentials.seal_legacy_seeds().ok(), Some(1));
+        assert_eq!(credentials.seal_legacy_seeds().ok(), Some(0), "done once");
+        let stored = credentials
+            .snapshot()
+            .credentials(1)
+            .ok()
+            .and_then(|c| c.totp_secret);
+        let stored = stored.unwrap_or_default();
+        assert!(!stored.contains(seed));
+        let now = credentials.now();
+        let bytes = data_encoding::BASE32_NOPAD
+            .decode(seed.as_bytes())
+            .unwrap_or_default();
+        let code = crate::domain::totp::code_at(&bytes, now.timestamp());
+        let step = credentials.totp_step(&stored, Some(&code), now);
+        assert!(
+            matches!(step, Ok(Some(_))),
+            "the sealed seed still checks codes"
+        );
     }
 }

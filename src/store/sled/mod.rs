@@ -7,6 +7,7 @@
 mod durability;
 mod keys;
 mod migrate;
+mod packed;
 mod reads;
 mod snapshot;
 mod tx;

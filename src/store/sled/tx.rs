@@ -4,8 +4,9 @@
 //! organization code, active admins) are kept here, in the same unit as the
 //! record, so uniqueness holds whatever runs concurrently.
 
+use super::packed::Change;
 use super::reads::RawRead;
-use super::snapshot::{Change, Snapshot};
+use super::snapshot::Snapshot;
 use super::{TreeId, keys};
 use crate::domain::audit::AuditEntry;
 use crate::domain::credentials::{Credentials, TokenRecord};
