@@ -23,8 +23,17 @@ struct Packed {
 }
 
 impl Packed {
-    fn from_sorted<K: AsRef<[u8]>, V: AsRef<[u8]>>(entries: impl Iterator<Item = (K, V)>) -> Self {
-        let mut packed = Self::default();
+    /// Packs `entries` (in key order) into buffers of exactly `count` entries
+    /// and `bytes` bytes when those are known, so nothing is copied twice.
+    fn from_sorted<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+        entries: impl Iterator<Item = (K, V)>,
+        count: usize,
+        bytes: usize,
+    ) -> Self {
+        let mut packed = Self {
+            bytes: Vec::with_capacity(bytes),
+            starts: Vec::with_capacity(count),
+        };
         for (key, value) in entries {
             packed.push(key.as_ref(), value.as_ref());
         }
@@ -83,11 +92,14 @@ pub(super) struct PackedTree {
 
 impl PackedTree {
     /// A tree from entries in key order.
+    /// A tree from `count` entries of `bytes` bytes in all, in key order.
     pub(super) fn from_sorted<K: AsRef<[u8]>, V: AsRef<[u8]>>(
         entries: impl Iterator<Item = (K, V)>,
+        count: usize,
+        bytes: usize,
     ) -> Self {
         Self {
-            packed: Arc::new(Packed::from_sorted(entries)),
+            packed: Arc::new(Packed::from_sorted(entries, count, bytes)),
             changes: OrdMap::new(),
         }
     }
@@ -155,7 +167,8 @@ impl PackedTree {
 
     /// Folds the changes into a new packed buffer.
     fn merge(&mut self) {
-        let merged = Packed::from_sorted(self.entries_from(&[]));
+        let (count, bytes) = self.size();
+        let merged = Packed::from_sorted(self.entries_from(&[]), count, bytes);
         self.packed = Arc::new(merged);
         self.changes = OrdMap::new();
     }
@@ -186,7 +199,7 @@ mod tests {
         let initial: BTreeMap<Vec<u8>, Vec<u8>> = (0u32..500)
             .map(|n| ((n * 2).to_be_bytes().to_vec(), format!("v{n}").into_bytes()))
             .collect();
-        let mut tree = PackedTree::from_sorted(initial.iter());
+        let mut tree = PackedTree::from_sorted(initial.iter(), 0, 0);
         let mut model = initial;
         let mut seed = 7u64;
         for round in 0..5000u64 {

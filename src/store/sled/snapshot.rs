@@ -17,11 +17,18 @@ impl Snapshot {
     pub(super) fn load(trees: &[sled::Tree]) -> Result<Self, sled::Error> {
         let mut snapshot = Self::default();
         for (slot, tree) in snapshot.trees.iter_mut().zip(trees) {
+            // A first pass sizes the buffers, so the second copies each byte once.
+            let (mut count, mut bytes) = (0, 0);
+            for entry in tree.iter() {
+                let (key, value) = entry?;
+                count += 1;
+                bytes += key.len() + value.len();
+            }
             let mut failure = None;
             let entries = tree
                 .iter()
                 .map_while(|entry| entry.map_err(|error| failure = Some(error)).ok());
-            *slot = PackedTree::from_sorted(entries);
+            *slot = PackedTree::from_sorted(entries, count, bytes);
             if let Some(error) = failure {
                 return Err(error);
             }
