@@ -9,6 +9,7 @@ use crate::store::{ReadView, StoreError};
 use arc_swap::ArcSwap;
 use imbl::OrdMap;
 use std::collections::BTreeSet;
+use std::num::NonZeroU64;
 use std::sync::{Arc, Mutex};
 
 /// Reads one searchable field of a user.
@@ -31,46 +32,51 @@ pub const DEFAULT_SEARCH_FIELDS: [usize; 5] = [0, 1, 2, 3, 4];
 
 /// Separates fields in an entry's search text; never part of a query.
 const FIELD_SEPARATOR: char = '\u{1}';
+/// Starts each group name after the search fields; never part of a name.
+const GROUP_SEPARATOR: char = '\u{0}';
 
 /// What the index keeps of a user: the fields listings filter on, ownership,
-/// and the search text. The user record itself stays in the store's snapshot.
+/// and its text (search fields and groups) in one allocation. The user record
+/// itself stays in the store's snapshot.
 pub struct Entry {
     pub id: UserId,
     pub user_type: UserType,
     pub status: Status,
     pub archived_at: Option<Timestamp>,
-    pub owner: Option<UserId>,
-    pub updated_by: Option<UserId>,
-    /// Local and automatic groups together, sorted.
-    groups: Box<[Box<str>]>,
+    owner: Option<NonZeroU64>,
+    updated_by: Option<NonZeroU64>,
     /// Case-folded searchable fields in `SEARCH_FIELDS` order, joined by
-    /// `FIELD_SEPARATOR`, so a run of fields is searched with one scan.
-    search_text: Box<str>,
-    /// Where each field ends in `search_text`.
+    /// `FIELD_SEPARATOR` (so a run of fields is searched with one scan), then
+    /// the local and automatic groups, sorted, each after a `GROUP_SEPARATOR`.
+    text: Box<str>,
+    /// Where each field ends in `text`.
     field_ends: [u32; SEARCH_FIELDS.len()],
 }
 
 impl Entry {
     fn new(user: &User) -> Self {
-        let mut search_text = String::new();
+        let mut text = String::new();
         let mut field_ends = [0u32; SEARCH_FIELDS.len()];
         for (index, (_, read)) in SEARCH_FIELDS.iter().enumerate() {
             if index > 0 {
-                search_text.push(FIELD_SEPARATOR);
+                text.push(FIELD_SEPARATOR);
             }
-            search_text.push_str(&read(user).map(fold).unwrap_or_default());
-            field_ends[index] = u32::try_from(search_text.len()).unwrap_or(u32::MAX);
+            text.push_str(&read(user).map(fold).unwrap_or_default());
+            field_ends[index] = u32::try_from(text.len()).unwrap_or(u32::MAX);
         }
         let groups: BTreeSet<&String> = user.groups.union(&user.automatic_groups).collect();
+        for group in groups {
+            text.push(GROUP_SEPARATOR);
+            text.push_str(group);
+        }
         Self {
             id: user.id,
             user_type: user.user_type,
             status: user.status,
             archived_at: user.archived_at,
-            owner: user.owner,
-            updated_by: user.updated_by,
-            groups: groups.into_iter().map(|g| g.as_str().into()).collect(),
-            search_text: search_text.into(),
+            owner: user.owner.and_then(NonZeroU64::new),
+            updated_by: user.updated_by.and_then(NonZeroU64::new),
+            text: text.into(),
             field_ends,
         }
     }
@@ -79,15 +85,27 @@ impl Entry {
         self.archived_at.is_some()
     }
 
-    /// Whether the user is in `group`, locally or automatically.
-    pub fn in_group(&self, group: &str) -> bool {
-        self.groups
-            .binary_search_by(|g| g.as_ref().cmp(group))
-            .is_ok()
+    pub fn owner(&self) -> Option<UserId> {
+        self.owner.map(NonZeroU64::get)
     }
 
+    pub fn updated_by(&self) -> Option<UserId> {
+        self.updated_by.map(NonZeroU64::get)
+    }
+
+    /// Whether the user is in `group`, locally or automatically.
+    pub fn in_group(&self, group: &str) -> bool {
+        self.groups().any(|g| g == group)
+    }
+
+    /// Local and automatic groups, sorted.
     pub fn groups(&self) -> impl Iterator<Item = &str> {
-        self.groups.iter().map(AsRef::as_ref)
+        let end = self.field_ends[SEARCH_FIELDS.len() - 1] as usize;
+        self.text
+            .get(end..)
+            .unwrap_or_default()
+            .split(GROUP_SEPARATOR)
+            .skip(1)
     }
 
     /// The text of fields `first..=last`, separators included.
@@ -98,10 +116,7 @@ impl Entry {
             self.field_ends[first - 1] as usize + 1
         };
         let end = self.field_ends[last] as usize;
-        self.search_text
-            .as_bytes()
-            .get(start..end)
-            .unwrap_or_default()
+        self.text.as_bytes().get(start..end).unwrap_or_default()
     }
 }
 
@@ -321,6 +336,20 @@ mod tests {
 
     fn ids(page: &IdPage) -> Vec<UserId> {
         page.ids.clone()
+    }
+
+    #[test]
+    fn entries_keep_groups_and_ownership() {
+        let mut user = User::new(7, UserType::Local, Status::Active, Utc::now());
+        user.groups.insert("b-team".into());
+        user.automatic_groups.insert("A.Staff".into());
+        user.owner = Some(3);
+        let entry = Entry::new(&user);
+        assert_eq!(entry.groups().collect::<Vec<_>>(), ["A.Staff", "b-team"]);
+        assert!(entry.in_group("b-team") && !entry.in_group("b"));
+        assert_eq!((entry.owner(), entry.updated_by()), (Some(3), None));
+        let bare = Entry::new(&User::new(8, UserType::Local, Status::Active, Utc::now()));
+        assert_eq!(bare.groups().count(), 0);
     }
 
     #[test]

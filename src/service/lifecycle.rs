@@ -67,7 +67,7 @@ impl Accounts {
             .index
             .entries()
             .iter()
-            .filter(|u| u.id != id && (u.owner == Some(id) || u.updated_by == Some(id)))
+            .filter(|u| u.id != id && (u.owner() == Some(id) || u.updated_by() == Some(id)))
             .map(|u| u.id)
             .collect();
         for other in &held {
