@@ -250,7 +250,8 @@ fn write_secret_file(path: &Path, secret: &str) -> std::io::Result<()> {
         options.mode(0o600);
         let mut file = options.open(path)?;
         file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        writeln!(file, "{secret}")
+        writeln!(file, "{secret}")?;
+        file.sync_all()
     }
     #[cfg(not(unix))]
     {

@@ -56,6 +56,24 @@ pub enum Obligation {
     EnrolTwoFactor,
 }
 
+/// The unit a client address is counted in: an IPv4 address (also when
+/// written as an IPv4-mapped IPv6 one), or a whole IPv6 /64, which one host
+/// usually holds entirely.
+pub fn client_bucket(address: std::net::IpAddr) -> std::net::IpAddr {
+    use std::net::IpAddr;
+    match address {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut octets = v6.octets();
+                octets[8..].fill(0);
+                IpAddr::V6(octets.into())
+            }
+        },
+    }
+}
+
 /// The obligation that currently blocks `user`, if any.
 pub fn pending_obligation(user: &User) -> Option<Obligation> {
     if user.require_password_change {
@@ -71,6 +89,21 @@ pub fn pending_obligation(user: &User) -> Option<Obligation> {
 mod tests {
     use super::*;
     use chrono::{Duration, Utc};
+
+    #[test]
+    fn client_buckets() {
+        use std::net::IpAddr;
+        let cases = [
+            ("192.0.2.7", "192.0.2.7"),
+            ("::ffff:192.0.2.7", "192.0.2.7"),
+            ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::"),
+            ("2001:db8:1:2::1", "2001:db8:1:2::"),
+        ];
+        for (raw, bucket) in cases {
+            let address: Option<IpAddr> = raw.parse().ok();
+            assert_eq!(address.map(client_bucket), bucket.parse().ok(), "{raw}");
+        }
+    }
 
     #[test]
     fn refusal_table() {

@@ -4,6 +4,7 @@
 //! slow or idle clients cannot hold the API (or the process's descriptors)
 //! hostage. In-flight requests finish on shutdown.
 
+use crate::domain::signin::client_bucket;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
@@ -93,7 +94,7 @@ pub async fn serve(
             },
             () = async { let _ = stopped.wait_for(|stop| *stop).await; } => break,
         };
-        let Some(admission) = admit(&open, peer.ip(), &limits) else {
+        let Some(admission) = admit(&open, client_bucket(peer.ip()), &limits) else {
             tracing::debug!(%peer, "connection refused: too many open");
             drop(stream);
             continue;

@@ -275,9 +275,8 @@ impl Accounts {
         }
         self.write_as(actor, |unit| {
             let mut user = unit.user(id)?;
-            if user.owner != Some(actor.id) {
-                roles::may_manage_user(actor, &user)?;
-            }
+            // The owner may set the list, never past the protection of admins and root.
+            roles::may_touch_record(actor, &user, Right::Write)?;
             for grant in &grants {
                 if let Some(holder) = grant.user {
                     unit.user(holder)?;

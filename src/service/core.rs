@@ -307,9 +307,20 @@ impl Core {
     /// of them are on disk: one flush for the batch instead of one per unit.
     /// Nothing in the batch is reported before this returns.
     pub(crate) fn durably<T>(&self, batch: impl FnOnce() -> T) -> ServiceResult<T> {
+        /// Puts the outer deferral back however the batch ends (a panic too),
+        /// so no later write on this thread skips its durability wait.
+        struct Restore(Option<Option<Commit>>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                if let Some(outer) = self.0.take() {
+                    DEFERRED.set(outer);
+                }
+            }
+        }
         offload(|| {
-            let outer = DEFERRED.replace(Some(Commit::default()));
+            let mut restore = Restore(Some(DEFERRED.replace(Some(Commit::default()))));
             let value = batch();
+            let outer = restore.0.take().unwrap_or_default();
             let pending = DEFERRED.replace(outer).unwrap_or_default();
             match outer {
                 Some(outer) => DEFERRED.set(Some(outer.max(pending))),

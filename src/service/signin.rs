@@ -112,9 +112,16 @@ impl SignIn {
     ) -> ServiceResult<Arc<User>> {
         // Counted as failed before anything else is looked at: a locked
         // attempt is refused alike whether the login exists or the secret is right.
+        let snapshot = self.snapshot();
+        // Counted on the account when the login or email names one, so the
+        // two spellings share one budget.
+        let subject = match snapshot.user_id_by_login_or_email(login)? {
+            Some(id) => format!("\u{0}account {id}"),
+            None => login.to_owned(),
+        };
         let attempt = self
             .throttle
-            .begin(login, client, self.now())
+            .begin(&subject, client, self.now())
             .map_err(|retry_after| {
                 tracing::info!(%client, door = door.name(), "sign-in refused: locked out");
                 ServiceError::TooManyAttempts { retry_after }
@@ -122,7 +129,6 @@ impl SignIn {
         if !attempt.delay.is_zero() {
             tokio::time::sleep(attempt.delay).await;
         }
-        let snapshot = self.snapshot();
         let local = match snapshot.user_id_by_login_or_email(login)? {
             Some(id) => snapshot.user(id)?.map(Arc::new),
             None => None,
@@ -176,7 +182,16 @@ impl SignIn {
         code: Option<&str>,
         now: Timestamp,
     ) -> ServiceResult<Option<&'static str>> {
-        let Some(step) = self.totp_step(sealed, code, now)? else {
+        let step = match self.totp_step(sealed, code, now) {
+            Ok(step) => step,
+            // Answered like any refusal (the caller learns nothing), logged
+            // for the operator: the seed cannot be opened with secret.key.
+            Err(error) => {
+                tracing::error!(user_id = id, %error, "2FA seed cannot be opened");
+                return Ok(Some("2FA seed unreadable"));
+            }
+        };
+        let Some(step) = step else {
             return Ok(Some("missing or wrong 2FA code"));
         };
         self.write(Some(id), |unit| {

@@ -14,6 +14,7 @@
 use crate::config::SignInConfig;
 use crate::domain::clock::Timestamp;
 use crate::domain::names::fold;
+use crate::domain::signin::client_bucket;
 use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -123,6 +124,7 @@ impl SignInThrottle {
     }
 
     fn key(&self, kind: u8, login: Option<&str>, address: Option<IpAddr>) -> u64 {
+        let address = address.map(client_bucket);
         self.hasher.hash_one((kind, login, address)).max(1)
     }
 
@@ -142,7 +144,9 @@ impl SignInThrottle {
         (until > now).then(|| Duration::from_secs(u64::try_from(until - now).unwrap_or(1)))
     }
 
-    /// Starts an attempt by `login` from `address`: counted as a failure now,
+    /// Starts an attempt on `subject` (the account's id when the login or email
+    /// names one, so both count alike; else the login as typed) from `address`
+    /// (counted per [`client_bucket`]): counted as a failure now,
     /// or refused with how long to wait when the login from this address, or
     /// the address itself, is locked.
     pub fn begin(&self, login: &str, address: IpAddr, now: Timestamp) -> Result<Attempt, Duration> {

@@ -85,6 +85,26 @@ async fn repeated_failures_lock_out_login_and_address() {
     d.stop().await;
 }
 
+/// The login and the email of one account share one budget: alternating
+/// spellings gets no more guesses.
+#[tokio::test]
+async fn login_and_email_count_as_one_account() {
+    let d = Daemon::start().await;
+    d.user("twin").await;
+    for n in 0..5 {
+        let name = if n % 2 == 0 {
+            "twin"
+        } else {
+            "TWIN@example.org"
+        };
+        assert_eq!(d.login(name, "bad guess").await.0, 401, "guess {n}");
+    }
+    for name in ["twin", "twin@example.org"] {
+        assert_eq!(d.login(name, PASSWORD).await.0, 429, "{name}");
+    }
+    d.stop().await;
+}
+
 #[tokio::test]
 async fn password_change_obligation_blocks_everything_else() {
     let d = Daemon::start().await;

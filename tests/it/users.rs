@@ -540,6 +540,15 @@ async fn root_keeps_its_powers_and_admins_are_out_of_reach_below_admin() {
         .delete(&format!("/api/v1/users/{max}"), &manager_token)
         .await;
     assert_eq!((status, code(&reply)), (403, "forbidden"), "{reply}");
+    let grant = json!({ "grants": [{ "user": 1, "read": true, "write": true }] });
+    let path = format!("/api/v1/users/{max}/access");
+    let (status, _) = d
+        .call(Method::PUT, &path, Some(&manager_token), Some(grant))
+        .await;
+    assert_eq!(
+        status, 403,
+        "owning the record does not reach an admin's access list"
+    );
     let (_, user) = d.get(&format!("/api/v1/users/{max}"), &d.root).await;
     assert_eq!(
         (user["status"].as_str(), user["archived_at"].is_null()),

@@ -177,17 +177,35 @@ impl UserWrites for Tx<'_> {
     fn put_user(&self, user: &User) -> Result<()> {
         let previous = self.user(user.id)?;
         let id = keys::id(user.id);
-        for index in &UNIQUE_INDEXES {
-            let old = previous.as_ref().and_then(index.key);
-            let new = (index.key)(user);
-            if old == new {
-                continue;
+        let changes: Vec<(&UniqueIndex, Option<String>, Option<String>)> = UNIQUE_INDEXES
+            .iter()
+            .map(|index| {
+                (
+                    index,
+                    previous.as_ref().and_then(index.key),
+                    (index.key)(user),
+                )
+            })
+            .filter(|(_, old, new)| old != new)
+            .collect();
+        // Every name is checked before anything is staged, so a duplicate
+        // leaves this unit exactly as it was.
+        for (index, _, new) in &changes {
+            if let Some(holder) = new
+                .as_ref()
+                .and_then(|new| self.raw_get(index.tree, new.as_bytes()))
+            {
+                if holder.as_ref() != id {
+                    return Err(StoreError::Duplicate { field: index.field });
+                }
             }
-            if let Some(new) = &new {
-                self.claim(index.tree, index.field, new, id)?;
-            }
-            if let Some(old) = &old {
+        }
+        for (index, old, new) in &changes {
+            if let Some(old) = old {
                 self.remove(index.tree, old.as_bytes());
+            }
+            if let Some(new) = new {
+                self.claim(index.tree, index.field, new, id)?;
             }
         }
         if user.is_active_admin() {
