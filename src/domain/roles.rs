@@ -96,7 +96,8 @@ pub fn may_touch_record(
     }
 }
 
-/// What root keeps whatever anyone does: the admin role and an active status.
+/// What root keeps whatever anyone does: the admin role, an active status,
+/// and a sign-in no validity window or confirmation can take away.
 pub fn root_keeps_its_powers(after: &User) -> Result<(), &'static str> {
     if !after.is_root() {
         return Ok(());
@@ -106,6 +107,12 @@ pub fn root_keeps_its_powers(after: &User) -> Result<(), &'static str> {
     }
     if after.status != super::user::Status::Active || after.is_archived() {
         return Err("root always stays active");
+    }
+    if after.login_valid_from.is_some()
+        || after.login_valid_to.is_some()
+        || after.require_email_confirmation
+    {
+        return Err("root always may sign in: no validity window or email confirmation");
     }
     Ok(())
 }
@@ -206,6 +213,9 @@ mod tests {
         let owner = with_roles(3, &[]);
         assert_eq!(may_touch_record(&owner, &plain, Right::Write), Ok(()));
         assert!(root_keeps_its_powers(&root).is_ok());
+        root.login_valid_to = Some(chrono::Utc::now());
+        assert!(root_keeps_its_powers(&root).is_err());
+        root.login_valid_to = None;
         root.system_roles.clear();
         assert!(root_keeps_its_powers(&root).is_err());
         assert!(root_keeps_its_powers(&plain).is_ok());

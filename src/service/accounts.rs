@@ -176,12 +176,14 @@ impl Accounts {
     ) -> ServiceResult<Arc<User>> {
         let actor = principal.unrestricted()?;
         self.write_as(actor, |unit| {
-            let mut user = unit.user(id)?;
-            roles::may_touch_record(actor, &user, Right::Write)?;
+            let before = unit.user(id)?;
+            roles::may_touch_record(actor, &before, Right::Write)?;
+            let mut user = before.clone();
             let changed = patch.clone().apply(&mut user)?;
             if changed.is_empty() {
                 return Ok(());
             }
+            Self::guard_last_admin(unit, &before, Some(&user))?;
             user.updated_at = unit.now;
             user.updated_by = Some(actor.id);
             unit.save(&user)?;

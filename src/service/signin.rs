@@ -216,6 +216,14 @@ impl SignIn {
         door: &Door,
     ) -> ServiceResult<(Option<Arc<User>>, Result<(), String>)> {
         if let Some(external) = self.sync.external_for(local.as_deref()) {
+            // Only names that are valid logins reach the directory, NFKC-normalised,
+            // so a spelling the directory would fold differently gets no
+            // budget of its own.
+            let Ok(login) = crate::domain::names::Login::parse(login) else {
+                self.hasher.verify(secret, None).await?;
+                return Ok((local, Err("not a valid login".into())));
+            };
+            let login = login.as_str();
             return Ok(
                 match self.sync.sign_in_externally(external, login, &secret).await {
                     Ok(Some(user)) => (Some(user), Ok(())),

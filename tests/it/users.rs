@@ -493,6 +493,14 @@ async fn root_keeps_its_powers_and_admins_are_out_of_reach_below_admin() {
             .await;
         assert_eq!(reply["failed"], 1, "{action}: {reply}");
     }
+    let (status, reply) = d
+        .patch(
+            "/api/v1/users/1",
+            &d.root,
+            json!({ "login_valid_to": "2020-01-01T00:00:00Z" }),
+        )
+        .await;
+    assert_eq!((status, code(&reply)), (409, "root_protected"), "{reply}");
     // Nobody but root changes root: not another admin.
     let (status, reply) = d
         .post(
