@@ -7,6 +7,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod ftp;
+mod ldap;
+
+pub use ftp::{FtpConfig, PortRange, TlsConfig};
+pub use ldap::{GroupMapping, LdapAttributes, LdapConfig, MissingUserAction};
+
 const ENV_PREFIX: &str = "GATEHOUSE_";
 
 /// Everything gatehouse can be told.
@@ -133,117 +139,6 @@ pub struct SignInConfig {
     pub tracked_entries: usize,
 }
 
-/// The FTPS endpoint.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FtpConfig {
-    /// Whether `serve` also serves FTPS.
-    pub enabled: bool,
-    /// Address and port of the FTPS control connection (explicit TLS, AUTH TLS).
-    pub listen: SocketAddr,
-    /// Passive data ports, "first-last".
-    pub passive_ports: PortRange,
-    /// IPv4 address or DNS name announced in PASV replies (for NAT); default: the
-    /// address the client connected to.
-    pub passive_host: Option<String>,
-    /// Directory holding one home per FTP account; default `<data_dir>/ftp`.
-    pub root: Option<PathBuf>,
-    /// Sub-folders created in every new home, e.g. ["incoming", "done"].
-    pub layout: Vec<String>,
-    /// Members of these groups may use FTP without a per-user account action.
-    pub allowed_groups: Vec<String>,
-    /// Quota in MiB for accounts created through `allowed_groups`; unset means none.
-    pub default_quota_mb: Option<u64>,
-}
-
-/// An inclusive range of TCP ports, written "first-last".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PortRange {
-    pub first: u16,
-    pub last: u16,
-}
-
-/// TLS material for FTPS.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TlsConfig {
-    /// PEM certificate chain; default `certs/gatehouse.crt` (generated when neither file exists).
-    pub cert: Option<PathBuf>,
-    /// PEM private key; default `certs/gatehouse.key`.
-    pub key: Option<PathBuf>,
-}
-
-/// Enterprise LDAP sign-in and sync; off unless `url` is set.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LdapConfig {
-    /// `ldap://host:port` or `ldaps://host:port`.
-    pub url: Option<String>,
-    /// Upgrade an ldap:// connection with StartTLS.
-    pub starttls: bool,
-    /// PEM file of CA certificates to trust; default: the system store.
-    pub ca_file: Option<PathBuf>,
-    /// Service account used to find users and groups.
-    pub bind_dn: Option<String>,
-    /// Its password (prefer `bind_password_file`).
-    pub bind_password: Option<Secret>,
-    /// File holding the service account password.
-    pub bind_password_file: Option<PathBuf>,
-    /// Where users are searched.
-    pub user_base: String,
-    pub user_filter: String,
-    /// Attribute holding the login.
-    pub login_attribute: String,
-    /// Directory attribute for each profile field.
-    pub attributes: LdapAttributes,
-    /// Where groups are searched.
-    pub group_base: String,
-    pub group_filter: String,
-    /// Attribute of a group listing its members' DNs.
-    pub group_member_attribute: String,
-    /// Directory group (DN or cn) -> gatehouse automatic group.
-    pub group_map: Vec<GroupMapping>,
-    /// How often the scheduled sync runs.
-    #[serde(with = "humantime_serde")]
-    pub sync_interval: Duration,
-    /// Entries per page of a search (RFC 2696).
-    pub page_size: u32,
-    /// What a sync does with accounts gone from the directory.
-    pub missing_user_action: MissingUserAction,
-    /// A sync that would deactivate more than this share of directory accounts changes nothing.
-    pub max_missing_ratio: f64,
-}
-
-/// Directory attribute names for the mapped profile fields.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LdapAttributes {
-    pub email: String,
-    pub first_name: String,
-    pub last_name: String,
-    pub display_name: String,
-    pub phone: String,
-    pub company: String,
-    pub department: String,
-}
-
-/// One `[[ldap.group_map]]` entry.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GroupMapping {
-    /// Group DN or cn in the directory.
-    pub ldap_group: String,
-    /// Automatic group in gatehouse.
-    pub group: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MissingUserAction {
-    Deactivate,
-    Keep,
-}
-
 /// A secret from the config: never printed.
 #[derive(Clone, Deserialize)]
 #[serde(transparent)]
@@ -262,61 +157,6 @@ impl Secret {
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Secret(***)")
-    }
-}
-
-impl Default for LdapConfig {
-    fn default() -> Self {
-        Self {
-            url: None,
-            starttls: false,
-            ca_file: None,
-            bind_dn: None,
-            bind_password: None,
-            bind_password_file: None,
-            user_base: String::new(),
-            user_filter: "(objectClass=inetOrgPerson)".into(),
-            login_attribute: "uid".into(),
-            attributes: LdapAttributes::default(),
-            group_base: String::new(),
-            group_filter: "(objectClass=groupOfNames)".into(),
-            group_member_attribute: "member".into(),
-            group_map: Vec::new(),
-            sync_interval: Duration::from_secs(15 * 60),
-            page_size: 500,
-            missing_user_action: MissingUserAction::Deactivate,
-            max_missing_ratio: 0.1,
-        }
-    }
-}
-
-impl Default for LdapAttributes {
-    fn default() -> Self {
-        Self {
-            email: "mail".into(),
-            first_name: "givenName".into(),
-            last_name: "sn".into(),
-            display_name: "displayName".into(),
-            phone: "telephoneNumber".into(),
-            company: "o".into(),
-            department: "ou".into(),
-        }
-    }
-}
-
-impl LdapConfig {
-    /// The service account password, from `bind_password` or `bind_password_file`.
-    pub fn service_password(&self) -> Result<Option<Secret>, ConfigError> {
-        match (&self.bind_password, &self.bind_password_file) {
-            (Some(password), _) => Ok(Some(password.clone())),
-            (None, Some(path)) => std::fs::read_to_string(path)
-                .map(|text| Some(Secret(text.trim_end_matches(['\r', '\n']).to_owned())))
-                .map_err(|source| ConfigError::Read {
-                    path: path.clone(),
-                    source,
-                }),
-            (None, None) => Ok(None),
-        }
     }
 }
 
@@ -401,53 +241,6 @@ impl Default for SignInConfig {
             max_lockout: Duration::from_secs(60 * 60),
             tracked_entries: 131_072,
         }
-    }
-}
-
-impl Default for FtpConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            listen: SocketAddr::from(([127, 0, 0, 1], 2121)),
-            passive_ports: PortRange {
-                first: 50000,
-                last: 50100,
-            },
-            passive_host: None,
-            root: None,
-            layout: Vec::new(),
-            allowed_groups: Vec::new(),
-            default_quota_mb: None,
-        }
-    }
-}
-
-impl FtpConfig {
-    /// The homes directory as an absolute path: `root`, or `<data_dir>/ftp`.
-    pub fn root_dir(&self, data_dir: &Path) -> PathBuf {
-        let root = self.root.clone().unwrap_or_else(|| data_dir.join("ftp"));
-        std::path::absolute(&root).unwrap_or(root)
-    }
-}
-
-impl<'de> Deserialize<'de> for PortRange {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(deserializer)?;
-        raw.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-impl std::str::FromStr for PortRange {
-    type Err = String;
-    fn from_str(raw: &str) -> Result<Self, Self::Err> {
-        let bad = || format!("`{raw}` is not a port range like \"50000-50100\"");
-        let (first, last) = raw.split_once('-').ok_or_else(bad)?;
-        let first: u16 = first.trim().parse().map_err(|_| bad())?;
-        let last: u16 = last.trim().parse().map_err(|_| bad())?;
-        if first == 0 || first > last {
-            return Err(bad());
-        }
-        Ok(Self { first, last })
     }
 }
 
@@ -606,112 +399,4 @@ fn overlay_env(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn defaults_without_file() {
-        let config = Config::load_from(None, env(&[])).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(config.http.listen.to_string(), "127.0.0.1:8080");
-        assert_eq!(config.data_dir, PathBuf::from("data"));
-        assert!(!config.registration.enabled);
-        assert_eq!(config.passwords.min_length, 12);
-    }
-
-    #[test]
-    fn file_then_env_layering() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let path = dir.path().join("g.toml");
-        std::fs::write(
-            &path,
-            "[http]\nlisten = \"127.0.0.1:1\"\n[passwords]\nmin_length = 20\n",
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        let vars = env(&[
-            ("GATEHOUSE_HTTP__LISTEN", "127.0.0.1:9000"),
-            ("GATEHOUSE_REGISTRATION__ENABLED", "true"),
-            ("GATEHOUSE_TOKENS__SESSION_TTL", "2h"),
-            ("OTHER", "x"),
-        ]);
-        let config = Config::load_from(Some(&path), vars).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(config.http.listen.to_string(), "127.0.0.1:9000");
-        assert_eq!(config.passwords.min_length, 20);
-        assert!(config.registration.enabled);
-        assert_eq!(config.tokens.session_ttl, Duration::from_secs(7200));
-    }
-
-    /// config/gatehouse.toml stays true: with every documented key uncommented it
-    /// still loads (no key the code does not know, every value well-formed).
-    #[test]
-    fn documented_config_file_loads_with_every_key_set() {
-        let documented = include_str!("../config/gatehouse.toml");
-        let is_key = |line: &str| {
-            let line = line.trim_start_matches("# ");
-            line.starts_with('[')
-                || line
-                    .split_once(" = ")
-                    .is_some_and(|(key, _)| key.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
-        };
-        let uncommented: String = documented
-            .lines()
-            .map(|line| {
-                if line.starts_with("# ") && is_key(line) {
-                    &line[2..]
-                } else {
-                    line
-                }
-            })
-            .map(|line| format!("{line}\n"))
-            .collect();
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let path = dir.path().join("all.toml");
-        std::fs::write(&path, &uncommented).unwrap_or_else(|e| panic!("{e}"));
-        let config = Config::load_from(Some(&path), env(&[]))
-            .unwrap_or_else(|e| panic!("{e}\n{uncommented}"));
-        assert_eq!(config.ldap.group_map.len(), 1);
-        assert_eq!(
-            config.ftp.passive_ports,
-            PortRange {
-                first: 50000,
-                last: 50100
-            }
-        );
-        assert_eq!(
-            config.tokens.activation_ttl,
-            Duration::from_secs(7 * 24 * 3600)
-        );
-    }
-
-    #[test]
-    fn errors_name_the_key() {
-        let cases = [
-            (vec![("GATEHOUSE_HTTP__LISTN", "x")], "listn"),
-            (vec![("GATEHOUSE_HTTP__LISTEN", "nope")], "http.listen"),
-            (
-                vec![("GATEHOUSE_PASSWORDS__MIN_LENGTH", "0")],
-                "passwords.min_length",
-            ),
-            (
-                vec![("GATEHOUSE_ACCOUNTS__ON_DELETE", "shred")],
-                "accounts.on_delete",
-            ),
-        ];
-        for (vars, needle) in cases {
-            let vars: Vec<(&str, &str)> = vars;
-            let error = Config::load_from(None, env(&vars))
-                .err()
-                .map(|e| e.to_string());
-            assert!(
-                error.as_deref().is_some_and(|e| e.contains(needle)),
-                "{error:?} lacks {needle}"
-            );
-        }
-    }
-}
+mod tests;
