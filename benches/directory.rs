@@ -5,11 +5,15 @@
 //! Run: `cargo bench --bench directory` (needs `wrk` for the throughput part).
 
 mod common;
+#[allow(dead_code)]
+#[path = "../tests/it/process.rs"]
+mod process;
 
 use common::{BenchDaemon, dir_mib, ms, percentile, rss_mib, rss_of, wrk};
 use gatehouse::domain::user_input::NewUser;
+use process::Process;
 use serde_json::json;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const USERS: usize = 100_000;
 const SEED_WRITERS: usize = 32;
@@ -93,10 +97,10 @@ async fn main() {
     drop(directory);
     running.shutdown().await.expect("shutdown");
     println!("on-disk size: {:.0} MiB", dir_mib(dir.path()));
-    let server = Server::start(&dir.path().join("data"));
+    let server = Process::start(&dir.path().join("data"), "warn,gatehouse::store=info");
     println!(
         "gatehouse serve on that store: resident memory {:.0} MiB after start",
-        server.rss_mib()
+        rss_of_process(server.pid())
     );
     let daemon = Remote {
         base: server.base.clone(),
@@ -148,7 +152,7 @@ async fn main() {
     }
     println!(
         "gatehouse serve: resident memory {:.0} MiB after the run",
-        server.rss_mib()
+        rss_of_process(server.pid())
     );
 }
 
@@ -158,45 +162,7 @@ struct Remote {
     root: String,
 }
 
-/// `gatehouse serve` as its own process, killed when dropped.
-struct Server {
-    child: std::process::Child,
-    base: String,
-}
-
-impl Server {
-    fn start(data_dir: &std::path::Path) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-            .arg("serve")
-            .env("GATEHOUSE_DATA_DIR", data_dir)
-            .env("GATEHOUSE_HTTP__LISTEN", format!("127.0.0.1:{port}"))
-            .env("GATEHOUSE_FTP__ENABLED", "false")
-            .env("RUST_LOG", "warn,gatehouse::store=info")
-            .spawn()
-            .expect("gatehouse serve starts");
-        let base = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "gatehouse serve did not come up");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self { child, base }
-    }
-
-    fn rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        rss_of(&status)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The resident memory of process `pid`, in MiB.
+fn rss_of_process(pid: u32) -> f64 {
+    rss_of(&std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default())
 }

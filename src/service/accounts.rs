@@ -183,7 +183,7 @@ impl Accounts {
             if changed.is_empty() {
                 return Ok(());
             }
-            Self::guard_last_admin(unit, &before, Some(&user))?;
+            Self::guard_admin_rules(unit, &before, Some(&user))?;
             user.updated_at = unit.now;
             user.updated_by = Some(actor.id);
             unit.save(&user)?;

@@ -21,9 +21,9 @@ fn system_user_refusal(action: &str) -> ServiceError {
 }
 
 impl Accounts {
-    /// Refuses a change that would leave no active admin, or take root's
-    /// admin role or active status.
-    pub(crate) fn guard_last_admin(
+    /// Refuses a change that breaks a rule about admins: one that would leave
+    /// no active admin, or take root's powers ([`roles::root_keeps_its_powers`]).
+    pub(crate) fn guard_admin_rules(
         unit: &Unit,
         before: &User,
         after: Option<&User>,
@@ -97,7 +97,7 @@ impl Accounts {
             roles::may_manage_user(actor, &before)?;
             let mut user = before.clone();
             let details = change(unit, &mut user)?;
-            Self::guard_last_admin(unit, &before, Some(&user))?;
+            Self::guard_admin_rules(unit, &before, Some(&user))?;
             user.updated_at = unit.now;
             user.updated_by = Some(actor.id);
             unit.save(&user)?;
@@ -227,7 +227,7 @@ impl Accounts {
                     None
                 }
             };
-            Self::guard_last_admin(unit, &user, after.as_ref())?;
+            Self::guard_admin_rules(unit, &user, after.as_ref())?;
             let action = if after.is_some() {
                 AuditAction::UserArchive
             } else {

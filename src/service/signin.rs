@@ -110,12 +110,12 @@ impl SignIn {
         door: Door,
         client: IpAddr,
     ) -> ServiceResult<Arc<User>> {
-        // Counted as failed before anything else is looked at: a locked
-        // attempt is refused alike whether the login exists or the secret is right.
+        // Counted as failed before the secret is looked at: a locked attempt
+        // is refused alike whether the login exists or the secret is right.
+        // An account named by its login or its email shares one budget.
         let snapshot = self.snapshot();
-        // Counted on the account when the login or email names one, so the
-        // two spellings share one budget.
-        let subject = match snapshot.user_id_by_login_or_email(login)? {
+        let local_id = snapshot.user_id_by_login_or_email(login)?;
+        let subject = match local_id {
             Some(id) => format!("\u{0}account {id}"),
             None => login.to_owned(),
         };
@@ -129,7 +129,7 @@ impl SignIn {
         if !attempt.delay.is_zero() {
             tokio::time::sleep(attempt.delay).await;
         }
-        let local = match snapshot.user_id_by_login_or_email(login)? {
+        let local = match local_id {
             Some(id) => snapshot.user(id)?.map(Arc::new),
             None => None,
         };
@@ -137,7 +137,6 @@ impl SignIn {
             Some(user) => snapshot.credentials(user.id)?,
             None => Default::default(),
         };
-        let local_id = local.as_ref().map(|u| u.id);
         let hash = local_credentials.password_hash.clone();
         let (user, verdict) = self.check_secret(local, login, secret, hash, &door).await?;
         let credentials = match &user {

@@ -421,7 +421,7 @@ impl DirectorySync {
                 let before = unit.user(*id)?;
                 let mut user = before.clone();
                 if mark_missing(&mut user, unit.now) {
-                    if Accounts::guard_last_admin(unit, &before, Some(&user)).is_err() {
+                    if Accounts::guard_admin_rules(unit, &before, Some(&user)).is_err() {
                         tracing::warn!(
                             user_id = id,
                             "directory sync keeps the last active admin active"

@@ -2,70 +2,14 @@
 //! acknowledged write keeps every acknowledged change. (The races for an
 //! invariant live beside their areas: project owners, quota, directory sync.)
 
+use crate::process::Process;
 use reqwest::{Client, Method};
 use serde_json::{Value, json};
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 const CLIENTS: usize = 8;
 const CREATES_PER_CLIENT: usize = 25;
 const DEACTIVATIONS_PER_CLIENT: usize = 6;
 const RUNS: usize = 20;
-
-/// The real `gatehouse serve` process on a data dir of its own.
-struct Process {
-    child: Child,
-    base: String,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("a free port")
-}
-
-impl Process {
-    async fn start(data_dir: &Path) -> Self {
-        let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-            .arg("serve")
-            .env("GATEHOUSE_DATA_DIR", data_dir)
-            .env("GATEHOUSE_HTTP__LISTEN", format!("127.0.0.1:{port}"))
-            .env("GATEHOUSE_FTP__ENABLED", "false")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("gatehouse starts");
-        let process = Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let client = Client::new();
-        loop {
-            let ready = client
-                .get(format!("{}/healthz", process.base))
-                .send()
-                .await
-                .is_ok_and(|reply| reply.status().is_success());
-            if ready {
-                return process;
-            }
-            assert!(Instant::now() < deadline, "gatehouse did not come up");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// SIGKILL: no shutdown, no final flush.
-    fn kill(mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reaped");
-    }
-}
 
 async fn call(
     client: &Client,
@@ -128,7 +72,7 @@ async fn every_acknowledged_write_survives_sigkill() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data_dir = dir.path().join("data");
     for run in 0..RUNS {
-        let process = Process::start(&data_dir).await;
+        let process = Process::start(&data_dir, "warn");
         let token = std::fs::read_to_string(data_dir.join("root.token")).expect("root token");
         let token = token.trim().to_owned();
         let work: Vec<_> = (0..CLIENTS)
@@ -145,9 +89,9 @@ async fn every_acknowledged_write_survives_sigkill() {
         for task in work {
             acknowledged.push(task.await.expect("client finished"));
         }
-        process.kill();
+        drop(process);
 
-        let process = Process::start(&data_dir).await;
+        let process = Process::start(&data_dir, "warn");
         let client = Client::new();
         let deactivated: usize = acknowledged.iter().map(|a| a.deactivated.len()).sum();
         assert_eq!(deactivated, CLIENTS * DEACTIVATIONS_PER_CLIENT);
@@ -172,6 +116,6 @@ async fn every_acknowledged_write_survives_sigkill() {
                 assert_eq!(user["status"], expected, "run {run}: user {id}");
             }
         }
-        process.kill();
+        drop(process);
     }
 }

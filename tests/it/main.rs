@@ -7,6 +7,7 @@ mod harness;
 mod ldap;
 mod lifecycle;
 mod limits;
+mod process;
 mod projects;
 mod signin;
 mod slapd;

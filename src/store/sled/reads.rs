@@ -22,10 +22,25 @@ type Result<T> = std::result::Result<T, StoreError>;
 /// Raw lookups over the mirrored trees.
 pub(super) trait RawRead {
     fn raw_get(&self, tree: TreeId, key: &[u8]) -> Option<IVec>;
+    /// Up to `limit` entries of `tree` from key `start` on, in key order,
+    /// while their keys start with `prefix`.
+    fn raw_entries(
+        &self,
+        tree: TreeId,
+        start: &[u8],
+        prefix: &[u8],
+        limit: usize,
+    ) -> Vec<(IVec, IVec)>;
+
     /// Every entry of `tree` whose key starts with `prefix`, in key order.
-    fn raw_scan(&self, tree: TreeId, prefix: &[u8]) -> Vec<(IVec, IVec)>;
+    fn raw_scan(&self, tree: TreeId, prefix: &[u8]) -> Vec<(IVec, IVec)> {
+        self.raw_entries(tree, prefix, prefix, usize::MAX)
+    }
+
     /// Up to `limit` entries of `tree` from key `start` on, in key order.
-    fn raw_range(&self, tree: TreeId, start: &[u8], limit: usize) -> Vec<(IVec, IVec)>;
+    fn raw_range(&self, tree: TreeId, start: &[u8], limit: usize) -> Vec<(IVec, IVec)> {
+        self.raw_entries(tree, start, &[], limit)
+    }
 
     fn get<T: DeserializeOwned>(&self, tree: TreeId, key: &[u8]) -> Result<Option<T>> {
         self.raw_get(tree, key).map(|raw| decode(&raw)).transpose()

@@ -57,17 +57,16 @@ impl RawRead for Snapshot {
         self.trees.get(tree as usize)?.get(key)
     }
 
-    fn raw_scan(&self, tree: TreeId, prefix: &[u8]) -> Vec<(IVec, IVec)> {
+    fn raw_entries(
+        &self,
+        tree: TreeId,
+        start: &[u8],
+        prefix: &[u8],
+        limit: usize,
+    ) -> Vec<(IVec, IVec)> {
         self.trees
             .get(tree as usize)
-            .map(|t| t.range(prefix, prefix, usize::MAX))
-            .unwrap_or_default()
-    }
-
-    fn raw_range(&self, tree: TreeId, start: &[u8], limit: usize) -> Vec<(IVec, IVec)> {
-        self.trees
-            .get(tree as usize)
-            .map(|t| t.range(start, &[], limit))
+            .map(|t| t.range(start, prefix, limit))
             .unwrap_or_default()
     }
 }

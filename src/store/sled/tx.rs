@@ -124,45 +124,25 @@ impl RawRead for Tx<'_> {
         }
     }
 
-    fn raw_range(&self, tree: TreeId, start: &[u8], limit: usize) -> Vec<(IVec, IVec)> {
-        self.merged_range(tree, start, limit)
-    }
-
-    fn raw_scan(&self, tree: TreeId, prefix: &[u8]) -> Vec<(IVec, IVec)> {
-        let mut merged: BTreeMap<IVec, IVec> =
-            self.base.raw_scan(tree, prefix).into_iter().collect();
+    /// The snapshot's entries with this unit's writes laid over them.
+    fn raw_entries(
+        &self,
+        tree: TreeId,
+        start: &[u8],
+        prefix: &[u8],
+        limit: usize,
+    ) -> Vec<(IVec, IVec)> {
         let writes = self.writes.borrow();
-        let start = (tree, IVec::from(prefix));
-        for ((_, key), change) in writes
-            .range(start..)
-            .take_while(|((t, key), _)| *t == tree && key.starts_with(prefix))
-        {
-            match change {
-                Some(value) => merged.insert(key.clone(), value.clone()),
-                None => merged.remove(key),
-            };
-        }
-        merged.into_iter().collect()
-    }
-}
-
-impl Tx<'_> {
-    /// Like [`RawRead::raw_range`], over the snapshot merged with this unit's writes.
-    fn merged_range(&self, tree: TreeId, start: &[u8], limit: usize) -> Vec<(IVec, IVec)> {
+        // Removals among the writes may hide base entries: ask for that many more.
+        let wanted = limit.saturating_add(writes.len());
         let mut merged: BTreeMap<IVec, IVec> = self
             .base
-            .raw_range(
-                tree,
-                start,
-                limit.saturating_add(self.writes.borrow().len()),
-            )
+            .raw_entries(tree, start, prefix, wanted)
             .into_iter()
             .collect();
-        for ((_, key), change) in self
-            .writes
-            .borrow()
+        for ((_, key), change) in writes
             .range((tree, IVec::from(start))..)
-            .take_while(|((t, _), _)| *t == tree)
+            .take_while(|((t, key), _)| *t == tree && key.starts_with(prefix))
         {
             match change {
                 Some(value) => merged.insert(key.clone(), value.clone()),
