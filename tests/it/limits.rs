@@ -123,3 +123,39 @@ async fn idle_connections_are_closed_and_one_address_gets_its_share_only() {
     assert_eq!(status.ok(), Some(200));
     d.stop().await;
 }
+
+/// Garbage instead of HTTP gets a 400 and a closed connection; the server
+/// keeps answering everybody else.
+#[tokio::test]
+async fn garbage_on_the_api_port_is_refused_and_harmless() {
+    use tokio::io::AsyncWriteExt;
+    let d = Daemon::start().await;
+    let api: SocketAddr = d
+        .base
+        .trim_start_matches("http://")
+        .parse()
+        .expect("api address");
+    for garbage in [
+        &b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"[..],
+        b"GET / HTTP/9.9\r\n\r\n",
+        b"\0\0\0\0\r\n\r\n",
+        b"POST /api/v1/login HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
+    ] {
+        let mut stream = TcpStream::connect(api).await.expect("connect");
+        stream.write_all(garbage).await.expect("write");
+        let mut reply = Vec::new();
+        let read =
+            tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut reply)).await;
+        assert!(read.is_ok(), "the connection is closed, not left hanging");
+        let text = String::from_utf8_lossy(&reply);
+        assert!(
+            reply.is_empty() || text.starts_with("HTTP/1.1 400"),
+            "{garbage:?} -> {text}"
+        );
+    }
+    let status = reqwest::get(format!("{}/healthz", d.base))
+        .await
+        .map(|r| r.status().as_u16());
+    assert_eq!(status.ok(), Some(200));
+    d.stop().await;
+}
