@@ -130,12 +130,14 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
     let ftp = match config.ftp.enabled {
         true => {
             let certs = crate::tls::resolve(&config.tls).context("TLS setup for FTPS")?;
-            Some(crate::ftp::start(
-                directory.clone(),
-                config,
-                &certs,
-                stop.subscribe(),
-            )?)
+            let moved = directory
+                .ftp
+                .rename_homes_to_ids()
+                .context("renaming FTP homes to user ids")?;
+            if moved > 0 {
+                tracing::info!(moved, "FTP homes now named by user id");
+            }
+            Some(crate::ftp::start(directory.clone(), config, &certs, stop.subscribe()).await?)
         }
         false => None,
     };

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The FTPS endpoint.
 #[derive(Debug, Clone, Deserialize)]
@@ -26,6 +27,28 @@ pub struct FtpConfig {
     pub allowed_groups: Vec<String>,
     /// Quota in MiB for accounts created through `allowed_groups`; unset means none.
     pub default_quota_mb: Option<u64>,
+    /// File-count quota for accounts created through `allowed_groups`; unset means none.
+    pub default_quota_files: Option<u64>,
+    /// Whether PORT and EPRT (active mode) are allowed; only ever to the
+    /// control connection's own address.
+    pub active_mode: bool,
+    /// Refuse data connections that do not resume the control connection's
+    /// TLS session (vsftpd's `require_ssl_reuse`). Stock Python ftplib never
+    /// resumes, so it is off by default.
+    pub require_tls_session_reuse: bool,
+    /// Sessions closed after this long without a command.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Time from connecting to a completed sign-in.
+    #[serde(with = "humantime_serde")]
+    pub login_timeout: Duration,
+    /// Time for a data connection to arrive and for each read or write on it.
+    #[serde(with = "humantime_serde")]
+    pub data_timeout: Duration,
+    /// Sessions at once, in total.
+    pub max_sessions: usize,
+    /// Sessions at once from one client address.
+    pub max_sessions_per_address: usize,
 }
 
 /// An inclusive range of TCP ports, written "first-last".
@@ -59,6 +82,14 @@ impl Default for FtpConfig {
             layout: Vec::new(),
             allowed_groups: Vec::new(),
             default_quota_mb: None,
+            default_quota_files: None,
+            active_mode: false,
+            require_tls_session_reuse: false,
+            idle_timeout: Duration::from_secs(300),
+            login_timeout: Duration::from_secs(60),
+            data_timeout: Duration::from_secs(60),
+            max_sessions: 1000,
+            max_sessions_per_address: 100,
         }
     }
 }

@@ -137,6 +137,10 @@ pub struct SignInConfig {
     pub max_lockout: Duration,
     /// Failure counters kept (fixed memory, 24 bytes each); the stalest makes room.
     pub tracked_entries: usize,
+    /// How long a verified local password is remembered (as a keyed hash);
+    /// zero turns the cache off.
+    #[serde(with = "humantime_serde")]
+    pub password_cache: Duration,
 }
 
 /// A secret from the config: never printed.
@@ -240,6 +244,7 @@ impl Default for SignInConfig {
             lockout: Duration::from_secs(5 * 60),
             max_lockout: Duration::from_secs(60 * 60),
             tracked_entries: 131_072,
+            password_cache: Duration::from_secs(120),
         }
     }
 }

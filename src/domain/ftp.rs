@@ -13,6 +13,9 @@ pub struct FtpAccount {
     pub enabled: bool,
     /// `None` means no quota.
     pub quota_mb: Option<u64>,
+    /// Most files the home may hold; `None` means no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota_files: Option<u64>,
     pub used_bytes: u64,
     pub used_files: u64,
     /// Absolute path of the home directory, fixed when the account is created.
@@ -34,6 +37,16 @@ impl FtpAccount {
         })
     }
 
+    /// Whether `extra` more files (beyond stored usage and `in_flight`) fit.
+    pub fn allows_files(&self, in_flight: u64, extra: u64) -> bool {
+        self.quota_files.is_none_or(|quota| {
+            self.used_files
+                .saturating_add(in_flight)
+                .saturating_add(extra)
+                <= quota
+        })
+    }
+
     /// Applies a signed change in bytes and files, never below zero.
     pub fn record(&mut self, bytes: i64, files: i64) {
         self.used_bytes = self.used_bytes.saturating_add_signed(bytes);
@@ -41,12 +54,10 @@ impl FtpAccount {
     }
 }
 
-/// The directory name of a user's home: the login, or `user-<id>` without one.
+/// The directory name of a user's home: the user id, so a reused or masked
+/// login never inherits or reveals files.
 pub fn home_dir_name(user: &User) -> String {
-    match &user.login {
-        Some(login) => login.as_str().to_owned(),
-        None => format!("user-{}", user.id),
-    }
+    user.id.to_string()
 }
 
 /// Whether `home` is one plain directory directly inside `root`: the only kind
@@ -104,14 +115,18 @@ mod tests {
         assert_eq!((account.used_bytes, account.used_files), (0, 0));
         account.quota_mb = None;
         assert!(account.allows(u64::MAX, u64::MAX));
+        assert!(account.allows_files(u64::MAX, 1));
+        account.quota_files = Some(2);
+        account.record(0, 1);
+        assert!(account.allows_files(0, 1) && !account.allows_files(1, 1));
     }
 
     #[test]
     fn homes_and_layout() {
         let mut user = User::new(12, UserType::Local, Status::Active, Utc::now());
-        assert_eq!(home_dir_name(&user), "user-12");
+        assert_eq!(home_dir_name(&user), "12");
         user.login = Login::parse("ann").ok();
-        assert_eq!(home_dir_name(&user), "ann");
+        assert_eq!(home_dir_name(&user), "12");
         for (entry, ok) in [
             ("incoming", true),
             ("a/b", true),

@@ -1,330 +1,341 @@
-//! The FTP storage backend: the libunftp filesystem backend (capability-based,
-//! so no path, `..` or symlink leaves the user's home) wrapped with quota
-//! accounting. Uploads are our own: large buffers, the quota checked while the
-//! bytes flow, and a failed upload leaves neither a partial file nor a usage change.
+//! Homes on disk for FTP sessions: every path opened through cap-std below the
+//! user's home (no `..` or symlink leaves it), and every change that moves the
+//! user's usage (delete, rename over a file, an upload's end) made under the
+//! user's lock and recorded in the store in the same step, so sessions of one
+//! user racing each other keep the usage exact. Uploads live in `upload.rs`.
 
-use super::auth::FtpUser;
-use crate::service::Directory;
-use async_trait::async_trait;
-use cap_std::fs::{Dir, OpenOptions};
-use std::fmt;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
-use unftp_core::storage::{Error, ErrorKind, Fileinfo, Metadata, Result, StorageBackend};
-use unftp_sbe_fs::{Filesystem, Meta};
+use super::path::VirtualPath;
+use crate::domain::user::UserId;
+use crate::service::{Directory, ServiceError};
+use cap_std::fs::{Dir, Metadata};
+use std::collections::{HashMap, HashSet};
+use std::io::ErrorKind;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::SystemTime;
 
-/// Bytes moved per write to disk.
-const CHUNK: usize = 1024 * 1024;
-/// Quota reserved ahead of the bytes, so most chunks need no bookkeeping.
-const RESERVE_STEP: u64 = 8 * 1024 * 1024;
-
-/// One session's view of storage: the user's home, with quota accounting.
-pub struct QuotaStorage {
-    inner: std::result::Result<Filesystem, String>,
-    home: Option<Arc<Dir>>,
-    directory: Arc<Directory>,
+/// Why a storage action failed; `reply.rs` turns each into a reply code.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("not found")]
+    NotFound,
+    #[error("not a plain file")]
+    NotAFile,
+    #[error("not a directory")]
+    NotADirectory,
+    #[error("already exists")]
+    Exists,
+    #[error("directory not empty")]
+    NotEmpty,
+    #[error("permission denied")]
+    Denied,
+    #[error("an upload to it is in progress")]
+    Busy,
+    #[error("bad name: {0}")]
+    BadName(&'static str),
+    #[error("restart offset beyond the end of the file")]
+    BadOffset,
+    #[error("byte quota exceeded")]
+    QuotaBytes,
+    #[error("file-count quota exceeded")]
+    QuotaFiles,
+    #[error("upload truncated (no TLS close_notify)")]
+    Truncated,
+    #[error("data connection: {0}")]
+    Data(String),
+    #[error(transparent)]
+    Io(std::io::Error),
+    #[error(transparent)]
+    Service(#[from] ServiceError),
 }
 
-impl fmt::Debug for QuotaStorage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("QuotaStorage")
-            .field("inner", &self.inner)
-            .finish_non_exhaustive()
-    }
-}
-
-fn local_error(message: impl Into<String>) -> Error {
-    Error::new(ErrorKind::LocalError, message.into())
-}
-
-/// A path below the home, without the leading `/` libunftp gives.
-fn relative(path: &Path) -> &Path {
-    path.strip_prefix("/").unwrap_or(path)
-}
-
-impl QuotaStorage {
-    pub fn new(root: &Path, directory: Arc<Directory>) -> Self {
-        let inner = Filesystem::new(root)
-            .map_err(|e| format!("cannot open FTP root {}: {e}", root.display()));
-        Self {
-            inner,
-            home: None,
-            directory,
+impl From<std::io::Error> for StorageError {
+    fn from(error: std::io::Error) -> Self {
+        match error.kind() {
+            ErrorKind::NotFound => Self::NotFound,
+            ErrorKind::PermissionDenied => Self::Denied,
+            ErrorKind::AlreadyExists => Self::Exists,
+            ErrorKind::DirectoryNotEmpty => Self::NotEmpty,
+            ErrorKind::NotADirectory => Self::NotADirectory,
+            ErrorKind::IsADirectory => Self::NotAFile,
+            _ => Self::Io(error),
         }
     }
-
-    fn inner(&self) -> Result<&Filesystem> {
-        self.inner
-            .as_ref()
-            .map_err(|message| local_error(message.clone()))
-    }
-
-    fn home(&self) -> Result<Arc<Dir>> {
-        self.home
-            .clone()
-            .ok_or_else(|| Error::from(ErrorKind::PermissionDenied))
-    }
-
-    fn record(&self, user: &FtpUser, bytes: i64, files: i64) -> Result<()> {
-        self.directory
-            .ftp
-            .ftp_record(user.id, bytes, files)
-            .map_err(|e| local_error(e.to_string()))
-    }
-
-    /// Size of the regular file at `path`, if there is one.
-    async fn file_size(&self, user: &FtpUser, path: &Path) -> Option<u64> {
-        let meta = StorageBackend::<FtpUser>::metadata(self.inner().ok()?, user, path)
-            .await
-            .ok()?;
-        meta.is_file().then(|| meta.len())
-    }
 }
 
-/// Keeps an upload inside its quota: reserves ahead of the bytes written.
-struct QuotaGuard<'a> {
-    directory: &'a Directory,
-    user: u64,
-    /// Quota needed only for growth beyond the file's size before the upload.
-    baseline: u64,
-    reserved: u64,
+pub type StorageResult<T> = Result<T, StorageError>;
+
+/// Runs blocking file-system work off the async workers.
+pub async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> StorageResult<T> + Send + 'static,
+) -> StorageResult<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| StorageError::Io(std::io::Error::other(e.to_string())))?
 }
 
-impl QuotaGuard<'_> {
-    /// Admits the file growing to `size` bytes, or reports the quota exceeded.
-    fn admit(&mut self, size: u64) -> Result<()> {
-        let growth = size.saturating_sub(self.baseline);
-        if growth <= self.reserved {
-            return Ok(());
-        }
-        let need = growth - self.reserved;
-        for ask in [need.max(RESERVE_STEP), need] {
-            if self.directory.ftp.ftp_reserve(self.user, ask) {
-                self.reserved += ask;
-                return Ok(());
-            }
-        }
-        Err(Error::new(
-            ErrorKind::ExceededStorageAllocationError,
-            "the upload would exceed the quota",
-        ))
-    }
+/// What every session of one user shares: the lock usage changes are made
+/// under, and the paths being written in place (unaddressable meanwhile).
+#[derive(Debug, Default)]
+pub struct UserFiles {
+    lock: Mutex<()>,
+    busy: Mutex<HashSet<VirtualPath>>,
 }
 
-impl Drop for QuotaGuard<'_> {
-    fn drop(&mut self) {
-        self.directory.ftp.ftp_release(self.user, self.reserved);
-    }
-}
-
-/// Copies `input` into `file` in large chunks, admitting each chunk against the
-/// quota first. Returns the bytes written.
-async fn copy_within_quota(
-    input: &mut (impl AsyncRead + Unpin),
-    file: &mut tokio::fs::File,
-    start: u64,
-    quota: &mut QuotaGuard<'_>,
-) -> Result<u64> {
-    let mut buffer = vec![0u8; CHUNK];
-    let mut written = 0u64;
-    loop {
-        let mut filled = 0;
-        while filled < CHUNK {
-            let read = input.read(&mut buffer[filled..]).await?;
-            if read == 0 {
-                break;
-            }
-            filled += read;
-        }
-        if filled == 0 {
-            break;
-        }
-        quota.admit(start + written + filled as u64)?;
-        file.write_all(&buffer[..filled]).await?;
-        written += filled as u64;
-    }
-    file.flush().await?;
-    Ok(written)
-}
-
-/// Name of the hidden file an upload goes to before it replaces its target.
-fn part_name(target: &Path) -> PathBuf {
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let unique: u64 = rand::random();
-    target.with_file_name(format!(".{name}.{unique:016x}.part"))
-}
-
-#[async_trait]
-impl StorageBackend<FtpUser> for QuotaStorage {
-    type Metadata = Meta;
-
-    fn enter(&mut self, user: &FtpUser) -> std::io::Result<()> {
-        let inner = self
-            .inner
-            .as_mut()
-            .map_err(|message| std::io::Error::other(message.clone()))?;
-        StorageBackend::<FtpUser>::enter(inner, user)?;
-        let home = Dir::open_ambient_dir(&user.home, cap_std::ambient_authority())?;
-        self.home = Some(Arc::new(home));
-        Ok(())
+impl UserFiles {
+    pub fn lock(&self) -> MutexGuard<'_, ()> {
+        self.lock.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn supported_features(&self) -> u32 {
-        unftp_core::storage::FEATURE_RESTART
+    fn busy(&self) -> MutexGuard<'_, HashSet<VirtualPath>> {
+        self.busy.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    async fn metadata<P: AsRef<Path> + Send + fmt::Debug>(
-        &self,
-        user: &FtpUser,
-        path: P,
-    ) -> Result<Meta> {
-        self.inner()?.metadata(user, path).await
-    }
-
-    async fn list<P: AsRef<Path> + Send + fmt::Debug>(
-        &self,
-        user: &FtpUser,
-        path: P,
-    ) -> Result<Vec<Fileinfo<PathBuf, Meta>>> {
-        self.inner()?.list(user, path).await
-    }
-
-    async fn get<P: AsRef<Path> + Send + fmt::Debug>(
-        &self,
-        _user: &FtpUser,
-        path: P,
-        start_pos: u64,
-    ) -> Result<Box<dyn AsyncRead + Send + Sync + Unpin>> {
-        let home = self.home()?;
-        let path = relative(path.as_ref()).to_owned();
-        let file = tokio::task::spawn_blocking(move || home.open(path))
-            .await
-            .map_err(|e| local_error(e.to_string()))??;
-        let mut file = tokio::fs::File::from_std(file.into_std());
-        if start_pos > 0 {
-            file.seek(std::io::SeekFrom::Start(start_pos)).await?;
-        }
-        Ok(Box::new(tokio::io::BufReader::with_capacity(CHUNK, file)))
-    }
-
-    async fn put<
-        P: AsRef<Path> + Send + fmt::Debug,
-        R: AsyncRead + Send + Sync + Unpin + 'static,
-    >(
-        &self,
-        user: &FtpUser,
-        mut input: R,
-        path: P,
-        start_pos: u64,
-    ) -> Result<u64> {
-        let home = self.home()?;
-        let target = relative(path.as_ref()).to_owned();
-        let previous = self.file_size(user, path.as_ref()).await;
-        let old_size = previous.unwrap_or(0);
-        // A fresh upload goes to a hidden part file and replaces the target only
-        // when complete; a resumed or appended one writes in place.
-        let in_place = start_pos > 0;
-        let written_path = if in_place {
-            target.clone()
+    /// Marks `path` as written in place; Busy if it already is.
+    pub fn claim(&self, path: &VirtualPath) -> StorageResult<()> {
+        if self.busy().insert(path.clone()) {
+            Ok(())
         } else {
-            part_name(&target)
+            Err(StorageError::Busy)
+        }
+    }
+
+    pub fn release(&self, path: &VirtualPath) {
+        self.busy().remove(path);
+    }
+
+    /// Busy if `path`, or anything inside it, is being written in place.
+    pub fn ensure_idle(&self, path: &VirtualPath) -> StorageResult<()> {
+        match self.busy().iter().any(|busy| busy.is_within(path)) {
+            true => Err(StorageError::Busy),
+            false => Ok(()),
+        }
+    }
+}
+
+/// All homes: the directory service for accounting, the hidden staging
+/// directory uploads grow in, and the per-user shared state.
+pub struct Homes {
+    pub directory: Arc<Directory>,
+    pub staging: Arc<Dir>,
+    users: Mutex<HashMap<UserId, Weak<UserFiles>>>,
+}
+
+/// Where uploads grow until complete, inside the FTP root but in no home.
+pub const STAGING_DIR: &str = ".staging";
+
+impl Homes {
+    pub fn open(directory: Arc<Directory>, root: &Path) -> std::io::Result<Self> {
+        let root_dir = Dir::open_ambient_dir(root, cap_std::ambient_authority())?;
+        match root_dir.create_dir(STAGING_DIR) {
+            Err(e) if e.kind() != ErrorKind::AlreadyExists => return Err(e),
+            _ => {}
+        }
+        let staging = root_dir.open_dir(STAGING_DIR)?;
+        // Parts left by a crash belong to no upload any more.
+        for entry in staging.entries()? {
+            let _ = staging.remove_file(entry?.file_name());
+        }
+        Ok(Self {
+            directory,
+            staging: Arc::new(staging),
+            users: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Opens user `id`'s home for a signed-in session.
+    pub fn home(self: &Arc<Self>, id: UserId, home: &Path) -> std::io::Result<Home> {
+        let dir = Dir::open_ambient_dir(home, cap_std::ambient_authority())?;
+        let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        users.retain(|_, files| files.strong_count() > 0);
+        let files = match users.get(&id).and_then(Weak::upgrade) {
+            Some(files) => files,
+            None => {
+                let files = Arc::new(UserFiles::default());
+                users.insert(id, Arc::downgrade(&files));
+                files
+            }
         };
-        let open_home = home.clone();
-        let open_path = written_path.clone();
-        let file = tokio::task::spawn_blocking(move || {
-            let mut options = OpenOptions::new();
-            options.write(true).create(true);
-            open_home.open_with(open_path, &options)
+        Ok(Home {
+            user: id,
+            dir: Arc::new(dir),
+            files,
+            homes: self.clone(),
+        })
+    }
+}
+
+/// A signed-in user's home.
+#[derive(Clone)]
+pub struct Home {
+    pub user: UserId,
+    pub dir: Arc<Dir>,
+    pub files: Arc<UserFiles>,
+    pub homes: Arc<Homes>,
+}
+
+/// A directory entry for listings.
+pub struct Entry {
+    pub name: String,
+    pub meta: Metadata,
+}
+
+impl Home {
+    pub fn directory(&self) -> &Directory {
+        &self.homes.directory
+    }
+
+    /// Metadata of `path` (not following a final symlink).
+    pub async fn stat(&self, path: &VirtualPath) -> StorageResult<Metadata> {
+        let (dir, rel) = (self.dir.clone(), path.relative());
+        blocking(move || Ok(dir.symlink_metadata(rel)?)).await
+    }
+
+    /// Size of the plain file at `path`.
+    pub async fn file_size(&self, path: &VirtualPath) -> StorageResult<u64> {
+        let meta = self.stat(path).await?;
+        if meta.is_file() {
+            Ok(meta.len())
+        } else {
+            Err(StorageError::NotAFile)
+        }
+    }
+
+    /// Entries of the directory at `path`, or the file itself; symlinks are
+    /// never shown, so no listing reveals where one points.
+    pub async fn list(&self, path: &VirtualPath) -> StorageResult<Vec<Entry>> {
+        let (dir, rel, name) = (self.dir.clone(), path.relative(), path.name().to_owned());
+        blocking(move || {
+            let meta = dir.symlink_metadata(&rel)?;
+            if meta.is_file() {
+                return Ok(vec![Entry { name, meta }]);
+            }
+            if !meta.is_dir() {
+                return Err(StorageError::NotFound);
+            }
+            let mut entries = Vec::new();
+            for entry in dir.read_dir(&rel)? {
+                let entry = entry?;
+                let meta = entry.metadata()?;
+                if meta.is_file() || meta.is_dir() {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    entries.push(Entry { name, meta });
+                }
+            }
+            entries.sort_by(|a, b| a.name.cmp(&b.name));
+            Ok(entries)
         })
         .await
-        .map_err(|e| local_error(e.to_string()))??;
-        let mut file = tokio::fs::File::from_std(file.into_std());
-        file.set_len(start_pos).await?;
-        file.seek(std::io::SeekFrom::Start(start_pos)).await?;
-        let mut quota = QuotaGuard {
-            directory: &self.directory,
-            user: user.id,
-            baseline: old_size,
-            reserved: 0,
-        };
-        let outcome = copy_within_quota(&mut input, &mut file, start_pos, &mut quota).await;
-        drop(file);
-        let written = match outcome {
-            Ok(written) => written,
-            Err(error) => {
-                let cleanup = if in_place {
-                    let mut options = OpenOptions::new();
-                    options.write(true);
-                    home.open_with(&target, &options)
-                        .and_then(|f| f.set_len(start_pos))
-                } else {
-                    home.remove_file(&written_path)
-                };
-                if let Err(cleanup_error) = cleanup {
-                    tracing::warn!(user_id = user.id, error = %cleanup_error, "could not clean up a failed upload");
-                }
-                let kept = if in_place {
-                    start_pos as i64 - old_size as i64
-                } else {
-                    0
-                };
-                self.record(user, kept, 0)?;
-                return Err(error);
+    }
+
+    pub async fn make_dir(&self, path: &VirtualPath) -> StorageResult<()> {
+        if path.is_root() {
+            return Err(StorageError::Exists);
+        }
+        let (dir, rel) = (self.dir.clone(), path.relative());
+        blocking(move || Ok(dir.create_dir(rel)?)).await
+    }
+
+    pub async fn remove_dir(&self, path: &VirtualPath) -> StorageResult<()> {
+        if path.is_root() {
+            return Err(StorageError::Denied);
+        }
+        self.files.ensure_idle(path)?;
+        let (dir, rel) = (self.dir.clone(), path.relative());
+        blocking(move || Ok(dir.remove_dir(rel)?)).await
+    }
+
+    /// Deletes a plain file and gives its bytes back to the quota.
+    pub async fn delete(&self, path: &VirtualPath) -> StorageResult<()> {
+        let home = self.clone();
+        let path = path.clone();
+        blocking(move || {
+            let _user = home.files.lock();
+            home.files.ensure_idle(&path)?;
+            let rel = path.relative();
+            let meta = home.dir.symlink_metadata(&rel)?;
+            if meta.is_dir() {
+                return Err(StorageError::NotAFile);
             }
-        };
-        if !in_place {
-            let (from, to, dir) = (written_path.clone(), target.clone(), home.clone());
-            tokio::task::spawn_blocking(move || dir.rename(from, &dir, to))
-                .await
-                .map_err(|e| local_error(e.to_string()))??;
+            home.dir.remove_file(&rel)?;
+            let (bytes, files) = if meta.is_file() {
+                (meta.len(), 1)
+            } else {
+                (0, 0)
+            };
+            home.record(-(bytes as i64), -files)
+        })
+        .await
+    }
+
+    /// Renames `from` to `to`; a plain file replaced at `to` leaves the usage.
+    pub async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> StorageResult<()> {
+        if from.is_root() || to.is_root() {
+            return Err(StorageError::Denied);
         }
-        let final_size = start_pos + written;
-        let new_file = i64::from(previous.is_none());
-        self.record(user, final_size as i64 - old_size as i64, new_file)?;
-        Ok(written)
-    }
-
-    async fn del<P: AsRef<Path> + Send + fmt::Debug>(&self, user: &FtpUser, path: P) -> Result<()> {
-        let size = self.file_size(user, path.as_ref()).await;
-        self.inner()?.del(user, path).await?;
-        match size {
-            Some(size) => self.record(user, -(size as i64), -1),
-            None => Ok(()),
+        if to.is_within(from) && to != from {
+            return Err(StorageError::BadName("a directory cannot move into itself"));
         }
+        let home = self.clone();
+        let (from, to) = (from.clone(), to.clone());
+        blocking(move || {
+            let _user = home.files.lock();
+            home.files.ensure_idle(&from)?;
+            home.files.ensure_idle(&to)?;
+            home.dir.symlink_metadata(from.relative())?;
+            let replaced = match home.dir.symlink_metadata(to.relative()) {
+                Ok(meta) if meta.is_file() && from != to => Some(meta.len()),
+                _ => None,
+            };
+            home.dir.rename(from.relative(), &home.dir, to.relative())?;
+            match replaced {
+                Some(bytes) => home.record(-(bytes as i64), -1),
+                None => Ok(()),
+            }
+        })
+        .await
     }
 
-    async fn mkd<P: AsRef<Path> + Send + fmt::Debug>(&self, user: &FtpUser, path: P) -> Result<()> {
-        self.inner()?.mkd(user, path).await
+    /// Sets a plain file's modification time (MFMT).
+    pub async fn set_modified(&self, path: &VirtualPath, time: SystemTime) -> StorageResult<()> {
+        let (dir, rel) = (self.dir.clone(), path.relative());
+        blocking(move || {
+            if !dir.symlink_metadata(&rel)?.is_file() {
+                return Err(StorageError::NotAFile);
+            }
+            let file = dir.open(&rel)?.into_std();
+            file.set_modified(time)?;
+            Ok(())
+        })
+        .await
     }
 
-    async fn rename<P: AsRef<Path> + Send + fmt::Debug>(
+    /// Opens a plain file for reading from `offset` (554 past its end).
+    pub async fn open_read(
         &self,
-        user: &FtpUser,
-        from: P,
-        to: P,
-    ) -> Result<()> {
-        let same = relative(from.as_ref()) == relative(to.as_ref());
-        let replaced = if same {
-            None
-        } else {
-            self.file_size(user, to.as_ref()).await
-        };
-        self.inner()?.rename(user, from, to).await?;
-        match replaced {
-            Some(size) => self.record(user, -(size as i64), -1),
-            None => Ok(()),
-        }
+        path: &VirtualPath,
+        offset: u64,
+    ) -> StorageResult<tokio::fs::File> {
+        let (dir, rel) = (self.dir.clone(), path.relative());
+        let file = blocking(move || {
+            let file = dir.open(&rel)?;
+            let meta = file.metadata()?;
+            if !meta.is_file() {
+                return Err(StorageError::NotAFile);
+            }
+            if offset > meta.len() {
+                return Err(StorageError::BadOffset);
+            }
+            let mut file = file.into_std();
+            std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(offset))?;
+            Ok(file)
+        })
+        .await?;
+        Ok(tokio::fs::File::from_std(file))
     }
 
-    async fn rmd<P: AsRef<Path> + Send + fmt::Debug>(&self, user: &FtpUser, path: P) -> Result<()> {
-        self.inner()?.rmd(user, path).await
-    }
-
-    async fn cwd<P: AsRef<Path> + Send + fmt::Debug>(&self, user: &FtpUser, path: P) -> Result<()> {
-        self.inner()?.cwd(user, path).await
+    /// Records a change of this user's usage (called under the user's lock).
+    pub fn record(&self, bytes: i64, files: i64) -> StorageResult<()> {
+        Ok(self.directory().ftp.ftp_record(self.user, bytes, files)?)
     }
 }

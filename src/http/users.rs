@@ -237,6 +237,7 @@ struct BulkRequest {
     roles: Option<BTreeSet<SystemRole>>,
     groups: Option<BTreeSet<String>>,
     quota_mb: Option<u64>,
+    quota_files: Option<u64>,
     #[serde(default)]
     activate: bool,
     projects: Option<Vec<ProjectRoleEntry>>,
@@ -272,6 +273,7 @@ fn bulk_action(name: &str, request: &BulkRequest) -> ApiResult<BulkAction> {
         "remove-from-groups" => BulkAction::RemoveFromGroups(groups()?),
         "create-ftp-accounts" => BulkAction::CreateFtpAccounts {
             quota_mb: request.quota_mb,
+            quota_files: request.quota_files,
             activate: request.activate,
         },
         "delete-ftp-accounts" => BulkAction::DeleteFtpAccounts,

@@ -23,9 +23,10 @@ pub enum BulkAction {
     SetSystemRoles(BTreeSet<SystemRole>),
     AddToGroups(BTreeSet<String>),
     RemoveFromGroups(BTreeSet<String>),
-    /// Create FTP accounts with an optional quota (MiB), optionally activating the users.
+    /// Create FTP accounts with optional quotas (MiB, files), optionally activating the users.
     CreateFtpAccounts {
         quota_mb: Option<u64>,
+        quota_files: Option<u64>,
         activate: bool,
     },
     DeleteFtpAccounts,
@@ -86,9 +87,13 @@ impl Directory {
             BulkAction::RemoveFromGroups(groups) => {
                 self.membership(principal, id, groups, false)?
             }
-            BulkAction::CreateFtpAccounts { quota_mb, activate } => self
+            BulkAction::CreateFtpAccounts {
+                quota_mb,
+                quota_files,
+                activate,
+            } => self
                 .ftp
-                .create_ftp_account(principal, id, *quota_mb, *activate)?,
+                .create_ftp_account(principal, id, *quota_mb, *quota_files, *activate)?,
             BulkAction::DeleteFtpAccounts => self.ftp.delete_ftp_account(principal, id)?,
             BulkAction::RescanFtp => self.ftp.rescan_ftp(principal, id)?,
             BulkAction::SetRoles { projects, activate } => {

@@ -43,6 +43,7 @@ pub struct FtpSettings {
     pub layout: Vec<String>,
     pub allowed_groups: Vec<String>,
     pub default_quota_mb: Option<u64>,
+    pub default_quota_files: Option<u64>,
 }
 
 impl FtpSettings {
@@ -67,6 +68,7 @@ impl Settings {
                 layout: config.ftp.layout.clone(),
                 allowed_groups: config.ftp.allowed_groups.clone(),
                 default_quota_mb: config.ftp.default_quota_mb,
+                default_quota_files: config.ftp.default_quota_files,
             },
             masked_record_attributes: config.masking.record_attributes.clone(),
         }

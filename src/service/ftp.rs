@@ -15,11 +15,25 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, MutexGuard};
 
+/// Quota held by uploads in progress.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Held {
+    bytes: u64,
+    files: u64,
+}
+
+/// Which quota a reservation would pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaRefusal {
+    Bytes,
+    Files,
+}
+
 area_service!(
     /// FTP accounts: homes, quotas and their accounting, FTP sign-in.
     FtpAccounts {
-        /// Bytes of uploads in progress per user, not yet in the stored usage.
-        in_flight: std::sync::Mutex<std::collections::HashMap<UserId, u64>>,
+        /// Bytes and files of uploads in progress per user, not yet in the stored usage.
+        in_flight: std::sync::Mutex<std::collections::HashMap<UserId, Held>>,
         signin: std::sync::Arc<SignIn>,
     }
 );
@@ -43,14 +57,15 @@ impl FtpAccounts {
         Ok(())
     }
 
-    /// Gives user `id` an FTP account with `quota_mb` (None: no quota) and a home
-    /// with the configured layout; `activate` also activates a pending or
-    /// deactivated account.
+    /// Gives user `id` an FTP account with `quota_mb` and `quota_files` (None:
+    /// no limit) and a home with the configured layout; `activate` also
+    /// activates a pending or deactivated account.
     pub fn create_ftp_account(
         &self,
         principal: &Principal,
         id: UserId,
         quota_mb: Option<u64>,
+        quota_files: Option<u64>,
         activate: bool,
     ) -> ServiceResult<Arc<User>> {
         let actor = principal.unrestricted()?;
@@ -72,6 +87,7 @@ impl FtpAccounts {
             }
             user.ftp.enabled = true;
             user.ftp.quota_mb = quota_mb;
+            user.ftp.quota_files = quota_files;
             user.ftp.home = Some(home.to_string_lossy().into_owned());
             user.updated_at = unit.now;
             user.updated_by = Some(actor.id);
@@ -79,7 +95,7 @@ impl FtpAccounts {
             unit.audit(
                 AuditAction::FtpCreateAccount,
                 Some(id),
-                json!({ "quota_mb": quota_mb, "activate": activate }),
+                json!({ "quota_mb": quota_mb, "quota_files": quota_files, "activate": activate }),
             )
         })?;
         self.current_user(id)
@@ -178,12 +194,14 @@ impl FtpAccounts {
             offload(|| self.make_home(&home))?;
         }
         let default_quota = self.settings.ftp.default_quota_mb;
+        let default_files = self.settings.ftp.default_quota_files;
         self.write(Some(user.id), |unit| {
             let mut user = unit.user(user.id)?;
             if provision {
                 user.ftp = FtpAccount {
                     enabled: true,
                     quota_mb: default_quota,
+                    quota_files: default_files,
                     home: Some(home.to_string_lossy().into_owned()),
                     ..FtpAccount::default()
                 };
@@ -210,39 +228,81 @@ impl FtpAccounts {
         Ok((user.effective_display_name(), PathBuf::from(home)))
     }
 
-    fn in_flight(&self) -> MutexGuard<'_, std::collections::HashMap<UserId, u64>> {
+    fn in_flight(&self) -> MutexGuard<'_, std::collections::HashMap<UserId, Held>> {
         self.in_flight
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Reserves `bytes` of user `id`'s quota for an upload in progress; false when
-    /// they would pass the quota (stored usage plus every upload in flight).
-    /// The stored usage is read under the reservation lock: an upload that
-    /// finished records its usage before it releases its reservation, so its
-    /// bytes are counted at least once, never missed.
-    pub fn ftp_reserve(&self, id: UserId, bytes: u64) -> bool {
+    /// Reserves `bytes` and `files` of user `id`'s quota for an upload in
+    /// progress, or says which quota they would pass (stored usage plus every
+    /// upload in flight). The stored usage is read under the reservation lock:
+    /// an upload that finished records its usage before it releases its
+    /// reservation, so its bytes are counted at least once, never missed.
+    pub fn ftp_reserve(&self, id: UserId, bytes: u64, files: u64) -> Result<(), QuotaRefusal> {
         let mut in_flight = self.in_flight();
         let Ok(Some(user)) = self.snapshot().user(id) else {
-            return false;
+            return Err(QuotaRefusal::Bytes);
         };
-        let held = in_flight.entry(id).or_insert(0);
-        if !user.ftp.allows(*held, bytes) {
-            return false;
+        let held = in_flight.entry(id).or_default();
+        let refusal = if !user.ftp.allows(held.bytes, bytes) {
+            Some(QuotaRefusal::Bytes)
+        } else if !user.ftp.allows_files(held.files, files) {
+            Some(QuotaRefusal::Files)
+        } else {
+            None
+        };
+        if let Some(refusal) = refusal {
+            if held.bytes == 0 && held.files == 0 {
+                in_flight.remove(&id);
+            }
+            return Err(refusal);
         }
-        *held += bytes;
-        true
+        held.bytes += bytes;
+        held.files += files;
+        Ok(())
     }
 
     /// Returns a reservation once its bytes are recorded or abandoned.
-    pub fn ftp_release(&self, id: UserId, bytes: u64) {
+    pub fn ftp_release(&self, id: UserId, bytes: u64, files: u64) {
         let mut in_flight = self.in_flight();
         if let Some(held) = in_flight.get_mut(&id) {
-            *held = held.saturating_sub(bytes);
-            if *held == 0 {
+            held.bytes = held.bytes.saturating_sub(bytes);
+            held.files = held.files.saturating_sub(files);
+            if held.bytes == 0 && held.files == 0 {
                 in_flight.remove(&id);
             }
         }
+    }
+
+    /// Moves homes still named by login (before homes were named by user id)
+    /// to `<root>/<id>`. Safe to repeat after a crash: a home already moved
+    /// only has its record updated. Returns how many were moved.
+    pub fn rename_homes_to_ids(&self) -> ServiceResult<usize> {
+        let root = self.settings.ftp.root.clone();
+        let stale: Vec<(UserId, PathBuf)> = self
+            .snapshot()
+            .users()?
+            .iter()
+            .filter_map(|u| Some((u.id, PathBuf::from(u.ftp.home.as_ref()?))))
+            .filter(|(id, home)| {
+                is_home_in(&root, home) && home.file_name() != Some(id.to_string().as_ref())
+            })
+            .collect();
+        for (id, old) in &stale {
+            let new = root.join(id.to_string());
+            if old.is_dir() && !new.exists() {
+                offload(|| std::fs::rename(old, &new))
+                    .map_err(ServiceError::io("rename the FTP home", old))?;
+            }
+            let home = new.to_string_lossy().into_owned();
+            self.write(None, |unit| {
+                let mut user = unit.user(*id)?;
+                user.ftp.home = Some(home.clone());
+                unit.save(&user)
+            })?;
+        }
+        Ok(stale.len())
     }
 
     /// Records a change of user `id`'s FTP usage atomically in the store.

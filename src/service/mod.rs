@@ -17,6 +17,7 @@ mod groups;
 pub mod index;
 mod lifecycle;
 pub mod organizations;
+mod password_cache;
 mod passwords;
 pub mod projects;
 pub mod records;
@@ -33,7 +34,7 @@ pub use actions::{ActionOutcome, BulkAction};
 pub use audit::AuditTrail;
 pub use credentials::Credentials;
 pub use error::{ServiceError, ServiceResult};
-pub use ftp::FtpAccounts;
+pub use ftp::{FtpAccounts, QuotaRefusal};
 pub use groups::Groups;
 pub use organizations::Organizations;
 pub use passwords::{PasswordHasher, hash_blocking, verify_blocking};
@@ -87,6 +88,7 @@ impl Directory {
             core.clone(),
             SignInThrottle::new(&config.signin),
             sync.clone(),
+            password_cache::PasswordCache::new(config.signin.password_cache),
         ));
         let directory = Self {
             accounts: Accounts::new(core.clone()),

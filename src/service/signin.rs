@@ -4,6 +4,7 @@
 use super::core::FtpSettings;
 use super::core::area_service;
 use super::credentials::Credentials;
+use super::password_cache::PasswordCache;
 use super::sync::DirectorySync;
 use super::throttle::SignInThrottle;
 use super::{ServiceError, ServiceResult};
@@ -66,6 +67,7 @@ area_service!(
     SignIn {
         throttle: SignInThrottle,
         sync: std::sync::Arc<DirectorySync>,
+        password_cache: PasswordCache,
     }
 );
 
@@ -233,7 +235,10 @@ impl SignIn {
         }
         let matched = match &local {
             Some(user) if door.takes_api_token(user) => self.is_api_token_of(&secret, user.id)?,
-            _ => self.hasher.verify(secret, password_hash).await?,
+            _ => {
+                self.verify_password(local.as_deref(), secret, password_hash)
+                    .await?
+            }
         };
         Ok((
             local,
@@ -243,6 +248,31 @@ impl SignIn {
                 Err("wrong password".into())
             },
         ))
+    }
+
+    /// Verifies a local password, or finds it verified moments ago (see
+    /// `password_cache.rs`).
+    async fn verify_password(
+        &self,
+        user: Option<&User>,
+        password: String,
+        stored: Option<String>,
+    ) -> ServiceResult<bool> {
+        let fingerprint = match (user, &stored) {
+            (Some(user), Some(stored)) => self.password_cache.fingerprint(user, stored, &password),
+            _ => None,
+        };
+        if fingerprint
+            .as_ref()
+            .is_some_and(|f| self.password_cache.knows(f))
+        {
+            return Ok(true);
+        }
+        let matched = self.hasher.verify(password, stored).await?;
+        if let (true, Some(fingerprint)) = (matched, fingerprint) {
+            self.password_cache.remember(fingerprint);
+        }
+        Ok(matched)
     }
 
     /// Whether `token` is a live API token of user `id`.

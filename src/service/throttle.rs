@@ -224,6 +224,7 @@ mod tests {
             lockout: Duration::from_secs(60),
             max_lockout: Duration::from_secs(3600),
             tracked_entries: 1024,
+            password_cache: Duration::ZERO,
         })
     }
 

@@ -68,8 +68,9 @@ fn write_file(dir: &Path, name: &str, len: usize) -> PathBuf {
     path
 }
 
-fn home(d: &Daemon, login: &str) -> PathBuf {
-    d.dir.path().join("data/ftp").join(login)
+/// A user's home: named by user id, never by login.
+fn home(d: &Daemon, uid: u64) -> PathBuf {
+    d.dir.path().join("data/ftp").join(uid.to_string())
 }
 
 #[tokio::test]
@@ -81,7 +82,7 @@ async fn upload_list_download_rename_delete_keep_usage_exact() {
         (&state["enabled"], &state["quota_mb"], &state["used_bytes"]),
         (&json!(true), &json!(10), &json!(0))
     );
-    assert!(home(&d, "ulla").join("incoming").is_dir(), "layout created");
+    assert!(home(&d, uid).join("incoming").is_dir(), "layout created");
     let work = tempfile::tempdir().expect("work dir");
     let local = write_file(work.path(), "a.bin", 300_000);
     let up = curl(
@@ -179,7 +180,7 @@ async fn upload_list_download_rename_delete_keep_usage_exact() {
     );
     let removed = curl(&d, "ulla", PASSWORD, true, &["-Q", "RMD incoming", "FTP/"]).await;
     assert_eq!(removed.code, 0, "{}", removed.stderr);
-    assert!(!home(&d, "ulla").join("incoming").exists());
+    assert!(!home(&d, uid).join("incoming").exists());
     d.stop().await;
 }
 
@@ -216,7 +217,7 @@ async fn append_and_resume_keep_usage_exact() {
     .await;
     assert_eq!(resumed.code, 0, "{}", resumed.stderr);
     assert_eq!(
-        std::fs::read(home(&d, "res").join("data.bin")).ok(),
+        std::fs::read(home(&d, uid).join("data.bin")).ok(),
         Some(bytes.clone())
     );
     let state = ftp_state(&d, uid).await;
@@ -241,7 +242,7 @@ async fn append_and_resume_keep_usage_exact() {
     .await;
     assert_eq!(appended.code, 0, "{}", appended.stderr);
     assert_eq!(
-        std::fs::metadata(home(&d, "res").join("data.bin"))
+        std::fs::metadata(home(&d, uid).join("data.bin"))
             .map(|m| m.len())
             .ok(),
         Some(2_504_096)
@@ -284,7 +285,7 @@ async fn quota_stops_an_upload_mid_transfer_and_loses_nothing() {
         refused.code,
         refused.stderr
     );
-    let entries: Vec<String> = std::fs::read_dir(home(&d, "tight"))
+    let entries: Vec<String> = std::fs::read_dir(home(&d, uid))
         .expect("home")
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -383,7 +384,7 @@ async fn sign_in_refusals() {
 #[tokio::test]
 async fn homes_are_isolated_and_paths_cannot_escape() {
     let d = Daemon::start().await;
-    uploader(&d, "alpha", None).await;
+    let alpha = uploader(&d, "alpha", None).await;
     uploader(&d, "beta", None).await;
     let work = tempfile::tempdir().expect("work dir");
     let secret = write_file(work.path(), "secret.txt", 1000);
@@ -395,7 +396,7 @@ async fn homes_are_isolated_and_paths_cannot_escape() {
         &["-T", secret.to_str().expect("path"), "FTP/"],
     )
     .await;
-    std::os::unix::fs::symlink("/etc", home(&d, "alpha").join("etc-link")).expect("symlink");
+    std::os::unix::fs::symlink("/etc", home(&d, alpha).join("etc-link")).expect("symlink");
 
     let listing = curl(&d, "alpha", PASSWORD, true, &["FTP/"]).await;
     assert!(!listing.stdout.contains("secret.txt"), "{}", listing.stdout);
@@ -450,7 +451,7 @@ async fn lftp_session_and_rescan() {
     assert!(session.stdout.contains("final.csv"), "{}", session.stdout);
     assert_eq!(ftp_state(&d, uid).await["used_bytes"], 12_345);
 
-    std::fs::write(home(&d, "lf").join("dropped-in.bin"), vec![7u8; 5000]).expect("outside write");
+    std::fs::write(home(&d, uid).join("dropped-in.bin"), vec![7u8; 5000]).expect("outside write");
     let (status, user) = d
         .post(
             &format!("/api/v1/users/{uid}/ftp/rescan"),
@@ -465,7 +466,7 @@ async fn lftp_session_and_rescan() {
     );
     let reply = d.bulk("delete-ftp-accounts", json!({ "ids": [uid] })).await;
     assert_eq!(reply["results"][0]["user"]["ftp"]["enabled"], false);
-    assert!(!home(&d, "lf").exists(), "the home is removed");
+    assert!(!home(&d, uid).exists(), "the home is removed");
     assert_eq!(curl(&d, "lf", PASSWORD, true, &["FTP/"]).await.code, 67);
     d.stop().await;
 }
@@ -488,7 +489,7 @@ async fn allowed_groups_and_api_tokens_as_ftp_passwords() {
         (&state["enabled"], &state["quota_mb"]),
         (&json!(true), &json!(3))
     );
-    assert!(home(&d, "member").is_dir());
+    assert!(home(&d, member).is_dir());
 
     let (_, issued) = d
         .post(
@@ -517,8 +518,7 @@ async fn allowed_groups_and_api_tokens_as_ftp_passwords() {
 async fn cli_rescan_recomputes_usage_of_a_stopped_daemon() {
     let d = Daemon::start().await;
     let uid = uploader(&d, "offline", None).await;
-    std::fs::write(home(&d, "offline").join("copied-in.bin"), vec![1u8; 4321])
-        .expect("outside write");
+    std::fs::write(home(&d, uid).join("copied-in.bin"), vec![1u8; 4321]).expect("outside write");
     let d = d
         .restart(|config| {
             let status = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
@@ -560,7 +560,7 @@ async fn racing_uploads_cannot_both_take_the_last_quota_bytes() {
             async move { curl(d, "racer", PASSWORD, true, &["-T", &file, "FTP/"]).await }
         };
         let (left, right) = tokio::join!(upload(&files[0]), upload(&files[1]));
-        let landed: Vec<String> = std::fs::read_dir(home(&d, "racer"))
+        let landed: Vec<String> = std::fs::read_dir(home(&d, uid))
             .expect("home")
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -625,7 +625,7 @@ async fn ftps_refuses_sign_in_while_an_obligation_is_pending() {
 async fn the_data_directory_homes_and_uploads_are_private() {
     use std::os::unix::fs::PermissionsExt;
     let d = Daemon::start().await;
-    uploader(&d, "priv", None).await;
+    let uid = uploader(&d, "priv", None).await;
     let work = tempfile::tempdir().expect("work dir");
     let file = write_file(work.path(), "private.bin", 1000);
     let upload = curl(
@@ -643,13 +643,13 @@ async fn the_data_directory_homes_and_uploads_are_private() {
             .map(|m| m.permissions().mode() & 0o777)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     };
-    for dir in [data.clone(), data.join("store"), home(&d, "priv")] {
+    for dir in [data.clone(), data.join("store"), home(&d, uid)] {
         assert_eq!(mode(dir.clone()), 0o700, "{}", dir.display());
     }
     for file in [
         data.join("root.token"),
         data.join("secret.key"),
-        home(&d, "priv").join("private.bin"),
+        home(&d, uid).join("private.bin"),
     ] {
         assert_eq!(mode(file.clone()), 0o600, "{}", file.display());
     }

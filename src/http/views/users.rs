@@ -22,6 +22,7 @@ pub struct AddressView {
 pub struct FtpAccountView {
     pub enabled: bool,
     pub quota_mb: Option<u64>,
+    pub quota_files: Option<u64>,
     pub used_bytes: u64,
     pub used_files: u64,
     pub home: Option<String>,
@@ -137,6 +138,7 @@ impl From<&User> for UserView {
             ftp: FtpAccountView {
                 enabled: user.ftp.enabled,
                 quota_mb: user.ftp.quota_mb,
+                quota_files: user.ftp.quota_files,
                 used_bytes: user.ftp.used_bytes,
                 used_files: user.ftp.used_files,
                 home: user.ftp.home.clone(),

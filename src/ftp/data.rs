@@ -1,0 +1,195 @@
+//! The data channel: a per-session passive listener (or, when enabled, an
+//! active connection back to the control connection's address), the TLS
+//! handshake every data connection must make, and moving bytes with a proper
+//! end: close_notify sent on what we end, and an upload that ends without the
+//! client's close_notify treated as truncated.
+
+use super::storage::{StorageError, StorageResult};
+use super::upload::Upload;
+use crate::config::PortRange;
+use rustls::HandshakeKind;
+use rustls::ServerConfig;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::timeout;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+
+/// Bytes moved per read from disk or per write to it.
+const CHUNK: usize = 1024 * 1024;
+
+pub type DataStream = TlsStream<TcpStream>;
+
+/// Where the next data connection comes from.
+#[derive(Debug)]
+pub enum DataSource {
+    /// PASV/EPSV: a listener of this session's own.
+    Passive(TcpListener),
+    /// PORT/EPRT: the client listens at this address.
+    Active(SocketAddr),
+}
+
+/// What a data connection must satisfy.
+#[derive(Debug, Clone)]
+pub struct DataRules {
+    pub tls: Arc<ServerConfig>,
+    /// The control connection's peer: the only address data may come from.
+    pub peer: IpAddr,
+    pub require_session_reuse: bool,
+    /// For connecting, the handshake, and each read or write.
+    pub timeout: Duration,
+}
+
+/// Opens a passive listener on a free port of `ports` at `ip`.
+pub async fn listen_passive(ip: IpAddr, ports: PortRange) -> std::io::Result<TcpListener> {
+    let span = u32::from(ports.last - ports.first) + 1;
+    let offset = rand::random::<u32>() % span;
+    for step in 0..span {
+        let port = ports.first as u32 + (offset + step) % span;
+        let Ok(port) = u16::try_from(port) else {
+            continue;
+        };
+        if let Ok(listener) = TcpListener::bind(SocketAddr::new(ip, port)).await {
+            return Ok(listener);
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AddrInUse,
+        "every passive port is taken",
+    ))
+}
+
+/// Establishes the data connection and its TLS session.
+pub async fn open(source: DataSource, rules: &DataRules) -> Result<DataStream, String> {
+    let tcp = match source {
+        DataSource::Passive(listener) => timeout(rules.timeout, accept_from(&listener, rules.peer))
+            .await
+            .map_err(|_| "no data connection arrived in time".to_owned())?,
+        DataSource::Active(address) => timeout(rules.timeout, TcpStream::connect(address))
+            .await
+            .map_err(|_| "connecting to the client timed out".to_owned())?
+            .map_err(|e| format!("cannot connect to {address}: {e}"))?,
+    };
+    let _ = tcp.set_nodelay(true);
+    let acceptor = TlsAcceptor::from(rules.tls.clone());
+    let stream = timeout(rules.timeout, acceptor.accept(tcp))
+        .await
+        .map_err(|_| "the TLS handshake timed out".to_owned())?
+        .map_err(|e| {
+            tracing::info!(peer = %rules.peer, error = %e, "data connection TLS handshake failed");
+            "the TLS handshake failed".to_owned()
+        })?;
+    let resumed = stream.get_ref().1.handshake_kind() == Some(HandshakeKind::Resumed);
+    if rules.require_session_reuse && !resumed {
+        tracing::info!(peer = %rules.peer, "data connection refused: it did not resume the control TLS session");
+        return Err("the data connection must resume the control connection's TLS session".into());
+    }
+    Ok(stream)
+}
+
+/// Accepts the first connection from `peer`; others are closed and logged.
+async fn accept_from(listener: &TcpListener, peer: IpAddr) -> TcpStream {
+    loop {
+        match listener.accept().await {
+            Ok((stream, from)) if from.ip() == peer => return stream,
+            Ok((_, from)) => {
+                tracing::warn!(%from, expected = %peer, "data connection from a foreign address refused");
+            }
+            Err(error) => {
+                tracing::debug!(%error, "passive accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Sends `bytes` and ends the connection with close_notify.
+pub async fn send_bytes(
+    mut stream: DataStream,
+    bytes: &[u8],
+    rules: &DataRules,
+) -> StorageResult<()> {
+    timed(rules, stream.write_all(bytes)).await?;
+    finish(stream, rules).await
+}
+
+/// Sends `file` from its current position, then close_notify. Returns bytes sent.
+pub async fn send_file(
+    mut stream: DataStream,
+    mut file: impl AsyncRead + Unpin,
+    rules: &DataRules,
+) -> StorageResult<u64> {
+    let mut buffer = vec![0u8; CHUNK];
+    let mut sent = 0u64;
+    loop {
+        let read = file.read(&mut buffer).await?;
+        if read == 0 {
+            break;
+        }
+        timed(rules, stream.write_all(&buffer[..read])).await?;
+        sent += read as u64;
+    }
+    finish(stream, rules).await?;
+    Ok(sent)
+}
+
+/// Receives an upload into `upload` until the client's close_notify; commits
+/// it then, and answers with our own close_notify. Returns bytes received.
+pub async fn receive_file(
+    mut stream: DataStream,
+    mut upload: Upload,
+    rules: &DataRules,
+) -> StorageResult<u64> {
+    let mut buffer = vec![0u8; CHUNK];
+    loop {
+        let mut filled = 0;
+        let mut ended = false;
+        while filled < CHUNK {
+            match timed(rules, stream.read(&mut buffer[filled..])).await {
+                Ok(0) => {
+                    ended = true;
+                    break;
+                }
+                Ok(read) => filled += read,
+                Err(StorageError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return Err(StorageError::Truncated);
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        if filled > 0 {
+            upload.write(&buffer[..filled]).await?;
+        }
+        if ended {
+            break;
+        }
+    }
+    let received = upload.commit().await?;
+    // The client waits for our close_notify (Python's ftplib does); one that
+    // already went away is no failure of the upload.
+    let _ = finish(stream, rules).await;
+    Ok(received)
+}
+
+/// Sends close_notify and closes.
+async fn finish(mut stream: DataStream, rules: &DataRules) -> StorageResult<()> {
+    timed(rules, stream.shutdown()).await
+}
+
+/// Runs one I/O step under the data timeout.
+async fn timed<T>(
+    rules: &DataRules,
+    step: impl std::future::Future<Output = std::io::Result<T>>,
+) -> StorageResult<T> {
+    match timeout(rules.timeout, step).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Err(StorageError::Io(error))
+        }
+        Ok(Err(error)) => Err(StorageError::Data(error.to_string())),
+        Err(_) => Err(StorageError::Data("the data connection stalled".into())),
+    }
+}

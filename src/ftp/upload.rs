@@ -1,0 +1,308 @@
+//! Uploads that keep the quota exact. A new file (or a replacement) grows in
+//! the hidden staging directory, invisible to every command, and replaces its
+//! target only when complete; an append or resume writes in place while the
+//! path is marked busy for the user's other sessions. Bytes are admitted
+//! against the quota before they are written, and anything but a commit
+//! (error, truncation, abort, a dropped task) puts the file and the usage back.
+
+use super::path::VirtualPath;
+use super::storage::{Home, StorageError, StorageResult, blocking};
+use crate::service::QuotaRefusal;
+use tokio::io::AsyncWriteExt;
+
+/// Quota reserved ahead of the bytes, so most chunks need no bookkeeping.
+const RESERVE_STEP: u64 = 8 * 1024 * 1024;
+
+/// How an upload treats an existing file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadMode {
+    /// STOR: a new file replaces the old one when complete.
+    Replace,
+    /// APPE: bytes added at the end (the file is created when missing).
+    Append,
+    /// REST n then STOR: bytes written from `n`, the rest of the file replaced.
+    Resume(u64),
+}
+
+enum Target {
+    Staged {
+        part: String,
+    },
+    InPlace {
+        start: u64,
+        old_size: u64,
+        created: bool,
+        /// A second handle for putting the file back from `Drop`.
+        restore: std::fs::File,
+    },
+}
+
+/// An upload in progress.
+pub struct Upload {
+    home: Home,
+    path: VirtualPath,
+    file: tokio::fs::File,
+    target: Target,
+    written: u64,
+    reservation: Reservation,
+    finished: bool,
+}
+
+impl Home {
+    /// Starts an upload to `path`; fails before any byte moves (so before the
+    /// 150 reply) when the path is wrong, busy or over the file-count quota.
+    pub async fn begin_upload(
+        &self,
+        path: &VirtualPath,
+        mode: UploadMode,
+    ) -> StorageResult<Upload> {
+        if path.is_root() {
+            return Err(StorageError::NotAFile);
+        }
+        match mode {
+            UploadMode::Replace => self.begin_staged(path).await,
+            UploadMode::Append | UploadMode::Resume(_) => self.begin_in_place(path, mode).await,
+        }
+    }
+
+    async fn begin_staged(&self, path: &VirtualPath) -> StorageResult<Upload> {
+        let (dir, parent, rel) = (self.dir.clone(), path.parent(), path.relative());
+        blocking(move || {
+            if !dir.symlink_metadata(parent.relative())?.is_dir() {
+                return Err(StorageError::NotADirectory);
+            }
+            match dir.symlink_metadata(rel) {
+                Ok(meta) if !meta.is_file() => Err(StorageError::NotAFile),
+                _ => Ok(()),
+            }
+        })
+        .await?;
+        let mut reservation = Reservation::new(self);
+        reservation.take(0, 1)?;
+        let part = format!("{}-{:016x}.part", self.user, rand::random::<u64>());
+        let (staging, name) = (self.homes.staging.clone(), part.clone());
+        let file = blocking(move || {
+            let mut options = cap_std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            Ok(staging.open_with(name, &options)?.into_std())
+        })
+        .await?;
+        Ok(self.upload(path, file, Target::Staged { part }, reservation))
+    }
+
+    async fn begin_in_place(&self, path: &VirtualPath, mode: UploadMode) -> StorageResult<Upload> {
+        self.files.claim(path)?;
+        let opened = {
+            let (dir, rel) = (self.dir.clone(), path.relative());
+            blocking(move || {
+                let existed = match dir.symlink_metadata(&rel) {
+                    Ok(meta) if meta.is_file() => Some(meta.len()),
+                    Ok(_) => return Err(StorageError::NotAFile),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                    Err(e) => return Err(e.into()),
+                };
+                let start = match (mode, existed) {
+                    (UploadMode::Resume(offset), Some(size)) if offset <= size => offset,
+                    (UploadMode::Resume(_), _) => return Err(StorageError::BadOffset),
+                    (_, size) => size.unwrap_or(0),
+                };
+                let mut options = cap_std::fs::OpenOptions::new();
+                options.write(true).create(existed.is_none());
+                let mut file = dir.open_with(&rel, &options)?.into_std();
+                std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(start))?;
+                let restore = file.try_clone()?;
+                Ok((file, restore, start, existed))
+            })
+            .await
+        };
+        let mut reservation = Reservation::new(self);
+        let opened = opened.and_then(|opened| {
+            // A file the upload creates takes one of the file-count quota.
+            match opened.3 {
+                Some(_) => Ok(opened),
+                None => reservation.take(0, 1).map(|()| opened),
+            }
+        });
+        let (file, restore, start, existed) = match opened {
+            Ok(opened) => opened,
+            Err(error) => {
+                self.files.release(path);
+                return Err(error);
+            }
+        };
+        let target = Target::InPlace {
+            start,
+            old_size: existed.unwrap_or(0),
+            created: existed.is_none(),
+            restore,
+        };
+        Ok(self.upload(path, file, target, reservation))
+    }
+
+    fn upload(
+        &self,
+        path: &VirtualPath,
+        file: std::fs::File,
+        target: Target,
+        reservation: Reservation,
+    ) -> Upload {
+        Upload {
+            home: self.clone(),
+            path: path.clone(),
+            file: tokio::fs::File::from_std(file),
+            target,
+            written: 0,
+            reservation,
+            finished: false,
+        }
+    }
+}
+
+/// Quota held by an upload in progress, given back when it ends (after the
+/// usage is recorded, so the bytes are counted at least once, never missed).
+struct Reservation {
+    home: Home,
+    bytes: u64,
+    files: u64,
+}
+
+impl Reservation {
+    fn new(home: &Home) -> Self {
+        Self {
+            home: home.clone(),
+            bytes: 0,
+            files: 0,
+        }
+    }
+
+    fn take(&mut self, bytes: u64, files: u64) -> StorageResult<()> {
+        match self
+            .home
+            .directory()
+            .ftp
+            .ftp_reserve(self.home.user, bytes, files)
+        {
+            Ok(()) => {
+                self.bytes += bytes;
+                self.files += files;
+                Ok(())
+            }
+            Err(QuotaRefusal::Bytes) => Err(StorageError::QuotaBytes),
+            Err(QuotaRefusal::Files) => Err(StorageError::QuotaFiles),
+        }
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        let ftp = &self.home.directory().ftp;
+        ftp.ftp_release(self.home.user, self.bytes, self.files);
+    }
+}
+
+impl Upload {
+    /// Size the file will have once the bytes written so far are in.
+    fn end(&self) -> u64 {
+        match &self.target {
+            Target::Staged { .. } => self.written,
+            Target::InPlace { start, .. } => start + self.written,
+        }
+    }
+
+    /// Quota needed: growth beyond the file's size before the upload. A staged
+    /// upload needs room for the whole new copy, as both exist until it ends.
+    fn growth(&self, end: u64) -> u64 {
+        match &self.target {
+            Target::Staged { .. } => end,
+            Target::InPlace { old_size, .. } => end.saturating_sub(*old_size),
+        }
+    }
+
+    /// Admits `chunk` against the quota, then writes it.
+    pub async fn write(&mut self, chunk: &[u8]) -> StorageResult<()> {
+        let growth = self.growth(self.end() + chunk.len() as u64);
+        if growth > self.reservation.bytes {
+            let need = growth - self.reservation.bytes;
+            if self.reservation.take(need.max(RESERVE_STEP), 0).is_err() {
+                self.reservation.take(need, 0)?;
+            }
+        }
+        self.file.write_all(chunk).await?;
+        self.written += chunk.len() as u64;
+        Ok(())
+    }
+
+    /// Completes the upload: the file takes its place and the usage its size.
+    /// Returns the bytes received.
+    pub async fn commit(mut self) -> StorageResult<u64> {
+        self.file.flush().await?;
+        let end = self.end();
+        let home = self.home.clone();
+        let path = self.path.clone();
+        let outcome = match &self.target {
+            Target::Staged { part } => {
+                let part = part.clone();
+                blocking(move || {
+                    let _user = home.files.lock();
+                    home.files.ensure_idle(&path)?;
+                    let replaced = match home.dir.symlink_metadata(path.relative()) {
+                        Ok(meta) if meta.is_file() => Some(meta.len()),
+                        Ok(_) => return Err(StorageError::NotAFile),
+                        Err(_) => None,
+                    };
+                    home.homes
+                        .staging
+                        .rename(&part, &home.dir, path.relative())?;
+                    let bytes = end as i64 - replaced.unwrap_or(0) as i64;
+                    home.record(bytes, i64::from(replaced.is_none()))
+                })
+                .await
+            }
+            Target::InPlace {
+                old_size,
+                created,
+                restore,
+                ..
+            } => {
+                let (old_size, created) = (*old_size, *created);
+                let file = restore.try_clone()?;
+                blocking(move || {
+                    let _user = home.files.lock();
+                    file.set_len(end)?;
+                    home.record(end as i64 - old_size as i64, i64::from(created))
+                })
+                .await
+            }
+        };
+        if outcome.is_ok() {
+            self.finished = true;
+        }
+        outcome.map(|()| self.written)
+    }
+
+    /// Puts things back as they were before the upload.
+    fn put_back(&self) -> std::io::Result<()> {
+        match &self.target {
+            Target::Staged { part } => self.home.homes.staging.remove_file(part),
+            Target::InPlace { created: true, .. } => {
+                self.home.dir.remove_file(self.path.relative())
+            }
+            Target::InPlace {
+                old_size, restore, ..
+            } => restore.set_len(*old_size),
+        }
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        if !self.finished {
+            if let Err(error) = self.put_back() {
+                tracing::warn!(user_id = self.home.user, %error, "could not undo an unfinished upload");
+            }
+        }
+        if matches!(self.target, Target::InPlace { .. }) {
+            self.home.files.release(&self.path);
+        }
+    }
+}
