@@ -85,6 +85,8 @@ pub async fn open(source: DataSource, rules: &DataRules) -> Result<DataStream, S
     let resumed = stream.get_ref().1.handshake_kind() == Some(HandshakeKind::Resumed);
     if rules.require_session_reuse && !resumed {
         tracing::info!(peer = %rules.peer, "data connection refused: it did not resume the control TLS session");
+        // Closed cleanly, so the client sees an empty transfer and reads our 425.
+        let _ = finish(stream, rules).await;
         return Err("the data connection must resume the control connection's TLS session".into());
     }
     Ok(stream)

@@ -6,7 +6,12 @@ use super::core::area_service;
 use super::credentials::Credentials;
 use super::password_cache::PasswordCache;
 use super::sync::DirectorySync;
-use super::throttle::SignInThrottle;
+use super::throttle::{Attempt, Refusal, SignInThrottle};
+
+/// Longest a sign-in waits for its turn behind attempts in flight.
+const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+/// How often a waiting sign-in looks again.
+const WAIT_STEP: std::time::Duration = std::time::Duration::from_millis(10);
 use super::{ServiceError, ServiceResult};
 use crate::domain::audit::AuditAction;
 use crate::domain::clock::Timestamp;
@@ -121,13 +126,7 @@ impl SignIn {
             Some(id) => format!("\u{0}account {id}"),
             None => login.to_owned(),
         };
-        let attempt = self
-            .throttle
-            .begin(&subject, client, self.now())
-            .map_err(|retry_after| {
-                tracing::info!(%client, door = door.name(), "sign-in refused: locked out");
-                ServiceError::TooManyAttempts { retry_after }
-            })?;
+        let attempt = self.begin_attempt(&subject, client, &door).await?;
         if !attempt.delay.is_zero() {
             tokio::time::sleep(attempt.delay).await;
         }
@@ -163,13 +162,41 @@ impl SignIn {
         }
         match (refusal, user) {
             (None, Some(user)) => {
-                self.throttle.succeed(&attempt, now);
+                attempt.succeed();
                 Ok(user)
             }
             (reason, user) => {
                 let reason = reason.unwrap_or_default();
                 tracing::info!(user_id = user.map(|u| u.id), %client, door = door.name(), reason, "sign-in refused");
                 Err(ServiceError::InvalidCredentials)
+            }
+        }
+    }
+
+    /// Begins a throttled attempt, waiting while the attempts in flight could
+    /// use up the remaining budget (a burst of right passwords gets in, one
+    /// after another); refused when locked, or after waiting [`MAX_WAIT`].
+    async fn begin_attempt(
+        &self,
+        subject: &str,
+        client: IpAddr,
+        door: &Door,
+    ) -> ServiceResult<Attempt<'_>> {
+        let started = std::time::Instant::now();
+        loop {
+            match self.throttle.begin(subject, client, self.now()) {
+                Ok(attempt) => return Ok(attempt),
+                Err(Refusal::Busy) if started.elapsed() < MAX_WAIT => {
+                    tokio::time::sleep(WAIT_STEP).await;
+                }
+                Err(refusal) => {
+                    tracing::info!(%client, door = door.name(), ?refusal, "sign-in refused: locked out");
+                    let retry_after = match refusal {
+                        Refusal::Locked(wait) => wait,
+                        Refusal::Busy => WAIT_STEP,
+                    };
+                    return Err(ServiceError::TooManyAttempts { retry_after });
+                }
             }
         }
     }

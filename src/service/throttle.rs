@@ -1,9 +1,11 @@
 //! Sign-in throttling for every door (HTTP, FTPS, directory sign-in), in the
 //! way of SFTPGo's defender and Keycloak's brute-force detection:
 //!
-//! - An attempt is counted as failed *before* its secret is checked (and
-//!   forgiven if it succeeds), so a concurrent burst gets at most
-//!   `max_failures` guesses through, never one more.
+//! - Attempts in flight count against the budget *before* their secret is
+//!   checked, so a concurrent burst gets at most `max_failures` guesses
+//!   through, never one more; the rest wait their turn ([`Refusal::Busy`])
+//!   instead of being locked, so twenty sessions of one camera trap signing
+//!   in at once all get in. An attempt not marked successful counts as failed.
 //! - The lock is per login *and* client address, with exponential backoff:
 //!   an attacker elsewhere cannot lock the owner out.
 //! - Across addresses a login only slows down (a bounded delay), and each
@@ -32,6 +34,8 @@ struct Slot {
     /// Hash of the key; 0 marks a free slot.
     key: u64,
     failures: u32,
+    /// Attempts begun and not yet ended.
+    pending: u32,
     /// Unix seconds of the last counted failure.
     last: i64,
 }
@@ -79,6 +83,7 @@ impl Table {
             *slot = Slot {
                 key,
                 failures: 0,
+                pending: 0,
                 last: now,
             };
         }
@@ -86,14 +91,27 @@ impl Table {
     }
 }
 
-/// One attempt in progress: counted as failed until [`SignInThrottle::succeed`].
-#[derive(Debug)]
-pub struct Attempt {
+/// One attempt in progress: a failure when dropped, unless [`Attempt::succeed`]ed.
+pub struct Attempt<'a> {
+    throttle: &'a SignInThrottle,
     pair: u64,
     address: u64,
     login: u64,
+    /// Unix seconds when it began.
+    began: i64,
+    ended: bool,
     /// How long to wait before checking the secret.
     pub delay: Duration,
+}
+
+/// Why an attempt may not begin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Locked for this long.
+    Locked(Duration),
+    /// As many attempts as failures may still be made are in flight: try
+    /// again once one ends.
+    Busy,
 }
 
 pub struct SignInThrottle {
@@ -146,61 +164,85 @@ impl SignInThrottle {
 
     /// Starts an attempt on `subject` (the account's id when the login or email
     /// names one, so both count alike; else the login as typed) from `address`
-    /// (counted per [`client_bucket`]): counted as a failure now,
-    /// or refused with how long to wait when the login from this address, or
-    /// the address itself, is locked.
-    pub fn begin(&self, login: &str, address: IpAddr, now: Timestamp) -> Result<Attempt, Duration> {
+    /// (counted per [`client_bucket`]); refused with how long to wait when the
+    /// login from this address, or the address itself, is locked, or asked to
+    /// wait while the attempts in flight could use up the remaining budget.
+    pub fn begin(
+        &self,
+        login: &str,
+        address: IpAddr,
+        now: Timestamp,
+    ) -> Result<Attempt<'_>, Refusal> {
         let login = fold(login);
-        let attempt = Attempt {
+        let now = now.timestamp();
+        let mut attempt = Attempt {
+            throttle: self,
             pair: self.key(0, Some(&login), Some(address)),
             address: self.key(1, None, Some(address)),
             login: self.key(2, Some(&login), None),
+            began: now,
+            ended: true,
             delay: Duration::ZERO,
         };
-        let now = now.timestamp();
         let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
         // Looked at without claiming slots: a locked flood changes nothing.
         let memory = self.window.max(self.max_lockout);
-        let locked = [
+        let limits = [
             (attempt.address, self.address_failures),
             (attempt.pair, self.max_failures),
-        ]
-        .into_iter()
-        .filter_map(|(key, limit)| {
-            let slot = table.peek(key, now, memory)?;
-            self.remaining(slot.failures, slot.last, limit, now)
-        })
-        .max();
+        ];
+        let counters: Vec<(Slot, u32)> = limits
+            .iter()
+            .filter_map(|(key, limit)| Some((table.peek(*key, now, memory)?, *limit)))
+            .collect();
+        let locked = counters
+            .iter()
+            .filter_map(|(slot, limit)| self.remaining(slot.failures, slot.last, *limit, now))
+            .max();
         if let Some(wait) = locked {
-            return Err(wait);
+            return Err(Refusal::Locked(wait));
+        }
+        if counters.iter().any(|(slot, limit)| {
+            slot.pending > 0 && slot.failures.saturating_add(slot.pending) >= *limit
+        }) {
+            return Err(Refusal::Busy);
+        }
+        for key in [attempt.pair, attempt.address] {
+            let slot = table.slot(key, now, memory);
+            slot.pending = slot.pending.saturating_add(1);
+        }
+        let login_failures = table.slot(attempt.login, now, self.window).failures;
+        let over = login_failures.saturating_sub(self.max_failures).min(16);
+        if login_failures >= self.max_failures {
+            attempt.delay = LOGIN_DELAY_STEP
+                .saturating_mul(1 << over)
+                .min(MAX_LOGIN_DELAY);
+        }
+        attempt.ended = false;
+        Ok(attempt)
+    }
+
+    /// Ends an attempt: a success starts its login afresh from this address
+    /// and everywhere; a failure counts for the pair, the address and the login.
+    fn end(&self, attempt: &Attempt, succeeded: bool) {
+        let now = attempt.began;
+        let memory = self.window.max(self.max_lockout);
+        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        for key in [attempt.pair, attempt.address] {
+            let slot = table.slot(key, now, memory);
+            slot.pending = slot.pending.saturating_sub(1);
+        }
+        if succeeded {
+            for key in [attempt.pair, attempt.login] {
+                table.slot(key, now, self.window).failures = 0;
+            }
+            return;
         }
         for key in [attempt.pair, attempt.address, attempt.login] {
             let slot = table.slot(key, now, memory);
             slot.failures = slot.failures.saturating_add(1);
             slot.last = now;
         }
-        let login_failures = table.slot(attempt.login, now, self.window).failures;
-        let over = login_failures.saturating_sub(self.max_failures + 1).min(16);
-        let delay = if login_failures > self.max_failures {
-            LOGIN_DELAY_STEP
-                .saturating_mul(1 << over)
-                .min(MAX_LOGIN_DELAY)
-        } else {
-            Duration::ZERO
-        };
-        Ok(Attempt { delay, ..attempt })
-    }
-
-    /// The attempt succeeded: its login starts afresh from this address and
-    /// everywhere, and the address gets its counted failure back.
-    pub fn succeed(&self, attempt: &Attempt, now: Timestamp) {
-        let now = now.timestamp();
-        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
-        for key in [attempt.pair, attempt.login] {
-            table.slot(key, now, self.window).failures = 0;
-        }
-        let address = table.slot(attempt.address, now, self.window);
-        address.failures = address.failures.saturating_sub(1);
     }
 
     /// The memory the table takes, in bytes (fixed at start).
@@ -208,6 +250,23 @@ impl SignInThrottle {
     fn footprint(&self) -> usize {
         let table = self.table.lock().unwrap_or_else(|p| p.into_inner());
         table.slots.len() * std::mem::size_of::<Slot>()
+    }
+}
+
+impl Attempt<'_> {
+    /// The secret was right: forgive this login its failures.
+    pub fn succeed(mut self) {
+        self.ended = true;
+        self.throttle.end(&self, true);
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.ended = true;
+            self.throttle.end(self, false);
+        }
     }
 }
 
@@ -240,9 +299,16 @@ mod tests {
             .map(|_| throttle.begin("Alice", addr(1), now))
             .collect();
         assert_eq!(attempts.iter().filter(|a| a.is_ok()).count(), 3);
+        assert!(
+            attempts
+                .iter()
+                .skip(3)
+                .all(|a| matches!(a, Err(Refusal::Busy)))
+        );
+        drop(attempts);
         assert_eq!(
             throttle.begin("alice", addr(1), now).err(),
-            Some(Duration::from_secs(60))
+            Some(Refusal::Locked(Duration::from_secs(60)))
         );
         let later = now + chrono::Duration::seconds(61);
         assert!(
@@ -251,9 +317,29 @@ mod tests {
         );
         assert_eq!(
             throttle.begin("alice", addr(1), later).err(),
-            Some(Duration::from_secs(120)),
+            Some(Refusal::Locked(Duration::from_secs(120))),
             "then twice as long"
         );
+    }
+
+    #[test]
+    fn a_burst_of_right_passwords_waits_its_turn_and_all_get_in() {
+        let throttle = throttle();
+        let now = Utc::now();
+        let mut admitted = 0;
+        for _ in 0..20 {
+            let mut waiting: Vec<Attempt> = Vec::new();
+            while let Ok(attempt) = throttle.begin("trap", addr(4), now) {
+                waiting.push(attempt);
+            }
+            assert_eq!(waiting.len(), 3, "at most max_failures in flight");
+            for attempt in waiting {
+                attempt.succeed();
+                admitted += 1;
+            }
+        }
+        assert_eq!(admitted, 60);
+        assert!(throttle.begin("trap", addr(4), now).is_ok());
     }
 
     #[test]
@@ -272,7 +358,7 @@ mod tests {
         );
         if let Some(owner) = owner {
             assert!(owner.delay <= MAX_LOGIN_DELAY);
-            throttle.succeed(&owner, now);
+            owner.succeed();
         }
         let next = throttle.begin("alice", addr(2), now);
         assert_eq!(next.map(|a| a.delay).ok(), Some(Duration::ZERO));

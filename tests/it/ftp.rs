@@ -7,13 +7,13 @@ use std::path::{Path, PathBuf};
 use tokio::process::Command;
 
 /// Exit code and stdout of a finished client.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
 }
 
-async fn run(program: &str, args: &[String]) -> Run {
+pub async fn run(program: &str, args: &[String]) -> Run {
     let output = Command::new(program)
         .args(args)
         .output()
@@ -27,7 +27,7 @@ async fn run(program: &str, args: &[String]) -> Run {
 }
 
 /// curl over explicit FTPS (or plain FTP when `tls` is false) as `login`.
-async fn curl(d: &Daemon, login: &str, password: &str, tls: bool, args: &[&str]) -> Run {
+pub async fn curl(d: &Daemon, login: &str, password: &str, tls: bool, args: &[&str]) -> Run {
     let mut all: Vec<String> = vec![
         "-sS".into(),
         "-k".into(),
@@ -45,7 +45,7 @@ async fn curl(d: &Daemon, login: &str, password: &str, tls: bool, args: &[&str])
 }
 
 /// A user with an FTP account holding `quota_mb`; returns the id.
-async fn uploader(d: &Daemon, login: &str, quota_mb: Option<u64>) -> u64 {
+pub async fn uploader(d: &Daemon, login: &str, quota_mb: Option<u64>) -> u64 {
     let uid = d.user(login).await;
     let reply = d
         .bulk(
@@ -57,11 +57,11 @@ async fn uploader(d: &Daemon, login: &str, quota_mb: Option<u64>) -> u64 {
     uid
 }
 
-async fn ftp_state(d: &Daemon, uid: u64) -> Value {
+pub async fn ftp_state(d: &Daemon, uid: u64) -> Value {
     d.get(&format!("/api/v1/users/{uid}"), &d.root).await.1["ftp"].clone()
 }
 
-fn write_file(dir: &Path, name: &str, len: usize) -> PathBuf {
+pub fn write_file(dir: &Path, name: &str, len: usize) -> PathBuf {
     let path = dir.join(name);
     let bytes: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
     std::fs::write(&path, bytes).expect("write test file");
@@ -69,7 +69,7 @@ fn write_file(dir: &Path, name: &str, len: usize) -> PathBuf {
 }
 
 /// A user's home: named by user id, never by login.
-fn home(d: &Daemon, uid: u64) -> PathBuf {
+pub fn home(d: &Daemon, uid: u64) -> PathBuf {
     d.dir.path().join("data/ftp").join(uid.to_string())
 }
 

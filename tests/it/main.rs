@@ -3,6 +3,7 @@
 
 mod durability;
 mod ftp;
+mod ftp_peers;
 mod harness;
 mod ldap;
 mod lifecycle;
