@@ -138,10 +138,21 @@ pub async fn send_file(
     Ok(sent)
 }
 
-/// Receives an upload into `upload` until the client's close_notify; commits
-/// it then, and answers with our own close_notify. Returns bytes received.
+/// Receives an upload into `upload` until the client's close_notify and
+/// commits it; answers with our own close_notify whatever happened (Python's
+/// ftplib waits for it even when the upload is refused). Returns bytes received.
 pub async fn receive_file(
     mut stream: DataStream,
+    upload: Upload,
+    rules: &DataRules,
+) -> StorageResult<u64> {
+    let outcome = receive_into(&mut stream, upload, rules).await;
+    let _ = finish(stream, rules).await;
+    outcome
+}
+
+async fn receive_into(
+    stream: &mut DataStream,
     mut upload: Upload,
     rules: &DataRules,
 ) -> StorageResult<u64> {
@@ -166,14 +177,9 @@ pub async fn receive_file(
             upload.write(&buffer[..filled]).await?;
         }
         if ended {
-            break;
+            return upload.commit().await;
         }
     }
-    let received = upload.commit().await?;
-    // The client waits for our close_notify (Python's ftplib does); one that
-    // already went away is no failure of the upload.
-    let _ = finish(stream, rules).await;
-    Ok(received)
 }
 
 /// Sends close_notify and closes.

@@ -33,9 +33,10 @@ impl Session {
             Err(refusal) => return Ok(Some(refusal)),
         };
         use Command as C;
-        // REST applies to the transfer that follows it, and to nothing else.
+        // REST applies to the transfer that follows it (data-connection set-up
+        // may come between, as clients order them differently), and to nothing else.
         let rest = match &command {
-            C::Rest(_) => None,
+            C::Rest(_) | C::Pasv | C::Epsv | C::Port(_) | C::Type(_) | C::Noop => None,
             _ => self.rest.take(),
         };
         if !matches!(command, C::Rnto(_)) && !matches!(command, C::Rnfr(_)) {
@@ -185,6 +186,10 @@ impl Session {
         if !self.protected {
             return Ok(Some(reply::protection_required()));
         }
+        let prepared = match self.prepare(&home, command, rest).await {
+            Ok(prepared) => prepared,
+            Err(refusal) => return Ok(Some(refusal)),
+        };
         let (Some(source), Some(tls)) = (self.data.take(), self.tls.as_ref()) else {
             return Ok(Some(reply::no_data_connection("send PASV or EPSV first")));
         };
@@ -193,10 +198,6 @@ impl Session {
             peer: self.peer.ip(),
             require_session_reuse: self.shared.rules.require_session_reuse,
             timeout: self.shared.rules.data_timeout,
-        };
-        let prepared = match self.prepare(&home, command, rest).await {
-            Ok(prepared) => prepared,
-            Err(refusal) => return Ok(Some(refusal)),
         };
         self.control
             .send(&Reply::new(150, prepared.announce.clone()))

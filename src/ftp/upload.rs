@@ -67,18 +67,23 @@ impl Home {
 
     async fn begin_staged(&self, path: &VirtualPath) -> StorageResult<Upload> {
         let (dir, parent, rel) = (self.dir.clone(), path.parent(), path.relative());
-        blocking(move || {
+        let replaces = blocking(move || {
             if !dir.symlink_metadata(parent.relative())?.is_dir() {
                 return Err(StorageError::NotADirectory);
             }
             match dir.symlink_metadata(rel) {
                 Ok(meta) if !meta.is_file() => Err(StorageError::NotAFile),
-                _ => Ok(()),
+                Ok(_) => Ok(true),
+                Err(_) => Ok(false),
             }
         })
         .await?;
+        // A new file needs room in the file-count quota; a replacement only
+        // if its target is gone by the time it completes (checked then).
         let mut reservation = Reservation::new(self);
-        reservation.take(0, 1)?;
+        if !replaces {
+            reservation.take(0, 1)?;
+        }
         let part = format!("{}-{:016x}.part", self.user, rand::random::<u64>());
         let (staging, name) = (self.homes.staging.clone(), part.clone());
         let file = blocking(move || {
@@ -91,6 +96,14 @@ impl Home {
     }
 
     async fn begin_in_place(&self, path: &VirtualPath, mode: UploadMode) -> StorageResult<Upload> {
+        // A file the upload creates takes one of the file-count quota, taken
+        // before the file exists; without it, a missing file is not created.
+        let mut reservation = Reservation::new(self);
+        let missing = matches!(self.stat(path).await, Err(StorageError::NotFound));
+        if missing {
+            reservation.take(0, 1)?;
+        }
+        let may_create = reservation.files > 0;
         self.files.claim(path)?;
         let opened = {
             let (dir, rel) = (self.dir.clone(), path.relative());
@@ -107,7 +120,7 @@ impl Home {
                     (_, size) => size.unwrap_or(0),
                 };
                 let mut options = cap_std::fs::OpenOptions::new();
-                options.write(true).create(existed.is_none());
+                options.write(true).create(existed.is_none() && may_create);
                 let mut file = dir.open_with(&rel, &options)?.into_std();
                 std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(start))?;
                 let restore = file.try_clone()?;
@@ -115,14 +128,6 @@ impl Home {
             })
             .await
         };
-        let mut reservation = Reservation::new(self);
-        let opened = opened.and_then(|opened| {
-            // A file the upload creates takes one of the file-count quota.
-            match opened.3 {
-                Some(_) => Ok(opened),
-                None => reservation.take(0, 1).map(|()| opened),
-            }
-        });
         let (file, restore, start, existed) = match opened {
             Ok(opened) => opened,
             Err(error) => {
@@ -239,6 +244,7 @@ impl Upload {
         let end = self.end();
         let home = self.home.clone();
         let path = self.path.clone();
+        let holds_file = self.reservation.files > 0;
         let outcome = match &self.target {
             Target::Staged { part } => {
                 let part = part.clone();
@@ -250,11 +256,20 @@ impl Upload {
                         Ok(_) => return Err(StorageError::NotAFile),
                         Err(_) => None,
                     };
-                    home.homes
-                        .staging
-                        .rename(&part, &home.dir, path.relative())?;
+                    let late_file = replaced.is_none() && !holds_file;
+                    let ftp = &home.directory().ftp;
+                    if late_file && ftp.ftp_reserve(home.user, 0, 1).is_err() {
+                        return Err(StorageError::QuotaFiles);
+                    }
+                    let renamed = home.homes.staging.rename(&part, &home.dir, path.relative());
                     let bytes = end as i64 - replaced.unwrap_or(0) as i64;
-                    home.record(bytes, i64::from(replaced.is_none()))
+                    let recorded = renamed
+                        .map_err(StorageError::from)
+                        .and_then(|()| home.record(bytes, i64::from(replaced.is_none())));
+                    if late_file {
+                        ftp.ftp_release(home.user, 0, 1);
+                    }
+                    recorded
                 })
                 .await
             }

@@ -7,23 +7,39 @@ use crate::ftp::{Run, curl, ftp_state, run, uploader, write_file};
 use crate::harness::{Daemon, PASSWORD};
 use std::path::Path;
 
-/// Runs a scenario of `peers/ftplib_client.py` as `login`.
-async fn ftplib(d: &Daemon, scenario: &str, login: &str, extra: &[&str]) -> Run {
+/// The path of `peers/ftplib_client.py`.
+fn script() -> String {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/peers/ftplib_client.py");
+    script.display().to_string()
+}
+
+/// Runs a scenario of `peers/ftplib_client.py` as `login`.
+pub async fn ftplib(d: &Daemon, scenario: &str, login: &str, extra: &[&str]) -> Run {
+    ftplib_as(d, scenario, login, PASSWORD, extra).await
+}
+
+/// Runs a scenario as `login` with `password`.
+pub async fn ftplib_as(
+    d: &Daemon,
+    scenario: &str,
+    login: &str,
+    password: &str,
+    extra: &[&str],
+) -> Run {
     let (host, port) = d.ftp.split_once(':').expect("host:port");
     let mut args: Vec<String> = vec![
-        script.display().to_string(),
+        script(),
         scenario.into(),
         host.into(),
         port.into(),
         login.into(),
-        PASSWORD.into(),
+        password.into(),
     ];
     args.extend(extra.iter().map(|a| a.to_string()));
     run("python3", &args).await
 }
 
-fn assert_ok(run: &Run, what: &str) {
+pub fn assert_ok(run: &Run, what: &str) {
     assert!(
         run.code == 0 && run.stdout.contains("ok"),
         "{what}: exit {}\n{}\n{}",

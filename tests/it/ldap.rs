@@ -318,6 +318,7 @@ async fn directory_user_uploads_over_ftps_through_a_mapped_group() {
         (&bo["type"], &bo["ftp"]["enabled"], &bo["ftp"]["used_bytes"]),
         (&json!("ldap"), &json!(true), &json!(12))
     );
-    assert!(d.dir.path().join("data/ftp/bo/field-notes.txt").exists());
+    let home = d.dir.path().join("data/ftp").join(bo["id"].to_string());
+    assert!(home.join("field-notes.txt").exists(), "the home is named by id");
     d.stop().await;
 }

@@ -4,6 +4,7 @@
 mod durability;
 mod ftp;
 mod ftp_peers;
+mod ftp_races;
 mod harness;
 mod ldap;
 mod lifecycle;

@@ -232,6 +232,140 @@ def fuzz(host, port, user, password, count="1000"):
     ftp.quit()
 
 
+def in_flight(host, port, user, password):
+    """What other sessions can do to an upload in progress: a new file is
+    invisible until complete, a file being appended to cannot be deleted or
+    renamed (nor its folder), and REST past the end is refused."""
+    a = connect(host, port, user, password)
+    b = connect(host, port, user, password)
+    b.mkd("logs")
+    b.storbinary("STOR logs/log.txt", io.BytesIO(b"start\n"))
+    conn = a.transfercmd("STOR fresh.bin")
+    conn.sendall(os.urandom(1024 * 1024))
+    listed = b.nlst()
+    assert "fresh.bin" not in listed and not any(".part" in n for n in listed), listed
+    expect_error("550", b.delete, "fresh.bin")
+    b.storbinary("STOR fresh.bin", io.BytesIO(b"second writer"))
+    conn.sendall(os.urandom(1024 * 1024))
+    conn.unwrap()
+    conn.close()
+    a.voidresp()
+    assert a.size("fresh.bin") == 2 * 1024 * 1024, "the last to finish wins"
+    conn = a.transfercmd("APPE logs/log.txt")
+    conn.sendall(b"x" * 100_000)
+    expect_error("450", b.delete, "logs/log.txt")
+    expect_error("450", b.rename, "logs/log.txt", "moved.txt")
+    expect_error("450", b.rename, "logs", "logs2")
+    expect_error("450", b.rmd, "logs")
+    conn.unwrap()
+    conn.close()
+    a.voidresp()
+    assert a.size("logs/log.txt") == 6 + 100_000
+    for command in ("STOR", "RETR"):
+        a.sendcmd("EPSV")
+        a.sendcmd("REST 1099511627776")
+        expect_error("554", a.sendcmd, f"{command} logs/log.txt")
+    a.sendcmd("REST 10")
+    expect_error("554", a.sendcmd, "STOR nothing-here.bin")
+    assert "nothing-here.bin" not in a.nlst()
+    expect_error("501", a.sendcmd, "REST -5")
+    expect_error("501", a.sendcmd, "REST lots")
+    a.voidcmd("NOOP")
+    a.quit()
+    b.quit()
+
+
+def racing(host, port, user, password, rounds="30"):
+    """Sessions of one user overwriting, appending, deleting and renaming the
+    same names at once; the usage is checked against the disk afterwards."""
+    done = {"store": 0, "append": 0, "delete": 0, "rename": 0}
+    errors = []
+    writers_done = threading.Event()
+
+    def worker(kind, seed):
+        rng = random.Random(seed)
+        writer = kind in ("store", "append")
+        try:
+            ftp = connect(host, port, user, password)
+            step = 0
+            while (step < int(rounds)) if writer else not writers_done.is_set():
+                step += 1
+                if not writer:
+                    time.sleep(rng.random() / 50)
+                name = f"r{rng.randrange(3)}.bin"
+                try:
+                    if kind == "store":
+                        ftp.storbinary(f"STOR {name}", io.BytesIO(os.urandom(rng.randrange(1, 300_000))))
+                    elif kind == "append":
+                        ftp.storbinary(f"APPE {name}", io.BytesIO(os.urandom(rng.randrange(1, 50_000))))
+                    elif kind == "delete":
+                        ftp.delete(name)
+                    else:
+                        ftp.rename(name, f"r{rng.randrange(3, 5)}.bin")
+                        ftp.rename(f"r{rng.randrange(3, 5)}.bin", f"r{rng.randrange(3)}.bin")
+                    done[kind] += 1
+                except ftplib.error_perm as error:
+                    assert str(error).startswith("550"), error  # already gone
+                except ftplib.error_temp as error:
+                    assert str(error).startswith("450"), error  # busy
+            ftp.quit()
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(f"{kind}: {error!r}")
+
+    kinds = ["store", "store", "append", "delete", "rename", "rename", "store"]
+    threads = [threading.Thread(target=worker, args=(kind, i)) for i, kind in enumerate(kinds)]
+    for thread in threads:
+        thread.start()
+    for thread, kind in zip(threads, kinds):
+        if kind in ("store", "append"):
+            thread.join()
+    writers_done.set()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    assert all(count > 0 for count in done.values()), done
+    print(done)
+
+
+def file_quota(host, port, user, password):
+    """A file-count quota of three: the fourth new file is refused before
+    any byte moves, and a delete makes room again."""
+    ftp = connect(host, port, user, password)
+    for n in range(3):
+        ftp.storbinary(f"STOR f{n}.bin", io.BytesIO(b"x"))
+    expect_error("552", ftp.storbinary, "STOR f3.bin", io.BytesIO(b"x"))
+    expect_error("552", ftp.storbinary, "APPE f4.bin", io.BytesIO(b"x"))
+    ftp.storbinary("STOR f0.bin", io.BytesIO(b"replaced"))
+    ftp.delete("f1.bin")
+    ftp.storbinary("STOR f3.bin", io.BytesIO(b"x"))
+    assert sorted(ftp.nlst()) == ["f0.bin", "f2.bin", "f3.bin"], ftp.nlst()
+    ftp.quit()
+
+
+def sign_in(host, port, user, password, expect="230"):
+    """One sign-in; the reply code must start with `expect`."""
+    ftp = ftplib.FTP_TLS(context=context())
+    ftp.connect(host, port, timeout=30)
+    try:
+        reply = ftp.login(user, password)
+    except ftplib.Error as error:
+        reply = str(error)
+    assert reply.startswith(expect), (expect, reply)
+    try:
+        ftp.quit()
+    except (ftplib.Error, OSError, EOFError):
+        pass  # a 421 already closed the session
+
+
+def lockout(host, port, user, password, allowed="5"):
+    """Wrong passwords: 530 up to the limit, then 421 and a closed session,
+    for the right password as well."""
+    for _ in range(int(allowed)):
+        sign_in(host, port, user, "wrong " + password, expect="530")
+    sign_in(host, port, user, "wrong " + password, expect="421")
+    sign_in(host, port, user, password, expect="421")
+
+
 if __name__ == "__main__":
     scenario, host, port, user, password, *rest = sys.argv[1:]
     globals()[scenario](host, int(port), user, password, *rest)

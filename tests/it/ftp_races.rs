@@ -1,0 +1,154 @@
+//! FTPS quota and sign-in promises under attack: uploads in flight that other
+//! sessions cannot touch, sessions of one user racing over the same names,
+//! REST far past the end, the file-count quota, lockouts answered with 421,
+//! session caps, a remembered password forgotten when it changes, and homes
+//! that reveal no login.
+
+use crate::ftp::{ftp_state, home, uploader};
+use crate::ftp_peers::{assert_ok, ftplib, ftplib_as};
+use crate::harness::Daemon;
+use serde_json::json;
+use tokio::io::AsyncReadExt;
+
+/// Asserts that the stored usage equals what is on disk (a rescan).
+async fn usage_matches_disk(d: &Daemon, uid: u64) {
+    let stored = ftp_state(d, uid).await;
+    d.bulk("ftp-rescan", json!({ "ids": [uid] })).await;
+    let disk = ftp_state(d, uid).await;
+    assert_eq!(
+        (&stored["used_bytes"], &stored["used_files"]),
+        (&disk["used_bytes"], &disk["used_files"]),
+        "stored usage {stored} differs from the disk {disk}"
+    );
+}
+
+#[tokio::test]
+async fn uploads_in_flight_are_untouchable_and_rest_past_the_end_is_refused() {
+    let d = Daemon::start().await;
+    let uid = uploader(&d, "flight", Some(100)).await;
+    assert_ok(&ftplib(&d, "in_flight", "flight", &[]).await, "in flight");
+    usage_matches_disk(&d, uid).await;
+    let sparse = std::fs::read_dir(home(&d, uid))
+        .expect("home")
+        .flatten()
+        .any(|e| {
+            e.metadata()
+                .map(|m| m.len() > 10 * 1024 * 1024)
+                .unwrap_or(true)
+        });
+    assert!(!sparse, "no sparse file was made by REST");
+}
+
+#[tokio::test]
+async fn sessions_racing_over_the_same_names_keep_usage_exact() {
+    let d = Daemon::start().await;
+    let uid = uploader(&d, "racers", Some(100)).await;
+    assert_ok(&ftplib(&d, "racing", "racers", &["30"]).await, "racing");
+    usage_matches_disk(&d, uid).await;
+    let staging = d.dir.path().join("data/ftp/.staging");
+    assert_eq!(std::fs::read_dir(staging).map(|e| e.count()).ok(), Some(0));
+}
+
+#[tokio::test]
+async fn the_file_count_quota_holds() {
+    let d = Daemon::start().await;
+    let uid = d.user("counted").await;
+    let reply = d
+        .bulk(
+            "create-ftp-accounts",
+            json!({ "ids": [uid], "quota_files": 3 }),
+        )
+        .await;
+    assert_eq!(reply["succeeded"], 1, "{reply}");
+    assert_ok(
+        &ftplib(&d, "file_quota", "counted", &[]).await,
+        "file quota",
+    );
+    let state = ftp_state(&d, uid).await;
+    assert_eq!(
+        (&state["used_files"], &state["quota_files"]),
+        (&json!(3), &json!(3))
+    );
+    usage_matches_disk(&d, uid).await;
+}
+
+#[tokio::test]
+async fn lockout_is_answered_with_421_and_sessions_are_capped() {
+    let d = Daemon::start_with(|c| c.ftp.max_sessions_per_address = 3).await;
+    uploader(&d, "locked", None).await;
+    let allowed = d.config.signin.max_failures.to_string();
+    assert_ok(
+        &ftplib(&d, "lockout", "locked", &[&allowed]).await,
+        "lockout",
+    );
+
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        let mut stream = tokio::net::TcpStream::connect(&d.ftp)
+            .await
+            .expect("connect");
+        let mut greeting = [0u8; 3];
+        stream.read_exact(&mut greeting).await.expect("greeting");
+        assert_eq!(&greeting, b"220");
+        open.push(stream);
+    }
+    let mut fourth = tokio::net::TcpStream::connect(&d.ftp)
+        .await
+        .expect("connect");
+    let mut reply = String::new();
+    fourth.read_to_string(&mut reply).await.expect("reply");
+    assert!(reply.starts_with("421"), "{reply}");
+    drop(open);
+    // The places come back once those sessions end.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut again = tokio::net::TcpStream::connect(&d.ftp)
+        .await
+        .expect("connect");
+    let mut greeting = [0u8; 3];
+    again.read_exact(&mut greeting).await.expect("greeting");
+    assert_eq!(&greeting, b"220");
+}
+
+#[tokio::test]
+async fn a_remembered_password_is_forgotten_when_it_or_the_account_changes() {
+    let d = Daemon::start().await;
+    let uid = uploader(&d, "cached", None).await;
+    assert_ok(&ftplib(&d, "sign_in", "cached", &[]).await, "first sign-in");
+    let new_password = "another sound passphrase";
+    let (status, body) = d
+        .post(
+            &format!("/api/v1/users/{uid}/password"),
+            &d.root,
+            json!({ "password": new_password }),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    // The old password was verified moments ago, but no longer is the password.
+    let old = ftplib(&d, "sign_in", "cached", &["530"]).await;
+    assert_ok(&old, "old password");
+    let new = ftplib_as(&d, "sign_in", "cached", new_password, &["230"]).await;
+    assert_ok(&new, "new password");
+    let reply = d.bulk("deactivate", json!({ "ids": [uid] })).await;
+    assert_eq!(reply["succeeded"], 1, "{reply}");
+    let deactivated = ftplib_as(&d, "sign_in", "cached", new_password, &["530"]).await;
+    assert_ok(&deactivated, "deactivated");
+}
+
+#[tokio::test]
+async fn a_masked_uploader_leaves_no_login_in_paths_or_the_user_record() {
+    let d = Daemon::start().await;
+    let uid = uploader(&d, "maskedname", None).await;
+    assert_ok(&ftplib(&d, "sign_in", "maskedname", &[]).await, "sign-in");
+    let reply = d.bulk("mask", json!({ "ids": [uid] })).await;
+    assert_eq!(reply["succeeded"], 1, "{reply}");
+    let (_, user) = d.get(&format!("/api/v1/users/{uid}"), &d.root).await;
+    assert!(!user.to_string().contains("maskedname"), "{user}");
+    let root = d.dir.path().join("data/ftp");
+    let names: Vec<String> = std::fs::read_dir(&root)
+        .expect("ftp root")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.contains("maskedname")), "{names:?}");
+    assert!(home(&d, uid).is_dir());
+}
