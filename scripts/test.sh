@@ -5,9 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# command -> Debian package: FTPS clients (curl, lftp) and OpenLDAP (slapd, ldap-utils).
+# command -> Debian package: FTPS clients (curl, lftp, rclone, Python ftplib) and OpenLDAP (slapd, ldap-utils).
 packages=()
-for pair in curl:curl lftp:lftp slapd:slapd ldapmodify:ldap-utils slappasswd:slapd; do
+for pair in curl:curl lftp:lftp rclone:rclone python3:python3 slapd:slapd ldapmodify:ldap-utils slappasswd:slapd; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin" command -v "${pair%%:*}" >/dev/null 2>&1 || packages+=("${pair##*:}")
 done
 if [ "${#packages[@]}" -gt 0 ]; then

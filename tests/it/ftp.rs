@@ -385,7 +385,7 @@ async fn sign_in_refusals() {
 async fn homes_are_isolated_and_paths_cannot_escape() {
     let d = Daemon::start().await;
     let alpha = uploader(&d, "alpha", None).await;
-    uploader(&d, "beta", None).await;
+    let beta = uploader(&d, "beta", None).await;
     let work = tempfile::tempdir().expect("work dir");
     let secret = write_file(work.path(), "secret.txt", 1000);
     curl(
@@ -400,12 +400,18 @@ async fn homes_are_isolated_and_paths_cannot_escape() {
 
     let listing = curl(&d, "alpha", PASSWORD, true, &["FTP/"]).await;
     assert!(!listing.stdout.contains("secret.txt"), "{}", listing.stdout);
+    assert!(
+        !listing.stdout.contains("etc-link"),
+        "a symlink is never listed, so its target is never shown: {}",
+        listing.stdout
+    );
     for path in [
-        "FTP/../beta/secret.txt",
-        "FTP/%2E%2E/beta/secret.txt",
-        "FTP/%2F..%2Fbeta%2Fsecret.txt",
-        "FTP/etc-link/hostname",
+        format!("FTP/../{beta}/secret.txt"),
+        format!("FTP/%2E%2E/{beta}/secret.txt"),
+        format!("FTP/%2F..%2F{beta}%2Fsecret.txt"),
+        "FTP/etc-link/hostname".to_owned(),
     ] {
+        let path = path.as_str();
         let attempt = curl(&d, "alpha", PASSWORD, true, &["-o", "/dev/null", path]).await;
         assert_ne!(attempt.code, 0, "{path} must not be readable");
     }

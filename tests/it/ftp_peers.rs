@@ -279,3 +279,19 @@ async fn two_thousand_sessions_from_fifty_clients_all_succeed() {
     assert_eq!(state["used_files"], 2000, "{state}");
     assert_eq!(state["used_bytes"], 2000 * 64 * 1024, "{state}");
 }
+
+#[tokio::test]
+async fn active_mode_only_when_enabled_and_only_back_to_the_client() {
+    let off = Daemon::start().await;
+    uploader(&off, "passive", None).await;
+    assert_ok(
+        &ftplib(&off, "active", "passive", &["off"]).await,
+        "active mode off",
+    );
+    let d = Daemon::start_with(|c| c.ftp.active_mode = true).await;
+    uploader(&d, "active", None).await;
+    assert_ok(
+        &ftplib(&d, "active", "active", &["on"]).await,
+        "active mode on",
+    );
+}

@@ -152,3 +152,77 @@ async fn a_masked_uploader_leaves_no_login_in_paths_or_the_user_record() {
     assert!(names.iter().all(|n| !n.contains("maskedname")), "{names:?}");
     assert!(home(&d, uid).is_dir());
 }
+
+#[tokio::test]
+async fn abort_mid_transfer_keeps_nothing_partial() {
+    let d = Daemon::start().await;
+    let uid = uploader(&d, "aborter", None).await;
+    assert_ok(&ftplib(&d, "abort", "aborter", &[]).await, "abort");
+    let state = ftp_state(&d, uid).await;
+    assert_eq!(
+        (&state["used_files"], &state["used_bytes"]),
+        (&json!(1), &json!(8 * 1024 * 1024))
+    );
+    usage_matches_disk(&d, uid).await;
+}
+
+#[tokio::test]
+async fn a_connection_that_never_signs_in_is_closed() {
+    let d =
+        Daemon::start_with(|c| c.ftp.login_timeout = std::time::Duration::from_millis(500)).await;
+    let mut stream = tokio::net::TcpStream::connect(&d.ftp)
+        .await
+        .expect("connect");
+    let mut said = String::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_string(&mut said),
+    )
+    .await;
+    assert!(read.is_ok(), "closed by the server");
+    assert!(
+        said.starts_with("220") && said.contains("421 Sign-in timeout"),
+        "{said}"
+    );
+}
+
+#[tokio::test]
+async fn homes_named_by_login_move_to_their_user_id_at_start() {
+    use gatehouse::store::Store;
+    let d = Daemon::start().await;
+    let uid = uploader(&d, "legacy", None).await;
+    assert_ok(&ftplib(&d, "sign_in", "legacy", &[]).await, "sign-in");
+    std::fs::write(home(&d, uid).join("old.txt"), b"from before").expect("file");
+    // As an older version left it: the home named by login.
+    let d = d
+        .restart(|config| {
+            let root = config.data_dir.join("ftp");
+            std::fs::rename(root.join(uid.to_string()), root.join("legacy")).expect("rename");
+            let store = gatehouse::store::sled::SledStore::open(&config.data_dir, 1 << 20)
+                .expect("store opens");
+            let store: &dyn Store = &store;
+            let legacy = root.join("legacy").display().to_string();
+            let (_, commit) = store
+                .write(|unit| {
+                    let mut user = unit.user(uid)?.expect("user");
+                    user.ftp.home = Some(legacy.clone());
+                    unit.put_user(&user)
+                })
+                .expect("write");
+            store.wait_durable(commit).expect("durable");
+        })
+        .await;
+    assert!(home(&d, uid).join("old.txt").is_file(), "moved to the id");
+    assert!(!d.dir.path().join("data/ftp/legacy").exists());
+    let state = ftp_state(&d, uid).await;
+    assert!(
+        state["home"]
+            .as_str()
+            .is_some_and(|h| h.ends_with(&format!("/{uid}"))),
+        "{state}"
+    );
+    assert_ok(
+        &ftplib(&d, "sign_in", "legacy", &[]).await,
+        "sign-in after the move",
+    );
+}

@@ -319,6 +319,9 @@ async fn directory_user_uploads_over_ftps_through_a_mapped_group() {
         (&json!("ldap"), &json!(true), &json!(12))
     );
     let home = d.dir.path().join("data/ftp").join(bo["id"].to_string());
-    assert!(home.join("field-notes.txt").exists(), "the home is named by id");
+    assert!(
+        home.join("field-notes.txt").exists(),
+        "the home is named by id"
+    );
     d.stop().await;
 }

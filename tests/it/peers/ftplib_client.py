@@ -366,6 +366,45 @@ def lockout(host, port, user, password, allowed="5"):
     sign_in(host, port, user, password, expect="421")
 
 
+def abort(host, port, user, password):
+    """ABOR in the middle of an upload and of a download: 426 then 226, the
+    partial upload gone, the session usable."""
+    ftp = connect(host, port, user, password)
+    ftp.storbinary("STOR keep.bin", io.BytesIO(os.urandom(8 * 1024 * 1024)))
+    conn = ftp.transfercmd("STOR partial.bin")
+    conn.sendall(os.urandom(2 * 1024 * 1024))
+    ftp.putcmd("ABOR")
+    first, second = ftp.getline(), ftp.getline()
+    assert first.startswith("426") and second.startswith("226"), (first, second)
+    conn.close()
+    conn = ftp.transfercmd("RETR keep.bin")
+    conn.recv(1024)
+    ftp.putcmd("ABOR")
+    first, second = ftp.getline(), ftp.getline()
+    assert first.startswith("426") and second.startswith("226"), (first, second)
+    conn.close()
+    assert ftp.nlst() == ["keep.bin"], ftp.nlst()
+    ftp.quit()
+
+
+def active(host, port, user, password, enabled="on"):
+    """Active mode (EPRT, then PORT): the server connects back to us."""
+    ftp = connect(host, port, user, password)
+    ftp.set_pasv(False)
+    data = os.urandom(300_000)
+    if enabled != "on":
+        expect_error("502", ftp.storbinary, "STOR active.bin", io.BytesIO(data))
+        ftp.quit()
+        return
+    ftp.storbinary("STOR active.bin", io.BytesIO(data))
+    got = io.BytesIO()
+    ftp.retrbinary("RETR active.bin", got.write)
+    assert got.getvalue() == data
+    expect_error("501", ftp.sendcmd, "PORT 10,9,8,7,200,1")
+    expect_error("501", ftp.sendcmd, "EPRT |1|127.0.0.1|80|")
+    ftp.quit()
+
+
 if __name__ == "__main__":
     scenario, host, port, user, password, *rest = sys.argv[1:]
     globals()[scenario](host, int(port), user, password, *rest)
