@@ -12,6 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 reps=${BENCH_REPS:-3} big_reps=${BENCH_BIG_REPS:-3}
+(( big_reps <= reps )) || big_reps=$reps
 command -v vsftpd >/dev/null && command -v curl >/dev/null || {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends vsftpd curl
 }
@@ -20,14 +21,16 @@ bench_start=$EPOCHREALTIME
 
 work=$(mktemp -d /tmp/gatehouse-ftps-bench.XXXXXX)
 chmod 755 "$work"   # vsftpd's local user must reach its home below it
-gh_pid="" vs_pid="" made_user=""
+gh_pid="" vs_pid="" reaper_pid="" made_user=""
 cleanup() {
   local status=$?
-  # Background curl and client jobs of a case cut short, then both servers; vsftpd
-  # runs in its own session (setsid), so its whole process group goes.
+  # Background curl and client jobs of a case cut short, then both servers.
   for pid in $(jobs -p); do kill "$pid" 2>/dev/null || true; done
   [ -n "$gh_pid" ] && kill "$gh_pid" 2>/dev/null || true
-  [ -n "$vs_pid" ] && kill -- "-$vs_pid" 2>/dev/null || true
+  # vsftpd: its sessions (each in a session of its own), then the listener and the
+  # subreaper's orphans, then the subreaper.
+  [ -n "$vs_pid" ] && pkill -P "$vs_pid" 2>/dev/null || true
+  [ -n "$reaper_pid" ] && { pkill -P "$reaper_pid"; kill "$reaper_pid"; } 2>/dev/null || true
   wait 2>/dev/null || true
   [ -n "$made_user" ] && userdel -r ghbench >/dev/null 2>&1 || true
   if [ "$status" != 0 ] && [ -f "$work/gatehouse.log" ]; then
@@ -44,7 +47,8 @@ cat "$work/cert.pem" "$work/key.pem" > "$work/vsftpd.pem"
 
 # gatehouse; start_gatehouse takes extra VAR=value settings (the restart for the
 # camera trap without password cache). The store lives in $work/gh, so the user and
-# FTP account survive a restart.
+# FTP account survive a restart. The sign-in throttle keeps its defaults: right
+# passwords, however many at once, must never count against it.
 export GATEHOUSE_DATA_DIR="$work/gh" GATEHOUSE_HTTP__LISTEN=127.0.0.1:18080 GATEHOUSE_FTP__LISTEN=127.0.0.1:12121 \
   GATEHOUSE_FTP__PASSIVE_PORTS=51000-51100 GATEHOUSE_TLS__CERT="$work/cert.pem" GATEHOUSE_TLS__KEY="$work/key.pem"
 start_gatehouse() {
@@ -66,10 +70,14 @@ uid=$(api -X POST http://127.0.0.1:18080/api/v1/users -d "{\"login\":\"ghbench\"
 api -X POST http://127.0.0.1:18080/api/v1/users/actions/create-ftp-accounts -d "{\"ids\":[$uid],\"quota_mb\":null}" >/dev/null
 
 # vsftpd with a local user of the same name and password, in the foreground
-# (background=NO) so $vs_pid is the listener: it forks a process per session and
-# reaps it, so its cutime+cstime (fields 16-17 of /proc/PID/stat) hold all the
-# sessions' CPU once they are gone (checked: the per-session process waits for its
-# unprivileged child before it exits).
+# (background=NO) below a small subreaper, for its CPU time. The listener forks a
+# process per session and reaps it, so its cutime+cstime (fields 16-17 of
+# /proc/PID/stat) hold what the session processes used; but a session process does
+# not wait for every child of its own (one per sign-in), and those orphans' CPU (a
+# third of a transfer's) would go to init. With the subreaper they are reparented to
+# it and it reaps them, so listener (14-17) + subreaper (16-17) is all of vsftpd
+# (checked against polling every vsftpd process during a transfer). The listener
+# itself cannot be the subreaper: it crashes reaping a pid it did not fork.
 id ghbench >/dev/null 2>&1 || { useradd -m ghbench; made_user=1; }
 echo "ghbench:$password" | chpasswd
 mkdir -p "$work/vs-home" && chown ghbench "$work/vs-home"
@@ -95,11 +103,27 @@ pam_service_name=vsftpd
 max_clients=200
 max_per_ip=200
 CONF
+cat >"$work/reaper.py" <<'PY'
+import ctypes, os, signal, sys
+if ctypes.CDLL(None).prctl(36, 1, 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
+    sys.exit("PR_SET_CHILD_SUBREAPER failed")
+child = os.fork()
+if child == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+signal.signal(signal.SIGTERM, lambda *_: os.kill(child, signal.SIGTERM))
+while True:
+    try:
+        if os.wait()[0] == child:
+            break
+    except ChildProcessError:
+        break
+PY
 mkdir -p /var/run/vsftpd/empty
-setsid vsftpd "$work/vsftpd.conf" >"$work/vsftpd.log" 2>&1 &
-vs_pid=$!
+setsid python3 "$work/reaper.py" vsftpd "$work/vsftpd.conf" >"$work/vsftpd.log" 2>&1 &
+reaper_pid=$!
 for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/12122) 2>/dev/null && break; sleep 0.1; done
-[ "$(cat "/proc/$vs_pid/comm")" = vsftpd ] || { echo "vsftpd is not pid $vs_pid" >&2; exit 1; }
+vs_pid=$(pgrep -P "$reaper_pid")
+[ "$(cat "/proc/$vs_pid/comm")" = vsftpd ] || { echo "no vsftpd below pid $reaper_pid" >&2; exit 1; }
 
 mib=1048576
 head -c $((1024 * mib)) /dev/urandom >"$work/1g.bin"
@@ -117,8 +141,8 @@ settle() {
   cat "$work/1g.bin" "$work/50m.bin" "$work/16m.bin" >/dev/null
 }
 
-# transfer port up|down local remote: one curl session; checks the byte count and
-# retries once (reported, and counted in the notes) on failure.
+# transfer port up|down local|- remote [size]: one curl session; checks the byte count
+# (size: of a download) and retries once (reported, and counted in the notes) on failure.
 transfer() {
   local port=$1 dir=$2 file=$3 remote=$4 args want got try
   if [ "$dir" = up ]; then args=(-T "$file" -w '%{size_upload}'); want=$(stat -c %s "$file")
@@ -139,15 +163,24 @@ parallel() {
 now() { echo "$EPOCHREALTIME"; }
 elapsed() { python3 -c "print(f'{$2 - $1:.3f}')"; }
 
-# Server CPU in seconds: utime+stime+cutime+cstime of the server process. For vsftpd
-# first wait until the listener has reaped every session process.
+# Server CPU in seconds: utime+stime+cutime+cstime of the server process; for vsftpd
+# plus cutime+cstime of its subreaper, once every session process is reaped.
+ticks() { # pid first last: the sum of /proc/pid/stat fields first..last
+  awk -v first="$2" -v last="$3" '{ sub(/^.*\) /, ""); for (i = first; i <= last; i++) sum += $(i - 2); print sum }' "/proc/$1/stat"
+}
 cpu() {
-  local pid=$1
-  if [ "$pid" = "$vs_pid" ]; then
-    for _ in $(seq 200); do pgrep -P "$pid" >/dev/null || break; sleep 0.05; done
-  fi
+  local pid=$1 hz
+  hz=$(getconf CLK_TCK)
   sleep 0.2
-  awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print ($12 + $13 + $14 + $15) / hz }' "/proc/$pid/stat"
+  if [ "$pid" = "$vs_pid" ]; then
+    for _ in $(seq 200); do
+      [ -z "$(pgrep -P "$vs_pid"; pgrep -P "$reaper_pid" | grep -vx "$vs_pid")" ] && break
+      sleep 0.05
+    done
+    echo "$(( $(ticks "$vs_pid" 14 17) + $(ticks "$reaper_pid" 16 17) ))" "$hz" | awk '{ print $1 / $2 }'
+  else
+    echo "$(ticks "$pid" 14 17)" "$hz" | awk '{ print $1 / $2 }'
+  fi
 }
 
 # signins port sessions workers: sign-ins per second (connect, AUTH TLS, USER/PASS, QUIT).
@@ -178,7 +211,7 @@ PY
 declare -A runs
 record() { runs["$1|$2"]+="$3 "; }
 
-# timed name server port command...: settle, run the command, record its wall time.
+# timed name server command...: settle, run the command, record its wall time.
 timed() {
   local name=$1 server=$2 start end
   shift 2
@@ -196,45 +229,49 @@ timed_cpu() {
   record "cpu-$name" "$server" "$(elapsed "$c0" "$c1")"
 }
 
-camera_trap() { # server port: 20 sessions of the same user, 16 MiB each, at once
-  for _ in $(seq "$reps"); do timed "$3" "$1" parallel 20 "$2" up "$work/16m.bin" upcam; done
+camera_trap() { # name server port: 20 sessions of the same user, 16 MiB each, at once
+  timed "$1" "$2" parallel 20 "$3" up "$work/16m.bin" upcam
 }
 
-for server in gatehouse:12121 vsftpd:12122; do
+servers=(gatehouse:12121 vsftpd:12122)
+for server in "${servers[@]}"; do
   name=${server%%:*}; port=${server##*:}
-  pid=$gh_pid; [ "$name" = vsftpd ] && pid=$vs_pid
-  echo "== $name: sources and warm-up" >&2
+  echo "== $name: download sources and warm-up" >&2
   transfer "$port" up "$work/50m.bin" upwarm.bin   # warm caches and the TLS path once
   transfer "$port" up "$work/1g.bin" dl1g.bin
   parallel 20 "$port" up "$work/50m.bin" dl50m-
-  echo "== $name: 1 GiB upload and download" >&2
-  for _ in $(seq "$big_reps"); do
-    timed_cpu up1g "$name" "$pid" transfer "$port" up "$work/1g.bin" up1g.bin
-    timed_cpu down1g "$name" "$pid" transfer "$port" down - dl1g.bin $((1024 * mib))
-  done
-  echo "== $name: 20 x 50 MiB parallel" >&2
-  for _ in $(seq "$reps"); do
+done
+# Servers take turns within each round, so a noisy spell on the machine hits both.
+for round in $(seq "$reps"); do
+  for server in "${servers[@]}"; do
+    name=${server%%:*}; port=${server##*:}
+    pid=$gh_pid; [ "$name" = vsftpd ] && pid=$vs_pid
+    echo "== round $round/$reps: $name" >&2
+    if [ "$round" -le "$big_reps" ]; then
+      timed_cpu up1g "$name" "$pid" transfer "$port" up "$work/1g.bin" up1g.bin
+      timed_cpu down1g "$name" "$pid" transfer "$port" down - dl1g.bin $((1024 * mib))
+    fi
     timed up20x50 "$name" parallel 20 "$port" up "$work/50m.bin" uppar-
     timed down20x50 "$name" parallel 20 "$port" down - dl50m- $((50 * mib))
+    settle; record signins "$name" "$(signins "$port" 200 10)"
+    camera_trap camera "$name" "$port"
   done
-  echo "== $name: sign-ins" >&2
-  for _ in $(seq "$reps"); do settle; record signins "$name" "$(signins "$port" 200 10)"; done
-  echo "== $name: camera trap" >&2
-  camera_trap "$name" "$port" camera
 done
 
 echo "== gatehouse restarted with GATEHOUSE_SIGNIN__PASSWORD_CACHE=0s: sign-ins, camera trap" >&2
 stop_gatehouse
 start_gatehouse GATEHOUSE_SIGNIN__PASSWORD_CACHE=0s
-for _ in $(seq "$reps"); do settle; record signins-nocache gatehouse "$(signins 12121 200 10)"; done
-camera_trap gatehouse 12121 camera-nocache
+for _ in $(seq "$reps"); do
+  settle; record signins-nocache gatehouse "$(signins 12121 200 10)"
+  camera_trap camera-nocache gatehouse 12121
+done
 # vsftpd has no password cache: its column repeats its own runs of the same case.
 runs["signins-nocache|vsftpd"]=${runs["signins|vsftpd"]}
 runs["camera-nocache|vsftpd"]=${runs["camera|vsftpd"]}
 
 # The table: medians; ratio >1 means gatehouse is better (faster, or less CPU).
 python3 - "$reps" "$big_reps" "$(elapsed "$bench_start" "$(now)")" <<PY
-import statistics, sys
+import statistics, sys, textwrap
 reps, big_reps, total = sys.argv[1], sys.argv[2], float(sys.argv[3])
 runs = {$(for key in "${!runs[@]}"; do printf '"%s": [%s], ' "$key" "${runs[$key]// /, }"; done)}
 def med(case, server): return statistics.median(runs[f"{case}|{server}"])
@@ -252,7 +289,7 @@ def cell(kind, value, mib):
     if kind == "wall": return f"{value:6.2f} s"
     if kind == "per-s": return f"{value:6.1f} /s"
     return f"{value * 1024 / mib:6.2f} s"
-print(f"\nFTPS, gatehouse vs vsftpd (TLS, PROT P), medians of {reps} runs (1 GiB cases: {big_reps} runs); total {total:.0f} s")
+print(f"\nFTPS, gatehouse vs vsftpd (TLS, PROT P), medians of {reps} runs (1 GiB cases: {big_reps} runs); {total:.0f} s after the build")
 print(f"{'case':<40}{'gatehouse':>22}{'vsftpd':>22}{'gh/vs':>8}")
 for label, case, kind, mib in rows:
     g, v = med(case, "gatehouse"), med(case, "vsftpd")
@@ -260,6 +297,6 @@ for label, case, kind, mib in rows:
     print(f"{label:<40}{cell(kind, g, mib):>22}{cell(kind, v, mib):>22}{ratio:7.2f}x")
 print("gh/vs >1: gatehouse faster (or less CPU).  * gatehouse restarted with GATEHOUSE_SIGNIN__PASSWORD_CACHE=0s;")
 print("  vsftpd has no password cache, its column repeats its own runs.")
-print("runs: " + "; ".join(f"{k}: {' '.join(f'{x:g}' for x in v)}" for k, v in sorted(runs.items())))
+print(textwrap.fill("runs: " + "; ".join(f"{k}: {' '.join(f'{x:g}' for x in v)}" for k, v in sorted(runs.items())), 110, subsequent_indent="  "))
 PY
 if [ -s "$work/notes" ]; then echo "notes:"; sort "$work/notes" | uniq -c; fi

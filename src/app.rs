@@ -117,6 +117,61 @@ pub fn rescan_ftp_usage(config: &Config) -> anyhow::Result<usize> {
     Ok(scanned)
 }
 
+/// The root user acting for a command run against a stopped daemon.
+fn root_principal(directory: &Directory) -> anyhow::Result<crate::service::Principal> {
+    let root = directory
+        .accounts
+        .find_root()
+        .context("the root user is missing")?;
+    Ok(crate::service::Principal {
+        user: root,
+        via: crate::domain::credentials::TokenKind::Api,
+    })
+}
+
+/// `gatehouse users export`: writes every user as CSV to `out`, calling
+/// `progress` with the count after each page. Returns how many were written.
+pub fn export_users(
+    config: &Config,
+    out: &mut dyn std::io::Write,
+    progress: &dyn Fn(usize),
+) -> anyhow::Result<usize> {
+    let directory = open_directory(config, Arc::new(SystemClock))?;
+    let principal = root_principal(&directory)?;
+    let mut query = crate::service::index::UserQuery::default();
+    out.write_all(&crate::service::exchange::UserExchange::header())?;
+    let mut written = 0;
+    loop {
+        let page = directory.exchange.export_page(&principal, &query)?;
+        out.write_all(&page.csv)?;
+        written += page.csv.iter().filter(|b| **b == b'\n').count();
+        progress(written);
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => break,
+        }
+    }
+    out.flush()?;
+    Ok(written)
+}
+
+/// `gatehouse users import`: plans and (unless `dry_run`) applies `csv`.
+pub async fn import_users(
+    config: &Config,
+    csv: &[u8],
+    mode: crate::service::exchange::ImportMode,
+    dry_run: bool,
+) -> anyhow::Result<crate::service::exchange::ImportReport> {
+    let directory = open_directory(config, Arc::new(SystemClock))?;
+    let principal = root_principal(&directory)?;
+    let report = directory
+        .exchange
+        .import(&principal, csv, mode, dry_run)
+        .await?;
+    directory.flush().context("flushing the store")?;
+    Ok(report)
+}
+
 /// Starts everything `config` asks for, with `clock` as the time source.
 pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
     let directory = Arc::new(open_directory(config, clock)?);

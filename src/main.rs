@@ -30,8 +30,6 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// FTP maintenance (run while the daemon is stopped; a running daemon has
-    /// `POST /api/v1/users/{id}/ftp/rescan` instead).
     /// LDAP directory sync (run while the daemon is stopped; a running daemon
     /// has `POST /api/v1/ldap/sync` instead).
     Ldap {
@@ -41,6 +39,8 @@ enum Command {
         #[arg(long, global = true)]
         config: Option<PathBuf>,
     },
+    /// FTP maintenance (run while the daemon is stopped; a running daemon has
+    /// `POST /api/v1/users/{id}/ftp/rescan` instead).
     Ftp {
         #[command(subcommand)]
         command: FtpCommand,
@@ -48,6 +48,41 @@ enum Command {
         #[arg(long, global = true)]
         config: Option<PathBuf>,
     },
+    /// CSV export and import of users (run while the daemon is stopped; a
+    /// running daemon has `GET /api/v1/users.csv` and `POST /api/v1/users/import`).
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+        /// TOML config file.
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Write every user as CSV (the source systems' columns; never a password).
+    Export {
+        /// File to write; default: standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Add, update or delete users from a CSV file, all or nothing.
+    Import {
+        #[arg(long, value_enum)]
+        mode: ImportModeArg,
+        /// Print the plan and every error; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        file: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ImportModeArg {
+    Add,
+    Update,
+    Delete,
 }
 
 #[derive(Subcommand)]
@@ -66,8 +101,7 @@ enum FtpCommand {
     Rescan,
 }
 
-/// Info for gatehouse; warnings only from libunftp, whose info spans carry whole sessions.
-const DEFAULT_LOG_FILTER: &str = "info,libunftp=warn,unftp_sbe_fs=warn";
+const DEFAULT_LOG_FILTER: &str = "info";
 
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -92,6 +126,7 @@ fn main() -> ExitCode {
             command: LdapCommand::Sync { incremental },
             config,
         } => run_ldap_sync(config, incremental),
+        Command::Users { command, config } => run_users(command, config),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -118,28 +153,95 @@ fn run_ftp_rescan(config_path: Option<PathBuf>) -> anyhow::Result<()> {
 
 fn run_ldap_sync(config_path: Option<PathBuf>, incremental: bool) -> anyhow::Result<()> {
     use gatehouse::service::sync::SyncMode;
-    use std::io::Write;
     let config = Config::load(config_path.as_deref())?;
     let mode = if incremental {
         SyncMode::Incremental
     } else {
         SyncMode::Full
     };
-    let started = std::time::Instant::now();
-    let progress = move |read: usize| {
-        let rate = read as f64 / started.elapsed().as_secs_f64().max(0.001);
-        eprint!(
-            "\r[{:<30}] {read} entries read ({rate:.0}/s)",
-            "=".repeat((read / 500).min(30))
-        );
-        let _ = std::io::stderr().flush();
-    };
+    let bar = progress_bar("entries read");
+    let progress = |read: usize| bar.set_position(read as u64);
     let runtime = tokio::runtime::Runtime::new()?;
     let report = runtime.block_on(gatehouse::app::sync_ldap(&config, mode, &progress))?;
-    eprintln!();
+    bar.finish();
     println!("{}", serde_json::to_string_pretty(&report)?);
     match report.aborted {
         Some(reason) => anyhow::bail!("sync changed nothing: {reason}"),
         None => Ok(()),
+    }
+}
+
+/// A counter on standard error: drawn on a terminal, silent otherwise (so no
+/// `\r` ends up in a log file).
+fn progress_bar(what: &'static str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    let style =
+        indicatif::ProgressStyle::with_template("{spinner} {pos} {msg} ({per_sec}, {elapsed})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
+    bar.set_style(style);
+    bar.set_message(what);
+    bar
+}
+
+fn run_users(command: UsersCommand, config_path: Option<PathBuf>) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use gatehouse::service::exchange::ImportMode;
+    let config = Config::load(config_path.as_deref())?;
+    match command {
+        UsersCommand::Export { out } => {
+            let bar = progress_bar("users written");
+            let progress = |count: usize| bar.set_position(count as u64);
+            let count = match &out {
+                Some(path) => {
+                    let file = std::fs::File::create(path)
+                        .with_context(|| format!("cannot create {}", path.display()))?;
+                    let mut writer = std::io::BufWriter::new(file);
+                    gatehouse::app::export_users(&config, &mut writer, &progress)?
+                }
+                None => {
+                    let mut stdout = std::io::stdout().lock();
+                    gatehouse::app::export_users(&config, &mut stdout, &progress)?
+                }
+            };
+            bar.finish_and_clear();
+            eprintln!("exported {count} users");
+            Ok(())
+        }
+        UsersCommand::Import {
+            mode,
+            dry_run,
+            file,
+        } => {
+            let csv =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let mode = match mode {
+                ImportModeArg::Add => ImportMode::Add,
+                ImportModeArg::Update => ImportMode::Update,
+                ImportModeArg::Delete => ImportMode::Delete,
+            };
+            let runtime = tokio::runtime::Runtime::new()?;
+            let report =
+                runtime.block_on(gatehouse::app::import_users(&config, &csv, mode, dry_run))?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if let Some(first) = report.errors.first() {
+                let column = first
+                    .column
+                    .as_deref()
+                    .map(|c| format!(", column {c}"))
+                    .unwrap_or_default();
+                anyhow::bail!(
+                    "{}: line {}{column}: {} ({} errors); nothing was imported",
+                    file.display(),
+                    first.line,
+                    first.message,
+                    report.errors.len()
+                );
+            }
+            Ok(())
+        }
     }
 }

@@ -53,6 +53,9 @@ pub struct HttpConfig {
     pub public_url: String,
     /// Largest request body accepted, in bytes; larger ones get 413.
     pub max_body_bytes: usize,
+    /// Largest CSV file `POST /api/v1/users/import` accepts, in bytes. Imports
+    /// are not cut off by `request_timeout` (hashing 100,000 passwords takes minutes).
+    pub max_import_bytes: usize,
     /// Time a client has to send a request's headers, and how long an idle
     /// keep-alive connection is kept.
     #[serde(with = "humantime_serde")]
@@ -198,6 +201,7 @@ impl Default for HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: "http://127.0.0.1:8080".into(),
             max_body_bytes: 1024 * 1024,
+            max_import_bytes: 256 * 1024 * 1024,
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
             max_connections: 4096,

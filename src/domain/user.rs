@@ -91,6 +91,37 @@ pub struct User {
     pub address: Address,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frontend_language: Option<String>,
+    /// Languages of the data the user works in, e.g. ["de-DE", "en-US"].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub database_languages: Vec<String>,
+    /// Languages the user searches in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub search_languages: Vec<String>,
+    /// Front-end settings, as the front end stores them (a JSON object).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frontend_prefs: Option<serde_json::Value>,
+    /// Data of plugins and integrations (a JSON object).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_data: Option<serde_json::Value>,
+    /// Profile picture metadata (a JSON object).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picture: Option<serde_json::Value>,
+    /// When notification mails go out (a JSON object; see the mail schedule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mail_schedule: Option<serde_json::Value>,
+    /// Whether the user should get a mail to confirm their address.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub confirm_email: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm_email_sent_at: Option<Timestamp>,
+    /// Whether the user should get a welcome mail.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub welcome_email: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub welcome_email_sent_at: Option<Timestamp>,
+    /// Raised by every change of the record (optimistic concurrency, CSV `user._version`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub version: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<UserId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -130,6 +161,10 @@ pub struct User {
 
 fn is_false(value: &bool) -> bool {
     !value
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {
@@ -202,6 +237,17 @@ impl User {
             location: None,
             address: Address::default(),
             frontend_language: None,
+            database_languages: Vec::new(),
+            search_languages: Vec::new(),
+            frontend_prefs: None,
+            custom_data: None,
+            picture: None,
+            mail_schedule: None,
+            confirm_email: false,
+            confirm_email_sent_at: None,
+            welcome_email: false,
+            welcome_email_sent_at: None,
+            version: 0,
             owner: None,
             updated_by: None,
             created_at: now,
@@ -323,6 +369,9 @@ impl User {
             *field = None;
         }
         self.address = Address::default();
+        // A picture and plugin data may identify the person as well.
+        self.picture = None;
+        self.custom_data = None;
         self.email_confirmed_at = None;
         self.two_factor_enabled = false;
         self.status = Status::Deactivated;

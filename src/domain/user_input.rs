@@ -7,9 +7,14 @@ use super::names::{Email, Login};
 use super::roles::SystemRole;
 use super::user::{Address, Status, User, UserType};
 use serde::{Deserialize, Deserializer};
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 const MAX_TEXT_LEN: usize = 1000;
+/// Largest JSON setting (prefs, custom data, picture, schedule), serialized.
+const MAX_JSON_LEN: usize = 64 * 1024;
+/// Most languages in one list.
+const MAX_LANGUAGES: usize = 50;
 
 /// Reads a field that may be absent (`None`), `null` (`Some(None)`) or a value.
 fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
@@ -59,6 +64,20 @@ pub struct UserPatch {
     pub require_password_change: Option<bool>,
     pub require_email_confirmation: Option<bool>,
     pub require_2fa: Option<bool>,
+    pub database_languages: Option<Vec<String>>,
+    pub search_languages: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub frontend_prefs: Option<Option<Value>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub custom_data: Option<Option<Value>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub picture: Option<Option<Value>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub mail_schedule: Option<Option<Value>>,
+    pub confirm_email: Option<bool>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub confirm_email_sent_at: Option<Option<Timestamp>>,
+    pub welcome_email: Option<bool>,
 }
 
 /// A user to create: the patch fields plus what only exists at creation.
@@ -163,6 +182,54 @@ impl Changes<'_> {
     }
 }
 
+impl Changes<'_> {
+    fn json(
+        &mut self,
+        name: &'static str,
+        slot: fn(&mut User) -> &mut Option<Value>,
+        value: Option<Option<Value>>,
+    ) -> Result<(), ValidationError> {
+        if let Some(value) = value {
+            let value = value.map(|v| json_setting(name, v)).transpose()?;
+            self.set(name, slot, value);
+        }
+        Ok(())
+    }
+}
+
+/// A JSON setting: an object, at most [`MAX_JSON_LEN`] bytes serialized.
+fn json_setting(field: &str, value: Value) -> Result<Value, ValidationError> {
+    if !value.is_object() {
+        return Err(ValidationError::new(field, "must be a JSON object"));
+    }
+    if value.to_string().len() > MAX_JSON_LEN {
+        return Err(ValidationError::new(field, "must be at most 64 KiB"));
+    }
+    Ok(value)
+}
+
+/// A list of language tags like `de-DE`: letters, digits and `-`, 2 to 35 long.
+fn languages(field: &str, list: Vec<String>) -> Result<Vec<String>, ValidationError> {
+    if list.len() > MAX_LANGUAGES {
+        return Err(ValidationError::new(field, "at most 50 languages"));
+    }
+    list.into_iter()
+        .map(|tag| {
+            let tag = tag.trim().to_owned();
+            let ok = (2..=35).contains(&tag.len())
+                && tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+            if ok {
+                Ok(tag)
+            } else {
+                Err(ValidationError::new(
+                    field,
+                    format!("`{tag}` is not a language tag like de-DE"),
+                ))
+            }
+        })
+        .collect()
+}
+
 impl UserPatch {
     /// Applies the patch to `user` and returns the names of the changed fields.
     /// Nothing is changed when an error is returned.
@@ -236,6 +303,39 @@ impl UserPatch {
         }
         if let Some(flag) = self.require_2fa {
             changes.set("require_2fa", |u| &mut u.require_2fa, flag);
+        }
+        if let Some(list) = self.database_languages {
+            let list = languages("database_languages", list)?;
+            changes.set("database_languages", |u| &mut u.database_languages, list);
+        }
+        if let Some(list) = self.search_languages {
+            let list = languages("search_languages", list)?;
+            changes.set("search_languages", |u| &mut u.search_languages, list);
+        }
+        changes.json(
+            "frontend_prefs",
+            |u| &mut u.frontend_prefs,
+            self.frontend_prefs,
+        )?;
+        changes.json("custom_data", |u| &mut u.custom_data, self.custom_data)?;
+        changes.json("picture", |u| &mut u.picture, self.picture)?;
+        changes.json(
+            "mail_schedule",
+            |u| &mut u.mail_schedule,
+            self.mail_schedule,
+        )?;
+        if let Some(flag) = self.confirm_email {
+            changes.set("confirm_email", |u| &mut u.confirm_email, flag);
+        }
+        if let Some(at) = self.confirm_email_sent_at {
+            changes.set(
+                "confirm_email_sent_at",
+                |u| &mut u.confirm_email_sent_at,
+                at,
+            );
+        }
+        if let Some(flag) = self.welcome_email {
+            changes.set("welcome_email", |u| &mut u.welcome_email, flag);
         }
         let fields = changes.fields;
         validate_record(&draft)?;

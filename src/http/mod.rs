@@ -3,6 +3,7 @@
 
 mod account;
 mod error;
+mod exchange;
 mod extract;
 mod groups;
 mod projects;
@@ -35,6 +36,7 @@ pub fn router(directory: Arc<Directory>, config: &HttpConfig) -> Router {
         .nest(
             "/api/v1",
             users::routes()
+                .merge(exchange::export_routes())
                 .merge(account::routes())
                 .merge(groups::routes())
                 .merge(projects::routes()),
@@ -52,6 +54,7 @@ pub fn router(directory: Arc<Directory>, config: &HttpConfig) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             config.request_timeout,
         ))
+        .nest("/api/v1", exchange::import_routes(config.max_import_bytes))
         .layer(TraceLayer::new_for_http())
         .with_state(AppState { directory })
 }

@@ -148,7 +148,9 @@ fn parse_time(field: &str, raw: &str) -> ApiResult<chrono::DateTime<chrono::Utc>
 }
 
 /// Reads the listing parameters; an unknown parameter or bad value is a 400 naming it.
-fn parse_query(params: &HashMap<String, String>) -> ApiResult<(UserQuery, Option<Vec<String>>)> {
+pub(super) fn parse_query(
+    params: &HashMap<String, String>,
+) -> ApiResult<(UserQuery, Option<Vec<String>>)> {
     let mut query = UserQuery {
         limit: DEFAULT_PAGE,
         search_fields: DEFAULT_SEARCH_FIELDS.to_vec(),

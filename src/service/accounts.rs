@@ -139,6 +139,15 @@ impl Accounts {
         self.current_user(id)
     }
 
+    /// The root user (for commands run on a stopped daemon).
+    pub fn find_root(&self) -> ServiceResult<Arc<User>> {
+        let id = self
+            .snapshot()
+            .user_id_by_login(ROOT_LOGIN)?
+            .ok_or(ServiceError::NotFound("root user"))?;
+        self.current_user(id)
+    }
+
     /// Reads a user: directory readers see everyone, others only themselves.
     pub fn get_user(&self, principal: &Principal, id: UserId) -> ServiceResult<Arc<User>> {
         let actor = principal.unrestricted()?;

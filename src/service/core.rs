@@ -120,9 +120,13 @@ impl Unit<'_> {
         self.tx.user(id)?.ok_or(ServiceError::NotFound("user"))
     }
 
-    /// Writes a user (indexes checked) and marks it for the user index.
+    /// Writes a user (indexes checked), one version above the stored one, and
+    /// marks it for the user index.
     pub fn save(&self, user: &User) -> ServiceResult<()> {
-        self.tx.put_user(user)?;
+        let stored = self.tx.user(user.id)?.map_or(0, |u| u.version);
+        let mut user = user.clone();
+        user.version = stored + 1;
+        self.tx.put_user(&user)?;
         self.touched.borrow_mut().push(user.id);
         Ok(())
     }

@@ -16,6 +16,16 @@ use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+/// What a user leaves behind when deleted: records naming them, and their
+/// project memberships.
+pub(crate) struct Leaving {
+    records: Vec<crate::domain::projects::ResourceId>,
+    memberships: std::collections::BTreeMap<
+        crate::domain::projects::ProjectId,
+        crate::domain::projects::ProjectRole,
+    >,
+}
+
 fn system_user_refusal(action: &str) -> ServiceError {
     ServiceError::conflict("system_user", format!("system users cannot be {action}"))
 }
@@ -194,52 +204,74 @@ impl Accounts {
         id: UserId,
     ) -> ServiceResult<Option<Arc<User>>> {
         let actor = principal.unrestricted()?;
-        let policy = self.settings.on_delete;
-        let records = records_naming(&*self.snapshot(), id)?;
-        let memberships = self.snapshot().projects_of(id)?;
+        let leaving = self.leaving(id)?;
         self.write_as(actor, |unit| {
-            let user = unit.user(id)?;
-            roles::may_touch_record(actor, &user, Right::Delete)?;
-            if user.is_system() {
-                return Err(system_user_refusal("deleted"));
-            }
-            if user.is_archived() && policy == OnDelete::Archive {
-                return Err(ServiceError::conflict(
-                    "archived",
-                    "the user is already archived",
-                ));
-            }
-            Self::revoke_all_tokens(unit, id)?;
-            let reassigned = Self::reassign_to_deleted_user(unit, id)?;
-            release_records(unit, &records, id)?;
-            leave_projects(unit, &memberships, id, policy == OnDelete::Delete)?;
-            let after = match policy {
-                OnDelete::Archive => {
-                    let mut archived = user.clone();
-                    archived.archived_at = Some(unit.now);
-                    archived.updated_at = unit.now;
-                    archived.updated_by = Some(actor.id);
-                    unit.save(&archived)?;
-                    Some(archived)
-                }
-                OnDelete::Delete => {
-                    unit.remove(&user)?;
-                    None
-                }
-            };
-            Self::guard_admin_rules(unit, &user, after.as_ref())?;
-            let action = if after.is_some() {
-                AuditAction::UserArchive
-            } else {
-                AuditAction::UserDelete
-            };
-            unit.audit(
-                action,
-                Some(id),
-                json!({ "reassigned_records": reassigned }),
-            )
+            self.delete_in(unit, actor, id, &leaving).map(drop)
         })?;
         Ok(self.snapshot().user(id)?.map(Arc::new))
+    }
+
+    /// What a user leaves behind, read before deleting them: the records that
+    /// name them and their project memberships.
+    pub(crate) fn leaving(&self, id: UserId) -> ServiceResult<Leaving> {
+        let snapshot = self.snapshot();
+        Ok(Leaving {
+            records: records_naming(&*snapshot, id)?,
+            memberships: snapshot.projects_of(id)?,
+        })
+    }
+
+    /// Archives or deletes user `id` inside `unit` (see [`Self::delete_user`]);
+    /// returns the archived user, if kept.
+    pub(crate) fn delete_in(
+        &self,
+        unit: &Unit,
+        actor: &User,
+        id: UserId,
+        leaving: &Leaving,
+    ) -> ServiceResult<Option<User>> {
+        let policy = self.settings.on_delete;
+        let user = unit.user(id)?;
+        roles::may_touch_record(actor, &user, Right::Delete)?;
+        if user.is_system() {
+            return Err(system_user_refusal("deleted"));
+        }
+        if user.is_archived() && policy == OnDelete::Archive {
+            return Err(ServiceError::conflict(
+                "archived",
+                "the user is already archived",
+            ));
+        }
+        Self::revoke_all_tokens(unit, id)?;
+        let reassigned = Self::reassign_to_deleted_user(unit, id)?;
+        release_records(unit, &leaving.records, id)?;
+        leave_projects(unit, &leaving.memberships, id, policy == OnDelete::Delete)?;
+        let after = match policy {
+            OnDelete::Archive => {
+                let mut archived = user.clone();
+                archived.archived_at = Some(unit.now);
+                archived.updated_at = unit.now;
+                archived.updated_by = Some(actor.id);
+                unit.save(&archived)?;
+                Some(archived)
+            }
+            OnDelete::Delete => {
+                unit.remove(&user)?;
+                None
+            }
+        };
+        Self::guard_admin_rules(unit, &user, after.as_ref())?;
+        let action = if after.is_some() {
+            AuditAction::UserArchive
+        } else {
+            AuditAction::UserDelete
+        };
+        unit.audit(
+            action,
+            Some(id),
+            json!({ "reassigned_records": reassigned }),
+        )?;
+        Ok(after)
     }
 
     /// Copies a user: a new pending user with the same type, groups, roles and

@@ -12,6 +12,7 @@ mod bootstrap;
 pub(crate) mod core;
 mod credentials;
 mod error;
+pub mod exchange;
 mod ftp;
 mod groups;
 pub mod index;
@@ -67,6 +68,7 @@ pub struct Directory {
     pub ftp: FtpAccounts,
     pub sync: Arc<DirectorySync>,
     pub audit: AuditTrail,
+    pub exchange: exchange::UserExchange,
 }
 
 impl Directory {
@@ -99,6 +101,7 @@ impl Directory {
             records: Records::new(core.clone()),
             ftp: FtpAccounts::new(core.clone(), Mutex::default(), signin.clone()),
             audit: AuditTrail::new(core.clone()),
+            exchange: exchange::UserExchange::with_accounts(core.clone()),
             signin,
             sync,
             core,

@@ -1,0 +1,573 @@
+//! Reading an import file and planning it: encoding and separator detection,
+//! the header, every row checked against the store and the rest of the file,
+//! and the plan (rows to add, per-field changes, rows to delete) or every
+//! error by line and column. Nothing here writes; `apply.rs` does.
+
+use super::UserExchange;
+use super::columns::{self, Column, RowInput, cell, exported, read_cell};
+use crate::domain::names::{Email, fold};
+use crate::domain::roles;
+use crate::domain::user::{Right, Status, User, UserId, UserType};
+use crate::service::{Principal, ServiceResult};
+use crate::store::ReadView;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+
+/// What an import does with its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportMode {
+    Add,
+    Update,
+    Delete,
+}
+
+/// One problem, where it is: the header is line 1.
+#[derive(Debug, Clone, Serialize)]
+pub struct RowError {
+    pub line: u64,
+    pub column: Option<String>,
+    pub message: String,
+    /// The row was changed since it was exported (`user._version`).
+    #[serde(skip)]
+    pub conflict: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedAdd {
+    pub line: u64,
+    pub login: Option<String>,
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedUpdate {
+    pub line: u64,
+    pub id: UserId,
+    pub changes: BTreeMap<&'static str, Change>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedDelete {
+    pub line: u64,
+    pub id: UserId,
+    pub login: Option<String>,
+}
+
+/// The outcome of an import: the plan, and whether it was applied.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportReport {
+    pub mode: ImportMode,
+    pub dry_run: bool,
+    pub applied: bool,
+    pub add: Vec<PlannedAdd>,
+    pub update: Vec<PlannedUpdate>,
+    pub delete: Vec<PlannedDelete>,
+    pub errors: Vec<RowError>,
+}
+
+/// A row ready to apply.
+pub(super) enum Planned {
+    Add {
+        line: u64,
+        user: Box<User>,
+        password: Option<String>,
+    },
+    Update {
+        line: u64,
+        before: Box<User>,
+        after: Box<User>,
+        password: Option<String>,
+    },
+    Delete {
+        line: u64,
+        id: UserId,
+    },
+}
+
+fn error(line: u64, column: Option<Column>, message: impl Into<String>) -> RowError {
+    RowError {
+        line,
+        column: column.map(|c| c.name().to_owned()),
+        message: message.into(),
+        conflict: false,
+    }
+}
+
+/// The text of the file: UTF-8, with or without a byte-order mark.
+fn decode(bytes: &[u8]) -> Result<&str, RowError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    std::str::from_utf8(bytes).map_err(|e| {
+        let line = bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count() as u64
+            + 1;
+        error(line, None, "the file is not UTF-8 text")
+    })
+}
+
+/// `;` when the header has more of them than `,`.
+fn separator(text: &str) -> u8 {
+    let header = text.lines().next().unwrap_or("");
+    if header.matches(';').count() > header.matches(',').count() {
+        b';'
+    } else {
+        b','
+    }
+}
+
+/// The rows of the file as inputs, with the columns they came from.
+struct Parsed {
+    columns: Vec<Column>,
+    rows: Vec<(u64, RowInput)>,
+}
+
+fn parse(bytes: &[u8], mode: ImportMode, errors: &mut Vec<RowError>) -> Option<Parsed> {
+    let text = decode(bytes).map_err(|e| errors.push(e)).ok()?;
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(separator(text))
+        .from_reader(text.as_bytes());
+    let header = reader
+        .headers()
+        .map_err(|e| errors.push(error(1, None, format!("unreadable header: {e}"))))
+        .ok()?
+        .clone();
+    let mut columns = Vec::new();
+    for name in header.iter() {
+        match Column::parse(name) {
+            Some(column) if columns.contains(&column) => {
+                errors.push(error(1, Some(column), "the column appears twice"));
+            }
+            Some(column) => columns.push(column),
+            None => errors.push(RowError {
+                column: Some(name.to_owned()),
+                ..error(1, None, "unknown column")
+            }),
+        }
+    }
+    let (needed, names): (&[Column], &str) = match mode {
+        ImportMode::Add => (&[Column::Login, Column::Email], "user.login or user.email"),
+        _ => (&[Column::Id, Column::Login], "ID or user.login"),
+    };
+    if !needed.iter().any(|c| columns.contains(c)) {
+        errors.push(error(1, None, format!("a {names} column is required")));
+    }
+    if !errors.is_empty() {
+        return None;
+    }
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = match record {
+            Ok(record) => record,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                errors.push(error(line, None, format!("unreadable row: {e}")));
+                continue;
+            }
+        };
+        let line = record.position().map_or(0, |p| p.line());
+        let mut row = RowInput::default();
+        for (column, raw) in columns.iter().zip(record.iter()) {
+            let raw = match column {
+                Column::Password => raw,
+                _ => columns::unescape(raw),
+            };
+            if let Err(message) = read_cell(&mut row, *column, raw) {
+                errors.push(error(line, Some(*column), message));
+            }
+        }
+        rows.push((line, row));
+    }
+    Some(Parsed { columns, rows })
+}
+
+/// Finds the user a row names: by `ID`, else by `user.login`.
+fn target(view: &dyn ReadView, line: u64, row: &RowInput) -> Result<User, RowError> {
+    let (id, column) = match (row.id, &row.patch.login) {
+        (Some(id), _) => (Some(id), Column::Id),
+        (None, Some(login)) => (view.user_id_by_login(login).ok().flatten(), Column::Login),
+        (None, None) => {
+            return Err(error(
+                line,
+                Some(Column::Id),
+                "names no user (ID or user.login)",
+            ));
+        }
+    };
+    id.and_then(|id| view.user(id).ok().flatten())
+        .ok_or_else(|| error(line, Some(column), "no such user"))
+}
+
+/// Where in the file a login or email was first seen.
+#[derive(Default)]
+struct SeenInFile {
+    names: HashMap<String, u64>,
+}
+
+impl SeenInFile {
+    /// Records `key`; the line that already had it, if any.
+    fn first(&mut self, key: String, line: u64) -> Option<u64> {
+        match self.names.get(&key) {
+            Some(first) => Some(*first),
+            None => {
+                self.names.insert(key, line);
+                None
+            }
+        }
+    }
+}
+
+impl UserExchange {
+    /// Reads and checks `bytes` as an import in `mode` by `principal`, and
+    /// applies it (all or nothing) unless `dry_run` or an error was found.
+    pub async fn import(
+        &self,
+        principal: &Principal,
+        bytes: &[u8],
+        mode: ImportMode,
+        dry_run: bool,
+    ) -> ServiceResult<ImportReport> {
+        let actor = principal.unrestricted()?;
+        roles::require(actor, roles::Capability::ManageUsers)?;
+        let mut report = ImportReport {
+            mode,
+            dry_run,
+            applied: false,
+            add: Vec::new(),
+            update: Vec::new(),
+            delete: Vec::new(),
+            errors: Vec::new(),
+        };
+        let Some(parsed) = parse(bytes, mode, &mut report.errors) else {
+            return Ok(report);
+        };
+        let planned = self.plan(actor, parsed, mode, &mut report);
+        if !report.errors.is_empty() || dry_run {
+            return Ok(report);
+        }
+        self.apply(actor, planned).await?;
+        report.applied = true;
+        Ok(report)
+    }
+
+    fn plan(
+        &self,
+        actor: &User,
+        parsed: Parsed,
+        mode: ImportMode,
+        report: &mut ImportReport,
+    ) -> Vec<Planned> {
+        let snapshot = self.snapshot();
+        let view: &dyn ReadView = &*snapshot;
+        let mut logins = SeenInFile::default();
+        let mut emails = SeenInFile::default();
+        let mut targets = SeenInFile::default();
+        let mut planned = Vec::new();
+        for (line, row) in parsed.rows {
+            let outcome = match mode {
+                ImportMode::Add => self.plan_add(actor, view, line, row),
+                ImportMode::Update => self.plan_update(actor, view, line, row, &parsed.columns),
+                ImportMode::Delete => self.plan_delete(actor, view, line, &row),
+            };
+            let step = match outcome {
+                Ok(step) => step,
+                Err(errors) => {
+                    report.errors.extend(errors);
+                    continue;
+                }
+            };
+            let (user, id) = match &step {
+                Planned::Add { user, .. } => (Some(&**user), None),
+                Planned::Update { after, .. } => (Some(&**after), Some(after.id)),
+                Planned::Delete { id, .. } => (None, Some(*id)),
+            };
+            if let Some(first) = id.and_then(|id| targets.first(id.to_string(), line)) {
+                report.errors.push(error(
+                    line,
+                    Some(Column::Id),
+                    format!("the same user as line {first}"),
+                ));
+                continue;
+            }
+            if let Some(user) = user {
+                let clash = [
+                    (
+                        Column::Login,
+                        user.login.as_ref().map(|l| fold(l.as_str())),
+                        &mut logins,
+                    ),
+                    (
+                        Column::Email,
+                        user.email.as_ref().map(Email::key),
+                        &mut emails,
+                    ),
+                ];
+                for (column, key, seen) in clash {
+                    if let Some(first) = key.and_then(|key| seen.first(key, line)) {
+                        report.errors.push(error(
+                            line,
+                            Some(column),
+                            format!("also on line {first}"),
+                        ));
+                    }
+                }
+            }
+            match &step {
+                Planned::Add { line, user, .. } => report.add.push(PlannedAdd {
+                    line: *line,
+                    login: user.login.as_ref().map(|l| l.to_string()),
+                    email: user.email.as_ref().map(|e| e.to_string()),
+                }),
+                Planned::Update {
+                    line,
+                    before,
+                    after,
+                    password,
+                } => {
+                    let mut changes = BTreeMap::new();
+                    for (column, name) in exported().filter(|(c, _)| *c != Column::Version) {
+                        let (from, to) = (cell(before, column), cell(after, column));
+                        if from != to {
+                            changes.insert(name, Change { from, to });
+                        }
+                    }
+                    if password.is_some() {
+                        let hidden = "(not shown)".to_owned();
+                        changes.insert(
+                            "_password",
+                            Change {
+                                from: hidden.clone(),
+                                to: hidden,
+                            },
+                        );
+                    }
+                    report.update.push(PlannedUpdate {
+                        line: *line,
+                        id: after.id,
+                        changes,
+                    });
+                }
+                Planned::Delete { line, id } => report.delete.push(PlannedDelete {
+                    line: *line,
+                    id: *id,
+                    login: view
+                        .user(*id)
+                        .ok()
+                        .flatten()
+                        .and_then(|u| u.login.map(|l| l.to_string())),
+                }),
+            }
+            planned.push(step);
+        }
+        planned
+    }
+
+    /// Applies the row to `user`; errors name the column.
+    fn apply_row(
+        &self,
+        line: u64,
+        row: RowInput,
+        user: &mut User,
+        view: &dyn ReadView,
+    ) -> Result<Option<String>, Vec<RowError>> {
+        let mut errors = Vec::new();
+        let address = columns::address(&row, &user.address);
+        let mut patch = row.patch;
+        patch.address = address.map(Some);
+        if let Err(e) = patch.apply(user) {
+            errors.push(error(line, columns::column_of_field(&e.field), e.message));
+        }
+        match (row.login_disabled, user.status) {
+            (Some(true), _) => user.status = Status::Deactivated,
+            (Some(false), Status::Deactivated) if user.masked_at.is_some() => {
+                errors.push(error(
+                    line,
+                    Some(Column::LoginDisabled),
+                    "a masked user cannot be enabled",
+                ));
+            }
+            (Some(false), Status::Deactivated) => user.status = Status::Active,
+            _ => {}
+        }
+        if let Some(groups) = row.groups {
+            for name in &groups {
+                match view.group(name) {
+                    Ok(Some(group)) if group.automatic => errors.push(error(
+                        line,
+                        Some(Column::GroupsFind),
+                        format!("`{name}` is an automatic group; only the directory sync sets it"),
+                    )),
+                    Ok(Some(_)) => {}
+                    _ => errors.push(error(
+                        line,
+                        Some(Column::GroupsFind),
+                        format!("no group `{name}`"),
+                    )),
+                }
+            }
+            user.groups = groups;
+        }
+        if let Some(password) = &row.password {
+            if let Err(e) = self.check_password(user, password, false) {
+                errors.push(error(line, Some(Column::Password), e.to_string()));
+            }
+        }
+        if errors.is_empty() {
+            Ok(row.password)
+        } else {
+            Err(errors)
+        }
+    }
+
+    fn plan_add(
+        &self,
+        actor: &User,
+        view: &dyn ReadView,
+        line: u64,
+        row: RowInput,
+    ) -> Result<Planned, Vec<RowError>> {
+        let user_type = row.patch.user_type.unwrap_or(UserType::Local);
+        let mut user = User::new(0, user_type, Status::Active, self.now());
+        user.owner = Some(actor.id);
+        user.updated_by = Some(actor.id);
+        let password = self.apply_row(line, row, &mut user, view)?;
+        let mut errors = Vec::new();
+        if user.user_type == UserType::System {
+            errors.push(error(
+                line,
+                Some(Column::Type),
+                "nobody becomes a system user",
+            ));
+        }
+        if let Some(login) = &user.login {
+            if view
+                .user_id_by_login(login.as_str())
+                .ok()
+                .flatten()
+                .is_some()
+            {
+                errors.push(error(line, Some(Column::Login), "already taken"));
+            }
+        }
+        if let Some(email) = &user.email {
+            if view
+                .user_id_by_login_or_email(email.as_str())
+                .ok()
+                .flatten()
+                .is_some()
+            {
+                errors.push(error(line, Some(Column::Email), "already taken"));
+            }
+        }
+        if errors.is_empty() {
+            Ok(Planned::Add {
+                line,
+                user: Box::new(user),
+                password,
+            })
+        } else {
+            Err(errors)
+        }
+    }
+
+    fn plan_update(
+        &self,
+        actor: &User,
+        view: &dyn ReadView,
+        line: u64,
+        row: RowInput,
+        columns: &[Column],
+    ) -> Result<Planned, Vec<RowError>> {
+        let before = target(view, line, &row).map_err(|e| vec![e])?;
+        guard(actor, &before, line, Right::Write)?;
+        if let (Some(version), true) = (row.version, columns.contains(&Column::Version)) {
+            if version != before.version {
+                return Err(vec![RowError {
+                    conflict: true,
+                    ..error(
+                        line,
+                        Some(Column::Version),
+                        format!(
+                            "the user was changed since the export (version {} now, {version} in the file)",
+                            before.version
+                        ),
+                    )
+                }]);
+            }
+        }
+        let mut after = before.clone();
+        let password = self.apply_row(line, row, &mut after, view)?;
+        if let Some(email) = &after.email {
+            let owner = view
+                .user_id_by_login_or_email(email.as_str())
+                .ok()
+                .flatten();
+            if owner.is_some_and(|id| id != after.id) {
+                return Err(vec![error(line, Some(Column::Email), "already taken")]);
+            }
+        }
+        after.updated_by = Some(actor.id);
+        Ok(Planned::Update {
+            line,
+            before: Box::new(before),
+            after: Box::new(after),
+            password,
+        })
+    }
+
+    fn plan_delete(
+        &self,
+        actor: &User,
+        view: &dyn ReadView,
+        line: u64,
+        row: &RowInput,
+    ) -> Result<Planned, Vec<RowError>> {
+        let user = target(view, line, row).map_err(|e| vec![e])?;
+        guard(actor, &user, line, Right::Delete)?;
+        Ok(Planned::Delete { line, id: user.id })
+    }
+}
+
+/// System users are never touched by an import, and the actor needs the right.
+fn guard(actor: &User, user: &User, line: u64, right: Right) -> Result<(), Vec<RowError>> {
+    if user.is_system() {
+        return Err(vec![error(
+            line,
+            Some(Column::Id),
+            "system users cannot be changed by an import",
+        )]);
+    }
+    let allowed = match right {
+        Right::Delete => roles::may_touch_record(actor, user, right).is_ok(),
+        _ => roles::may_manage_user(actor, user).is_ok(),
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(vec![error(
+            line,
+            Some(Column::Id),
+            "you may not change this user",
+        )])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoding_and_separator() {
+        assert_eq!(decode(b"\xEF\xBB\xBFID;x").ok(), Some("ID;x"));
+        assert_eq!(decode(b"ID\nok\n\xff").err().map(|e| e.line), Some(3));
+        assert_eq!(separator("ID;user.login;user.email"), b';');
+        assert_eq!(separator("ID,user.login"), b',');
+    }
+}
