@@ -75,7 +75,7 @@ impl Default for FtpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 2121)),
             passive_ports: PortRange {
                 first: 50000,
-                last: 50100,
+                last: 50999,
             },
             passive_host: None,
             root: None,

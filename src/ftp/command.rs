@@ -51,6 +51,8 @@ pub enum Command {
     Allo,
     Pasv,
     Epsv,
+    /// EPSV ALL: from now on only EPSV opens data connections (RFC 2428).
+    EpsvAll,
     /// PORT or EPRT: where the client listens for an active data connection.
     Port(SocketAddr),
     /// A verb we know but do not offer (SITE, SMNT, REIN, ACCT...).
@@ -79,6 +81,7 @@ pub enum ParseError {
 pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let line = strip_telnet(line);
     let line = std::str::from_utf8(line).map_err(|_| ParseError::NotUtf8)?;
     let (verb, arg) = match line.split_once(' ') {
         Some((verb, arg)) => (verb, arg),
@@ -134,6 +137,7 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         "HELP" => Command::Help,
         "ALLO" => Command::Allo,
         "PASV" => Command::Pasv,
+        "EPSV" if arg.trim().eq_ignore_ascii_case("ALL") => Command::EpsvAll,
         "EPSV" => Command::Epsv,
         "PORT" => Command::Port(port_argument(arg)?),
         "EPRT" => Command::Port(eprt_argument(arg)?),
@@ -142,6 +146,15 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         }
         _ => return Err(ParseError::Unknown),
     })
+}
+
+/// Drops the Telnet IP and Synch (IAC IP, IAC DM) clients send before an
+/// urgent ABOR (RFC 959 section 4.1.3).
+fn strip_telnet(mut line: &[u8]) -> &[u8] {
+    while let [0xff, _, rest @ ..] = line {
+        line = rest;
+    }
+    line.strip_prefix(&[0xf2]).unwrap_or(line)
 }
 
 fn required(arg: &str, missing: &'static str) -> Result<String, ParseError> {
@@ -273,6 +286,9 @@ mod tests {
             ),
             (b"SITE CHMOD 777 x\r\n", C::NotImplemented("SITE".into())),
             (b"EPSV\r\n", C::Epsv),
+            (b"EPSV ALL\r\n", C::EpsvAll),
+            (b"\xff\xf4\xff\xf2ABOR\r\n", C::Abor),
+            (b"\xff\xf4\xf2ABOR\r\n", C::Abor),
             (b"STAT\r\n", C::Stat(None)),
         ];
         for (line, expected) in cases {

@@ -24,6 +24,8 @@ enum Stream {
 pub struct Control {
     stream: Stream,
     buffer: Vec<u8>,
+    /// How long a reply may wait for a client that does not read.
+    send_timeout: Duration,
 }
 
 /// What reading a line gave.
@@ -36,10 +38,11 @@ pub enum Line {
 }
 
 impl Control {
-    pub fn new(stream: TcpStream) -> Self {
+    pub fn new(stream: TcpStream, send_timeout: Duration) -> Self {
         Self {
             stream: Stream::Plain(stream),
             buffer: Vec::with_capacity(256),
+            send_timeout,
         }
     }
 
@@ -67,9 +70,17 @@ impl Control {
         }
     }
 
+    /// Sends a reply; a client that does not read it in time is dropped
+    /// (so pipelined commands cannot hold a session past every timeout).
     pub async fn send(&mut self, reply: &Reply) -> io::Result<()> {
-        self.write_all(&reply.encode()).await?;
-        self.flush().await
+        let encoded = reply.encode();
+        let sent = tokio::time::timeout(self.send_timeout, async {
+            self.write_all(&encoded).await?;
+            self.flush().await
+        });
+        sent.await.map_err(|_| {
+            io::Error::new(io::ErrorKind::TimedOut, "the client does not read replies")
+        })?
     }
 
     /// Switches to TLS after the 234 reply. Bytes the client sent before our

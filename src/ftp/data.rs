@@ -17,9 +17,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
+use tokio_util::sync::CancellationToken;
 
 /// Bytes moved per read from disk or per write to it.
-const CHUNK: usize = 1024 * 1024;
+const CHUNK: usize = 256 * 1024;
 
 pub type DataStream = TlsStream<TcpStream>;
 
@@ -41,6 +42,9 @@ pub struct DataRules {
     pub require_session_reuse: bool,
     /// For connecting, the handshake, and each read or write.
     pub timeout: Duration,
+    /// Set by ABOR: the transfer stops at its next step (a commit under way
+    /// still completes).
+    pub cancel: CancellationToken,
 }
 
 /// Opens a passive listener on a free port of `ports` at `ip`.
@@ -96,7 +100,7 @@ pub async fn open(source: DataSource, rules: &DataRules) -> Result<DataStream, S
 async fn accept_from(listener: &TcpListener, peer: IpAddr) -> TcpStream {
     loop {
         match listener.accept().await {
-            Ok((stream, from)) if from.ip() == peer => return stream,
+            Ok((stream, from)) if from.ip().to_canonical() == peer => return stream,
             Ok((_, from)) => {
                 tracing::warn!(%from, expected = %peer, "data connection from a foreign address refused");
             }
@@ -127,6 +131,9 @@ pub async fn send_file(
     let mut buffer = vec![0u8; CHUNK];
     let mut sent = 0u64;
     loop {
+        if rules.cancel.is_cancelled() {
+            return Err(StorageError::Aborted);
+        }
         let read = file.read(&mut buffer).await?;
         if read == 0 {
             break;
@@ -158,6 +165,7 @@ async fn receive_into(
 ) -> StorageResult<u64> {
     let mut buffer = vec![0u8; CHUNK];
     loop {
+        buffer.resize(CHUNK, 0);
         let mut filled = 0;
         let mut ended = false;
         while filled < CHUNK {
@@ -174,7 +182,8 @@ async fn receive_into(
             }
         }
         if filled > 0 {
-            upload.write(&buffer[..filled]).await?;
+            buffer.truncate(filled);
+            buffer = upload.write(buffer).await?;
         }
         if ended {
             return upload.commit().await;
@@ -187,12 +196,17 @@ async fn finish(mut stream: DataStream, rules: &DataRules) -> StorageResult<()> 
     timed(rules, stream.shutdown()).await
 }
 
-/// Runs one I/O step under the data timeout.
+/// Runs one I/O step under the data timeout, unless the transfer is aborted.
 async fn timed<T>(
     rules: &DataRules,
     step: impl std::future::Future<Output = std::io::Result<T>>,
 ) -> StorageResult<T> {
-    match timeout(rules.timeout, step).await {
+    let step = tokio::select! {
+        biased;
+        () = rules.cancel.cancelled() => return Err(StorageError::Aborted),
+        step = timeout(rules.timeout, step) => step,
+    };
+    match step {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
             Err(StorageError::Io(error))

@@ -7,10 +7,15 @@ use super::data::{self, DataRules, DataSource};
 use super::listing;
 use super::path::VirtualPath;
 use super::reply::{self, Reply};
-use super::session::Session;
+use super::session::{Session, Transfer};
 use super::storage::{Home, StorageError};
 use super::upload::UploadMode;
 use std::future::Future;
+
+/// Entries a LIST, NLST or MLSD sends at most.
+const MAX_LISTING: usize = 100_000;
+/// Entries `STAT <path>` sends at most (over the control connection).
+const MAX_STAT_ENTRIES: usize = 1_000;
 
 impl Session {
     fn home_ref(&self) -> Result<&Home, Reply> {
@@ -36,7 +41,7 @@ impl Session {
         // REST applies to the transfer that follows it (data-connection set-up
         // may come between, as clients order them differently), and to nothing else.
         let rest = match &command {
-            C::Rest(_) | C::Pasv | C::Epsv | C::Port(_) | C::Type(_) | C::Noop => None,
+            C::Rest(_) | C::Pasv | C::Epsv | C::EpsvAll | C::Port(_) | C::Type(_) | C::Noop => None,
             _ => self.rest.take(),
         };
         if !matches!(command, C::Rnto(_)) && !matches!(command, C::Rnfr(_)) {
@@ -56,6 +61,13 @@ impl Session {
             C::Rest(offset) => {
                 self.rest = Some(offset);
                 reply::pending(format!("Restarting at {offset}; send STOR or RETR"))
+            }
+            C::EpsvAll => {
+                self.epsv_all = true;
+                reply::ok("EPSV ALL: only EPSV from now on")
+            }
+            C::Pasv | C::Port(_) if self.epsv_all => {
+                reply::bad_sequence("EPSV ALL is in effect; use EPSV")
             }
             C::Pasv | C::Epsv | C::Port(_) => self.prepare_data(command).await,
             C::Mkd(arg) => {
@@ -166,7 +178,7 @@ impl Session {
 
     async fn stat_path(&self, home: &Home, arg: &str) -> Reply {
         let now = chrono::Utc::now();
-        match home.list(&self.resolve(arg)).await {
+        match home.list(&self.resolve(arg), MAX_STAT_ENTRIES).await {
             Ok(entries) => Reply::multi(
                 213,
                 "Status follows",
@@ -193,16 +205,21 @@ impl Session {
         let (Some(source), Some(tls)) = (self.data.take(), self.tls.as_ref()) else {
             return Ok(Some(reply::no_data_connection("send PASV or EPSV first")));
         };
+        let cancel = tokio_util::sync::CancellationToken::new();
         let rules = DataRules {
             tls: tls.data.clone(),
             peer: self.peer.ip(),
             require_session_reuse: self.shared.rules.require_session_reuse,
             timeout: self.shared.rules.data_timeout,
+            cancel: cancel.clone(),
         };
         self.control
             .send(&Reply::new(150, prepared.announce.clone()))
             .await?;
-        self.transfer = Some(tokio::spawn(run_transfer(source, rules, prepared.job)));
+        self.transfer = Some(Transfer::spawn(
+            run_transfer(source, rules, prepared.job),
+            cancel,
+        ));
         Ok(None)
     }
 
@@ -218,7 +235,7 @@ impl Session {
         Ok(match command {
             Command::List(arg) => {
                 let entries = home
-                    .list(&self.resolve(arg.as_deref().unwrap_or("")))
+                    .list(&self.resolve(arg.as_deref().unwrap_or("")), MAX_LISTING)
                     .await
                     .map_err(fail)?;
                 let body = listing::body(entries.iter().map(|e| listing::list_line(e, now)));
@@ -226,7 +243,7 @@ impl Session {
             }
             Command::Nlst(arg) => {
                 let entries = home
-                    .list(&self.resolve(arg.as_deref().unwrap_or("")))
+                    .list(&self.resolve(arg.as_deref().unwrap_or("")), MAX_LISTING)
                     .await
                     .map_err(fail)?;
                 let body = listing::body(entries.iter().map(|e| e.name.clone()));
@@ -239,7 +256,7 @@ impl Session {
                         "MLSD lists directories; use MLST for a file",
                     ));
                 }
-                let entries = home.list(&path).await.map_err(fail)?;
+                let entries = home.list(&path, MAX_LISTING).await.map_err(fail)?;
                 let body = listing::body(entries.iter().map(|e| listing::facts(e, &e.name)));
                 Prepared::listing("Here comes the directory listing", body)
             }
@@ -331,7 +348,12 @@ enum Job {
 }
 
 async fn run_transfer(source: DataSource, rules: DataRules, job: Job) -> Reply {
-    let stream = match data::open(source, &rules).await {
+    let opened = tokio::select! {
+        biased;
+        () = rules.cancel.cancelled() => return Reply::from(&StorageError::Aborted),
+        opened = data::open(source, &rules) => opened,
+    };
+    let stream = match opened {
         Ok(stream) => stream,
         Err(why) => return reply::no_data_connection(&why),
     };

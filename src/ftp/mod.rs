@@ -133,7 +133,9 @@ async fn accept_loop(
             () = session::stopped(&mut stop) => break,
             Some(_) = sessions.join_next(), if !sessions.is_empty() => continue,
         };
-        let Some(slot) = caps.admit(peer.ip()) else {
+        // Counted per client (an IPv6 /64 is one client, as in the throttle).
+        let client = crate::domain::signin::client_bucket(peer.ip());
+        let Some(slot) = caps.admit(client) else {
             tracing::warn!(%peer, "FTP session refused: too many sessions");
             tokio::spawn(refuse(stream));
             continue;

@@ -175,6 +175,7 @@ impl From<&StorageError> for Reply {
             StorageError::QuotaFiles => {
                 Reply::new(552, "The upload would exceed your file-count quota")
             }
+            StorageError::Aborted => transfer_aborted("aborted by the client"),
             StorageError::Truncated => {
                 transfer_aborted("the upload ended without TLS close_notify; nothing was kept")
             }

@@ -57,7 +57,37 @@ pub struct Session {
     pub(super) rest: Option<u64>,
     pub(super) rename_from: Option<VirtualPath>,
     pub(super) data: Option<DataSource>,
-    pub(super) transfer: Option<JoinHandle<Reply>>,
+    /// When an unused passive listener is closed (so idle sessions cannot
+    /// hold the passive ports).
+    pub(super) data_expires: Option<tokio::time::Instant>,
+    pub(super) transfer: Option<Transfer>,
+    /// The password hash the session signed in against; a change ends it.
+    signed_in_with: Option<String>,
+    pub(super) epsv_all: bool,
+}
+
+/// A transfer running beside the control loop. Dropping it aborts the task.
+pub struct Transfer {
+    handle: JoinHandle<Reply>,
+    cancel: tokio_util::sync::CancellationToken,
+}
+
+impl Transfer {
+    pub fn spawn(
+        work: impl std::future::Future<Output = Reply> + Send + 'static,
+        cancel: tokio_util::sync::CancellationToken,
+    ) -> Self {
+        Self {
+            handle: tokio::spawn(work),
+            cancel,
+        }
+    }
+}
+
+impl Drop for Transfer {
+    fn drop(&mut self) {
+        self.handle.abort();
+    }
 }
 
 /// Runs a session to its end.
@@ -65,10 +95,14 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, mut stop: watch::Rece
     let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
         return;
     };
+    // An IPv4 client of a dual-stack listener shows as ::ffff:a.b.c.d.
+    let canonical = |a: SocketAddr| SocketAddr::new(a.ip().to_canonical(), a.port());
+    let (peer, local) = (canonical(peer), canonical(local));
     let _ = stream.set_nodelay(true);
+    let control = Control::new(stream, shared.rules.data_timeout);
     let mut session = Session {
         shared,
-        control: Control::new(stream),
+        control,
         peer,
         local,
         tls: None,
@@ -81,7 +115,10 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, mut stop: watch::Rece
         rest: None,
         rename_from: None,
         data: None,
+        data_expires: None,
         transfer: None,
+        signed_in_with: None,
+        epsv_all: false,
     };
     let span = tracing::info_span!("ftp", peer = %peer, user_id = tracing::field::Empty);
     let _ = tracing::Instrument::instrument(session.run(&mut stop), span).await;
@@ -113,6 +150,11 @@ impl Session {
                 () = stopped(stop), if self.transfer.is_none() => {
                     return self.control.send(&reply::closing("The server is shutting down")).await;
                 }
+                () = expiry(self.data_expires), if self.data.is_some() => {
+                    self.data = None;
+                    self.data_expires = None;
+                    continue;
+                }
             };
             let line = match line {
                 Line::Complete(line) => line,
@@ -140,26 +182,27 @@ impl Session {
     /// Answers what may be answered while a transfer runs; anything else
     /// waits for the transfer's own reply first.
     async fn during_transfer(&mut self, command: Command) -> std::io::Result<Option<Reply>> {
-        if self.transfer.is_some() {
+        if let Some(transfer) = self.transfer.take() {
             match command {
                 Command::Abor => {
-                    self.end_transfer().await;
-                    self.control
-                        .send(&reply::transfer_aborted("aborted by the client"))
-                        .await?;
-                    return Ok(Some(Reply::new(226, "Abort successful")));
+                    // Stopped at its next step; a finished or committing
+                    // transfer still reports what really happened.
+                    transfer.cancel.cancel();
+                    let finished = finish(transfer).await;
+                    self.control.send(&finished).await?;
+                    return Ok(Some(Reply::new(226, "ABOR done")));
                 }
                 Command::Stat(None) => {
+                    self.transfer = Some(transfer);
                     return Ok(Some(Reply::new(213, "A transfer is in progress")));
                 }
-                Command::Noop => return Ok(Some(reply::ok("NOOP ok"))),
-                Command::Quit => {
-                    self.end_transfer().await;
-                    return Ok(Some(reply::goodbye()));
+                Command::Noop => {
+                    self.transfer = Some(transfer);
+                    return Ok(Some(reply::ok("NOOP ok")));
                 }
+                // QUIT and everything else wait for the transfer to end.
                 _ => {
-                    let finished = wait(&mut self.transfer).await;
-                    self.transfer = None;
+                    let finished = finish(transfer).await;
                     self.control.send(&finished).await?;
                 }
             }
@@ -167,11 +210,12 @@ impl Session {
         self.handle(command).await
     }
 
-    /// Stops a running transfer; its upload, if any, is undone when dropped.
+    /// Stops a running transfer; its upload, if any, is undone.
     async fn end_transfer(&mut self) {
-        if let Some(transfer) = self.transfer.take() {
-            transfer.abort();
-            let _ = transfer.await;
+        if let Some(mut transfer) = self.transfer.take() {
+            transfer.cancel.cancel();
+            transfer.handle.abort();
+            let _ = (&mut transfer.handle).await;
         }
     }
 
@@ -200,7 +244,14 @@ impl Session {
                 tracing::debug!(?command, "command before sign-in refused");
                 reply::not_logged_in("Please sign in with USER and PASS")
             }
-            command => return self.handle_signed_in(command).await,
+            command => {
+                if !self.still_allowed() {
+                    return Ok(Some(reply::closing(
+                        "Your account no longer allows FTP; signed out",
+                    )));
+                }
+                return self.handle_signed_in(command).await;
+            }
         };
         Ok(Some(reply))
     }
@@ -223,6 +274,18 @@ impl Session {
         }
         self.tls = Some(tls);
         Ok(None)
+    }
+
+    /// Whether the signed-in user may still use FTP: an account that was
+    /// deactivated, masked, expired, lost its FTP access or had its password
+    /// changed ends its sessions at their next command.
+    fn still_allowed(&self) -> bool {
+        let Some(home) = &self.home else {
+            return true;
+        };
+        let ftp = &self.shared.homes.directory.ftp;
+        ftp.ftp_session_allowed(home.user)
+            && ftp.ftp_password_stamp(home.user) == self.signed_in_with
     }
 
     fn prot(&mut self, level: char) -> Reply {
@@ -280,6 +343,7 @@ impl Session {
             });
         match opened {
             Ok(home) => {
+                self.signed_in_with = directory.ftp.ftp_password_stamp(user.id);
                 tracing::Span::current().record("user_id", user.id);
                 tracing::info!("FTP sign-in");
                 self.home = Some(home);
@@ -296,6 +360,7 @@ impl Session {
     /// PASV, EPSV, PORT and EPRT: prepares the next data connection.
     pub(super) async fn prepare_data(&mut self, command: Command) -> Reply {
         self.data = None;
+        self.data_expires = Some(tokio::time::Instant::now() + self.shared.rules.data_timeout);
         let rules = &self.shared.rules;
         match command {
             Command::Port(address) => {
@@ -352,12 +417,29 @@ pub async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stopped| *stopped).await;
 }
 
-async fn wait(transfer: &mut Option<JoinHandle<Reply>>) -> Reply {
+/// The reply of a transfer, once it ends.
+async fn finish(mut transfer: Transfer) -> Reply {
+    (&mut transfer.handle).await.unwrap_or_else(|error| {
+        tracing::error!(%error, "a transfer task failed");
+        reply::local_error()
+    })
+}
+
+/// The reply of the running transfer, if any, once it ends.
+async fn wait(transfer: &mut Option<Transfer>) -> Reply {
     match transfer.as_mut() {
-        Some(handle) => handle.await.unwrap_or_else(|error| {
+        Some(transfer) => (&mut transfer.handle).await.unwrap_or_else(|error| {
             tracing::error!(%error, "a transfer task failed");
             reply::local_error()
         }),
+        None => std::future::pending().await,
+    }
+}
+
+/// Returns at `deadline` (never without one).
+async fn expiry(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
     }
 }

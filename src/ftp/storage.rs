@@ -41,6 +41,8 @@ pub enum StorageError {
     QuotaFiles,
     #[error("upload truncated (no TLS close_notify)")]
     Truncated,
+    #[error("aborted by the client")]
+    Aborted,
     #[error("data connection: {0}")]
     Data(String),
     #[error(transparent)]
@@ -203,7 +205,9 @@ impl Home {
 
     /// Entries of the directory at `path`, or the file itself; symlinks are
     /// never shown, so no listing reveals where one points.
-    pub async fn list(&self, path: &VirtualPath) -> StorageResult<Vec<Entry>> {
+    /// At most `limit` entries (a folder with more is listed in part, and the
+    /// cut logged), so one listing cannot take unbounded memory.
+    pub async fn list(&self, path: &VirtualPath, limit: usize) -> StorageResult<Vec<Entry>> {
         let (dir, rel, name) = (self.dir.clone(), path.relative(), path.name().to_owned());
         blocking(move || {
             let meta = dir.symlink_metadata(&rel)?;
@@ -215,6 +219,10 @@ impl Home {
             }
             let mut entries = Vec::new();
             for entry in dir.read_dir(&rel)? {
+                if entries.len() == limit {
+                    tracing::warn!(limit, "a listing was cut short");
+                    break;
+                }
                 let entry = entry?;
                 let meta = entry.metadata()?;
                 if meta.is_file() || meta.is_dir() {

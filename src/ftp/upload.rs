@@ -8,7 +8,6 @@
 use super::path::VirtualPath;
 use super::storage::{Home, StorageError, StorageResult, blocking};
 use crate::service::QuotaRefusal;
-use tokio::io::AsyncWriteExt;
 
 /// Quota reserved ahead of the bytes, so most chunks need no bookkeeping.
 const RESERVE_STEP: u64 = 8 * 1024 * 1024;
@@ -32,20 +31,43 @@ enum Target {
         start: u64,
         old_size: u64,
         created: bool,
-        /// A second handle for putting the file back from `Drop`.
-        restore: std::fs::File,
     },
+}
+
+/// Where an upload stands; the file and the phase change under one lock, so
+/// an abandoned upload is put back only after its last write has landed, and
+/// never after its commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Writing,
+    Committed,
+    Abandoned,
+}
+
+struct FileState {
+    file: std::fs::File,
+    phase: Phase,
+}
+
+/// What the blocking steps of an upload share.
+struct Inner {
+    home: Home,
+    path: VirtualPath,
+    target: Target,
+    state: std::sync::Mutex<FileState>,
+}
+
+impl Inner {
+    fn state(&self) -> std::sync::MutexGuard<'_, FileState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// An upload in progress.
 pub struct Upload {
-    home: Home,
-    path: VirtualPath,
-    file: tokio::fs::File,
-    target: Target,
+    inner: std::sync::Arc<Inner>,
     written: u64,
     reservation: Reservation,
-    finished: bool,
 }
 
 impl Home {
@@ -104,42 +126,23 @@ impl Home {
             reservation.take(0, 1)?;
         }
         let may_create = reservation.files > 0;
-        self.files.claim(path)?;
-        let opened = {
-            let (dir, rel) = (self.dir.clone(), path.relative());
-            blocking(move || {
-                let existed = match dir.symlink_metadata(&rel) {
-                    Ok(meta) if meta.is_file() => Some(meta.len()),
-                    Ok(_) => return Err(StorageError::NotAFile),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                    Err(e) => return Err(e.into()),
-                };
-                let start = match (mode, existed) {
-                    (UploadMode::Resume(offset), Some(size)) if offset <= size => offset,
-                    (UploadMode::Resume(_), _) => return Err(StorageError::BadOffset),
-                    (_, size) => size.unwrap_or(0),
-                };
-                let mut options = cap_std::fs::OpenOptions::new();
-                options.write(true).create(existed.is_none() && may_create);
-                let mut file = dir.open_with(&rel, &options)?.into_std();
-                std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(start))?;
-                let restore = file.try_clone()?;
-                Ok((file, restore, start, existed))
-            })
-            .await
-        };
-        let (file, restore, start, existed) = match opened {
-            Ok(opened) => opened,
-            Err(error) => {
-                self.files.release(path);
-                return Err(error);
+        // Claimed and opened under the user's lock, so no DELE or RNTO of
+        // another session slips between the check and the open.
+        let (home, path_owned) = (self.clone(), path.clone());
+        let (file, start, existed) = blocking(move || {
+            let _user = home.files.lock();
+            home.files.claim(&path_owned)?;
+            let opened = open_in_place(&home.dir, &path_owned, mode, may_create);
+            if opened.is_err() {
+                home.files.release(&path_owned);
             }
-        };
+            opened
+        })
+        .await?;
         let target = Target::InPlace {
             start,
             old_size: existed.unwrap_or(0),
             created: existed.is_none(),
-            restore,
         };
         Ok(self.upload(path, file, target, reservation))
     }
@@ -152,15 +155,46 @@ impl Home {
         reservation: Reservation,
     ) -> Upload {
         Upload {
-            home: self.clone(),
-            path: path.clone(),
-            file: tokio::fs::File::from_std(file),
-            target,
+            inner: std::sync::Arc::new(Inner {
+                home: self.clone(),
+                path: path.clone(),
+                target,
+                state: std::sync::Mutex::new(FileState {
+                    file,
+                    phase: Phase::Writing,
+                }),
+            }),
             written: 0,
             reservation,
-            finished: false,
         }
     }
+}
+
+/// Opens the file an append or resume writes to, positioned where it starts;
+/// returns it, the start, and the size it had (None: created now).
+fn open_in_place(
+    dir: &cap_std::fs::Dir,
+    path: &VirtualPath,
+    mode: UploadMode,
+    may_create: bool,
+) -> StorageResult<(std::fs::File, u64, Option<u64>)> {
+    let rel = path.relative();
+    let existed = match dir.symlink_metadata(&rel) {
+        Ok(meta) if meta.is_file() => Some(meta.len()),
+        Ok(_) => return Err(StorageError::NotAFile),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e.into()),
+    };
+    let start = match (mode, existed) {
+        (UploadMode::Resume(offset), Some(size)) if offset <= size => offset,
+        (UploadMode::Resume(_), _) => return Err(StorageError::BadOffset),
+        (_, size) => size.unwrap_or(0),
+    };
+    let mut options = cap_std::fs::OpenOptions::new();
+    options.write(true).create(existed.is_none() && may_create);
+    let mut file = dir.open_with(&rel, &options)?.into_std();
+    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(start))?;
+    Ok((file, start, existed))
 }
 
 /// Quota held by an upload in progress, given back when it ends (after the
@@ -208,7 +242,7 @@ impl Drop for Reservation {
 impl Upload {
     /// Size the file will have once the bytes written so far are in.
     fn end(&self) -> u64 {
-        match &self.target {
+        match &self.inner.target {
             Target::Staged { .. } => self.written,
             Target::InPlace { start, .. } => start + self.written,
         }
@@ -217,14 +251,14 @@ impl Upload {
     /// Quota needed: growth beyond the file's size before the upload. A staged
     /// upload needs room for the whole new copy, as both exist until it ends.
     fn growth(&self, end: u64) -> u64 {
-        match &self.target {
+        match &self.inner.target {
             Target::Staged { .. } => end,
             Target::InPlace { old_size, .. } => end.saturating_sub(*old_size),
         }
     }
 
-    /// Admits `chunk` against the quota, then writes it.
-    pub async fn write(&mut self, chunk: &[u8]) -> StorageResult<()> {
+    /// Admits `chunk` against the quota, then writes it; hands the buffer back.
+    pub async fn write(&mut self, chunk: Vec<u8>) -> StorageResult<Vec<u8>> {
         let growth = self.growth(self.end() + chunk.len() as u64);
         if growth > self.reservation.bytes {
             let need = growth - self.reservation.bytes;
@@ -232,92 +266,108 @@ impl Upload {
                 self.reservation.take(need, 0)?;
             }
         }
-        self.file.write_all(chunk).await?;
+        let inner = self.inner.clone();
+        let (chunk, written) = tokio::task::spawn_blocking(move || {
+            let mut state = inner.state();
+            let written = match state.phase {
+                Phase::Writing => std::io::Write::write_all(&mut state.file, &chunk),
+                _ => Err(std::io::Error::other("the upload has ended")),
+            };
+            (chunk, written)
+        })
+        .await
+        .map_err(|e| StorageError::Io(std::io::Error::other(e.to_string())))?;
+        written?;
         self.written += chunk.len() as u64;
-        Ok(())
+        Ok(chunk)
     }
 
-    /// Completes the upload: the file takes its place and the usage its size.
-    /// Returns the bytes received.
-    pub async fn commit(mut self) -> StorageResult<u64> {
-        self.file.flush().await?;
+    /// Completes the upload: the file takes its place and the usage its size,
+    /// whatever happens to the task meanwhile. Returns the bytes received.
+    pub async fn commit(self) -> StorageResult<u64> {
         let end = self.end();
-        let home = self.home.clone();
-        let path = self.path.clone();
         let holds_file = self.reservation.files > 0;
-        let outcome = match &self.target {
-            Target::Staged { part } => {
-                let part = part.clone();
-                blocking(move || {
-                    let _user = home.files.lock();
-                    home.files.ensure_idle(&path)?;
-                    let replaced = match home.dir.symlink_metadata(path.relative()) {
-                        Ok(meta) if meta.is_file() => Some(meta.len()),
-                        Ok(_) => return Err(StorageError::NotAFile),
-                        Err(_) => None,
-                    };
-                    let late_file = replaced.is_none() && !holds_file;
-                    let ftp = &home.directory().ftp;
-                    if late_file && ftp.ftp_reserve(home.user, 0, 1).is_err() {
-                        return Err(StorageError::QuotaFiles);
-                    }
-                    let renamed = home.homes.staging.rename(&part, &home.dir, path.relative());
-                    let bytes = end as i64 - replaced.unwrap_or(0) as i64;
-                    let recorded = renamed
-                        .map_err(StorageError::from)
-                        .and_then(|()| home.record(bytes, i64::from(replaced.is_none())));
-                    if late_file {
-                        ftp.ftp_release(home.user, 0, 1);
-                    }
-                    recorded
-                })
-                .await
+        let inner = self.inner.clone();
+        blocking(move || {
+            let mut state = inner.state();
+            if state.phase != Phase::Writing {
+                return Err(StorageError::Aborted);
             }
-            Target::InPlace {
-                old_size,
-                created,
-                restore,
-                ..
-            } => {
-                let (old_size, created) = (*old_size, *created);
-                let file = restore.try_clone()?;
-                blocking(move || {
-                    let _user = home.files.lock();
-                    file.set_len(end)?;
-                    home.record(end as i64 - old_size as i64, i64::from(created))
-                })
-                .await
+            let home = &inner.home;
+            let _user = home.files.lock();
+            let outcome = match &inner.target {
+                Target::Staged { part } => commit_staged(home, &inner.path, part, end, holds_file),
+                Target::InPlace {
+                    old_size, created, ..
+                } => state
+                    .file
+                    .set_len(end)
+                    .map_err(StorageError::from)
+                    .and_then(|()| home.record(end as i64 - *old_size as i64, i64::from(*created))),
+            };
+            if outcome.is_ok() {
+                state.phase = Phase::Committed;
             }
-        };
-        if outcome.is_ok() {
-            self.finished = true;
-        }
-        outcome.map(|()| self.written)
-    }
-
-    /// Puts things back as they were before the upload.
-    fn put_back(&self) -> std::io::Result<()> {
-        match &self.target {
-            Target::Staged { part } => self.home.homes.staging.remove_file(part),
-            Target::InPlace { created: true, .. } => {
-                self.home.dir.remove_file(self.path.relative())
-            }
-            Target::InPlace {
-                old_size, restore, ..
-            } => restore.set_len(*old_size),
-        }
+            outcome
+        })
+        .await?;
+        Ok(self.written)
     }
 }
 
+/// Moves a finished staged upload over its target and records the change.
+fn commit_staged(
+    home: &Home,
+    path: &VirtualPath,
+    part: &str,
+    end: u64,
+    holds_file: bool,
+) -> StorageResult<()> {
+    home.files.ensure_idle(path)?;
+    let replaced = match home.dir.symlink_metadata(path.relative()) {
+        Ok(meta) if meta.is_file() => Some(meta.len()),
+        Ok(_) => return Err(StorageError::NotAFile),
+        Err(_) => None,
+    };
+    // A replacement whose target vanished meanwhile now adds a file.
+    let late_file = replaced.is_none() && !holds_file;
+    let ftp = &home.directory().ftp;
+    if late_file && ftp.ftp_reserve(home.user, 0, 1).is_err() {
+        return Err(StorageError::QuotaFiles);
+    }
+    let renamed = home.homes.staging.rename(part, &home.dir, path.relative());
+    let bytes = end as i64 - replaced.unwrap_or(0) as i64;
+    let recorded = renamed
+        .map_err(StorageError::from)
+        .and_then(|()| home.record(bytes, i64::from(replaced.is_none())));
+    if late_file {
+        ftp.ftp_release(home.user, 0, 1);
+    }
+    recorded
+}
+
 impl Drop for Upload {
+    /// Anything but a commit puts the file back: after the last write landed
+    /// (the lock waits for it), and never after a commit that raced the drop.
     fn drop(&mut self) {
-        if !self.finished {
-            if let Err(error) = self.put_back() {
-                tracing::warn!(user_id = self.home.user, %error, "could not undo an unfinished upload");
+        let inner = &self.inner;
+        let mut state = inner.state();
+        if state.phase == Phase::Writing {
+            state.phase = Phase::Abandoned;
+            let undone = match &inner.target {
+                Target::Staged { part } => inner.home.homes.staging.remove_file(part),
+                Target::InPlace { created: true, .. } => {
+                    inner.home.dir.remove_file(inner.path.relative())
+                }
+                Target::InPlace { old_size, .. } => state.file.set_len(*old_size),
+            };
+            if let Err(error) = undone {
+                tracing::warn!(user_id = inner.home.user, %error, "could not undo an unfinished upload");
             }
         }
-        if matches!(self.target, Target::InPlace { .. }) {
-            self.home.files.release(&self.path);
+        drop(state);
+        if matches!(inner.target, Target::InPlace { .. }) {
+            inner.home.files.release(&inner.path);
         }
     }
 }

@@ -9,6 +9,7 @@ use super::{Principal, ServiceError, ServiceResult};
 use crate::domain::audit::AuditAction;
 use crate::domain::ftp::{FtpAccount, home_dir_name, is_home_in};
 use crate::domain::roles;
+use crate::domain::signin::{check_account, pending_obligation};
 use crate::domain::user::{Status, User, UserId};
 use serde_json::json;
 use std::net::IpAddr;
@@ -215,6 +216,26 @@ impl FtpAccounts {
             unit.save(&user)
         })?;
         self.current_user(user.id)
+    }
+
+    /// Whether user `id` may still use an FTP session they opened: the account
+    /// usable and granted FTP, nothing pending.
+    pub fn ftp_session_allowed(&self, id: UserId) -> bool {
+        let Ok(Some(user)) = self.snapshot().user(id) else {
+            return false;
+        };
+        check_account(&user, self.now()).is_ok()
+            && self.settings.ftp.grants_access(&user)
+            && pending_obligation(&user).is_none()
+    }
+
+    /// The stored password hash of user `id` (a session signed in against
+    /// another one is over).
+    pub fn ftp_password_stamp(&self, id: UserId) -> Option<String> {
+        self.snapshot()
+            .credentials(id)
+            .ok()
+            .and_then(|c| c.password_hash)
     }
 
     /// The name and home directory of an FTP account.

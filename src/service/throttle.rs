@@ -233,9 +233,10 @@ impl SignInThrottle {
             slot.pending = slot.pending.saturating_sub(1);
         }
         if succeeded {
-            for key in [attempt.pair, attempt.login] {
-                table.slot(key, now, self.window).failures = 0;
-            }
+            // The pair's slot is kept as long as its lock may last (with the
+            // attempts still in flight); the login's only for the window.
+            table.slot(attempt.pair, now, memory).failures = 0;
+            table.slot(attempt.login, now, self.window).failures = 0;
             return;
         }
         for key in [attempt.pair, attempt.address, attempt.login] {

@@ -8,7 +8,7 @@ use crate::harness::{Daemon, PASSWORD};
 use std::path::Path;
 
 /// The path of `peers/ftplib_client.py`.
-fn script() -> String {
+pub fn script() -> String {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/peers/ftplib_client.py");
     script.display().to_string()
 }

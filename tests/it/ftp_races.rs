@@ -161,9 +161,102 @@ async fn abort_mid_transfer_keeps_nothing_partial() {
     let state = ftp_state(&d, uid).await;
     assert_eq!(
         (&state["used_files"], &state["used_bytes"]),
-        (&json!(1), &json!(8 * 1024 * 1024))
+        (&json!(2), &json!(64 * 1024 * 1024 + 100_000))
     );
     usage_matches_disk(&d, uid).await;
+}
+
+/// Signs in with the scenario `signed_out`, runs `change` once it is in,
+/// and expects the session's next command to end it with 421.
+async fn session_ends_after(
+    d: &Daemon,
+    login: &str,
+    change: impl std::future::Future<Output = ()>,
+) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let (host, port) = d.ftp.split_once(':').expect("host:port");
+    let mut child = tokio::process::Command::new("python3")
+        .args([
+            &crate::ftp_peers::script(),
+            "signed_out",
+            host,
+            port,
+            login,
+            crate::harness::PASSWORD,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    assert_eq!(
+        lines.next_line().await.ok().flatten().as_deref(),
+        Some("ready")
+    );
+    change.await;
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"go\n").await.expect("stdin");
+    drop(stdin);
+    let rest = lines.next_line().await.ok().flatten();
+    let status = child.wait().await.expect("python3 ends");
+    assert!(
+        status.success() && rest.as_deref() == Some("ok"),
+        "{login}: {rest:?}"
+    );
+}
+
+#[tokio::test]
+async fn deactivation_mask_and_password_change_end_open_ftp_sessions() {
+    let d = Daemon::start().await;
+    let ann = uploader(&d, "ann", None).await;
+    session_ends_after(&d, "ann", async {
+        let reply = d.bulk("deactivate", json!({ "ids": [ann] })).await;
+        assert_eq!(reply["succeeded"], 1, "{reply}");
+    })
+    .await;
+    let bob = uploader(&d, "bob", None).await;
+    session_ends_after(&d, "bob", async {
+        let (status, body) = d
+            .post(
+                &format!("/api/v1/users/{bob}/password"),
+                &d.root,
+                json!({ "password": "a different passphrase" }),
+            )
+            .await;
+        assert_eq!(status, 204, "{body}");
+    })
+    .await;
+    let cy = uploader(&d, "cy", None).await;
+    session_ends_after(&d, "cy", async {
+        let reply = d.bulk("delete-ftp-accounts", json!({ "ids": [cy] })).await;
+        assert_eq!(reply["succeeded"], 1, "{reply}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_replies_is_dropped() {
+    use tokio::io::AsyncWriteExt;
+    let d = Daemon::start_with(|c| c.ftp.data_timeout = std::time::Duration::from_secs(1)).await;
+    let mut stream = tokio::net::TcpStream::connect(&d.ftp)
+        .await
+        .expect("connect");
+    let flood = b"HELP\r\n".repeat(10_000);
+    let started = std::time::Instant::now();
+    let mut dropped = false;
+    while started.elapsed() < std::time::Duration::from_secs(30) {
+        let write =
+            tokio::time::timeout(std::time::Duration::from_secs(1), stream.write_all(&flood)).await;
+        if let Ok(Err(_)) = write {
+            dropped = true;
+            break;
+        }
+    }
+    assert!(
+        dropped,
+        "the server kept a session whose client never reads"
+    );
 }
 
 #[tokio::test]
@@ -225,4 +318,15 @@ async fn homes_named_by_login_move_to_their_user_id_at_start() {
         &ftplib(&d, "sign_in", "legacy", &[]).await,
         "sign-in after the move",
     );
+}
+
+#[tokio::test]
+async fn undone_uploads_and_abor_racing_a_commit_keep_usage_exact() {
+    let d = Daemon::start().await;
+    let uid = uploader(&d, "undone", Some(100)).await;
+    assert_ok(
+        &ftplib(&d, "undo_races", "undone", &["10"]).await,
+        "undo races",
+    );
+    usage_matches_disk(&d, uid).await;
 }

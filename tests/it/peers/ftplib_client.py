@@ -368,9 +368,10 @@ def lockout(host, port, user, password, allowed="5"):
 
 def abort(host, port, user, password):
     """ABOR in the middle of an upload and of a download: 426 then 226, the
-    partial upload gone, the session usable."""
+    partial upload gone, the session usable. QUIT during an upload waits for
+    it: 226, then 221."""
     ftp = connect(host, port, user, password)
-    ftp.storbinary("STOR keep.bin", io.BytesIO(os.urandom(8 * 1024 * 1024)))
+    ftp.storbinary("STOR keep.bin", io.BytesIO(os.urandom(64 * 1024 * 1024)))
     conn = ftp.transfercmd("STOR partial.bin")
     conn.sendall(os.urandom(2 * 1024 * 1024))
     ftp.putcmd("ABOR")
@@ -384,7 +385,25 @@ def abort(host, port, user, password):
     assert first.startswith("426") and second.startswith("226"), (first, second)
     conn.close()
     assert ftp.nlst() == ["keep.bin"], ftp.nlst()
-    ftp.quit()
+    conn = ftp.transfercmd("STOR last.bin")
+    conn.sendall(b"z" * 100_000)
+    conn.unwrap()
+    conn.close()
+    ftp.putcmd("QUIT")
+    first, second = ftp.getline(), ftp.getline()
+    assert first.startswith("226") and second.startswith("221"), (first, second)
+    again = connect(host, port, user, password)
+    assert again.size("last.bin") == 100_000
+    again.quit()
+
+
+def signed_out(host, port, user, password):
+    """Signs in, says "ready", waits for a line on stdin (the test changes the
+    account meanwhile), then expects the next command to end the session."""
+    ftp = connect(host, port, user, password)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    expect_error("421", ftp.nlst)
 
 
 def active(host, port, user, password, enabled="on"):
@@ -402,6 +421,30 @@ def active(host, port, user, password, enabled="on"):
     assert got.getvalue() == data
     expect_error("501", ftp.sendcmd, "PORT 10,9,8,7,200,1")
     expect_error("501", ftp.sendcmd, "EPRT |1|127.0.0.1|80|")
+    ftp.quit()
+
+
+def undo_races(host, port, user, password, rounds="10"):
+    """Uploads undone while their last write may still be landing (no
+    close_notify), and ABOR racing an upload's commit: whatever each ends as,
+    the usage must match the disk (checked by the test)."""
+    ftp = connect(host, port, user, password)
+    ftp.storbinary("STOR a.bin", io.BytesIO(b"a" * 1000))
+    for _ in range(int(rounds)):
+        conn = ftp.transfercmd("APPE a.bin")
+        conn.sendall(os.urandom(3 * 1024 * 1024))
+        conn.shutdown(socket.SHUT_RDWR)  # no close_notify: a truncation
+        conn.close()
+        expect_error("426", ftp.voidresp)
+    assert ftp.size("a.bin") == 1000, ftp.size("a.bin")
+    for n in range(int(rounds)):
+        conn = ftp.transfercmd("APPE a.bin" if n % 2 else f"STOR b{n}.bin")
+        conn.sendall(os.urandom(1024 * 1024))
+        conn.unwrap()
+        conn.close()
+        ftp.putcmd("ABOR")
+        first, second = ftp.getline(), ftp.getline()
+        assert first[:3] in ("226", "426") and second[:3] in ("225", "226"), (first, second)
     ftp.quit()
 
 
