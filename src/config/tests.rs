@@ -72,7 +72,7 @@ fn documented_config_file_loads_with_every_key_set() {
         config.ftp.passive_ports,
         PortRange {
             first: 50000,
-            last: 50100
+            last: 50999
         }
     );
     assert_eq!(

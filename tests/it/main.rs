@@ -2,6 +2,7 @@
 //! loopback port 0 and drives it with a real HTTP client.
 
 mod durability;
+mod exchange;
 mod ftp;
 mod ftp_peers;
 mod ftp_races;

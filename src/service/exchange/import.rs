@@ -7,7 +7,7 @@ use super::UserExchange;
 use super::columns::{self, Column, RowInput, cell, exported, read_cell};
 use crate::domain::names::{Email, fold};
 use crate::domain::roles;
-use crate::domain::user::{Right, Status, User, UserId, UserType};
+use crate::domain::user::{User, UserId};
 use crate::service::{Principal, ServiceResult};
 use crate::store::ReadView;
 use serde::Serialize;
@@ -91,7 +91,7 @@ pub(super) enum Planned {
     },
 }
 
-fn error(line: u64, column: Option<Column>, message: impl Into<String>) -> RowError {
+pub(super) fn error(line: u64, column: Option<Column>, message: impl Into<String>) -> RowError {
     RowError {
         line,
         column: column.map(|c| c.name().to_owned()),
@@ -187,24 +187,6 @@ fn parse(bytes: &[u8], mode: ImportMode, errors: &mut Vec<RowError>) -> Option<P
     }
     Some(Parsed { columns, rows })
 }
-
-/// Finds the user a row names: by `ID`, else by `user.login`.
-fn target(view: &dyn ReadView, line: u64, row: &RowInput) -> Result<User, RowError> {
-    let (id, column) = match (row.id, &row.patch.login) {
-        (Some(id), _) => (Some(id), Column::Id),
-        (None, Some(login)) => (view.user_id_by_login(login).ok().flatten(), Column::Login),
-        (None, None) => {
-            return Err(error(
-                line,
-                Some(Column::Id),
-                "names no user (ID or user.login)",
-            ));
-        }
-    };
-    id.and_then(|id| view.user(id).ok().flatten())
-        .ok_or_else(|| error(line, Some(column), "no such user"))
-}
-
 /// Where in the file a login or email was first seen.
 #[derive(Default)]
 struct SeenInFile {
@@ -348,11 +330,16 @@ impl UserExchange {
                             },
                         );
                     }
+                    let unchanged = changes.is_empty();
                     report.update.push(PlannedUpdate {
                         line: *line,
                         id: after.id,
                         changes,
                     });
+                    if unchanged {
+                        // Nothing to write: the row keeps its version.
+                        continue;
+                    }
                 }
                 Planned::Delete { line, id } => report.delete.push(PlannedDelete {
                     line: *line,
@@ -367,195 +354,6 @@ impl UserExchange {
             planned.push(step);
         }
         planned
-    }
-
-    /// Applies the row to `user`; errors name the column.
-    fn apply_row(
-        &self,
-        line: u64,
-        row: RowInput,
-        user: &mut User,
-        view: &dyn ReadView,
-    ) -> Result<Option<String>, Vec<RowError>> {
-        let mut errors = Vec::new();
-        let address = columns::address(&row, &user.address);
-        let mut patch = row.patch;
-        patch.address = address.map(Some);
-        if let Err(e) = patch.apply(user) {
-            errors.push(error(line, columns::column_of_field(&e.field), e.message));
-        }
-        match (row.login_disabled, user.status) {
-            (Some(true), _) => user.status = Status::Deactivated,
-            (Some(false), Status::Deactivated) if user.masked_at.is_some() => {
-                errors.push(error(
-                    line,
-                    Some(Column::LoginDisabled),
-                    "a masked user cannot be enabled",
-                ));
-            }
-            (Some(false), Status::Deactivated) => user.status = Status::Active,
-            _ => {}
-        }
-        if let Some(groups) = row.groups {
-            for name in &groups {
-                match view.group(name) {
-                    Ok(Some(group)) if group.automatic => errors.push(error(
-                        line,
-                        Some(Column::GroupsFind),
-                        format!("`{name}` is an automatic group; only the directory sync sets it"),
-                    )),
-                    Ok(Some(_)) => {}
-                    _ => errors.push(error(
-                        line,
-                        Some(Column::GroupsFind),
-                        format!("no group `{name}`"),
-                    )),
-                }
-            }
-            user.groups = groups;
-        }
-        if let Some(password) = &row.password {
-            if let Err(e) = self.check_password(user, password, false) {
-                errors.push(error(line, Some(Column::Password), e.to_string()));
-            }
-        }
-        if errors.is_empty() {
-            Ok(row.password)
-        } else {
-            Err(errors)
-        }
-    }
-
-    fn plan_add(
-        &self,
-        actor: &User,
-        view: &dyn ReadView,
-        line: u64,
-        row: RowInput,
-    ) -> Result<Planned, Vec<RowError>> {
-        let user_type = row.patch.user_type.unwrap_or(UserType::Local);
-        let mut user = User::new(0, user_type, Status::Active, self.now());
-        user.owner = Some(actor.id);
-        user.updated_by = Some(actor.id);
-        let password = self.apply_row(line, row, &mut user, view)?;
-        let mut errors = Vec::new();
-        if user.user_type == UserType::System {
-            errors.push(error(
-                line,
-                Some(Column::Type),
-                "nobody becomes a system user",
-            ));
-        }
-        if let Some(login) = &user.login {
-            if view
-                .user_id_by_login(login.as_str())
-                .ok()
-                .flatten()
-                .is_some()
-            {
-                errors.push(error(line, Some(Column::Login), "already taken"));
-            }
-        }
-        if let Some(email) = &user.email {
-            if view
-                .user_id_by_login_or_email(email.as_str())
-                .ok()
-                .flatten()
-                .is_some()
-            {
-                errors.push(error(line, Some(Column::Email), "already taken"));
-            }
-        }
-        if errors.is_empty() {
-            Ok(Planned::Add {
-                line,
-                user: Box::new(user),
-                password,
-            })
-        } else {
-            Err(errors)
-        }
-    }
-
-    fn plan_update(
-        &self,
-        actor: &User,
-        view: &dyn ReadView,
-        line: u64,
-        row: RowInput,
-        columns: &[Column],
-    ) -> Result<Planned, Vec<RowError>> {
-        let before = target(view, line, &row).map_err(|e| vec![e])?;
-        guard(actor, &before, line, Right::Write)?;
-        if let (Some(version), true) = (row.version, columns.contains(&Column::Version)) {
-            if version != before.version {
-                return Err(vec![RowError {
-                    conflict: true,
-                    ..error(
-                        line,
-                        Some(Column::Version),
-                        format!(
-                            "the user was changed since the export (version {} now, {version} in the file)",
-                            before.version
-                        ),
-                    )
-                }]);
-            }
-        }
-        let mut after = before.clone();
-        let password = self.apply_row(line, row, &mut after, view)?;
-        if let Some(email) = &after.email {
-            let owner = view
-                .user_id_by_login_or_email(email.as_str())
-                .ok()
-                .flatten();
-            if owner.is_some_and(|id| id != after.id) {
-                return Err(vec![error(line, Some(Column::Email), "already taken")]);
-            }
-        }
-        after.updated_by = Some(actor.id);
-        Ok(Planned::Update {
-            line,
-            before: Box::new(before),
-            after: Box::new(after),
-            password,
-        })
-    }
-
-    fn plan_delete(
-        &self,
-        actor: &User,
-        view: &dyn ReadView,
-        line: u64,
-        row: &RowInput,
-    ) -> Result<Planned, Vec<RowError>> {
-        let user = target(view, line, row).map_err(|e| vec![e])?;
-        guard(actor, &user, line, Right::Delete)?;
-        Ok(Planned::Delete { line, id: user.id })
-    }
-}
-
-/// System users are never touched by an import, and the actor needs the right.
-fn guard(actor: &User, user: &User, line: u64, right: Right) -> Result<(), Vec<RowError>> {
-    if user.is_system() {
-        return Err(vec![error(
-            line,
-            Some(Column::Id),
-            "system users cannot be changed by an import",
-        )]);
-    }
-    let allowed = match right {
-        Right::Delete => roles::may_touch_record(actor, user, right).is_ok(),
-        _ => roles::may_manage_user(actor, user).is_ok(),
-    };
-    if allowed {
-        Ok(())
-    } else {
-        Err(vec![error(
-            line,
-            Some(Column::Id),
-            "you may not change this user",
-        )])
     }
 }
 

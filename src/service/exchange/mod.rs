@@ -6,6 +6,7 @@
 mod apply;
 pub mod columns;
 mod import;
+mod plan;
 
 pub use import::{ImportMode, ImportReport, RowError};
 
