@@ -12,7 +12,7 @@ use rustls::ServerConfig;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
 use tokio_rustls::TlsAcceptor;
@@ -122,27 +122,47 @@ pub async fn send_bytes(
     finish(stream, rules).await
 }
 
-/// Sends `file` from its current position, then close_notify. Returns bytes sent.
+/// Chunks read ahead of the network on a download.
+const READ_AHEAD: usize = 4;
+
+/// Sends `file` from its current position, then close_notify. A blocking
+/// reader keeps a few chunks ahead, so disk reads overlap the encryption and
+/// sending. Returns bytes sent.
 pub async fn send_file(
     mut stream: DataStream,
-    mut file: impl AsyncRead + Unpin,
+    file: std::fs::File,
     rules: &DataRules,
 ) -> StorageResult<u64> {
-    let mut buffer = vec![0u8; CHUNK];
+    let (chunks, mut ahead) = tokio::sync::mpsc::channel(READ_AHEAD);
+    // Stops by itself once the receiver is gone (the transfer ended).
+    tokio::task::spawn_blocking(move || read_ahead(file, &chunks));
     let mut sent = 0u64;
-    loop {
-        if rules.cancel.is_cancelled() {
-            return Err(StorageError::Aborted);
-        }
-        let read = file.read(&mut buffer).await?;
-        if read == 0 {
-            break;
-        }
-        timed(rules, stream.write_all(&buffer[..read])).await?;
-        sent += read as u64;
+    while let Some(chunk) = ahead.recv().await {
+        let chunk: Vec<u8> = chunk?;
+        timed(rules, stream.write_all(&chunk)).await?;
+        sent += chunk.len() as u64;
     }
     finish(stream, rules).await?;
     Ok(sent)
+}
+
+/// Reads `file` to its end in chunks into `chunks`.
+fn read_ahead(mut file: std::fs::File, chunks: &tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>) {
+    loop {
+        let mut buffer = vec![0u8; CHUNK];
+        let read = match std::io::Read::read(&mut file, &mut buffer) {
+            Ok(0) => return,
+            Ok(read) => read,
+            Err(error) => {
+                let _ = chunks.blocking_send(Err(error));
+                return;
+            }
+        };
+        buffer.truncate(read);
+        if chunks.blocking_send(Ok(buffer)).is_err() {
+            return;
+        }
+    }
 }
 
 /// Receives an upload into `upload` until the client's close_notify and

@@ -343,7 +343,7 @@ impl Prepared {
 
 enum Job {
     Listing(Vec<u8>),
-    Send(tokio::fs::File),
+    Send(std::fs::File),
     Receive(super::upload::Upload),
 }
 

@@ -323,9 +323,9 @@ impl Home {
         &self,
         path: &VirtualPath,
         offset: u64,
-    ) -> StorageResult<tokio::fs::File> {
+    ) -> StorageResult<std::fs::File> {
         let (dir, rel) = (self.dir.clone(), path.relative());
-        let file = blocking(move || {
+        blocking(move || {
             let file = dir.open(&rel)?;
             let meta = file.metadata()?;
             if !meta.is_file() {
@@ -338,8 +338,7 @@ impl Home {
             std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(offset))?;
             Ok(file)
         })
-        .await?;
-        Ok(tokio::fs::File::from_std(file))
+        .await
     }
 
     /// Records a change of this user's usage (called under the user's lock).
