@@ -5,7 +5,7 @@
 //! client's close_notify treated as truncated.
 
 use super::storage::{StorageError, StorageResult};
-use super::upload::Upload;
+use super::upload::{PendingWrite, Upload};
 use crate::config::PortRange;
 use rustls::HandshakeKind;
 use rustls::ServerConfig;
@@ -147,7 +147,10 @@ pub async fn send_file(
 }
 
 /// Reads `file` to its end in chunks into `chunks`.
-fn read_ahead(mut file: std::fs::File, chunks: &tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>) {
+fn read_ahead(
+    mut file: std::fs::File,
+    chunks: &tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>,
+) {
     loop {
         let mut buffer = vec![0u8; CHUNK];
         let read = match std::io::Read::read(&mut file, &mut buffer) {
@@ -184,6 +187,8 @@ async fn receive_into(
     rules: &DataRules,
 ) -> StorageResult<u64> {
     let mut buffer = vec![0u8; CHUNK];
+    // One chunk is written while the next arrives.
+    let mut pending: Option<PendingWrite> = None;
     loop {
         buffer.resize(CHUNK, 0);
         let mut filled = 0;
@@ -203,9 +208,16 @@ async fn receive_into(
         }
         if filled > 0 {
             buffer.truncate(filled);
-            buffer = upload.write(buffer).await?;
+            let spare = match pending.take() {
+                Some(previous) => previous.done().await?,
+                None => Vec::with_capacity(CHUNK),
+            };
+            pending = Some(upload.start_write(std::mem::replace(&mut buffer, spare))?);
         }
         if ended {
+            if let Some(last) = pending.take() {
+                last.done().await?;
+            }
             return upload.commit().await;
         }
     }

@@ -319,11 +319,7 @@ impl Home {
     }
 
     /// Opens a plain file for reading from `offset` (554 past its end).
-    pub async fn open_read(
-        &self,
-        path: &VirtualPath,
-        offset: u64,
-    ) -> StorageResult<std::fs::File> {
+    pub async fn open_read(&self, path: &VirtualPath, offset: u64) -> StorageResult<std::fs::File> {
         let (dir, rel) = (self.dir.clone(), path.relative());
         blocking(move || {
             let file = dir.open(&rel)?;

@@ -257,8 +257,10 @@ impl Upload {
         }
     }
 
-    /// Admits `chunk` against the quota, then writes it; hands the buffer back.
-    pub async fn write(&mut self, chunk: Vec<u8>) -> StorageResult<Vec<u8>> {
+    /// Admits `chunk` against the quota and starts writing it on a blocking
+    /// thread, so the next chunk can arrive meanwhile. The previous write must
+    /// be done first (writes land in order).
+    pub fn start_write(&mut self, chunk: Vec<u8>) -> StorageResult<PendingWrite> {
         let growth = self.growth(self.end() + chunk.len() as u64);
         if growth > self.reservation.bytes {
             let need = growth - self.reservation.bytes;
@@ -266,20 +268,16 @@ impl Upload {
                 self.reservation.take(need, 0)?;
             }
         }
+        self.written += chunk.len() as u64;
         let inner = self.inner.clone();
-        let (chunk, written) = tokio::task::spawn_blocking(move || {
+        Ok(PendingWrite(tokio::task::spawn_blocking(move || {
             let mut state = inner.state();
             let written = match state.phase {
                 Phase::Writing => std::io::Write::write_all(&mut state.file, &chunk),
                 _ => Err(std::io::Error::other("the upload has ended")),
             };
             (chunk, written)
-        })
-        .await
-        .map_err(|e| StorageError::Io(std::io::Error::other(e.to_string())))?;
-        written?;
-        self.written += chunk.len() as u64;
-        Ok(chunk)
+        })))
     }
 
     /// Completes the upload: the file takes its place and the usage its size,
@@ -312,6 +310,20 @@ impl Upload {
         })
         .await?;
         Ok(self.written)
+    }
+}
+
+/// A chunk being written; gives its buffer back when done.
+pub struct PendingWrite(tokio::task::JoinHandle<(Vec<u8>, std::io::Result<()>)>);
+
+impl PendingWrite {
+    pub async fn done(self) -> StorageResult<Vec<u8>> {
+        let (chunk, written) = self
+            .0
+            .await
+            .map_err(|e| StorageError::Io(std::io::Error::other(e.to_string())))?;
+        written?;
+        Ok(chunk)
     }
 }
 
