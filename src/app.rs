@@ -129,22 +129,35 @@ fn root_principal(directory: &Directory) -> anyhow::Result<crate::service::Princ
     })
 }
 
-/// `gatehouse users export`: writes every user as CSV to `out`, calling
-/// `progress` with the count after each page. Returns how many were written.
+/// `gatehouse users export`: writes every user as CSV to `out` (a file made
+/// 0600 once the store is open, or standard output), calling `progress` with
+/// the count after each page. Returns how many were written.
 pub fn export_users(
     config: &Config,
-    out: &mut dyn std::io::Write,
+    out: Option<&std::path::Path>,
     progress: &dyn Fn(usize),
 ) -> anyhow::Result<usize> {
     let directory = open_directory(config, Arc::new(SystemClock))?;
     let principal = root_principal(&directory)?;
+    let mut out: Box<dyn std::io::Write> = match out {
+        Some(path) => {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let file = options
+                .open(path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            Box::new(std::io::BufWriter::new(file))
+        }
+        None => Box::new(std::io::stdout().lock()),
+    };
     let mut query = crate::service::index::UserQuery::default();
     out.write_all(&crate::service::exchange::UserExchange::header())?;
     let mut written = 0;
     loop {
         let page = directory.exchange.export_page(&principal, &query)?;
         out.write_all(&page.csv)?;
-        written += page.csv.iter().filter(|b| **b == b'\n').count();
+        written += page.rows;
         progress(written);
         match page.next {
             Some(next) => query.after = Some(next),

@@ -195,18 +195,7 @@ fn run_users(command: UsersCommand, config_path: Option<PathBuf>) -> anyhow::Res
         UsersCommand::Export { out } => {
             let bar = progress_bar("users written");
             let progress = |count: usize| bar.set_position(count as u64);
-            let count = match &out {
-                Some(path) => {
-                    let file = std::fs::File::create(path)
-                        .with_context(|| format!("cannot create {}", path.display()))?;
-                    let mut writer = std::io::BufWriter::new(file);
-                    gatehouse::app::export_users(&config, &mut writer, &progress)?
-                }
-                None => {
-                    let mut stdout = std::io::stdout().lock();
-                    gatehouse::app::export_users(&config, &mut stdout, &progress)?
-                }
-            };
+            let count = gatehouse::app::export_users(&config, out.as_deref(), &progress)?;
             bar.finish_and_clear();
             eprintln!("exported {count} users");
             Ok(())

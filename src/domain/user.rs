@@ -268,6 +268,24 @@ impl User {
         }
     }
 
+    /// Whether `self` and `other` differ in more than activity: the last
+    /// sign-in and the FTP usage, which change with use, not by anyone's edit
+    /// (they neither raise the version nor make an export stale).
+    pub fn differs_beyond_activity(&self, other: &User) -> bool {
+        let mut left = self.clone();
+        left.take_activity_from(other);
+        left.version = other.version;
+        left.updated_at = other.updated_at;
+        left != *other
+    }
+
+    /// Copies the activity fields of `other` (see [`Self::differs_beyond_activity`]).
+    pub fn take_activity_from(&mut self, other: &User) {
+        self.last_active_at = other.last_active_at;
+        self.ftp.used_bytes = other.ftp.used_bytes;
+        self.ftp.used_files = other.ftp.used_files;
+    }
+
     /// The name shown for this user: the set display name, else first + last name,
     /// else the login, else the email.
     pub fn effective_display_name(&self) -> String {

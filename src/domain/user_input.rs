@@ -153,6 +153,19 @@ fn clean_text(field: &str, value: Option<String>) -> Result<Option<String>, Vali
     Ok((!trimmed.is_empty()).then(|| trimmed.to_owned()))
 }
 
+/// Each address part trimmed, empty ones unset, none over the text limit.
+fn clean_address(address: Address) -> Result<Address, ValidationError> {
+    Ok(Address {
+        supplement: clean_text("address", address.supplement)?,
+        street: clean_text("address", address.street)?,
+        house_number: clean_text("address", address.house_number)?,
+        postal_code: clean_text("address", address.postal_code)?,
+        town: clean_text("address", address.town)?,
+        state: clean_text("address", address.state)?,
+        country: clean_text("address", address.country)?,
+    })
+}
+
 /// Records the names of the fields a patch really changed.
 struct Changes<'u> {
     user: &'u mut User,
@@ -279,7 +292,8 @@ impl UserPatch {
             self.frontend_language,
         )?;
         if let Some(address) = self.address {
-            changes.set("address", |u| &mut u.address, address.unwrap_or_default());
+            let address = clean_address(address.unwrap_or_default())?;
+            changes.set("address", |u| &mut u.address, address);
         }
         if let Some(from) = self.login_valid_from {
             changes.set("login_valid_from", |u| &mut u.login_valid_from, from);

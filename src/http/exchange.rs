@@ -121,11 +121,12 @@ async fn import(
 
 /// 200 with the report; 400 (409 when a row changed since its export) naming
 /// the first problem, with every problem and the plan so far.
-fn report_response(report: ImportReport) -> Response {
-    let Some(first) = report.errors.first() else {
+fn report_response(mut report: ImportReport) -> Response {
+    let errors = std::mem::take(&mut report.errors);
+    let Some(first) = errors.first() else {
         return Json(report).into_response();
     };
-    let conflict = report.errors.iter().any(|e| e.conflict);
+    let conflict = errors.iter().any(|e| e.conflict);
     let (status, code) = match conflict {
         true => (StatusCode::CONFLICT, "version_conflict"),
         false => (StatusCode::BAD_REQUEST, "invalid_csv"),
@@ -134,7 +135,7 @@ fn report_response(report: ImportReport) -> Response {
         Some(column) => format!("line {}, column {column}", first.line),
         None => format!("line {}", first.line),
     };
-    let more = match report.errors.len() {
+    let more = match errors.len() {
         1 => String::new(),
         n => format!(" (and {} more)", n - 1),
     };
@@ -144,7 +145,7 @@ fn report_response(report: ImportReport) -> Response {
             "message": format!("{place}: {}{more}; nothing was imported", first.message),
             "field": first.column,
             "line": first.line,
-            "errors": report.errors,
+            "errors": errors,
         },
         "plan": report,
     });

@@ -120,12 +120,16 @@ impl Unit<'_> {
         self.tx.user(id)?.ok_or(ServiceError::NotFound("user"))
     }
 
-    /// Writes a user (indexes checked), one version above the stored one, and
-    /// marks it for the user index.
+    /// Writes a user (indexes checked) and marks it for the user index. The
+    /// version rises when anything but activity (last sign-in, FTP usage) changed.
     pub fn save(&self, user: &User) -> ServiceResult<()> {
-        let stored = self.tx.user(user.id)?.map_or(0, |u| u.version);
+        let stored = self.tx.user(user.id)?;
         let mut user = user.clone();
-        user.version = stored + 1;
+        user.version = match &stored {
+            Some(stored) if !user.differs_beyond_activity(stored) => stored.version,
+            Some(stored) => stored.version + 1,
+            None => 1,
+        };
         self.tx.put_user(&user)?;
         self.touched.borrow_mut().push(user.id);
         Ok(())

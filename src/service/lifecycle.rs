@@ -80,16 +80,21 @@ impl Accounts {
             .filter(|u| u.id != id && (u.owner() == Some(id) || u.updated_by() == Some(id)))
             .map(|u| u.id)
             .collect();
+        let mut reassigned = 0;
         for other in &held {
-            let mut user = unit.user(*other)?;
+            // Already removed earlier in this unit (an import deleting both).
+            let Some(mut user) = unit.tx.user(*other)? else {
+                continue;
+            };
             for slot in [&mut user.owner, &mut user.updated_by] {
                 if *slot == Some(id) {
                     *slot = Some(DELETED_USER_ID);
                 }
             }
             unit.save(&user)?;
+            reassigned += 1;
         }
-        Ok(held.len())
+        Ok(reassigned)
     }
 
     /// Loads user `id`, lets `change` alter it, guards the last admin, saves and

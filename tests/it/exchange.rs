@@ -451,3 +451,74 @@ async fn the_cli_exports_and_imports_on_a_stopped_daemon() {
     let (_, list) = d.get("/api/v1/users?q=Second2", &d.root).await;
     assert_eq!(list["users"].as_array().map(Vec::len), Some(1), "{list}");
 }
+
+#[tokio::test]
+async fn imports_do_what_the_api_does_to_sessions_versions_and_names() {
+    let d = Daemon::start().await;
+    let ids = seed(&d).await;
+    let password = "a sound passphrase";
+    for login in ["csv1", "csv2"] {
+        d.post(
+            &format!(
+                "/api/v1/users/{}/password",
+                ids[login[3..].parse::<usize>().expect("n")]
+            ),
+            &d.root,
+            json!({ "password": password }),
+        )
+        .await;
+    }
+    let (_, one) = d.login("csv1", password).await;
+    let (_, two) = d.login("csv2", password).await;
+    let (one, two) = (
+        one["token"].as_str().expect("token"),
+        two["token"].as_str().expect("token"),
+    );
+    // Signing in is activity, not a change: an earlier export is not stale.
+    let export_before = export(&d, "?q=csv").await;
+    let (status, _) = d.login("csv2", password).await;
+    assert_eq!(status, 200);
+    assert_eq!(rows(&export(&d, "?q=csv").await), rows(&export_before));
+
+    let csv = format!(
+        "ID,user.login,_password,user.login_disabled\n{},csv1,another sound passphrase,false\n{},csv2,,true\n",
+        ids[1], ids[2]
+    );
+    let (status, report) = import(&d, "update", false, csv).await;
+    assert_eq!(status, 200, "{report}");
+    for token in [one, two] {
+        let (status, _) = d.get("/api/v1/me", token).await;
+        assert_eq!(
+            status, 401,
+            "a new password and a deactivation end the sessions"
+        );
+    }
+    let (_, audit) = d.get("/api/v1/audit?limit=5", &d.root).await;
+    assert!(audit.to_string().contains("csv import"), "{audit}");
+
+    // ID and login naming different users, and a login equal to an email.
+    let (status, body) = import(
+        &d,
+        "update",
+        false,
+        format!("ID,user.login\n{},csv4\n", ids[0]),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["error"]["field"]),
+        (400, &json!("user.login")),
+        "{body}"
+    );
+    let (status, body) = import(
+        &d,
+        "add",
+        false,
+        "user.login\ncsv4@example.org\n".as_bytes().to_vec(),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["error"]["field"]),
+        (400, &json!("user.login")),
+        "{body}"
+    );
+}

@@ -1,13 +1,20 @@
 //! Applying a planned import: passwords hashed first, on every hashing
-//! thread at once, then every row in one unit of work, so the import lands
-//! whole or not at all. A row whose user changed after the plan was made
-//! stops the whole import with a conflict naming its line.
+//! thread, then every row in one unit of work, so the import lands whole or
+//! not at all. A row whose user changed after the plan was made stops the
+//! whole import with a conflict naming its line. Rows do what the API's own
+//! routes do: a new password or a deactivation ends the user's sessions and
+//! tokens, groups are checked again inside the unit, and the audit names the
+//! changed columns.
 
 use super::UserExchange;
+use super::columns::{cell, exported};
 use super::import::Planned;
 use crate::domain::audit::AuditAction;
-use crate::domain::user::User;
-use crate::service::{ServiceError, ServiceResult};
+use crate::domain::credentials::Credentials;
+use crate::domain::user::{Status, User};
+use crate::service::accounts::Accounts;
+use crate::service::groups::Groups;
+use crate::service::{ServiceError, ServiceResult, Unit};
 use serde_json::json;
 
 impl UserExchange {
@@ -24,57 +31,13 @@ impl UserExchange {
             let mut leaving = leaving.iter();
             for (step, hash) in planned.iter().zip(&hashes) {
                 match step {
-                    Planned::Add { user, .. } => {
-                        let mut user = (**user).clone();
-                        user.id = unit.tx.next_id("user")?;
-                        user.created_at = unit.now;
-                        user.updated_at = unit.now;
-                        unit.save(&user)?;
-                        let credentials = crate::domain::credentials::Credentials {
-                            password_hash: hash.clone(),
-                            ..Default::default()
-                        };
-                        unit.tx.put_credentials(user.id, &credentials)?;
-                        unit.audit(
-                            AuditAction::UserCreate,
-                            Some(user.id),
-                            json!({ "via": "csv import" }),
-                        )?;
-                    }
+                    Planned::Add { user, .. } => add(unit, user, hash)?,
                     Planned::Update {
                         line,
                         before,
                         after,
                         ..
-                    } => {
-                        let current = unit.user(before.id)?;
-                        if current.version != before.version {
-                            return Err(ServiceError::conflict(
-                                "version_conflict",
-                                format!(
-                                    "line {line}: the user changed while the import was prepared"
-                                ),
-                            ));
-                        }
-                        let mut user = (**after).clone();
-                        user.updated_at = unit.now;
-                        crate::service::accounts::Accounts::guard_admin_rules(
-                            unit,
-                            &current,
-                            Some(&user),
-                        )?;
-                        unit.save(&user)?;
-                        if let Some(hash) = hash {
-                            let mut credentials = unit.tx.credentials(user.id)?;
-                            credentials.password_hash = Some(hash.clone());
-                            unit.tx.put_credentials(user.id, &credentials)?;
-                        }
-                        unit.audit(
-                            AuditAction::UserUpdate,
-                            Some(user.id),
-                            json!({ "via": "csv import", "line": line }),
-                        )?;
-                    }
+                    } => update(unit, *line, before, after, hash)?,
                     Planned::Delete { id, .. } => {
                         let Some(leaving) = leaving.next() else {
                             return Err(ServiceError::conflict(
@@ -92,17 +55,23 @@ impl UserExchange {
         Ok(())
     }
 
-    /// Hashes every row's new password, all hashing threads at once; `None`
-    /// for rows without one.
+    /// Hashes every row's new password on every hashing thread, a few jobs
+    /// per thread at a time (so sign-ins meanwhile wait behind a handful of
+    /// hashes, not all of them); `None` for rows without one.
     async fn hash_passwords(&self, planned: &[Planned]) -> ServiceResult<Vec<Option<String>>> {
-        let jobs = planned.iter().map(|step| {
-            let password = match step {
+        use futures_util::stream::{self, StreamExt, TryStreamExt};
+        let passwords: Vec<Option<String>> = planned
+            .iter()
+            .map(|step| match step {
                 Planned::Add { password, .. } | Planned::Update { password, .. } => {
                     password.clone()
                 }
                 Planned::Delete { .. } => None,
-            };
-            let hasher = self.hasher.clone();
+            })
+            .collect();
+        let hasher = self.hasher.clone();
+        let jobs = passwords.into_iter().map(move |password| {
+            let hasher = hasher.clone();
             async move {
                 match password {
                     Some(password) => hasher.hash(password).await.map(Some),
@@ -110,6 +79,76 @@ impl UserExchange {
                 }
             }
         });
-        futures_util::future::try_join_all(jobs).await
+        let in_flight = 2 * std::thread::available_parallelism().map_or(2, |n| n.get());
+        stream::iter(jobs).buffered(in_flight).try_collect().await
     }
+}
+
+/// Stores a new user under a fresh id, with its password.
+fn add(unit: &Unit, user: &User, hash: &Option<String>) -> ServiceResult<()> {
+    let mut user = user.clone();
+    user.id = unit.tx.next_id("user")?;
+    user.created_at = unit.now;
+    user.updated_at = unit.now;
+    // Read again here: a group deleted or made automatic while passwords
+    // were hashed is refused.
+    user.groups = Groups::local_groups(unit, &user.groups)?;
+    unit.save(&user)?;
+    let credentials = Credentials {
+        password_hash: hash.clone(),
+        ..Credentials::default()
+    };
+    unit.tx.put_credentials(user.id, &credentials)?;
+    unit.audit(
+        AuditAction::UserCreate,
+        Some(user.id),
+        json!({ "via": "csv import", "password": hash.is_some() }),
+    )
+}
+
+/// Applies a planned update to the user as stored now.
+fn update(
+    unit: &Unit,
+    line: u64,
+    before: &User,
+    after: &User,
+    hash: &Option<String>,
+) -> ServiceResult<()> {
+    let current = unit.user(before.id)?;
+    if current.version != before.version {
+        return Err(ServiceError::conflict(
+            "version_conflict",
+            format!("line {line}: the user changed while the import was prepared"),
+        ));
+    }
+    let mut user = after.clone();
+    // Sign-ins and FTP usage since the plan stay as they are.
+    user.take_activity_from(&current);
+    user.updated_at = unit.now;
+    user.groups = Groups::local_groups(unit, &user.groups)?;
+    Accounts::guard_admin_rules(unit, &current, Some(&user))?;
+    let deactivated = user.status == Status::Deactivated && current.status != Status::Deactivated;
+    if hash.is_some() || deactivated {
+        Accounts::revoke_all_tokens(unit, user.id)?;
+    }
+    unit.save(&user)?;
+    if let Some(hash) = hash {
+        let mut credentials = unit.tx.credentials(user.id)?;
+        credentials.password_hash = Some(hash.clone());
+        unit.tx.put_credentials(user.id, &credentials)?;
+    }
+    let fields = changed_columns(&current, &user);
+    unit.audit(
+        AuditAction::UserUpdate,
+        Some(user.id),
+        json!({ "via": "csv import", "line": line, "fields": fields, "password": hash.is_some() }),
+    )
+}
+
+/// The exported columns whose cells differ between `before` and `after`.
+fn changed_columns(before: &User, after: &User) -> Vec<&'static str> {
+    exported()
+        .filter(|(column, _)| cell(before, *column) != cell(after, *column))
+        .map(|(_, name)| name)
+        .collect()
 }

@@ -250,9 +250,15 @@ fn timestamp(raw: &str) -> Result<Option<Timestamp>, String> {
         .ok_or_else(|| "must be a date (2026-01-31) or an RFC 3339 time".into())
 }
 
+/// Longest JSON cell read (as the API's JSON settings: 64 KiB).
+const MAX_JSON_CELL: usize = 64 * 1024;
+
 fn json_cell(raw: &str) -> Result<Option<Option<Value>>, String> {
     if raw.trim().is_empty() {
         return Ok(Some(None));
+    }
+    if raw.len() > MAX_JSON_CELL {
+        return Err("must be at most 64 KiB".into());
     }
     serde_json::from_str(raw)
         .map(|v| Some(Some(v)))

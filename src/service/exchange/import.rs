@@ -100,6 +100,9 @@ pub(super) fn error(line: u64, column: Option<Column>, message: impl Into<String
     }
 }
 
+/// Errors reported at most; a file with more is hopeless anyway.
+const MAX_ERRORS: usize = 1000;
+
 /// The text of the file: UTF-8, with or without a byte-order mark.
 fn decode(bytes: &[u8]) -> Result<&str, RowError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
@@ -131,6 +134,14 @@ struct Parsed {
 
 fn parse(bytes: &[u8], mode: ImportMode, errors: &mut Vec<RowError>) -> Option<Parsed> {
     let text = decode(bytes).map_err(|e| errors.push(e)).ok()?;
+    // Old Mac files end lines with a bare CR.
+    let normalised;
+    let text = if text.contains('\r') && !text.contains('\n') {
+        normalised = text.replace('\r', "\n");
+        normalised.as_str()
+    } else {
+        text
+    };
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(separator(text))
         .from_reader(text.as_bytes());
@@ -164,6 +175,9 @@ fn parse(bytes: &[u8], mode: ImportMode, errors: &mut Vec<RowError>) -> Option<P
     }
     let mut rows = Vec::new();
     for record in reader.records() {
+        if errors.len() >= MAX_ERRORS {
+            break;
+        }
         let record = match record {
             Ok(record) => record,
             Err(e) => {
@@ -227,13 +241,25 @@ impl UserExchange {
             delete: Vec::new(),
             errors: Vec::new(),
         };
-        let Some(parsed) = parse(bytes, mode, &mut report.errors) else {
+        // One import at a time: each may hold a large file and a long plan.
+        let Ok(_running) = self.running.try_lock() else {
+            return Err(crate::service::ServiceError::conflict(
+                "import_running",
+                "another import is running; try again when it is done",
+            ));
+        };
+        // Reading and checking a large file is CPU work: off the async workers.
+        let planned = crate::service::core::offload(|| {
+            let parsed = parse(bytes, mode, &mut report.errors)?;
+            Some(self.plan(actor, parsed, mode, &mut report))
+        });
+        report
+            .errors
+            .sort_by(|a, b| (a.line, &a.column).cmp(&(b.line, &b.column)));
+        report.errors.truncate(MAX_ERRORS);
+        let Some(planned) = planned.filter(|_| report.errors.is_empty() && !dry_run) else {
             return Ok(report);
         };
-        let planned = self.plan(actor, parsed, mode, &mut report);
-        if !report.errors.is_empty() || dry_run {
-            return Ok(report);
-        }
         self.apply(actor, planned).await?;
         report.applied = true;
         Ok(report)
@@ -253,10 +279,13 @@ impl UserExchange {
         let mut targets = SeenInFile::default();
         let mut planned = Vec::new();
         for (line, row) in parsed.rows {
+            if report.errors.len() >= MAX_ERRORS {
+                break;
+            }
             let outcome = match mode {
                 ImportMode::Add => self.plan_add(actor, view, line, row),
                 ImportMode::Update => self.plan_update(actor, view, line, row, &parsed.columns),
-                ImportMode::Delete => self.plan_delete(actor, view, line, &row),
+                ImportMode::Delete => self.plan_delete(actor, view, line, &row, &parsed.columns),
             };
             let step = match outcome {
                 Ok(step) => step,

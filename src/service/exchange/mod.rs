@@ -22,6 +22,8 @@ area_service!(
     /// CSV export and import of users.
     UserExchange {
         accounts: super::accounts::Accounts,
+        /// Held by the import running, if any.
+        running: tokio::sync::Mutex<()>,
     }
 );
 
@@ -31,12 +33,18 @@ pub const EXPORT_PAGE: usize = 1000;
 /// One page of an export: CSV bytes and where the next page starts.
 pub struct ExportPage {
     pub csv: Vec<u8>,
+    /// Users in it.
+    pub rows: usize,
     pub next: Option<UserId>,
 }
 
 impl UserExchange {
     pub(crate) fn with_accounts(core: std::sync::Arc<super::core::Core>) -> Self {
-        Self::new(core.clone(), Accounts::new(core))
+        Self::new(
+            core.clone(),
+            Accounts::new(core),
+            tokio::sync::Mutex::new(()),
+        )
     }
 
     /// The header line of an export.
@@ -60,6 +68,7 @@ impl UserExchange {
         let page = self.index.query(&query);
         let snapshot = self.snapshot();
         let mut writer = csv::Writer::from_writer(Vec::with_capacity(page.ids.len() * 256));
+        let mut rows = 0;
         for id in page.ids {
             // A user deleted since the index was read is simply left out.
             if let Some(user) = snapshot.user(id)? {
@@ -70,11 +79,13 @@ impl UserExchange {
                     .write_record(&cells)
                     .map_err(|e| std::io::Error::other(e.to_string()))
                     .map_err(super::ServiceError::io("write the CSV export", "memory"))?;
+                rows += 1;
             }
         }
         let csv = writer.into_inner().unwrap_or_default();
         Ok(ExportPage {
             csv,
+            rows,
             next: page.next_cursor,
         })
     }

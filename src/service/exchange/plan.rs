@@ -10,10 +10,23 @@ use crate::domain::roles;
 use crate::domain::user::{Right, Status, User, UserType};
 use crate::store::ReadView;
 
-/// Finds the user a row names: by `ID`, else by `user.login`.
+/// Finds the user a row names: by `ID`, else by `user.login`; when both are
+/// given they must name the same user (a file from another system with its
+/// own IDs must not hit the wrong users).
 fn target(view: &dyn ReadView, line: u64, row: &RowInput) -> Result<User, RowError> {
     let (id, column) = match (row.id, &row.patch.login) {
-        (Some(id), _) => (Some(id), Column::Id),
+        (Some(id), Some(login)) => {
+            let by_login = view.user_id_by_login(login).ok().flatten();
+            if by_login != Some(id) {
+                return Err(error(
+                    line,
+                    Some(Column::Login),
+                    "names another user than ID",
+                ));
+            }
+            (Some(id), Column::Id)
+        }
+        (Some(id), None) => (Some(id), Column::Id),
         (None, Some(login)) => (view.user_id_by_login(login).ok().flatten(), Column::Login),
         (None, None) => {
             return Err(error(
@@ -45,17 +58,20 @@ impl UserExchange {
         }
         match (row.login_disabled, user.status) {
             (Some(true), _) => user.status = Status::Deactivated,
-            (Some(false), Status::Deactivated) if user.masked_at.is_some() => {
+            (Some(false), Status::Deactivated)
+                if user.masked_at.is_some() || user.is_archived() =>
+            {
                 errors.push(error(
                     line,
                     Some(Column::LoginDisabled),
-                    "a masked user cannot be enabled",
+                    "a masked or archived user cannot be enabled",
                 ));
             }
             (Some(false), Status::Deactivated) => user.status = Status::Active,
             _ => {}
         }
         if let Some(groups) = row.groups {
+            let mut canonical = std::collections::BTreeSet::new();
             for name in &groups {
                 match view.group(name) {
                     Ok(Some(group)) if group.automatic => errors.push(error(
@@ -63,7 +79,10 @@ impl UserExchange {
                         Some(Column::GroupsFind),
                         format!("`{name}` is an automatic group; only the directory sync sets it"),
                     )),
-                    Ok(Some(_)) => {}
+                    // Stored as the group spells itself, whatever the file's case.
+                    Ok(Some(group)) => {
+                        canonical.insert(group.name);
+                    }
                     _ => errors.push(error(
                         line,
                         Some(Column::GroupsFind),
@@ -71,7 +90,7 @@ impl UserExchange {
                     )),
                 }
             }
-            user.groups = groups;
+            user.groups = canonical;
         }
         if let Some(password) = &row.password {
             if let Err(e) = self.check_password(user, password, false) {
@@ -105,12 +124,13 @@ impl UserExchange {
                 "nobody becomes a system user",
             ));
         }
+        // A login may equal nobody's login or email (sign-in looks up both).
         let owners = [
             (
                 Column::Login,
                 user.login
                     .as_ref()
-                    .map(|l| view.user_id_by_login(l.as_str())),
+                    .map(|l| view.user_id_by_login_or_email(l.as_str())),
             ),
             (
                 Column::Email,
@@ -144,21 +164,7 @@ impl UserExchange {
         columns: &[Column],
     ) -> Result<Planned, Vec<RowError>> {
         let before = target(view, line, &row).map_err(|e| vec![e])?;
-        if let (Some(version), true) = (row.version, columns.contains(&Column::Version)) {
-            if version != before.version {
-                return Err(vec![RowError {
-                    conflict: true,
-                    ..error(
-                        line,
-                        Some(Column::Version),
-                        format!(
-                            "the user was changed since the export (version {} now, {version} in the file)",
-                            before.version
-                        ),
-                    )
-                }]);
-            }
-        }
+        check_version(line, &row, &before, columns)?;
         let mut after = before.clone();
         let password = self.apply_row(line, row, &mut after, view)?;
         // A row that changes nothing (a system user in a whole export, say)
@@ -168,13 +174,20 @@ impl UserExchange {
         if changes {
             guard(actor, &before, line, Right::Write)?;
         }
-        if let Some(email) = &after.email {
-            let owner = view
-                .user_id_by_login_or_email(email.as_str())
-                .ok()
-                .flatten();
+        let names = [
+            (
+                Column::Login,
+                after.login.as_ref().map(|l| l.as_str().to_owned()),
+            ),
+            (
+                Column::Email,
+                after.email.as_ref().map(|e| e.as_str().to_owned()),
+            ),
+        ];
+        for (column, name) in names {
+            let owner = name.and_then(|n| view.user_id_by_login_or_email(&n).ok().flatten());
             if owner.is_some_and(|id| id != after.id) {
-                return Err(vec![error(line, Some(Column::Email), "already taken")]);
+                return Err(vec![error(line, Some(column), "already taken")]);
             }
         }
         after.updated_by = Some(actor.id);
@@ -192,10 +205,35 @@ impl UserExchange {
         view: &dyn ReadView,
         line: u64,
         row: &RowInput,
+        columns: &[Column],
     ) -> Result<Planned, Vec<RowError>> {
         let user = target(view, line, row).map_err(|e| vec![e])?;
+        check_version(line, row, &user, columns)?;
         guard(actor, &user, line, Right::Delete)?;
         Ok(Planned::Delete { line, id: user.id })
+    }
+}
+
+/// A row with `user._version` must carry the user's current version.
+fn check_version(
+    line: u64,
+    row: &RowInput,
+    user: &User,
+    columns: &[Column],
+) -> Result<(), Vec<RowError>> {
+    match (row.version, columns.contains(&Column::Version)) {
+        (Some(version), true) if version != user.version => Err(vec![RowError {
+            conflict: true,
+            ..error(
+                line,
+                Some(Column::Version),
+                format!(
+                    "the user was changed since the export (version {} now, {version} in the file)",
+                    user.version
+                ),
+            )
+        }]),
+        _ => Ok(()),
     }
 }
 
