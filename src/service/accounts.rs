@@ -118,25 +118,35 @@ impl Accounts {
         action: AuditAction,
     ) -> ServiceResult<Arc<User>> {
         let id = self.write(actor, |unit| {
-            let mut user = draft.clone();
-            user.id = unit.tx.next_id("user")?;
-            user.created_at = unit.now;
-            user.updated_at = unit.now;
-            user.groups = Groups::local_groups(unit, groups)?;
-            unit.save(&user)?;
-            let credentials = Credentials {
-                password_hash: password_hash.clone(),
-                ..Credentials::default()
-            };
-            unit.tx.put_credentials(user.id, &credentials)?;
-            unit.audit(
-                action,
-                Some(user.id),
-                serde_json::json!({ "type": user.user_type, "status": user.status }),
-            )?;
-            Ok(user.id)
+            let details = serde_json::json!({ "type": draft.user_type, "status": draft.status });
+            Self::insert_in(unit, &draft, password_hash.clone(), groups, action, details)
         })?;
         self.current_user(id)
+    }
+
+    /// Stores `draft` under a fresh id inside `unit`, with its password and
+    /// its groups (which must exist and not be automatic); audits `action`.
+    pub(crate) fn insert_in(
+        unit: &super::Unit,
+        draft: &User,
+        password_hash: Option<String>,
+        groups: &BTreeSet<String>,
+        action: AuditAction,
+        details: serde_json::Value,
+    ) -> ServiceResult<UserId> {
+        let mut user = draft.clone();
+        user.id = unit.tx.next_id("user")?;
+        user.created_at = unit.now;
+        user.updated_at = unit.now;
+        user.groups = Groups::local_groups(unit, groups)?;
+        unit.save(&user)?;
+        let credentials = Credentials {
+            password_hash,
+            ..Credentials::default()
+        };
+        unit.tx.put_credentials(user.id, &credentials)?;
+        unit.audit(action, Some(user.id), details)?;
+        Ok(user.id)
     }
 
     /// The root user (for commands run on a stopped daemon).

@@ -10,7 +10,6 @@ use super::UserExchange;
 use super::columns::{cell, exported};
 use super::import::Planned;
 use crate::domain::audit::AuditAction;
-use crate::domain::credentials::Credentials;
 use crate::domain::user::{Status, User};
 use crate::service::accounts::Accounts;
 use crate::service::groups::Groups;
@@ -84,26 +83,20 @@ impl UserExchange {
     }
 }
 
-/// Stores a new user under a fresh id, with its password.
+/// Stores a new user under a fresh id, with its password; its groups are
+/// read again inside the unit (one deleted or made automatic while passwords
+/// were hashed is refused).
 fn add(unit: &Unit, user: &User, hash: &Option<String>) -> ServiceResult<()> {
-    let mut user = user.clone();
-    user.id = unit.tx.next_id("user")?;
-    user.created_at = unit.now;
-    user.updated_at = unit.now;
-    // Read again here: a group deleted or made automatic while passwords
-    // were hashed is refused.
-    user.groups = Groups::local_groups(unit, &user.groups)?;
-    unit.save(&user)?;
-    let credentials = Credentials {
-        password_hash: hash.clone(),
-        ..Credentials::default()
-    };
-    unit.tx.put_credentials(user.id, &credentials)?;
-    unit.audit(
+    let details = json!({ "via": "csv import", "password": hash.is_some() });
+    Accounts::insert_in(
+        unit,
+        user,
+        hash.clone(),
+        &user.groups,
         AuditAction::UserCreate,
-        Some(user.id),
-        json!({ "via": "csv import", "password": hash.is_some() }),
+        details,
     )
+    .map(drop)
 }
 
 /// Applies a planned update to the user as stored now.
