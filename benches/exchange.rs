@@ -65,16 +65,16 @@ impl Drop for Guard {
 
 /// Runs `gatehouse ARGS` on `data_dir` until it exits, polling its peak RSS
 /// (VmHWM) and CPU time; panics (with its stderr) when it fails.
-fn gatehouse(data_dir: &Path, args: &[&str]) -> Measured {
+fn gatehouse(binary: &Path, data_dir: &Path, args: &[&str]) -> Measured {
     let (out, err) = (
         data_dir.with_extension("out"),
         data_dir.with_extension("err"),
     );
     let started = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+    let child = Command::new(binary)
         .args(args)
         .env("GATEHOUSE_DATA_DIR", data_dir)
-        // Keeps the "store loaded into memory ... mib=N" line, uncoloured.
+        // Keeps the "store loaded into memory ... mib=N" line (on stdout), uncoloured.
         .env("RUST_LOG", "warn,gatehouse::store::sled=info")
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
@@ -234,6 +234,12 @@ fn main() {
         .map(usize::from)
         .unwrap_or(2);
     let scratch = tempfile::tempdir().expect("temp dir");
+    // A copy, so a `cargo build` elsewhere during the run cannot swap it.
+    let binary = scratch.path().join("gatehouse");
+    std::fs::copy(env!("CARGO_BIN_EXE_gatehouse"), &binary).expect("copy the binary");
+    let run = |dir: &Path, args: &[&str]| gatehouse(&binary, dir, args);
+    // The first start creates the data dir, store, keys and root user.
+    let initialise = |dir: &Path| run(dir, &["users", "export", "--out", "/dev/null"]);
     let load_before = load();
     let (mut rows, mut notes) = (Vec::new(), Vec::new());
 
@@ -253,13 +259,18 @@ fn main() {
 
     // Import on a fresh data dir (initialised by the binary, otherwise empty).
     let import_dir = scratch.path().join("import");
-    gatehouse(&import_dir, &["users", "export", "--out", "/dev/null"]);
+    initialise(&import_dir);
     let csv_path = scratch.path().join("import.csv");
     std::fs::write(&csv_path, import_csv(import_users)).expect("write the import file");
     let csv_arg = csv_path.to_str().expect("utf-8 path");
     eprintln!("importing {import_users} users with passwords ...");
-    let import = gatehouse(&import_dir, &["users", "import", "--mode", "add", csv_arg]);
-    let report: serde_json::Value = serde_json::from_str(&import.stdout).expect("import report");
+    let import = run(&import_dir, &["users", "import", "--mode", "add", csv_arg]);
+    // Log lines go to standard output too; the report is the rest from "{".
+    let json = import
+        .stdout
+        .find("\n{")
+        .map_or("", |at| &import.stdout[at..]);
+    let report: serde_json::Value = serde_json::from_str(json).expect("import report");
     assert_eq!(
         report["applied"], true,
         "import not applied: {}",
@@ -283,18 +294,18 @@ fn main() {
     let data_dir = scratch.path().join("export");
     let out_path = scratch.path().join("users.csv");
     let out_arg = out_path.to_str().expect("utf-8 path");
-    gatehouse(&data_dir, &["users", "export", "--out", "/dev/null"]);
+    initialise(&data_dir);
     let mut seeded = 0;
     for target in [small_users, export_users] {
         let seconds = seed(&data_dir, seeded, target);
         eprintln!("seeded users {seeded}..{target} in {seconds:.1} s");
         seeded = target;
-        let export = gatehouse(&data_dir, &["users", "export", "--out", out_arg]);
+        let export = run(&data_dir, &["users", "export", "--out", out_arg]);
         let count = export.stderr.split("exported ").nth(1).unwrap_or("");
         let written = number(count.split_whitespace().next()) as usize; // root etc. too
         assert!(written >= target, "{}", export.stderr);
         let size = std::fs::metadata(&out_path).expect("export file").len() as f64;
-        let mirrored = export.stderr.split("mib=").nth(1).unwrap_or("");
+        let mirrored = export.stdout.split("mib=").nth(1).unwrap_or("");
         let file = format!(
             "file {:.1} MiB; store mirrored in memory {} MiB",
             size / (1024.0 * 1024.0),

@@ -30,6 +30,8 @@ pub enum StoreError {
     Durability(String),
     #[error("the unit of work was never run")]
     NotRun,
+    #[error("the store is damaged: {0}")]
+    Corrupt(String),
 }
 
 /// A committed unit of work; waiting for it returns once it is on disk.

@@ -1,11 +1,13 @@
 //! The embedded store on sled, the only module that imports it. Committed state
 //! is mirrored in memory ([`snapshot`]) so readers never touch sled and never
 //! wait; writers are serialised, stage their writes ([`tx`]), and apply them
-//! to sled in one multi-tree transaction; [`durability`] makes them durable
-//! with group commit before anyone acknowledges them.
+//! to sled in one multi-tree transaction (or, for very large units, through
+//! [`large`]); [`durability`] makes them durable with group commit before
+//! anyone acknowledges them.
 
 mod durability;
 mod keys;
+mod large;
 mod migrate;
 mod packed;
 mod reads;
@@ -90,6 +92,7 @@ impl SledStore {
             .iter()
             .map(|name| db.open_tree(name))
             .collect::<Result<_, _>>()?;
+        large::recover(&db, &trees)?;
         let snapshot = Snapshot::load(&trees[..MIRRORED_TREES])?;
         let (entries, bytes) = snapshot.size();
         tracing::info!(entries, mib = bytes >> 20, "store loaded into memory");
@@ -130,6 +133,9 @@ impl SledStore {
 
     /// Applies staged writes to sled atomically across the trees they touch.
     fn apply_to_disk(&self, writes: &WriteSet) -> Result<(), StoreError> {
+        if writes.len() > large::LARGE {
+            return large::commit(&self.db, &self.trees, writes);
+        }
         let mut touched: Vec<TreeId> = writes.keys().map(|(tree, _)| *tree).collect();
         touched.dedup();
         let trees: Vec<sled::Tree> = touched
