@@ -74,7 +74,7 @@ fn gatehouse(binary: &Path, data_dir: &Path, args: &[&str]) -> Measured {
     let child = Command::new(binary)
         .args(args)
         .env("GATEHOUSE_DATA_DIR", data_dir)
-        // Keeps the "store loaded into memory ... mib=N" line (on stdout), uncoloured.
+        // Keeps the "store loaded into memory ... mib=N" log line (on stderr), uncoloured.
         .env("RUST_LOG", "warn,gatehouse::store::sled=info")
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
@@ -265,10 +265,10 @@ fn main() {
     let csv_arg = csv_path.to_str().expect("utf-8 path");
     eprintln!("importing {import_users} users with passwords ...");
     let import = run(&import_dir, &["users", "import", "--mode", "add", csv_arg]);
-    // Log lines go to standard output too; the report is the rest from "{".
+    // The report is what the command prints (logs go to standard error).
     let json = import
         .stdout
-        .find("\n{")
+        .find('{')
         .map_or("", |at| &import.stdout[at..]);
     let report: serde_json::Value = serde_json::from_str(json).expect("import report");
     assert_eq!(
@@ -305,7 +305,7 @@ fn main() {
         let written = number(count.split_whitespace().next()) as usize; // root etc. too
         assert!(written >= target, "{}", export.stderr);
         let size = std::fs::metadata(&out_path).expect("export file").len() as f64;
-        let mirrored = export.stdout.split("mib=").nth(1).unwrap_or("");
+        let mirrored = export.stderr.split("mib=").nth(1).unwrap_or("");
         let file = format!(
             "file {:.1} MiB; store mirrored in memory {} MiB",
             size / (1024.0 * 1024.0),
