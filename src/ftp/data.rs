@@ -134,13 +134,17 @@ pub async fn send_file(
     rules: &DataRules,
 ) -> StorageResult<u64> {
     let (chunks, mut ahead) = tokio::sync::mpsc::channel(READ_AHEAD);
+    // Sent buffers go back to the reader: a fresh large buffer per chunk
+    // costs a mapping and its page faults every time.
+    let (give_back, reuse) = std::sync::mpsc::channel();
     // Stops by itself once the receiver is gone (the transfer ended).
-    tokio::task::spawn_blocking(move || read_ahead(file, &chunks));
+    tokio::task::spawn_blocking(move || read_ahead(file, &chunks, &reuse));
     let mut sent = 0u64;
     while let Some(chunk) = ahead.recv().await {
         let chunk: Vec<u8> = chunk?;
         timed(rules, stream.write_all(&chunk)).await?;
         sent += chunk.len() as u64;
+        let _ = give_back.send(chunk);
     }
     finish(stream, rules).await?;
     Ok(sent)
@@ -150,9 +154,11 @@ pub async fn send_file(
 fn read_ahead(
     mut file: std::fs::File,
     chunks: &tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>,
+    reuse: &std::sync::mpsc::Receiver<Vec<u8>>,
 ) {
     loop {
-        let mut buffer = vec![0u8; CHUNK];
+        let mut buffer = reuse.try_recv().unwrap_or_default();
+        buffer.resize(CHUNK, 0);
         let read = match std::io::Read::read(&mut file, &mut buffer) {
             Ok(0) => return,
             Ok(read) => read,
