@@ -84,6 +84,16 @@ impl Transfer {
     }
 }
 
+impl Transfer {
+    /// The transfer's own reply, once it ends.
+    async fn reply(&mut self) -> Reply {
+        (&mut self.handle).await.unwrap_or_else(|error| {
+            tracing::error!(%error, "a transfer task failed");
+            reply::local_error()
+        })
+    }
+}
+
 impl Drop for Transfer {
     fn drop(&mut self) {
         self.handle.abort();
@@ -284,8 +294,7 @@ impl Session {
             return true;
         };
         let ftp = &self.shared.homes.directory.ftp;
-        ftp.ftp_session_allowed(home.user)
-            && ftp.ftp_password_stamp(home.user) == self.signed_in_with
+        ftp.ftp_session_allowed(home.user, self.signed_in_with.as_deref())
     }
 
     fn prot(&mut self, level: char) -> Reply {
@@ -419,19 +428,13 @@ pub async fn stopped(stop: &mut watch::Receiver<bool>) {
 
 /// The reply of a transfer, once it ends.
 async fn finish(mut transfer: Transfer) -> Reply {
-    (&mut transfer.handle).await.unwrap_or_else(|error| {
-        tracing::error!(%error, "a transfer task failed");
-        reply::local_error()
-    })
+    transfer.reply().await
 }
 
 /// The reply of the running transfer, if any, once it ends.
 async fn wait(transfer: &mut Option<Transfer>) -> Reply {
     match transfer.as_mut() {
-        Some(transfer) => (&mut transfer.handle).await.unwrap_or_else(|error| {
-            tracing::error!(%error, "a transfer task failed");
-            reply::local_error()
-        }),
+        Some(transfer) => transfer.reply().await,
         None => std::future::pending().await,
     }
 }

@@ -9,7 +9,7 @@ use super::{Principal, ServiceError, ServiceResult};
 use crate::domain::audit::AuditAction;
 use crate::domain::ftp::{FtpAccount, home_dir_name, is_home_in};
 use crate::domain::roles;
-use crate::domain::signin::{check_account, pending_obligation};
+use crate::domain::signin::check_account;
 use crate::domain::user::{Status, User, UserId};
 use serde_json::json;
 use std::net::IpAddr;
@@ -218,15 +218,18 @@ impl FtpAccounts {
         self.current_user(user.id)
     }
 
-    /// Whether user `id` may still use an FTP session they opened: the account
-    /// usable and granted FTP, nothing pending.
-    pub fn ftp_session_allowed(&self, id: UserId) -> bool {
-        let Ok(Some(user)) = self.snapshot().user(id) else {
+    /// Whether user `id` may still use an FTP session they opened with the
+    /// password whose stored hash was `signed_in_with`: the sign-in rules of
+    /// the FTP door still pass, and the password is unchanged.
+    pub fn ftp_session_allowed(&self, id: UserId, signed_in_with: Option<&str>) -> bool {
+        let snapshot = self.snapshot();
+        let Ok(Some(user)) = snapshot.user(id) else {
             return false;
         };
+        let password = snapshot.credentials(id).map(|c| c.password_hash);
         check_account(&user, self.now()).is_ok()
-            && self.settings.ftp.grants_access(&user)
-            && pending_obligation(&user).is_none()
+            && Door::Ftp.refusal(&self.settings.ftp, &user).is_none()
+            && password.is_ok_and(|hash| hash.as_deref() == signed_in_with)
     }
 
     /// The stored password hash of user `id` (a session signed in against

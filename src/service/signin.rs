@@ -350,7 +350,7 @@ impl Door {
 
     /// What the door itself refuses (the 2FA code of HTTP sign-ins is checked
     /// apart, as it is used up).
-    fn refusal(&self, ftp: &FtpSettings, user: &User) -> Option<&'static str> {
+    pub(crate) fn refusal(&self, ftp: &FtpSettings, user: &User) -> Option<&'static str> {
         match self {
             Self::Http { .. } => None,
             Self::Ftp if !ftp.grants_access(user) => Some("no FTP account"),

@@ -7,7 +7,7 @@
 //! changed columns.
 
 use super::UserExchange;
-use super::columns::{cell, exported};
+use super::columns::differences;
 use super::import::Planned;
 use crate::domain::audit::AuditAction;
 use crate::domain::user::{Status, User};
@@ -130,18 +130,13 @@ fn update(
         credentials.password_hash = Some(hash.clone());
         unit.tx.put_credentials(user.id, &credentials)?;
     }
-    let fields = changed_columns(&current, &user);
+    let fields: Vec<&str> = differences(&current, &user)
+        .into_iter()
+        .map(|(name, ..)| name)
+        .collect();
     unit.audit(
         AuditAction::UserUpdate,
         Some(user.id),
         json!({ "via": "csv import", "line": line, "fields": fields, "password": hash.is_some() }),
     )
-}
-
-/// The exported columns whose cells differ between `before` and `after`.
-fn changed_columns(before: &User, after: &User) -> Vec<&'static str> {
-    exported()
-        .filter(|(column, _)| cell(before, *column) != cell(after, *column))
-        .map(|(_, name)| name)
-        .collect()
 }

@@ -102,6 +102,18 @@ pub fn exported() -> impl Iterator<Item = (Column, &'static str)> {
     COLUMNS.into_iter().filter(|(c, _)| *c != C::Password)
 }
 
+/// The exported columns (the version aside) whose cells differ between
+/// `before` and `after`: name, old cell, new cell.
+pub fn differences(before: &User, after: &User) -> Vec<(&'static str, String, String)> {
+    exported()
+        .filter(|(column, _)| *column != C::Version)
+        .filter_map(|(column, name)| {
+            let (from, to) = (cell(before, column), cell(after, column));
+            (from != to).then_some((name, from, to))
+        })
+        .collect()
+}
+
 impl Column {
     pub fn name(self) -> &'static str {
         COLUMNS

@@ -4,7 +4,7 @@
 //! error by line and column. Nothing here writes; `apply.rs` does.
 
 use super::UserExchange;
-use super::columns::{self, Column, RowInput, cell, exported, read_cell};
+use super::columns::{self, Column, RowInput, differences, read_cell};
 use crate::domain::names::{Email, fold};
 use crate::domain::roles;
 use crate::domain::user::{User, UserId};
@@ -342,13 +342,10 @@ impl UserExchange {
                     after,
                     password,
                 } => {
-                    let mut changes = BTreeMap::new();
-                    for (column, name) in exported().filter(|(c, _)| *c != Column::Version) {
-                        let (from, to) = (cell(before, column), cell(after, column));
-                        if from != to {
-                            changes.insert(name, Change { from, to });
-                        }
-                    }
+                    let mut changes: BTreeMap<&'static str, Change> = differences(before, after)
+                        .into_iter()
+                        .map(|(name, from, to)| (name, Change { from, to }))
+                        .collect();
                     if password.is_some() {
                         let hidden = "(not shown)".to_owned();
                         changes.insert(

@@ -14,7 +14,6 @@ use super::accounts::Accounts;
 use super::core::area_service;
 use super::index::UserQuery;
 use super::{Principal, ServiceResult};
-use crate::domain::roles::{self, Capability};
 use crate::domain::user::UserId;
 use columns::{cell, escape, exported};
 
@@ -62,26 +61,20 @@ impl UserExchange {
         principal: &Principal,
         query: &UserQuery,
     ) -> ServiceResult<ExportPage> {
-        roles::require(principal.unrestricted()?, Capability::ReadDirectory)?;
         let mut query = query.clone();
         query.limit = EXPORT_PAGE;
-        let page = self.index.query(&query);
-        let snapshot = self.snapshot();
-        let mut writer = csv::Writer::from_writer(Vec::with_capacity(page.ids.len() * 256));
-        let mut rows = 0;
-        for id in page.ids {
-            // A user deleted since the index was read is simply left out.
-            if let Some(user) = snapshot.user(id)? {
-                let cells: Vec<String> = exported()
-                    .map(|(column, _)| escape(&cell(&user, column)).into_owned())
-                    .collect();
-                writer
-                    .write_record(&cells)
-                    .map_err(|e| std::io::Error::other(e.to_string()))
-                    .map_err(super::ServiceError::io("write the CSV export", "memory"))?;
-                rows += 1;
-            }
+        let page = self.accounts.list_users(principal, &query)?;
+        let mut writer = csv::Writer::from_writer(Vec::with_capacity(page.users.len() * 256));
+        for user in &page.users {
+            let cells: Vec<String> = exported()
+                .map(|(column, _)| escape(&cell(user, column)).into_owned())
+                .collect();
+            writer
+                .write_record(&cells)
+                .map_err(|e| std::io::Error::other(e.to_string()))
+                .map_err(super::ServiceError::io("write the CSV export", "memory"))?;
         }
+        let rows = page.users.len();
         let csv = writer.into_inner().unwrap_or_default();
         Ok(ExportPage {
             csv,

@@ -4,7 +4,7 @@
 //! existing manual groups, the password policy).
 
 use super::UserExchange;
-use super::columns::{self, Column, RowInput, cell, exported};
+use super::columns::{self, Column, RowInput, differences};
 use super::import::{Planned, RowError, error};
 use crate::domain::roles;
 use crate::domain::user::{Right, Status, User, UserType};
@@ -169,8 +169,7 @@ impl UserExchange {
         let password = self.apply_row(line, row, &mut after, view)?;
         // A row that changes nothing (a system user in a whole export, say)
         // is fine; one that changes a user needs the right to.
-        let changes =
-            password.is_some() || exported().any(|(c, _)| cell(&before, c) != cell(&after, c));
+        let changes = password.is_some() || !differences(&before, &after).is_empty();
         if changes {
             guard(actor, &before, line, Right::Write)?;
         }
