@@ -80,14 +80,33 @@ pub struct SledStore {
     group_commit: GroupCommit,
 }
 
+/// How long opening waits for the lock of a store that was just closed
+/// (sled lets go of it from a background thread, a moment after the drop).
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+fn open_db(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
+    let config = sled::Config::new()
+        .path(dir.join("store"))
+        .cache_capacity(cache_bytes);
+    let started = std::time::Instant::now();
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(error))
+                if error.kind() == std::io::ErrorKind::WouldBlock
+                    && started.elapsed() < LOCK_WAIT =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            opened => return Ok(opened?),
+        }
+    }
+}
+
 impl SledStore {
     /// Opens (or creates) the store under `dir`, brings its schema up to date
     /// and loads the mirror.
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(dir.join("store"))
-            .cache_capacity(cache_bytes)
-            .open()?;
+        let db = open_db(dir, cache_bytes)?;
         let trees: Vec<sled::Tree> = TREE_NAMES
             .iter()
             .map(|name| db.open_tree(name))
