@@ -91,8 +91,9 @@ fn open_db(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
     let started = std::time::Instant::now();
     loop {
         match config.open() {
+            // sled reports the lock only in its message (kind Other).
             Err(sled::Error::Io(error))
-                if error.kind() == std::io::ErrorKind::WouldBlock
+                if error.to_string().contains("could not acquire lock")
                     && started.elapsed() < LOCK_WAIT =>
             {
                 std::thread::sleep(std::time::Duration::from_millis(20));
@@ -218,5 +219,21 @@ impl super::Store for SledStore {
     fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SledStore;
+
+    #[test]
+    fn opening_waits_for_a_store_that_is_being_closed() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let first = SledStore::open(dir.path(), 1 << 20).unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().to_owned();
+        let second = std::thread::spawn(move || SledStore::open(&path, 1 << 20).is_ok());
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(first);
+        assert_eq!(second.join().ok(), Some(true), "the lock was waited for");
     }
 }
