@@ -23,6 +23,7 @@ pub struct Running {
     /// The FTPS control address, when FTP is enabled.
     pub ftp_addr: Option<SocketAddr>,
     ftp_task: Option<JoinHandle<()>>,
+    mail_task: Option<JoinHandle<()>>,
     pub directory: Arc<Directory>,
     stop: watch::Sender<bool>,
     http_task: JoinHandle<std::io::Result<()>>,
@@ -225,11 +226,20 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
             stop.subscribe(),
         ));
     }
+    let mail_task = match config.mail.enabled() {
+        true => {
+            let worker = crate::mail::Worker::new(directory.clone(), &config.mail, &config.http.public_url)
+                .context("mail setup")?;
+            Some(tokio::spawn(worker.run(stop.subscribe())))
+        }
+        false => None,
+    };
     let (ftp_addr, ftp_task) = ftp.map(|server| (server.addr, server.task)).unzip();
     Ok(Running {
         http_addr,
         ftp_addr,
         ftp_task,
+        mail_task,
         directory,
         stop,
         http_task,
@@ -246,6 +256,9 @@ impl Running {
             .context("HTTP server failed")?;
         if let Some(ftp_task) = self.ftp_task {
             ftp_task.await.context("FTP task panicked")?;
+        }
+        if let Some(mail_task) = self.mail_task {
+            mail_task.await.context("mail task panicked")?;
         }
         self.directory.flush().context("flushing the store")?;
         tracing::info!("stopped; store flushed");

@@ -14,6 +14,7 @@ pub mod ftp;
 pub mod host;
 pub mod http;
 pub mod ldap;
+pub mod mail;
 pub mod service;
 pub mod store;
 pub mod tls;

@@ -9,9 +9,11 @@ use std::time::Duration;
 
 mod ftp;
 mod ldap;
+mod mail;
 
 pub use ftp::{FtpConfig, PortRange, TlsConfig};
 pub use ldap::{GroupMapping, LdapAttributes, LdapConfig, MissingUserAction};
+pub use mail::MailConfig;
 
 const ENV_PREFIX: &str = "GATEHOUSE_";
 
@@ -32,6 +34,7 @@ pub struct Config {
     pub tls: TlsConfig,
     pub ldap: LdapConfig,
     pub masking: MaskingConfig,
+    pub mail: MailConfig,
 }
 
 /// GDPR masking.
@@ -191,6 +194,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             ldap: LdapConfig::default(),
             masking: MaskingConfig::default(),
+            mail: MailConfig::default(),
         }
     }
 }
@@ -353,7 +357,7 @@ impl Config {
         {
             return bad("http.public_url", "must start with http:// or https://");
         }
-        Ok(())
+        self.mail.validate()
     }
 }
 

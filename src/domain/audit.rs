@@ -39,6 +39,14 @@ pub enum AuditAction {
     LdapReactivateUser,
     #[serde(rename = "ldap.sync")]
     LdapSync,
+    #[serde(rename = "mail.cancel")]
+    MailCancel,
+    #[serde(rename = "mail.retry")]
+    MailRetry,
+    #[serde(rename = "mail.send")]
+    MailSend,
+    #[serde(rename = "mail.test")]
+    MailTest,
     #[serde(rename = "organization.create")]
     OrganizationCreate,
     #[serde(rename = "organization.delete")]
@@ -105,6 +113,8 @@ pub enum AuditAction {
     UserRemoveFromGroups,
     #[serde(rename = "user.reset_2fa")]
     UserReset2fa,
+    #[serde(rename = "user.request_password_reset")]
+    UserRequestPasswordReset,
     #[serde(rename = "user.reset_password")]
     UserResetPassword,
     #[serde(rename = "user.set_access")]

@@ -26,6 +26,8 @@ pub enum Capability {
     GrantRoles,
     /// Run directory syncs and read their reports.
     RunSync,
+    /// Read and steer the mail outbox, send test mails and mail to users.
+    ManageMail,
 }
 
 /// Why an actor was refused.
@@ -47,7 +49,9 @@ pub fn has_capability(actor: &User, capability: Capability) -> bool {
         Capability::ManageUsers => {
             roles.contains(&SystemRole::Admin) || roles.contains(&SystemRole::UserManager)
         }
-        Capability::GrantRoles | Capability::RunSync => roles.contains(&SystemRole::Admin),
+        Capability::GrantRoles | Capability::RunSync | Capability::ManageMail => {
+            roles.contains(&SystemRole::Admin)
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! record: field validation, immutable login, type rules.
 
 use super::ValidationError;
+use super::schedule::MailSchedule;
 use super::clock::Timestamp;
 use super::names::{Email, Login};
 use super::roles::SystemRole;
@@ -333,11 +334,16 @@ impl UserPatch {
         )?;
         changes.json("custom_data", |u| &mut u.custom_data, self.custom_data)?;
         changes.json("picture", |u| &mut u.picture, self.picture)?;
-        changes.json(
-            "mail_schedule",
-            |u| &mut u.mail_schedule,
-            self.mail_schedule,
-        )?;
+        if let Some(schedule) = self.mail_schedule {
+            let schedule = schedule
+                .map(|value| {
+                    let checked = MailSchedule::from_value(value)?;
+                    serde_json::to_value(checked)
+                        .map_err(|e| ValidationError::new("mail_schedule", e.to_string()))
+                })
+                .transpose()?;
+            changes.set("mail_schedule", |u| &mut u.mail_schedule, schedule);
+        }
         if let Some(flag) = self.confirm_email {
             changes.set("confirm_email", |u| &mut u.confirm_email, flag);
         }

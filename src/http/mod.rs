@@ -6,6 +6,7 @@ mod error;
 mod exchange;
 mod extract;
 mod groups;
+mod mail;
 mod projects;
 pub mod server;
 mod users;
@@ -39,6 +40,7 @@ pub fn router(directory: Arc<Directory>, config: &HttpConfig) -> Router {
                 .merge(exchange::export_routes())
                 .merge(account::routes())
                 .merge(groups::routes())
+                .merge(mail::routes())
                 .merge(projects::routes()),
         )
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })

@@ -7,6 +7,7 @@ use super::{Principal, ServiceError, ServiceResult};
 use crate::domain::ValidationError;
 use crate::domain::audit::AuditAction;
 use crate::domain::credentials::Credentials;
+use crate::domain::mail::MailKind;
 use crate::domain::roles::{self, Capability};
 use crate::domain::user::{AccessGrant, ROOT_LOGIN, Right, Status, User, UserId, UserType};
 use crate::domain::user_input::{NewUser, Registration, UserPatch};
@@ -55,11 +56,20 @@ impl Accounts {
         if !request.system_roles.is_empty() {
             roles::require(actor, Capability::GrantRoles)?;
         }
-        let status = request.status.unwrap_or(Status::Active);
+        let user_type = request.profile.user_type.unwrap_or(UserType::Local);
+        // Without a password a local user cannot sign in yet: pending until
+        // they set one with the activation link (mailed when mail is on).
+        let signs_in_here = matches!(
+            user_type,
+            UserType::Local | UserType::Email | UserType::SelfRegistered
+        );
+        let status = request.status.unwrap_or(match request.password {
+            None if signs_in_here => Status::Pending,
+            _ => Status::Active,
+        });
         if status == Status::Deactivated {
             return Err(ValidationError::new("status", "a new user is pending or active").into());
         }
-        let user_type = request.profile.user_type.unwrap_or(UserType::Local);
         let mut draft = self.draft_user(user_type, status, request.profile)?;
         if let Some(password) = &request.password {
             self.check_password(&draft, password, request.override_policy)?;
@@ -69,13 +79,20 @@ impl Accounts {
         draft.updated_by = Some(actor.id);
         let password_hash = self.hash_optional(request.password).await?;
         let groups = request.groups;
-        self.insert_user(
-            Some(actor.id),
-            draft,
-            password_hash,
-            &groups,
-            AuditAction::UserCreate,
-        )
+        let id = self.write(Some(actor.id), |unit| {
+            let details = serde_json::json!({ "type": draft.user_type, "status": draft.status });
+            let id = Self::insert_in(
+                unit,
+                &draft,
+                password_hash.clone(),
+                &groups,
+                AuditAction::UserCreate,
+                details,
+            )?;
+            unit.account_mails(&unit.user(id)?, None, password_hash.is_some())?;
+            Ok(id)
+        })?;
+        self.current_user(id)
     }
 
     /// A visitor registers: a pending `self_registered` user, policy always applied.
@@ -206,6 +223,7 @@ impl Accounts {
             user.updated_at = unit.now;
             user.updated_by = Some(actor.id);
             unit.save(&user)?;
+            unit.account_mails(&user, Some(&before), true)?;
             unit.audit(
                 AuditAction::UserUpdate,
                 Some(id),
@@ -236,6 +254,7 @@ impl Accounts {
             let mut credentials = unit.tx.credentials(id)?;
             credentials.password_hash = Some(hash.clone());
             unit.tx.put_credentials(id, &credentials)?;
+            unit.notify(&target, MailKind::PasswordChanged)?;
             unit.audit(
                 AuditAction::UserSetPassword,
                 Some(id),

@@ -5,6 +5,7 @@
 
 use super::error::{ServiceError, ServiceResult};
 use super::index::UserIndex;
+use super::mail::Outbox;
 use super::passwords::PasswordHasher;
 use super::secrets::SecretSealer;
 use crate::config::{Config, OnDelete};
@@ -76,6 +77,11 @@ impl Settings {
 }
 
 impl Settings {
+    /// The link a mailed or shown token opens: `<public_url>/<page>?token=...`.
+    pub fn link(&self, page: &str, token: &str) -> String {
+        format!("{}/{page}?token={token}", self.public_url)
+    }
+
     /// How long a token of `kind` lives; `None` for API tokens.
     pub fn token_lifetime(&self, kind: TokenKind) -> Option<Duration> {
         match kind {
@@ -100,8 +106,10 @@ pub struct Core {
     pub hasher: PasswordHasher,
     pub policy: PasswordPolicy,
     pub settings: Settings,
-    /// Seals TOTP seeds at rest.
+    /// Seals TOTP seeds and mailed links at rest.
     pub sealer: SecretSealer,
+    /// Queues mail from units of work and wakes the sender.
+    pub(crate) outbox: Outbox,
 }
 
 /// One unit of work in progress: the store transaction, the user index as
@@ -111,7 +119,10 @@ pub(crate) struct Unit<'a> {
     pub index: &'a UserIndex,
     pub actor: Option<UserId>,
     pub now: Timestamp,
+    pub(in crate::service) core: &'a Core,
     touched: RefCell<Vec<UserId>>,
+    /// Whether this unit queued mail (the sender is woken after the commit).
+    pub(in crate::service) mailed: Cell<bool>,
 }
 
 impl Unit<'_> {
@@ -230,6 +241,7 @@ impl Core {
             },
             settings: Settings::from_config(config),
             sealer,
+            outbox: Outbox::new(config.mail.enabled(), &config.http.public_url),
         })
     }
 
@@ -269,19 +281,26 @@ impl Core {
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             let now = self.clock.now();
-            let ((value, touched), commit) = self.store.write(|tx| {
+            let ((value, touched, mailed), commit) = self.store.write(|tx| {
                 let unit = Unit {
                     tx,
                     index: &self.index,
                     actor,
                     now,
+                    core: self,
                     touched: RefCell::new(Vec::new()),
+                    mailed: Cell::new(false),
                 };
                 let value = change(&unit)?;
-                Ok::<_, ServiceError>((value, unit.touched.into_inner()))
+                Ok::<_, ServiceError>((value, unit.touched.into_inner(), unit.mailed.get()))
             })?;
             self.index.refresh(&touched, &*self.snapshot())?;
             drop(writer);
+            if mailed {
+                // The sender flushes the store before it sends anything, so
+                // no mail leaves for a change that is not yet on disk.
+                self.outbox.wake.notify_one();
+            }
             match DEFERRED.get() {
                 Some(pending) => DEFERRED.set(Some(pending.max(commit))),
                 None => self.store.wait_durable(commit)?,

@@ -50,6 +50,7 @@ impl Credentials {
             let mut credentials = unit.tx.credentials(id)?;
             credentials.password_hash = Some(hash.clone());
             unit.tx.put_credentials(id, &credentials)?;
+            unit.notify(&user, crate::domain::mail::MailKind::PasswordChanged)?;
             unit.audit(AuditAction::UserChangeOwnPassword, Some(id), json!({}))
         })
     }

@@ -8,6 +8,7 @@ use super::records::{mask_record_attributes, records_naming, release_records};
 use super::{Principal, ServiceError, ServiceResult, Unit};
 use crate::config::OnDelete;
 use crate::domain::audit::AuditAction;
+use crate::domain::mail::MailKind;
 use crate::domain::names::{Email, Login};
 use crate::domain::roles::{self, Capability, SystemRole};
 use crate::domain::user::{DELETED_USER_ID, Right, Status, User, UserId};
@@ -123,7 +124,7 @@ impl Accounts {
 
     /// Activates a pending (approval) or deactivated user; the last password still works.
     pub fn activate(&self, principal: &Principal, id: UserId) -> ServiceResult<Arc<User>> {
-        self.change_user(principal, id, AuditAction::UserActivate, |_, user| {
+        self.change_user(principal, id, AuditAction::UserActivate, |unit, user| {
             if user.masked_at.is_some() {
                 return Err(ServiceError::conflict(
                     "masked",
@@ -138,6 +139,9 @@ impl Accounts {
             }
             let previous = user.status;
             user.status = Status::Active;
+            if previous == Status::Pending {
+                unit.notify(user, MailKind::AccountApproved)?;
+            }
             Ok(json!({ "from": previous }))
         })
     }
@@ -147,6 +151,9 @@ impl Accounts {
         self.change_user(principal, id, AuditAction::UserDeactivate, |unit, user| {
             if user.is_system() {
                 return Err(system_user_refusal("deactivated"));
+            }
+            if user.status != Status::Deactivated {
+                unit.notify(user, MailKind::AccountDeactivated)?;
             }
             user.status = Status::Deactivated;
             Self::revoke_all_tokens(unit, user.id)?;

@@ -17,6 +17,7 @@ mod ftp;
 mod groups;
 pub mod index;
 mod lifecycle;
+pub mod mail;
 pub mod organizations;
 mod password_cache;
 mod passwords;
@@ -37,6 +38,7 @@ pub use credentials::Credentials;
 pub use error::{ServiceError, ServiceResult};
 pub use ftp::{FtpAccounts, QuotaRefusal};
 pub use groups::Groups;
+pub use mail::Mail;
 pub use organizations::Organizations;
 pub use passwords::{PasswordHasher, hash_blocking, verify_blocking};
 pub use projects::Projects;
@@ -69,6 +71,7 @@ pub struct Directory {
     pub sync: Arc<DirectorySync>,
     pub audit: AuditTrail,
     pub exchange: exchange::UserExchange,
+    pub mail: Mail,
 }
 
 impl Directory {
@@ -102,6 +105,13 @@ impl Directory {
             ftp: FtpAccounts::new(core.clone(), Mutex::default(), signin.clone()),
             audit: AuditTrail::new(core.clone()),
             exchange: exchange::UserExchange::with_accounts(core.clone()),
+            mail: Mail::new(
+                core.clone(),
+                mail::ResetLimiter::new(
+                    config.mail.reset_per_user_per_hour,
+                    config.mail.reset_per_address_per_hour,
+                ),
+            ),
             signin,
             sync,
             core,

@@ -124,10 +124,6 @@ impl Credentials {
             .ok_or(ServiceError::InvalidToken)
     }
 
-    fn link(&self, page: &str, token: &str) -> String {
-        format!("{}/{page}?token={token}", self.settings.public_url)
-    }
-
     /// Issues (replacing any earlier one) a `kind` token for user `id` on an
     /// admin's behalf: an API token, or an activation, reset or email
     /// confirmation token with its link.
@@ -148,7 +144,9 @@ impl Credentials {
             unit.audit(AuditAction::TokenIssue, Some(id), json!({ "kind": kind }))?;
             Ok(issued)
         })?;
-        let link = kind.link_page().map(|page| self.link(page, &token));
+        let link = kind
+            .link_page()
+            .map(|page| self.settings.link(page, &token));
         Ok(IssuedToken {
             token,
             link,
@@ -202,6 +200,9 @@ impl Credentials {
             let mut credentials = unit.tx.credentials(user.id)?;
             credentials.password_hash = Some(hash.clone());
             unit.tx.put_credentials(user.id, &credentials)?;
+            if kind == TokenKind::PasswordReset {
+                unit.notify(&user, crate::domain::mail::MailKind::PasswordChanged)?;
+            }
             unit.audit(action, Some(user.id), json!({}))?;
             Ok(user.id)
         })?;

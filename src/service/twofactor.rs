@@ -121,6 +121,7 @@ impl Credentials {
             let user = unit.user(id)?;
             roles::may_manage_user(actor, &user)?;
             Accounts::revoke_all_tokens(unit, id)?;
+            unit.notify(&user, crate::domain::mail::MailKind::TwoFactorReset)?;
             Self::clear_two_factor(unit, user)?;
             unit.audit(AuditAction::UserReset2fa, Some(id), json!({}))
         })?;

@@ -8,7 +8,7 @@ pub mod sled;
 
 pub use repos::{
     AuditLog, CredentialReads, CredentialWrites, GroupReads, GroupWrites, IdCounter,
-    OrganizationReads, OrganizationWrites, ProjectReads, ProjectWrites, ReadView, RecordReads,
+    OrganizationReads, OrganizationWrites, OutboxReads, OutboxWrites, ProjectReads, ProjectWrites, ReadView, RecordReads,
     RecordWrites, TokenReads, TokenWrites, UnitOfWork, UserReads, UserWrites,
 };
 

@@ -6,6 +6,7 @@ use super::StoreError;
 use crate::domain::audit::AuditEntry;
 use crate::domain::credentials::{Credentials, TokenRecord};
 use crate::domain::group::Group;
+use crate::domain::mail::{MailId, OutboxEntry};
 use crate::domain::projects::{
     Organization, OrganizationId, Project, ProjectId, ProjectRole, Resource, ResourceId,
 };
@@ -114,6 +115,22 @@ pub trait RecordWrites {
     fn remove_resource(&self, id: ResourceId) -> Result<()>;
 }
 
+/// The mail outbox.
+pub trait OutboxReads {
+    fn mail(&self, id: MailId) -> Result<Option<OutboxEntry>>;
+    /// Up to `limit` entries with ids above `after`, in id order.
+    fn mails_after(&self, after: MailId, limit: usize) -> Result<Vec<OutboxEntry>>;
+    /// Up to `limit` queued entries (kept as an index) with ids above
+    /// `after`, in id order.
+    fn queued_mails(&self, after: MailId, limit: usize) -> Result<Vec<OutboxEntry>>;
+}
+
+pub trait OutboxWrites {
+    /// Writes an entry, keeping the queued index in step with its status.
+    fn put_mail(&self, entry: &OutboxEntry) -> Result<()>;
+    fn remove_mail(&self, id: MailId) -> Result<()>;
+}
+
 pub trait AuditLog {
     /// Appends an entry; its id is assigned here and sorts by time of commit.
     fn append_audit(&self, entry: AuditEntry) -> Result<()>;
@@ -133,6 +150,7 @@ pub trait ReadView:
     + OrganizationReads
     + ProjectReads
     + RecordReads
+    + OutboxReads
 {
 }
 
@@ -146,6 +164,7 @@ pub trait UnitOfWork:
     + OrganizationWrites
     + ProjectWrites
     + RecordWrites
+    + OutboxWrites
     + AuditLog
     + IdCounter
 {

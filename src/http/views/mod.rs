@@ -3,9 +3,11 @@
 //! (and so each can carry its API schema).
 
 mod audit;
+mod mail;
 mod projects;
 mod users;
 
 pub use audit::{AuditEntryView, GroupView};
+pub use mail::OutboxEntryView;
 pub use projects::{OrganizationView, ProjectView, ResourceView};
 pub use users::UserView;

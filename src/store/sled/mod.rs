@@ -44,13 +44,16 @@ enum TreeId {
     Resources,
     Memberships,
     MemberProjects,
+    Outbox,
+    /// The ids of queued outbox entries.
+    OutboxQueue,
     /// Append-only and unbounded: read from disk, page by page.
     Audit,
 }
 
-const MIRRORED_TREES: usize = 15;
+const MIRRORED_TREES: usize = 17;
 
-const TREE_NAMES: [&str; 16] = [
+const TREE_NAMES: [&str; 18] = [
     "users",
     "idx_login",
     "idx_email",
@@ -66,6 +69,8 @@ const TREE_NAMES: [&str; 16] = [
     "resources",
     "memberships",
     "member_projects",
+    "outbox",
+    "idx_outbox_queued",
     "audit",
 ];
 

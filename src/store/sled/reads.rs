@@ -4,13 +4,14 @@
 use super::{TreeId, keys};
 use crate::domain::credentials::{Credentials, TokenRecord};
 use crate::domain::group::Group;
+use crate::domain::mail::{MailId, OutboxEntry};
 use crate::domain::names::fold;
 use crate::domain::projects::{
     Organization, OrganizationId, Project, ProjectId, ProjectRole, Resource, ResourceId,
 };
 use crate::domain::user::{User, UserId};
 use crate::store::{
-    CredentialReads, GroupReads, OrganizationReads, ProjectReads, ReadView, RecordReads,
+    CredentialReads, GroupReads, OrganizationReads, OutboxReads, ProjectReads, ReadView, RecordReads,
     StoreError, TokenReads, UserReads,
 };
 use serde::de::DeserializeOwned;
@@ -176,6 +177,30 @@ impl<R: RawRead> RecordReads for R {
 
     fn resources(&self) -> Result<Vec<Resource>> {
         self.all(TreeId::Resources)
+    }
+}
+
+impl<R: RawRead> OutboxReads for R {
+    fn mail(&self, id: MailId) -> Result<Option<OutboxEntry>> {
+        self.get(TreeId::Outbox, &keys::id(id))
+    }
+
+    fn mails_after(&self, after: MailId, limit: usize) -> Result<Vec<OutboxEntry>> {
+        self.raw_range(TreeId::Outbox, &keys::id(after.saturating_add(1)), limit)
+            .iter()
+            .map(|(_, raw)| decode(raw))
+            .collect()
+    }
+
+    fn queued_mails(&self, after: MailId, limit: usize) -> Result<Vec<OutboxEntry>> {
+        let mut queued = Vec::new();
+        let start = keys::id(after.saturating_add(1));
+        for (key, _) in self.raw_range(TreeId::OutboxQueue, &start, limit) {
+            if let Some(entry) = self.get(TreeId::Outbox, &key)? {
+                queued.push(entry);
+            }
+        }
+        Ok(queued)
     }
 }
 

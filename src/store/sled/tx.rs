@@ -11,6 +11,7 @@ use super::{TreeId, keys};
 use crate::domain::audit::AuditEntry;
 use crate::domain::credentials::{Credentials, TokenRecord};
 use crate::domain::group::Group;
+use crate::domain::mail::{MailId, MailStatus, OutboxEntry};
 use crate::domain::names::fold;
 use crate::domain::projects::{
     Organization, Project, ProjectId, ProjectRole, Resource, ResourceId,
@@ -18,7 +19,7 @@ use crate::domain::projects::{
 use crate::domain::user::{User, UserId};
 use crate::store::{
     AuditLog, CredentialWrites, GroupReads, GroupWrites, IdCounter, OrganizationReads,
-    OrganizationWrites, ProjectWrites, RecordWrites, StoreError, TokenWrites, UnitOfWork,
+    OrganizationWrites, OutboxWrites, ProjectWrites, RecordWrites, StoreError, TokenWrites, UnitOfWork,
     UserReads, UserWrites,
 };
 use serde::Serialize;
@@ -308,6 +309,24 @@ impl RecordWrites for Tx<'_> {
 
     fn remove_resource(&self, id: ResourceId) -> Result<()> {
         self.remove(TreeId::Resources, &keys::id(id));
+        Ok(())
+    }
+}
+
+impl OutboxWrites for Tx<'_> {
+    fn put_mail(&self, entry: &OutboxEntry) -> Result<()> {
+        let id = keys::id(entry.id);
+        if entry.status == MailStatus::Queued {
+            self.stage_raw(TreeId::OutboxQueue, &id, Some(IVec::from(&[])));
+        } else {
+            self.remove(TreeId::OutboxQueue, &id);
+        }
+        self.put(TreeId::Outbox, &id, entry)
+    }
+
+    fn remove_mail(&self, id: MailId) -> Result<()> {
+        self.remove(TreeId::OutboxQueue, &keys::id(id));
+        self.remove(TreeId::Outbox, &keys::id(id));
         Ok(())
     }
 }
