@@ -5,11 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# command -> Debian package: FTPS clients (curl, lftp, rclone, Python ftplib) and OpenLDAP (slapd, ldap-utils).
+# command -> Debian package: FTPS clients (curl, lftp, rclone, Python ftplib),
+# OpenLDAP (slapd, ldap-utils) and an SMTP server (aiosmtpd).
 packages=()
 for pair in curl:curl lftp:lftp rclone:rclone python3:python3 slapd:slapd ldapmodify:ldap-utils slappasswd:slapd; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin" command -v "${pair%%:*}" >/dev/null 2>&1 || packages+=("${pair##*:}")
 done
+# aiosmtpd (the SMTP server of the mail tests) installs for Debian's own python3.
+[ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || packages+=(python3-aiosmtpd)
 if [ "${#packages[@]}" -gt 0 ]; then
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"

@@ -15,6 +15,11 @@ impl Process {
     /// Starts the binary on `data_dir` with `log` as `RUST_LOG`; returns once
     /// it accepts connections.
     pub fn start(data_dir: &Path, log: &str) -> Self {
+        Self::start_with(data_dir, log, &[])
+    }
+
+    /// As [`Process::start`], with more `GATEHOUSE_*` settings in `env`.
+    pub fn start_with(data_dir: &Path, log: &str, env: &[(&str, &str)]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
@@ -25,6 +30,7 @@ impl Process {
             .env("GATEHOUSE_HTTP__LISTEN", format!("127.0.0.1:{port}"))
             .env("GATEHOUSE_FTP__ENABLED", "false")
             .env("RUST_LOG", log)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .spawn()
             .expect("gatehouse serve starts");

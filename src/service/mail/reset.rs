@@ -90,14 +90,14 @@ impl Mail {
         let ttl = self.settings.token_lifetime(TokenKind::PasswordReset);
         self.write(None, |unit| {
             let user = unit.user(id)?;
-            if !may_reset(&user) {
-                return Ok(false);
-            }
-            let (token, _) = Credentials::issue_token(unit, id, TokenKind::PasswordReset, ttl)?;
-            let page = TokenKind::PasswordReset.link_page().unwrap_or("reset-password");
-            let letter =
-                Letter::new(MailKind::PasswordReset).with_link(self.settings.link(page, &token));
-            let queued = unit.mail_user(&user, letter)?.is_ok();
+            let queued = may_reset(&user) && {
+                let (token, _) =
+                    Credentials::issue_token(unit, id, TokenKind::PasswordReset, ttl)?;
+                let page = TokenKind::PasswordReset.link_page().unwrap_or("reset-password");
+                let letter = Letter::new(MailKind::PasswordReset)
+                    .with_link(self.settings.link(page, &token));
+                unit.mail_user(&user, letter)?.is_ok()
+            };
             unit.audit(AuditAction::UserRequestPasswordReset, Some(id), json!({ "queued": queued }))?;
             Ok(queued)
         })
