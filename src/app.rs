@@ -228,8 +228,9 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
     }
     let mail_task = match config.mail.enabled() {
         true => {
-            let worker = crate::mail::Worker::new(directory.clone(), &config.mail, &config.http.public_url)
-                .context("mail setup")?;
+            let worker =
+                crate::mail::Worker::new(directory.clone(), &config.mail, &config.http.public_url)
+                    .context("mail setup")?;
             Some(tokio::spawn(worker.run(stop.subscribe())))
         }
         false => None,

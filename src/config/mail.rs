@@ -113,10 +113,16 @@ impl MailConfig {
             }
         }
         if self.concurrency == 0 || self.max_attempts == 0 {
-            return Err(bad("concurrency", "concurrency and max_attempts must be at least 1"));
+            return Err(bad(
+                "concurrency",
+                "concurrency and max_attempts must be at least 1",
+            ));
         }
         if self.retry_initial.is_zero() || self.retry_initial > self.retry_max {
-            return Err(bad("retry_initial", "must be above zero and at most retry_max"));
+            return Err(bad(
+                "retry_initial",
+                "must be above zero and at most retry_max",
+            ));
         }
         if self.poll_interval.is_zero() {
             return Err(bad("poll_interval", "must be above zero"));

@@ -269,7 +269,10 @@ mod tests {
         assert_eq!(mail.next_attempt_at, now + chrono::Duration::seconds(30));
         assert!(!mail.is_due(now) && mail.is_due(now + chrono::Duration::seconds(30)));
         mail.record(Attempt::Sent, now, &POLICY);
-        assert_eq!((mail.status, mail.sent_at, mail.last_error.clone()), (MailStatus::Sent, Some(now), None));
+        assert_eq!(
+            (mail.status, mail.sent_at, mail.last_error.clone()),
+            (MailStatus::Sent, Some(now), None)
+        );
 
         let mut refused = entry();
         refused.record(Attempt::Permanent("550 no such user".into()), now, &POLICY);

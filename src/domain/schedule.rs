@@ -90,22 +90,35 @@ impl MailSchedule {
     pub fn from_value(value: serde_json::Value) -> Result<Self, ValidationError> {
         let schedule: Self = serde_path_to_error::deserialize(value).map_err(|error| {
             let path = error.path().to_string();
-            let field = match path.as_str() {
-                "." => "mail_schedule".to_owned(),
-                path => format!("mail_schedule.{}", path.split(['[', '.']).next().unwrap_or(path)),
+            let first = path
+                .split(['[', '.'])
+                .next()
+                .filter(|name| !name.is_empty());
+            let field = match first {
+                Some(name) => format!("mail_schedule.{name}"),
+                None => "mail_schedule".to_owned(),
             };
             ValidationError::new(field, error.inner().to_string())
         })?;
         if schedule.hour > 23 {
-            return Err(ValidationError::new("mail_schedule.hour", "must be 0 to 23"));
+            return Err(ValidationError::new(
+                "mail_schedule.hour",
+                "must be 0 to 23",
+            ));
         }
         if schedule.days.iter().any(|day| !(1..=31).contains(day)) {
-            return Err(ValidationError::new("mail_schedule.days", "days of the month are 1 to 31"));
+            return Err(ValidationError::new(
+                "mail_schedule.days",
+                "days of the month are 1 to 31",
+            ));
         }
         if schedule.timezone.parse::<Tz>().is_err() {
             return Err(ValidationError::new(
                 "mail_schedule.timezone",
-                format!("`{}` is not an IANA time zone such as Europe/Berlin", schedule.timezone),
+                format!(
+                    "`{}` is not an IANA time zone such as Europe/Berlin",
+                    schedule.timezone
+                ),
             ));
         }
         Ok(schedule)
@@ -185,11 +198,26 @@ mod tests {
             (json!({"preset": "hourly"}), "mail_schedule.preset"),
             (json!({"preset": "daily", "hour": 24}), "mail_schedule.hour"),
             (json!({"preset": "daily", "hour": -1}), "mail_schedule.hour"),
-            (json!({"preset": "monthly", "days": [0]}), "mail_schedule.days"),
-            (json!({"preset": "monthly", "days": [32]}), "mail_schedule.days"),
-            (json!({"preset": "weekly", "weekdays": ["monday"]}), "mail_schedule.weekdays"),
-            (json!({"preset": "daily", "timezone": "Mars/Olympus"}), "mail_schedule.timezone"),
-            (json!({"preset": "daily", "colour": 1}), "mail_schedule"),
+            (
+                json!({"preset": "monthly", "days": [0]}),
+                "mail_schedule.days",
+            ),
+            (
+                json!({"preset": "monthly", "days": [32]}),
+                "mail_schedule.days",
+            ),
+            (
+                json!({"preset": "weekly", "weekdays": ["monday"]}),
+                "mail_schedule.weekdays",
+            ),
+            (
+                json!({"preset": "daily", "timezone": "Mars/Olympus"}),
+                "mail_schedule.timezone",
+            ),
+            (
+                json!({"preset": "daily", "colour": 1}),
+                "mail_schedule.colour",
+            ),
             (json!({"hour": 3}), "mail_schedule"),
             (json!([1]), "mail_schedule"),
         ];
@@ -203,22 +231,62 @@ mod tests {
     fn slots_follow_the_rule_in_local_time() {
         let cases = [
             // daily at 08:00 Berlin (UTC+1 in January)
-            (json!({"preset": "daily", "hour": 8, "timezone": "Europe/Berlin"}), "2026-01-05T06:00:00Z", "2026-01-05T07:00:00Z"),
-            (json!({"preset": "daily", "hour": 8, "timezone": "Europe/Berlin"}), "2026-01-05T07:00:00Z", "2026-01-06T07:00:00Z"),
+            (
+                json!({"preset": "daily", "hour": 8, "timezone": "Europe/Berlin"}),
+                "2026-01-05T06:00:00Z",
+                "2026-01-05T07:00:00Z",
+            ),
+            (
+                json!({"preset": "daily", "hour": 8, "timezone": "Europe/Berlin"}),
+                "2026-01-05T07:00:00Z",
+                "2026-01-06T07:00:00Z",
+            ),
             // weekly defaults to Monday; 2026-01-05 is a Monday
-            (json!({"preset": "weekly", "hour": 9}), "2026-01-05T09:30:00Z", "2026-01-12T09:00:00Z"),
-            (json!({"preset": "weekly", "weekdays": ["wed", "fri"], "hour": 9}), "2026-01-05T10:00:00Z", "2026-01-07T09:00:00Z"),
+            (
+                json!({"preset": "weekly", "hour": 9}),
+                "2026-01-05T09:30:00Z",
+                "2026-01-12T09:00:00Z",
+            ),
+            (
+                json!({"preset": "weekly", "weekdays": ["wed", "fri"], "hour": 9}),
+                "2026-01-05T10:00:00Z",
+                "2026-01-07T09:00:00Z",
+            ),
             // weekdays win over days
-            (json!({"preset": "monthly", "days": [20], "weekdays": ["tue"], "hour": 0}), "2026-01-05T10:00:00Z", "2026-01-06T00:00:00Z"),
-            (json!({"preset": "monthly", "hour": 6}), "2026-01-05T10:00:00Z", "2026-02-01T06:00:00Z"),
+            (
+                json!({"preset": "monthly", "days": [20], "weekdays": ["tue"], "hour": 0}),
+                "2026-01-05T10:00:00Z",
+                "2026-01-06T00:00:00Z",
+            ),
+            (
+                json!({"preset": "monthly", "hour": 6}),
+                "2026-01-05T10:00:00Z",
+                "2026-02-01T06:00:00Z",
+            ),
             // the 31st skips short months
-            (json!({"preset": "monthly", "days": [31], "hour": 6}), "2026-01-31T07:00:00Z", "2026-03-31T06:00:00Z"),
+            (
+                json!({"preset": "monthly", "days": [31], "hour": 6}),
+                "2026-01-31T07:00:00Z",
+                "2026-03-31T06:00:00Z",
+            ),
             // spring forward in Berlin: 02:00 does not exist on 2026-03-29
-            (json!({"preset": "daily", "hour": 2, "timezone": "Europe/Berlin"}), "2026-03-28T12:00:00Z", "2026-03-29T01:00:00Z"),
+            (
+                json!({"preset": "daily", "hour": 2, "timezone": "Europe/Berlin"}),
+                "2026-03-28T12:00:00Z",
+                "2026-03-29T01:00:00Z",
+            ),
             // after the change, 08:00 Berlin is 06:00 UTC
-            (json!({"preset": "daily", "hour": 8, "timezone": "Europe/Berlin"}), "2026-03-29T05:00:00Z", "2026-03-29T06:00:00Z"),
+            (
+                json!({"preset": "daily", "hour": 8, "timezone": "Europe/Berlin"}),
+                "2026-03-29T05:00:00Z",
+                "2026-03-29T06:00:00Z",
+            ),
             // fall back in New York: 01:00 happens twice on 2026-11-01; the first counts
-            (json!({"preset": "daily", "hour": 1, "timezone": "America/New_York"}), "2026-10-31T12:00:00Z", "2026-11-01T05:00:00Z"),
+            (
+                json!({"preset": "daily", "hour": 1, "timezone": "America/New_York"}),
+                "2026-10-31T12:00:00Z",
+                "2026-11-01T05:00:00Z",
+            ),
         ];
         for (rule, now, expected) in cases {
             let slot = schedule(rule.clone()).next_slot(at(now));
@@ -229,8 +297,14 @@ mod tests {
     #[test]
     fn presets_decide_delivery() {
         let now = at("2026-01-05T06:00:00Z");
-        assert_eq!(schedule(json!({"preset": "immediately"})).delivery(now), Delivery::Now);
-        assert_eq!(schedule(json!({"preset": "never"})).delivery(now), Delivery::Never);
+        assert_eq!(
+            schedule(json!({"preset": "immediately"})).delivery(now),
+            Delivery::Now
+        );
+        assert_eq!(
+            schedule(json!({"preset": "never"})).delivery(now),
+            Delivery::Never
+        );
         assert_eq!(
             schedule(json!({"preset": "daily", "hour": 7})).delivery(now),
             Delivery::At(at("2026-01-05T07:00:00Z"))

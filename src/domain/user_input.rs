@@ -2,10 +2,10 @@
 //! record: field validation, immutable login, type rules.
 
 use super::ValidationError;
-use super::schedule::MailSchedule;
 use super::clock::Timestamp;
 use super::names::{Email, Login};
 use super::roles::SystemRole;
+use super::schedule::MailSchedule;
 use super::user::{Address, Status, User, UserType};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;

@@ -51,7 +51,10 @@ async fn list(
         query.map_err(|rejection| ApiError::invalid("query", rejection.body_text()))?;
     let limit = query.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::invalid("limit", format!("must be 1 to {MAX_PAGE}")));
+        return Err(ApiError::invalid(
+            "limit",
+            format!("must be 1 to {MAX_PAGE}"),
+        ));
     }
     let page = state.directory.mail.list(
         &principal,
@@ -129,7 +132,10 @@ async fn send_email(
     ApiJson(request): ApiJson<SendEmailRequest>,
 ) -> ApiResult<Json<Value>> {
     if request.ids.is_empty() || request.ids.len() > MAX_RECIPIENTS {
-        return Err(ApiError::invalid("ids", format!("select 1 to {MAX_RECIPIENTS} users")));
+        return Err(ApiError::invalid(
+            "ids",
+            format!("select 1 to {MAX_RECIPIENTS} users"),
+        ));
     }
     let outcomes = state.directory.mail.send_message(
         &principal,
@@ -190,6 +196,8 @@ async fn request_reset(
     });
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "message": "if the account exists and may reset its password, a link is on its way" })),
+        Json(
+            json!({ "message": "if the account exists and may reset its password, a link is on its way" }),
+        ),
     ))
 }

@@ -84,7 +84,8 @@ impl Worker {
             tracing::info!(digests, "held notifications folded into digests");
         }
         loop {
-            let round = crate::service::core::offload(|| mail.due(self.concurrency * ROUND_PER_SENDER))?;
+            let round =
+                crate::service::core::offload(|| mail.due(self.concurrency * ROUND_PER_SENDER))?;
             if round.is_empty() {
                 return Ok(());
             }
@@ -95,7 +96,11 @@ impl Worker {
                 .await;
             let failed = attempts.iter().filter(|(_, a)| *a != Attempt::Sent).count();
             if failed > 0 {
-                tracing::warn!(failed, of = attempts.len(), "mails not delivered this round");
+                tracing::warn!(
+                    failed,
+                    of = attempts.len(),
+                    "mails not delivered this round"
+                );
             }
             crate::service::core::offload(|| mail.record(attempts, &self.policy))?;
             if failed > 0 {

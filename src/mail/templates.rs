@@ -13,13 +13,34 @@ use std::path::Path;
 const BUILT_IN: [(&str, &str); 13] = [
     ("activation.txt", include_str!("templates/activation.txt")),
     ("welcome.txt", include_str!("templates/welcome.txt")),
-    ("email_confirmation.txt", include_str!("templates/email_confirmation.txt")),
-    ("password_reset.txt", include_str!("templates/password_reset.txt")),
-    ("password_changed.txt", include_str!("templates/password_changed.txt")),
-    ("two_factor_reset.txt", include_str!("templates/two_factor_reset.txt")),
-    ("email_changed.txt", include_str!("templates/email_changed.txt")),
-    ("account_approved.txt", include_str!("templates/account_approved.txt")),
-    ("account_deactivated.txt", include_str!("templates/account_deactivated.txt")),
+    (
+        "email_confirmation.txt",
+        include_str!("templates/email_confirmation.txt"),
+    ),
+    (
+        "password_reset.txt",
+        include_str!("templates/password_reset.txt"),
+    ),
+    (
+        "password_changed.txt",
+        include_str!("templates/password_changed.txt"),
+    ),
+    (
+        "two_factor_reset.txt",
+        include_str!("templates/two_factor_reset.txt"),
+    ),
+    (
+        "email_changed.txt",
+        include_str!("templates/email_changed.txt"),
+    ),
+    (
+        "account_approved.txt",
+        include_str!("templates/account_approved.txt"),
+    ),
+    (
+        "account_deactivated.txt",
+        include_str!("templates/account_deactivated.txt"),
+    ),
     ("message.txt", include_str!("templates/message.txt")),
     ("test.txt", include_str!("templates/test.txt")),
     ("digest.txt", include_str!("templates/digest.txt")),
@@ -92,8 +113,17 @@ impl Templates {
         }
         let site = site.trim_end_matches('/').to_owned();
         let site_name = site.split("://").nth(1).unwrap_or(&site).to_owned();
-        let templates = Self { env, site, site_name };
-        for name in templates.env.templates().map(|(name, _)| name.to_owned()).collect::<Vec<_>>() {
+        let templates = Self {
+            env,
+            site,
+            site_name,
+        };
+        for name in templates
+            .env
+            .templates()
+            .map(|(name, _)| name.to_owned())
+            .collect::<Vec<_>>()
+        {
             if name.ends_with(".txt") && !templates.has_subject_line(&name) {
                 return Err(TemplateError::NoSubject { name });
             }
@@ -120,7 +150,9 @@ impl Templates {
             }
         }
         names.push(format!("{base}.{extension}"));
-        names.into_iter().find(|name| self.env.get_template(name).is_ok())
+        names
+            .into_iter()
+            .find(|name| self.env.get_template(name).is_ok())
     }
 
     fn values(&self, mail: &Outgoing) -> BTreeMap<String, Value> {
@@ -131,7 +163,10 @@ impl Templates {
             .collect();
         values.insert("site".into(), Value::from(self.site.clone()));
         values.insert("site_name".into(), Value::from(self.site_name.clone()));
-        values.insert("link".into(), Value::from(mail.link.clone().unwrap_or_default()));
+        values.insert(
+            "link".into(),
+            Value::from(mail.link.clone().unwrap_or_default()),
+        );
         values.insert("language".into(), Value::from(mail.language.clone()));
         values
     }
@@ -150,11 +185,17 @@ impl Templates {
                 .collect::<Result<Vec<_>, minijinja::Error>>()?;
             values.insert("parts".into(), Value::from(parts));
         }
-        let missing = || minijinja::Error::new(minijinja::ErrorKind::TemplateNotFound, mail.kind.name());
-        let name = self.pick(mail.kind, mail.language.as_deref(), "txt").ok_or_else(missing)?;
+        let missing =
+            || minijinja::Error::new(minijinja::ErrorKind::TemplateNotFound, mail.kind.name());
+        let name = self
+            .pick(mail.kind, mail.language.as_deref(), "txt")
+            .ok_or_else(missing)?;
         let full = self.env.get_template(&name)?.render(values.clone())?;
         let (first, text) = full.trim_start().split_once('\n').unwrap_or((&full, ""));
-        let subject = first.trim_start_matches("Subject:").trim().replace(['\r', '\n'], " ");
+        let subject = first
+            .trim_start_matches("Subject:")
+            .trim()
+            .replace(['\r', '\n'], " ");
         let text = format!("{}\n", text.trim());
         let html = match self.pick(mail.kind, mail.language.as_deref(), "html") {
             Some(name) => self.env.get_template(&name)?.render(values.clone())?,
@@ -167,10 +208,16 @@ impl Templates {
                     .collect();
                 values.insert("subject".into(), Value::from(subject.clone()));
                 values.insert("paragraphs".into(), Value::from(paragraphs));
-                self.env.get_template("layout.html")?.render(values.clone())?
+                self.env
+                    .get_template("layout.html")?
+                    .render(values.clone())?
             }
         };
-        Ok(Rendered { subject, text, html })
+        Ok(Rendered {
+            subject,
+            text,
+            html,
+        })
     }
 }
 
@@ -203,42 +250,83 @@ mod tests {
     fn every_kind_renders_with_a_subject_and_both_parts() {
         let templates = built_in();
         for kind in MailKind::ALL {
-            let rendered = templates.render(&outgoing(kind, None)).unwrap_or_else(|e| panic!("{kind:?}: {e}"));
-            assert!(!rendered.subject.is_empty() || kind == MailKind::Message, "{kind:?}");
+            let rendered = templates
+                .render(&outgoing(kind, None))
+                .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+            assert!(
+                !rendered.subject.is_empty() || kind == MailKind::Message,
+                "{kind:?}"
+            );
             assert!(rendered.html.contains("<html"), "{kind:?}");
         }
-        let activation = templates.render(&outgoing(MailKind::Activation, None)).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(activation.subject, "Activate your account at gh.example.org");
-        assert!(activation.text.contains("https://gh.example.org/activate?token=gh_act_x"));
-        assert!(activation.html.contains("<a href=\"https://gh.example.org/activate?token=gh_act_x\">"));
-        assert!(activation.html.contains("Ana &lt;b&gt;"), "HTML escapes values: {}", activation.html);
+        let activation = templates
+            .render(&outgoing(MailKind::Activation, None))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            activation.subject,
+            "Activate your account at gh.example.org"
+        );
+        assert!(
+            activation
+                .text
+                .contains("https://gh.example.org/activate?token=gh_act_x")
+        );
+        let html = activation.html.replace("&#x2f;", "/");
+        assert!(
+            html.contains("<a href=\"https://gh.example.org/activate?token=gh_act_x\">"),
+            "{html}"
+        );
+        assert!(
+            activation.html.contains("Ana &lt;b&gt;"),
+            "HTML escapes values: {}",
+            activation.html
+        );
         assert!(activation.text.contains("Hello Ana <b>,"));
     }
 
     #[test]
     fn files_override_and_languages_pick_variants() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap_or_else(|e| panic!("{e}"));
-        write("welcome.de.txt", "Subject: Willkommen {{ name }}\n\nHallo!\n");
+        let write = |name: &str, text: &str| {
+            std::fs::write(dir.path().join(name), text).unwrap_or_else(|e| panic!("{e}"))
+        };
+        write(
+            "welcome.de.txt",
+            "Subject: Willkommen {{ name }}\n\nHallo!\n",
+        );
         write("welcome.html", "<html><b>{{ name }}</b></html>");
-        let templates = Templates::load(dir.path(), "https://x.org").unwrap_or_else(|e| panic!("{e}"));
-        let german = templates.render(&outgoing(MailKind::Welcome, Some("de-AT"))).unwrap_or_else(|e| panic!("{e}"));
+        let templates =
+            Templates::load(dir.path(), "https://x.org").unwrap_or_else(|e| panic!("{e}"));
+        let german = templates
+            .render(&outgoing(MailKind::Welcome, Some("de-AT")))
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(german.subject, "Willkommen Ana <b>");
         assert_eq!(german.html, "<html><b>Ana &lt;b&gt;</b></html>");
-        let english = templates.render(&outgoing(MailKind::Welcome, Some("fr"))).unwrap_or_else(|e| panic!("{e}"));
+        let english = templates
+            .render(&outgoing(MailKind::Welcome, Some("fr")))
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(english.subject, "Welcome to x.org");
 
         write("test.txt", "no subject line\n");
-        assert!(matches!(Templates::load(dir.path(), "https://x.org"), Err(TemplateError::NoSubject { .. })));
+        assert!(matches!(
+            Templates::load(dir.path(), "https://x.org"),
+            Err(TemplateError::NoSubject { .. })
+        ));
         write("test.txt", "Subject: {% if %}\n");
-        assert!(matches!(Templates::load(dir.path(), "https://x.org"), Err(TemplateError::Syntax { .. })));
+        assert!(matches!(
+            Templates::load(dir.path(), "https://x.org"),
+            Err(TemplateError::Syntax { .. })
+        ));
     }
 
     #[test]
     fn a_digest_carries_its_parts() {
         let mut digest = outgoing(MailKind::Digest, None);
         digest.params.insert("count".into(), "2".into());
-        digest.parts = vec![outgoing(MailKind::PasswordChanged, None), outgoing(MailKind::AccountApproved, None)];
+        digest.parts = vec![
+            outgoing(MailKind::PasswordChanged, None),
+            outgoing(MailKind::AccountApproved, None),
+        ];
         let rendered = built_in().render(&digest).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(rendered.subject, "2 notifications from gh.example.org");
         assert!(rendered.text.contains("== Your password was changed =="));

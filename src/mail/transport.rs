@@ -42,7 +42,10 @@ impl Sender {
             .map_err(|error| TransportError::Url(error.to_string()))?
             .timeout(Some(config.timeout));
         if let Some(username) = &config.username {
-            let password = config.smtp_password()?.map(|p| p.expose().to_owned()).unwrap_or_default();
+            let password = config
+                .smtp_password()?
+                .map(|p| p.expose().to_owned())
+                .unwrap_or_default();
             builder = builder.credentials(Credentials::new(username.clone(), password));
         }
         let parse = |key: &str, raw: &str| {
@@ -52,7 +55,11 @@ impl Sender {
         Ok(Self {
             transport: builder.build(),
             from: parse("from", &config.from)?,
-            reply_to: config.reply_to.as_deref().map(|raw| parse("reply_to", raw)).transpose()?,
+            reply_to: config
+                .reply_to
+                .as_deref()
+                .map(|raw| parse("reply_to", raw))
+                .transpose()?,
         })
     }
 
@@ -71,8 +78,16 @@ impl Sender {
             builder = builder.reply_to(reply_to.clone());
         }
         let body = MultiPart::alternative()
-            .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(rendered.text))
-            .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(rendered.html));
+            .singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_PLAIN)
+                    .body(rendered.text),
+            )
+            .singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_HTML)
+                    .body(rendered.html),
+            );
         builder
             .multipart(body)
             .map_err(|error| Attempt::Permanent(format!("cannot build the message: {error}")))
@@ -98,7 +113,10 @@ mod tests {
 
     #[test]
     fn starttls_is_spelled_for_lettre() {
-        assert_eq!(lettre_url("smtp://h:587?tls=starttls"), "smtp://h:587?tls=required");
+        assert_eq!(
+            lettre_url("smtp://h:587?tls=starttls"),
+            "smtp://h:587?tls=required"
+        );
         assert_eq!(lettre_url("smtps://h"), "smtps://h");
     }
 }

@@ -8,8 +8,9 @@ pub mod sled;
 
 pub use repos::{
     AuditLog, CredentialReads, CredentialWrites, GroupReads, GroupWrites, IdCounter,
-    OrganizationReads, OrganizationWrites, OutboxReads, OutboxWrites, ProjectReads, ProjectWrites, ReadView, RecordReads,
-    RecordWrites, TokenReads, TokenWrites, UnitOfWork, UserReads, UserWrites,
+    OrganizationReads, OrganizationWrites, OutboxReads, OutboxWrites, ProjectReads, ProjectWrites,
+    ReadView, RecordReads, RecordWrites, TokenReads, TokenWrites, UnitOfWork, UserReads,
+    UserWrites,
 };
 
 use crate::domain::audit::AuditEntry;

@@ -72,6 +72,7 @@ async fn seed(d: &Daemon) -> Vec<u64> {
         let user = d
             .create(json!({
                 "login": format!("csv{n}"),
+                "status": "active",
                 "email": format!("csv{n}@example.org"),
                 "first_name": format!("First{n}"),
                 "company": if n == 0 { "=HYPERLINK(\"http://evil\")" } else { "Acme, Inc." },

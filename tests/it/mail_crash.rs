@@ -17,8 +17,16 @@ async fn call(client: &Client, base: &str, token: &str, path: &str, body: Option
         Some(body) => client.post(format!("{base}{path}")).json(&body),
         None => client.get(format!("{base}{path}")),
     };
-    let response = request.bearer_auth(token).send().await.expect("request sent");
-    assert!(response.status().is_success(), "{path}: {}", response.status());
+    let response = request
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request sent");
+    assert!(
+        response.status().is_success(),
+        "{path}: {}",
+        response.status()
+    );
     response.json().await.expect("JSON")
 }
 
@@ -56,7 +64,9 @@ async fn a_daemon_killed_mid_queue_loses_no_mail() {
         &process.base,
         token,
         "/api/v1/users/actions/send-email",
-        Some(json!({ "ids": ids, "subject": "Station check", "body": "Please check your station." })),
+        Some(
+            json!({ "ids": ids, "subject": "Station check", "body": "Please check your station." }),
+        ),
     )
     .await;
     drop(process); // SIGKILL right after the 2xx
@@ -67,7 +77,14 @@ async fn a_daemon_killed_mid_queue_loses_no_mail() {
     let arrived = smtp.wait_for(RECIPIENTS).await;
     let mut sent = Vec::new();
     for _ in 0..600 {
-        let page = call(&client, &process.base, token, "/api/v1/mail/outbox?kind=message&limit=1000", None).await;
+        let page = call(
+            &client,
+            &process.base,
+            token,
+            "/api/v1/mail/outbox?kind=message&limit=1000",
+            None,
+        )
+        .await;
         sent = page["entries"].as_array().cloned().unwrap_or_default();
         if sent.iter().all(|e| e["status"] == "sent") {
             break;
@@ -81,10 +98,20 @@ async fn a_daemon_killed_mid_queue_loses_no_mail() {
         .map(|e| e["message_id"].as_str().expect("message id").to_owned())
         .collect();
     let got: BTreeSet<String> = arrived.iter().map(|m| m.message_id.clone()).collect();
-    assert_eq!(got, expected, "every queued mail arrived, under its own Message-ID");
+    assert_eq!(
+        got, expected,
+        "every queued mail arrived, under its own Message-ID"
+    );
     let recipients: BTreeSet<&str> = arrived.iter().map(|m| m.to.as_str()).collect();
     assert_eq!(recipients.len(), RECIPIENTS);
     // Only mails in flight at the kill (at most one round) may come twice.
-    assert!(arrived.len() - RECIPIENTS <= 32, "{} duplicates", arrived.len() - RECIPIENTS);
-    eprintln!("{before_restart} mails out before the kill; {} duplicates", arrived.len() - RECIPIENTS);
+    assert!(
+        arrived.len() - RECIPIENTS <= 32,
+        "{} duplicates",
+        arrived.len() - RECIPIENTS
+    );
+    eprintln!(
+        "{before_restart} mails out before the kill; {} duplicates",
+        arrived.len() - RECIPIENTS
+    );
 }

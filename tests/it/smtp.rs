@@ -79,7 +79,11 @@ impl Smtp {
             .arg(&self.maildir)
             .output()
             .expect("maildir reader runs");
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         serde_json::from_slice(&output.stdout).expect("maildir JSON")
     }
 
@@ -113,10 +117,18 @@ impl Smtp {
     pub async fn wait_for_mail(&self, to: &str, subject: &str) -> Arrived {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Some(mail) = self.to(to).into_iter().find(|m| m.subject.contains(subject)) {
+            if let Some(mail) = self
+                .to(to)
+                .into_iter()
+                .find(|m| m.subject.contains(subject))
+            {
                 return mail;
             }
-            assert!(Instant::now() < deadline, "no mail `{subject}` to {to}: {:?}", self.arrived());
+            assert!(
+                Instant::now() < deadline,
+                "no mail `{subject}` to {to}: {:?}",
+                self.arrived()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

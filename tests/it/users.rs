@@ -173,14 +173,14 @@ async fn listing_filters_search_and_pages() {
         );
     }
     d.create(
-        json!({ "login": "ann", "first_name": "Ann", "last_name": "Berg", "groups": ["field"] }),
+        json!({ "login": "ann", "status": "active", "first_name": "Ann", "last_name": "Berg", "groups": ["field"] }),
     )
     .await;
     d.create(
         json!({ "login": "bob", "email": "bob@lab.org", "groups": ["lab"], "status": "pending" }),
     )
     .await;
-    d.create(json!({ "login": "cid", "company": "Bergen AS", "type": "email", "groups": ["field", "lab"] })).await;
+    d.create(json!({ "login": "cid", "status": "active", "company": "Bergen AS", "type": "email", "groups": ["field", "lab"] })).await;
     let cases = [
         ("type=local", vec!["ann", "bob"]),
         ("status=pending", vec!["bob"]),

@@ -63,7 +63,10 @@ impl Mail {
             let mut by_user: BTreeMap<_, Vec<OutboxEntry>> = BTreeMap::new();
             each_queued(unit.tx, |entry| {
                 if entry.is_held_and_due(unit.now) {
-                    by_user.entry((entry.user, entry.to.clone())).or_default().push(entry);
+                    by_user
+                        .entry((entry.user, entry.to.clone()))
+                        .or_default()
+                        .push(entry);
                 }
                 true
             })?;
@@ -109,7 +112,11 @@ impl Mail {
 
     /// Records how each attempt ended, in one unit of work. A sent welcome or
     /// confirmation mail (alone or in a digest) stamps its user.
-    pub fn record(&self, attempts: Vec<(MailId, Attempt)>, policy: &RetryPolicy) -> ServiceResult<()> {
+    pub fn record(
+        &self,
+        attempts: Vec<(MailId, Attempt)>,
+        policy: &RetryPolicy,
+    ) -> ServiceResult<()> {
         self.write(None, |unit| {
             for (id, attempt) in &attempts {
                 let Some(mut entry) = unit.tx.mail(*id)? else {
@@ -200,7 +207,10 @@ fn fold_into_digest(unit: &Unit, parts: &[OutboxEntry]) -> ServiceResult<()> {
         letter = letter.with("name", name.clone());
     }
     let id = unit.mail_address(&first.to, letter)?;
-    let mut digest = unit.tx.mail(id)?.ok_or(crate::service::ServiceError::NotFound("mail"))?;
+    let mut digest = unit
+        .tx
+        .mail(id)?
+        .ok_or(crate::service::ServiceError::NotFound("mail"))?;
     digest.user = first.user;
     digest.language = first.language.clone();
     digest.parts = parts.iter().map(|part| part.id).collect();

@@ -9,8 +9,8 @@ mod queue;
 mod reset;
 
 pub use delivery::Outgoing;
-pub(crate) use queue::{Letter, Outbox};
 pub use queue::NotQueued;
+pub(crate) use queue::{Letter, Outbox};
 pub(crate) use reset::ResetLimiter;
 
 use super::core::area_service;
@@ -85,7 +85,10 @@ impl Mail {
         loop {
             let page = snapshot.mails_after(after, 1000)?;
             let Some(last) = page.last() else {
-                return Ok(OutboxPage { entries, next: None });
+                return Ok(OutboxPage {
+                    entries,
+                    next: None,
+                });
             };
             after = last.id;
             for entry in page {
@@ -107,7 +110,9 @@ impl Mail {
     /// One outbox entry.
     pub fn entry(&self, principal: &Principal, id: MailId) -> ServiceResult<OutboxEntry> {
         self.admin(principal)?;
-        self.snapshot().mail(id)?.ok_or(ServiceError::NotFound("mail"))
+        self.snapshot()
+            .mail(id)?
+            .ok_or(ServiceError::NotFound("mail"))
     }
 
     /// Changes one entry with `change`, audited as `action`.
@@ -123,7 +128,11 @@ impl Mail {
             let mut entry = unit.tx.mail(id)?.ok_or(ServiceError::NotFound("mail"))?;
             change(&mut entry, unit.now)?;
             unit.put_mail(&entry)?;
-            unit.audit(action, entry.user, json!({ "mail": id, "kind": entry.kind }))?;
+            unit.audit(
+                action,
+                entry.user,
+                json!({ "mail": id, "kind": entry.kind }),
+            )?;
             Ok(entry)
         })
     }
@@ -131,15 +140,18 @@ impl Mail {
     /// Queues a failed (or waiting) mail again, now, with a fresh count.
     pub fn retry(&self, principal: &Principal, id: MailId) -> ServiceResult<OutboxEntry> {
         self.outbox.require()?;
-        self.steer(principal, id, AuditAction::MailRetry, |entry, now| {
-            match entry.requeue(now) {
+        self.steer(
+            principal,
+            id,
+            AuditAction::MailRetry,
+            |entry, now| match entry.requeue(now) {
                 true => Ok(()),
                 false => Err(ServiceError::conflict(
                     "not_retryable",
                     "only queued or failed mail can be retried",
                 )),
-            }
-        })
+            },
+        )
     }
 
     /// Cancels a queued mail; one already sent, failed or cancelled cannot be.
@@ -167,7 +179,9 @@ impl Mail {
             unit.audit(AuditAction::MailTest, None, json!({ "mail": id }))?;
             Ok(id)
         })?;
-        self.snapshot().mail(id)?.ok_or(ServiceError::NotFound("mail"))
+        self.snapshot()
+            .mail(id)?
+            .ok_or(ServiceError::NotFound("mail"))
     }
 
     /// Queues `subject` and `body` for each of `ids` (an admin's message to
@@ -182,7 +196,10 @@ impl Mail {
         let actor = self.admin(principal)?;
         self.outbox.require()?;
         let subject = subject.trim();
-        if subject.is_empty() || subject.chars().count() > MAX_SUBJECT || subject.contains(['\r', '\n']) {
+        if subject.is_empty()
+            || subject.chars().count() > MAX_SUBJECT
+            || subject.contains(['\r', '\n'])
+        {
             return Err(ValidationError::new("subject", "one line of 1 to 200 characters").into());
         }
         if body.trim().is_empty() || body.len() > MAX_BODY {
@@ -205,7 +222,11 @@ impl Mail {
                     results.push(queued);
                 }
                 let queued = results.iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
-                unit.audit(AuditAction::MailSend, None, json!({ "recipients": batch.len(), "queued": queued }))?;
+                unit.audit(
+                    AuditAction::MailSend,
+                    None,
+                    json!({ "recipients": batch.len(), "queued": queued }),
+                )?;
                 Ok(results)
             })?;
             outcomes.extend(

@@ -46,11 +46,20 @@ impl Unit<'_> {
             self.notify(user, MailKind::Welcome)?;
         }
         if user.confirm_email && !before.is_some_and(|b| b.confirm_email) {
-            self.mail_token(user, MailKind::EmailConfirmation, TokenKind::EmailConfirmation)?;
+            self.mail_token(
+                user,
+                MailKind::EmailConfirmation,
+                TokenKind::EmailConfirmation,
+            )?;
         }
         let old = before.and_then(|b| b.email.as_ref());
-        if let Some(old) = old.filter(|old| Some(old.key()) != user.email.as_ref().map(|e| e.key())) {
-            let new = user.email.as_ref().map(|e| e.to_string()).unwrap_or_default();
+        if let Some(old) = old.filter(|old| Some(old.key()) != user.email.as_ref().map(|e| e.key()))
+        {
+            let new = user
+                .email
+                .as_ref()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
             let letter = Letter::new(MailKind::EmailChanged)
                 .with("old_email", old.to_string())
                 .with("new_email", new);

@@ -96,7 +96,10 @@ impl Outbox {
     pub fn require(&self) -> ServiceResult<()> {
         match self.enabled {
             true => Ok(()),
-            false => Err(ServiceError::conflict("mail_disabled", NotQueued::MailOff.message())),
+            false => Err(ServiceError::conflict(
+                "mail_disabled",
+                NotQueued::MailOff.message(),
+            )),
         }
     }
 
@@ -109,7 +112,11 @@ impl Outbox {
 impl Unit<'_> {
     /// Queues `letter` for `user` (template values `name` and `login` added),
     /// held for the user's schedule when its kind may wait.
-    pub(crate) fn mail_user(&self, user: &User, letter: Letter) -> ServiceResult<Result<MailId, NotQueued>> {
+    pub(crate) fn mail_user(
+        &self,
+        user: &User,
+        letter: Letter,
+    ) -> ServiceResult<Result<MailId, NotQueued>> {
         if !self.core.outbox.enabled() {
             return Ok(Err(NotQueued::MailOff));
         }
@@ -146,7 +153,9 @@ impl Unit<'_> {
             },
             false => None,
         };
-        letter.params.insert("name".into(), user.effective_display_name());
+        letter
+            .params
+            .insert("name".into(), user.effective_display_name());
         if let Some(login) = &user.login {
             letter.params.insert("login".into(), login.to_string());
         }

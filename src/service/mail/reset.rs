@@ -53,7 +53,10 @@ impl ResetLimiter {
 /// Whether `user` may reset a password here: active, not deleted or masked,
 /// with an address, and with a password this directory keeps.
 fn may_reset(user: &User) -> bool {
-    let external = matches!(user.user_type, UserType::Ldap | UserType::Sso | UserType::System);
+    let external = matches!(
+        user.user_type,
+        UserType::Ldap | UserType::Sso | UserType::System
+    );
     user.status == Status::Active
         && !user.is_archived()
         && user.masked_at.is_none()
@@ -91,14 +94,19 @@ impl Mail {
         self.write(None, |unit| {
             let user = unit.user(id)?;
             let queued = may_reset(&user) && {
-                let (token, _) =
-                    Credentials::issue_token(unit, id, TokenKind::PasswordReset, ttl)?;
-                let page = TokenKind::PasswordReset.link_page().unwrap_or("reset-password");
+                let (token, _) = Credentials::issue_token(unit, id, TokenKind::PasswordReset, ttl)?;
+                let page = TokenKind::PasswordReset
+                    .link_page()
+                    .unwrap_or("reset-password");
                 let letter = Letter::new(MailKind::PasswordReset)
                     .with_link(self.settings.link(page, &token));
                 unit.mail_user(&user, letter)?.is_ok()
             };
-            unit.audit(AuditAction::UserRequestPasswordReset, Some(id), json!({ "queued": queued }))?;
+            unit.audit(
+                AuditAction::UserRequestPasswordReset,
+                Some(id),
+                json!({ "queued": queued }),
+            )?;
             Ok(queued)
         })
     }

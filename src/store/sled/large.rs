@@ -20,7 +20,7 @@ const CHUNK: usize = 5_000;
 /// The key of the record of a large unit being applied.
 const PENDING: &[u8] = b"pending_large_commit";
 
-const ALL_TREES: [TreeId; 16] = [
+const ALL_TREES: [TreeId; 18] = [
     TreeId::Users,
     TreeId::Logins,
     TreeId::Emails,
@@ -37,7 +37,19 @@ const ALL_TREES: [TreeId; 16] = [
     TreeId::Memberships,
     TreeId::MemberProjects,
     TreeId::Audit,
+    TreeId::Outbox,
+    TreeId::OutboxQueue,
 ];
+
+/// A tree's code in a record: its place in [`ALL_TREES`], which only grows
+/// at the end, so records written by an older version read back the same.
+fn code(tree: TreeId) -> u8 {
+    ALL_TREES
+        .iter()
+        .position(|t| *t == tree)
+        .and_then(|index| u8::try_from(index).ok())
+        .unwrap_or(u8::MAX)
+}
 
 /// Commits `writes` as described above.
 pub(super) fn commit(
@@ -106,7 +118,7 @@ fn flush_batches(
 fn encode(writes: &WriteSet) -> Vec<u8> {
     let mut out = Vec::new();
     for ((tree, key), change) in writes {
-        out.push(*tree as u8);
+        out.push(code(*tree));
         out.extend_from_slice(&(key.len() as u32).to_be_bytes());
         out.extend_from_slice(key);
         match change {
@@ -158,8 +170,10 @@ mod tests {
     fn every_tree_round_trips_through_the_record() {
         assert_eq!(ALL_TREES.len(), super::super::TREE_NAMES.len());
         for (index, tree) in ALL_TREES.iter().enumerate() {
-            assert_eq!(*tree as usize, index);
+            assert_eq!(usize::from(code(*tree)), index);
         }
+        // Codes written by earlier versions keep their meaning.
+        assert_eq!(code(TreeId::Audit), 15);
         let mut writes = WriteSet::new();
         writes.insert(
             (TreeId::Users, IVec::from(&b"k1"[..])),

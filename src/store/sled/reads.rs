@@ -11,8 +11,8 @@ use crate::domain::projects::{
 };
 use crate::domain::user::{User, UserId};
 use crate::store::{
-    CredentialReads, GroupReads, OrganizationReads, OutboxReads, ProjectReads, ReadView, RecordReads,
-    StoreError, TokenReads, UserReads,
+    CredentialReads, GroupReads, OrganizationReads, OutboxReads, ProjectReads, ReadView,
+    RecordReads, StoreError, TokenReads, UserReads,
 };
 use serde::de::DeserializeOwned;
 use sled::IVec;

@@ -19,8 +19,8 @@ use crate::domain::projects::{
 use crate::domain::user::{User, UserId};
 use crate::store::{
     AuditLog, CredentialWrites, GroupReads, GroupWrites, IdCounter, OrganizationReads,
-    OrganizationWrites, OutboxWrites, ProjectWrites, RecordWrites, StoreError, TokenWrites, UnitOfWork,
-    UserReads, UserWrites,
+    OrganizationWrites, OutboxWrites, ProjectWrites, RecordWrites, StoreError, TokenWrites,
+    UnitOfWork, UserReads, UserWrites,
 };
 use serde::Serialize;
 use sled::IVec;
