@@ -19,6 +19,9 @@ pub struct MailConfig {
     pub password: Option<Secret>,
     /// File holding the SMTP password.
     pub password_file: Option<PathBuf>,
+    /// PEM file of the CA certificates to trust for the SMTP server's TLS
+    /// (an internal relay); default: the public web PKI roots.
+    pub ca_file: Option<PathBuf>,
     /// Sender address, `Name <address>` or a bare address.
     pub from: String,
     /// Address replies go to, when not `from`.
@@ -58,6 +61,7 @@ impl Default for MailConfig {
             username: None,
             password: None,
             password_file: None,
+            ca_file: None,
             from: "gatehouse <gatehouse@localhost>".into(),
             reply_to: None,
             timeout: Duration::from_secs(30),

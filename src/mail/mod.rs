@@ -87,6 +87,7 @@ impl Worker {
             let round =
                 crate::service::core::offload(|| mail.due(self.concurrency * ROUND_PER_SENDER))?;
             if round.is_empty() {
+                self.sender.close_idle().await;
                 return Ok(());
             }
             let attempts: Vec<(MailId, Attempt)> = futures_util::stream::iter(round)

@@ -665,3 +665,77 @@ async fn held_notifications_go_out_as_one_digest_at_the_slot() {
     assert_eq!(held[0]["hold_until"], "2026-03-29T07:00:00Z", "{held:?}");
     daemon.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_goes_over_starttls_and_implicit_tls_to_a_trusted_server_only() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (cert, key) = (dir.path().join("smtp.crt"), dir.path().join("smtp.key"));
+    gatehouse::tls::generate_self_signed(&cert, &key).expect("certificate");
+    let (cert_arg, key_arg) = (cert.to_str().expect("path"), key.to_str().expect("path"));
+    let (starttls_port, smtps_port) = (free_port(), free_port());
+    let starttls_dir = dir.path().join("starttls");
+    let smtps_dir = dir.path().join("smtps");
+    // aiosmtpd refuses mail before STARTTLS (require_starttls) on this one.
+    let starttls = Smtp::start_with(
+        &starttls_dir,
+        starttls_port,
+        &["--tlscert", cert_arg, "--tlskey", key_arg],
+    );
+    let smtps = Smtp::start_with(
+        &smtps_dir,
+        smtps_port,
+        &["--smtpscert", cert_arg, "--smtpskey", key_arg],
+    );
+    let cases = [
+        (
+            format!("smtp://127.0.0.1:{starttls_port}?tls=starttls"),
+            &starttls,
+        ),
+        (format!("smtps://127.0.0.1:{smtps_port}"), &smtps),
+    ];
+    for (url, server) in cases {
+        let trusting = {
+            let (url, cert) = (url.clone(), cert.clone());
+            mailing_daemon(0, move |config| {
+                config.mail.smtp_url = Some(url);
+                config.mail.ca_file = Some(cert);
+            })
+            .await
+        };
+        let to = format!("tls{}@example.org", server.arrived().len());
+        let (status, _) = trusting
+            .post("/api/v1/mail/test", &trusting.root, json!({ "to": to }))
+            .await;
+        assert_eq!(status, 202);
+        server.wait_for_mail(&to, "Test mail").await;
+        trusting.stop().await;
+
+        // Without the CA the server's certificate is not trusted: no mail leaves.
+        let untrusting = {
+            let url = url.clone();
+            mailing_daemon(0, move |config| config.mail.smtp_url = Some(url)).await
+        };
+        let (status, _) = untrusting
+            .post(
+                "/api/v1/mail/test",
+                &untrusting.root,
+                json!({ "to": "nobody@example.org" }),
+            )
+            .await;
+        assert_eq!(status, 202);
+        let refused = outbox_until(&untrusting, "kind=test", |e| {
+            e.iter().all(|m| m["attempts"] == 1)
+        })
+        .await;
+        let error = refused[0]["last_error"]
+            .as_str()
+            .unwrap_or("")
+            .to_lowercase();
+        assert!(
+            error.contains("certificate") || error.contains("issuer"),
+            "{url}: {error}"
+        );
+        assert!(server.to("nobody@example.org").is_empty());
+        untrusting.stop().await;
+    }
+}

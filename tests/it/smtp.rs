@@ -46,10 +46,17 @@ pub fn free_port() -> u16 {
 impl Smtp {
     /// Starts aiosmtpd on `port`, storing mail under `dir/mail`.
     pub fn start(dir: &Path, port: u16) -> Self {
+        Self::start_with(dir, port, &[])
+    }
+
+    /// As [`Smtp::start`], with more aiosmtpd options (TLS certificates).
+    pub fn start_with(dir: &Path, port: u16, options: &[&str]) -> Self {
         let maildir = dir.join("mail");
+        std::fs::create_dir_all(dir).expect("mail folder");
         let child = Command::new("/usr/bin/python3")
             .args(["-m", "aiosmtpd", "-n", "-l"])
             .arg(format!("127.0.0.1:{port}"))
+            .args(options)
             .args(["-c", "aiosmtpd.handlers.Mailbox"])
             .arg(&maildir)
             .stdout(Stdio::null())
