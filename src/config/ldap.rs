@@ -119,15 +119,6 @@ impl Default for LdapAttributes {
 impl LdapConfig {
     /// The service account password, from `bind_password` or `bind_password_file`.
     pub fn service_password(&self) -> Result<Option<Secret>, ConfigError> {
-        match (&self.bind_password, &self.bind_password_file) {
-            (Some(password), _) => Ok(Some(password.clone())),
-            (None, Some(path)) => std::fs::read_to_string(path)
-                .map(|text| Some(Secret(text.trim_end_matches(['\r', '\n']).to_owned())))
-                .map_err(|source| ConfigError::Read {
-                    path: path.clone(),
-                    source,
-                }),
-            (None, None) => Ok(None),
-        }
+        super::secret_from(&self.bind_password, &self.bind_password_file)
     }
 }

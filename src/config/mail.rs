@@ -85,16 +85,7 @@ impl MailConfig {
 
     /// The SMTP password, from `password` or `password_file`.
     pub fn smtp_password(&self) -> Result<Option<Secret>, ConfigError> {
-        match (&self.password, &self.password_file) {
-            (Some(password), _) => Ok(Some(password.clone())),
-            (None, Some(path)) => std::fs::read_to_string(path)
-                .map(|text| Some(Secret(text.trim_end_matches(['\r', '\n']).to_owned())))
-                .map_err(|source| ConfigError::Read {
-                    path: path.clone(),
-                    source,
-                }),
-            (None, None) => Ok(None),
-        }
+        super::secret_from(&self.password, &self.password_file)
     }
 
     pub(super) fn validate(&self) -> Result<(), ConfigError> {

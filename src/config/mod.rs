@@ -170,6 +170,24 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// A secret given inline or, preferably, in a file (read now, trailing
+/// newline dropped).
+fn secret_from(
+    inline: &Option<Secret>,
+    file: &Option<PathBuf>,
+) -> Result<Option<Secret>, ConfigError> {
+    match (inline, file) {
+        (Some(secret), _) => Ok(Some(secret.clone())),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map(|text| Some(Secret(text.trim_end_matches(['\r', '\n']).to_owned())))
+            .map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            }),
+        (None, None) => Ok(None),
+    }
+}
+
 /// Embedded store tuning.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
