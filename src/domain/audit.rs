@@ -75,6 +75,10 @@ pub enum AuditAction {
     ResourceUnassign,
     #[serde(rename = "resource.update")]
     ResourceUpdate,
+    #[serde(rename = "sso.create_user")]
+    SsoCreateUser,
+    #[serde(rename = "sso.link_user")]
+    SsoLinkUser,
     #[serde(rename = "system.create_user")]
     SystemCreateUser,
     #[serde(rename = "token.issue")]

@@ -14,6 +14,7 @@ pub mod projects;
 pub mod roles;
 pub mod schedule;
 pub mod signin;
+pub mod sso;
 pub mod totp;
 pub mod user;
 pub mod user_input;

@@ -6,6 +6,7 @@ use super::external::DirectoryLink;
 use super::ftp::FtpAccount;
 use super::names::{Email, Login};
 use super::roles::SystemRole;
+use super::sso::SsoLink;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -151,6 +152,9 @@ pub struct User {
     /// Set for accounts that follow a directory (LDAP).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub directory: Option<DirectoryLink>,
+    /// Set for accounts that sign in through an OpenID Connect provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sso: Option<SsoLink>,
     /// The organization the user belongs to (at most one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization: Option<u64>,
@@ -263,6 +267,7 @@ impl User {
             system_roles: BTreeSet::new(),
             ftp: FtpAccount::default(),
             directory: None,
+            sso: None,
             organization: None,
             access: Vec::new(),
         }
@@ -390,6 +395,8 @@ impl User {
         // A picture and plugin data may identify the person as well.
         self.picture = None;
         self.custom_data = None;
+        // The provider's subject identifies the person too.
+        self.sso = None;
         self.email_confirmed_at = None;
         self.two_factor_enabled = false;
         self.status = Status::Deactivated;

@@ -25,6 +25,7 @@ pub mod projects;
 pub mod records;
 pub mod secrets;
 mod signin;
+mod sso;
 pub mod sync;
 pub mod throttle;
 mod tokens;

@@ -310,7 +310,7 @@ impl SignIn {
     }
 
     /// Records the sign-in and issues a session token.
-    fn open_session(&self, user_id: u64) -> ServiceResult<Session> {
+    pub(super) fn open_session(&self, user_id: u64) -> ServiceResult<Session> {
         let ttl = self.settings.token_lifetime(TokenKind::Session);
         let (token, expires_at) = self.write(Some(user_id), |unit| {
             let mut user = unit.user(user_id)?;

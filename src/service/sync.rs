@@ -156,7 +156,10 @@ impl DirectorySync {
     }
 
     /// Ensures the automatic groups named in `groups` exist.
-    fn ensure_automatic_groups(unit: &Unit, groups: &BTreeSet<String>) -> ServiceResult<()> {
+    pub(super) fn ensure_automatic_groups(
+        unit: &Unit,
+        groups: &BTreeSet<String>,
+    ) -> ServiceResult<()> {
         for name in groups {
             if unit.tx.group(name)?.is_none() {
                 let group = Group {

@@ -10,6 +10,7 @@ use crate::domain::mail::{MailId, OutboxEntry};
 use crate::domain::projects::{
     Organization, OrganizationId, Project, ProjectId, ProjectRole, Resource, ResourceId,
 };
+use crate::domain::sso::SsoLink;
 use crate::domain::user::{User, UserId};
 use std::collections::BTreeMap;
 
@@ -25,6 +26,8 @@ pub trait UserReads {
     fn user_id_by_login(&self, login: &str) -> Result<Option<UserId>>;
     /// The id holding `name` as login or else as email, case-insensitively.
     fn user_id_by_login_or_email(&self, name: &str) -> Result<Option<UserId>>;
+    /// The id signing in as `link` through single sign-on.
+    fn user_id_by_sso(&self, link: &SsoLink) -> Result<Option<UserId>>;
     /// The users who are active admins (kept as an index, read in one step).
     fn active_admins(&self) -> Result<Vec<UserId>>;
 }

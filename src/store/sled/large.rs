@@ -20,7 +20,7 @@ const CHUNK: usize = 5_000;
 /// The key of the record of a large unit being applied.
 const PENDING: &[u8] = b"pending_large_commit";
 
-const ALL_TREES: [TreeId; 18] = [
+const ALL_TREES: [TreeId; 19] = [
     TreeId::Users,
     TreeId::Logins,
     TreeId::Emails,
@@ -39,6 +39,7 @@ const ALL_TREES: [TreeId; 18] = [
     TreeId::Audit,
     TreeId::Outbox,
     TreeId::OutboxQueue,
+    TreeId::SsoSubjects,
 ];
 
 /// A tree's code in a record: its place in [`ALL_TREES`], which only grows

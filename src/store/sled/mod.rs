@@ -47,13 +47,15 @@ enum TreeId {
     Outbox,
     /// The ids of queued outbox entries.
     OutboxQueue,
+    /// Provider and subject of single sign-on accounts.
+    SsoSubjects,
     /// Append-only and unbounded: read from disk, page by page.
     Audit,
 }
 
-const MIRRORED_TREES: usize = 17;
+const MIRRORED_TREES: usize = 18;
 
-const TREE_NAMES: [&str; 18] = [
+const TREE_NAMES: [&str; 19] = [
     "users",
     "idx_login",
     "idx_email",
@@ -71,6 +73,7 @@ const TREE_NAMES: [&str; 18] = [
     "member_projects",
     "outbox",
     "idx_outbox_queued",
+    "idx_sso",
     "audit",
 ];
 

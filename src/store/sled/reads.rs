@@ -9,6 +9,7 @@ use crate::domain::names::fold;
 use crate::domain::projects::{
     Organization, OrganizationId, Project, ProjectId, ProjectRole, Resource, ResourceId,
 };
+use crate::domain::sso::SsoLink;
 use crate::domain::user::{User, UserId};
 use crate::store::{
     CredentialReads, GroupReads, OrganizationReads, OutboxReads, ProjectReads, ReadView,
@@ -96,6 +97,12 @@ impl<R: RawRead> UserReads for R {
         Ok(self
             .id_in(TreeId::Logins, name)
             .or_else(|| self.id_in(TreeId::Emails, name)))
+    }
+
+    fn user_id_by_sso(&self, link: &SsoLink) -> Result<Option<UserId>> {
+        Ok(self
+            .raw_get(TreeId::SsoSubjects, link.key().as_bytes())
+            .map(|raw| keys::decode_u64(&raw)))
     }
 
     fn active_admins(&self) -> Result<Vec<UserId>> {

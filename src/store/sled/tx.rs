@@ -44,7 +44,7 @@ struct UniqueIndex {
     key: fn(&User) -> Option<String>,
 }
 
-const UNIQUE_INDEXES: [UniqueIndex; 3] = [
+const UNIQUE_INDEXES: [UniqueIndex; 4] = [
     UniqueIndex {
         tree: TreeId::Logins,
         field: "login",
@@ -59,6 +59,11 @@ const UNIQUE_INDEXES: [UniqueIndex; 3] = [
         tree: TreeId::References,
         field: "reference",
         key: |u| u.reference.as_deref().map(fold),
+    },
+    UniqueIndex {
+        tree: TreeId::SsoSubjects,
+        field: "sso",
+        key: |u| u.sso.as_ref().map(|link| link.key()),
     },
 ];
 
