@@ -99,6 +99,19 @@ impl MailConfig {
                 return Err(bad("smtp_url", "must start with smtp:// or smtps://"));
             }
         }
+        if let (Some(url), Some(_)) = (&self.smtp_url, &self.username) {
+            let plain = url.starts_with("smtp://") && !url.contains("tls=");
+            let loopback = url::Url::parse(url)
+                .ok()
+                .and_then(|url| url.host_str().map(str::to_owned))
+                .is_some_and(|host| matches!(host.as_str(), "localhost" | "127.0.0.1" | "[::1]"));
+            if plain && !loopback {
+                return Err(bad(
+                    "username",
+                    "a password would cross the network in clear: use smtps:// or ?tls=starttls",
+                ));
+            }
+        }
         if self.from.parse::<lettre::message::Mailbox>().is_err() {
             return Err(bad("from", "must be an address or `Name <address>`"));
         }

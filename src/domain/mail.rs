@@ -31,6 +31,7 @@ pub enum MailKind {
 }
 
 impl MailKind {
+    #[cfg(test)]
     pub const ALL: [Self; 12] = [
         Self::Activation,
         Self::Welcome,
@@ -65,13 +66,18 @@ impl MailKind {
     }
 
     /// Whether a user's mail schedule may hold this mail back. Account
-    /// security mails (links that expire) and the outbox's own never wait.
+    /// security mails never wait (links that expire, and the alerts of a
+    /// possible takeover: password, address, second factor changed), nor do
+    /// the outbox's own.
     pub fn may_be_held(self) -> bool {
         !matches!(
             self,
             Self::Activation
                 | Self::EmailConfirmation
                 | Self::PasswordReset
+                | Self::PasswordChanged
+                | Self::EmailChanged
+                | Self::TwoFactorReset
                 | Self::Test
                 | Self::Digest
         )
@@ -123,6 +129,17 @@ pub struct OutboxEntry {
     pub message_id: String,
 }
 
+/// A queued entry as the queue index keeps it: enough to tell when it falls
+/// due without reading the entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Queued {
+    pub id: MailId,
+    /// The later of its next attempt and its hold.
+    pub due_at: Timestamp,
+    /// Held for a digest.
+    pub held: bool,
+}
+
 /// How one delivery attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Attempt {
@@ -154,6 +171,17 @@ impl RetryPolicy {
 const MAX_ERROR_LEN: usize = 500;
 
 impl OutboxEntry {
+    /// This entry's place in the queue index.
+    pub fn queued(&self) -> Queued {
+        Queued {
+            id: self.id,
+            due_at: self
+                .hold_until
+                .map_or(self.next_attempt_at, |hold| hold.max(self.next_attempt_at)),
+            held: self.hold_until.is_some(),
+        }
+    }
+
     /// Whether the worker should try this entry at `now`.
     pub fn is_due(&self, now: Timestamp) -> bool {
         self.status == MailStatus::Queued
@@ -189,7 +217,7 @@ impl OutboxEntry {
             Attempt::Transient(error) => {
                 let wait = chrono::Duration::from_std(policy.delay(self.attempts))
                     .unwrap_or(chrono::Duration::MAX);
-                self.next_attempt_at = now + wait;
+                self.next_attempt_at = now.checked_add_signed(wait).unwrap_or(now);
                 self.last_error = Some(clip(error));
             }
         }

@@ -177,23 +177,24 @@ async fn request_reset(
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     ApiJson(request): ApiJson<ResetRequest>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    state.directory.mail.require_enabled()?;
     if request.login.trim().is_empty() || request.login.len() > 320 {
+        state.directory.mail.admit_reset_request(client.ip())?;
         return Err(ApiError::invalid("login", "a login or email address"));
     }
-    let directory = state.directory.clone();
-    tokio::spawn(async move {
-        let name = request.login;
-        let outcome = tokio::task::spawn_blocking(move || {
-            directory.mail.request_password_reset(&name, client.ip())
-        })
-        .await;
-        match outcome {
-            Ok(Ok(_)) => {}
-            Ok(Err(error)) => tracing::warn!(%error, "password reset request failed"),
-            Err(error) => tracing::warn!(%error, "password reset request task failed"),
-        }
-    });
+    if state.directory.mail.admit_reset_request(client.ip())? {
+        let directory = state.directory.clone();
+        tokio::spawn(async move {
+            let name = request.login;
+            let outcome =
+                tokio::task::spawn_blocking(move || directory.mail.request_password_reset(&name))
+                    .await;
+            match outcome {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => tracing::warn!(%error, "password reset request failed"),
+                Err(error) => tracing::warn!(%error, "password reset request task failed"),
+            }
+        });
+    }
     Ok((
         StatusCode::ACCEPTED,
         Json(

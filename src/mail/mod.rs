@@ -9,7 +9,7 @@ pub use templates::{Rendered, TemplateError, Templates};
 pub use transport::{Sender, TransportError};
 
 use crate::config::MailConfig;
-use crate::domain::mail::{Attempt, MailId, RetryPolicy};
+use crate::domain::mail::{Attempt, RetryPolicy};
 use crate::service::Directory;
 use crate::service::mail::Outgoing;
 use futures_util::StreamExt;
@@ -52,12 +52,13 @@ impl Worker {
         })
     }
 
-    /// Delivers until `stopped` turns true. A round in progress finishes and
-    /// is recorded first, so nothing sent is forgotten.
+    /// Delivers until `stopped` turns true. The round in progress (at most
+    /// `concurrency × 16` mails, each bounded by `timeout`) finishes and is
+    /// recorded first, so nothing sent is forgotten.
     pub async fn run(self, mut stopped: watch::Receiver<bool>) {
         let mut last_prune = tokio::time::Instant::now();
         loop {
-            if let Err(error) = self.drain().await {
+            if let Err(error) = self.drain(&stopped).await {
                 tracing::warn!(%error, "mail outbox round failed");
             }
             if last_prune.elapsed() >= PRUNE_EVERY {
@@ -76,39 +77,38 @@ impl Worker {
         }
     }
 
-    /// Folds due digests, then sends rounds of due mail until none is left.
-    async fn drain(&self) -> anyhow::Result<()> {
+    /// Folds due digests, then sends rounds of due mail until none is left
+    /// (or the daemon stops). Attempts are recorded as they complete, a few
+    /// at a time, so a crash forgets at most the mails still in flight.
+    async fn drain(&self, stopped: &watch::Receiver<bool>) -> anyhow::Result<()> {
         let mail = &self.directory.mail;
         let digests = crate::service::core::offload(|| mail.compose_digests())?;
         if digests > 0 {
             tracing::info!(digests, "held notifications folded into digests");
         }
-        loop {
+        while !*stopped.borrow() {
             let round =
                 crate::service::core::offload(|| mail.due(self.concurrency * ROUND_PER_SENDER))?;
             if round.is_empty() {
-                self.sender.close_idle().await;
-                return Ok(());
+                break;
             }
-            let attempts: Vec<(MailId, Attempt)> = futures_util::stream::iter(round)
+            let mut completed = futures_util::stream::iter(round)
                 .map(|outgoing| async move { (outgoing.id, self.attempt(&outgoing).await) })
                 .buffer_unordered(self.concurrency)
-                .collect()
-                .await;
-            let failed = attempts.iter().filter(|(_, a)| *a != Attempt::Sent).count();
-            if failed > 0 {
-                tracing::warn!(
-                    failed,
-                    of = attempts.len(),
-                    "mails not delivered this round"
-                );
+                .ready_chunks(self.concurrency);
+            let mut failed = 0;
+            while let Some(attempts) = completed.next().await {
+                failed += attempts.iter().filter(|(_, a)| *a != Attempt::Sent).count();
+                crate::service::core::offload(|| mail.record(attempts, &self.policy))?;
             }
-            crate::service::core::offload(|| mail.record(attempts, &self.policy))?;
             if failed > 0 {
                 // The server is struggling: the rest waits for the next round.
-                return Ok(());
+                tracing::warn!(failed, "mails not delivered this round");
+                break;
             }
         }
+        self.sender.close_idle().await;
+        Ok(())
     }
 
     async fn attempt(&self, mail: &Outgoing) -> Attempt {

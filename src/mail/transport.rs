@@ -174,18 +174,28 @@ impl Sender {
         })
     }
 
-    /// Opens, secures and (when configured) authenticates a connection.
+    /// Opens, secures and (when configured) authenticates a connection, all
+    /// of it within `timeout`.
     async fn connect(&self) -> Result<AsyncSmtpConnection, Attempt> {
+        tokio::time::timeout(self.timeout, self.open())
+            .await
+            .unwrap_or_else(|_| Err(self.too_slow()))
+    }
+
+    fn too_slow(&self) -> Attempt {
+        Attempt::Transient(format!(
+            "no answer from {}:{} in time",
+            self.host, self.port
+        ))
+    }
+
+    async fn open(&self) -> Result<AsyncSmtpConnection, Attempt> {
         let transient = |what: &str, error: &dyn std::fmt::Display| {
             Attempt::Transient(format!("{what} {}:{}: {error}", self.host, self.port))
         };
-        let tcp = tokio::time::timeout(
-            self.timeout,
-            TcpStream::connect((self.host.as_str(), self.port)),
-        )
-        .await
-        .map_err(|_| transient("connecting to", &"timed out"))?
-        .map_err(|e| transient("connecting to", &e))?;
+        let tcp = TcpStream::connect((self.host.as_str(), self.port))
+            .await
+            .map_err(|e| transient("connecting to", &e))?;
         tcp.set_nodelay(true)
             .map_err(|e| transient("connecting to", &e))?;
         let stream: Box<dyn AsyncTokioStream> = match &self.security {
@@ -257,13 +267,16 @@ impl Sender {
         let reused = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         if let Some(connection) = reused.filter(|c| !c.has_broken()) {
             match self.send_on(connection, &message, &formatted).await {
-                // The server may have closed an idle connection: try a new one.
-                Attempt::Transient(_) => {}
-                attempt => return attempt,
+                // The server closed the idle connection before taking the
+                // mail: a new connection cannot make it a duplicate.
+                Delivery::ConnectionLost(_) => {}
+                Delivery::Done(attempt) => return attempt,
             }
         }
         match self.connect().await {
-            Ok(connection) => self.send_on(connection, &message, &formatted).await,
+            Ok(connection) => match self.send_on(connection, &message, &formatted).await {
+                Delivery::Done(attempt) | Delivery::ConnectionLost(attempt) => attempt,
+            },
             Err(attempt) => attempt,
         }
     }
@@ -273,7 +286,7 @@ impl Sender {
         mut connection: AsyncSmtpConnection,
         message: &Message,
         formatted: &[u8],
-    ) -> Attempt {
+    ) -> Delivery {
         let sent =
             tokio::time::timeout(self.timeout, connection.send(message.envelope(), formatted))
                 .await;
@@ -283,16 +296,24 @@ impl Sender {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .push(connection);
-                Attempt::Sent
+                Delivery::Done(Attempt::Sent)
             }
             Ok(Err(error)) => {
-                connection.abort().await;
-                classify(error)
+                let _ = tokio::time::timeout(self.timeout, connection.abort()).await;
+                // No answer from the server at all, and no timeout: the
+                // connection was gone before the mail was taken.
+                let lost = !error.is_response()
+                    && !error.is_transient()
+                    && !error.is_permanent()
+                    && !error.is_timeout();
+                match lost {
+                    true => Delivery::ConnectionLost(classify(error)),
+                    false => Delivery::Done(classify(error)),
+                }
             }
-            Err(_) => Attempt::Transient(format!(
-                "no answer from {}:{} in time",
-                self.host, self.port
-            )),
+            // The mail may have arrived: no second try now (that could be a
+            // duplicate); the outbox retries it later under the same Message-ID.
+            Err(_) => Delivery::Done(self.too_slow()),
         }
     }
 
@@ -300,9 +321,16 @@ impl Sender {
     pub async fn close_idle(&self) {
         let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|p| p.into_inner()));
         for mut connection in idle {
-            let _ = connection.quit().await;
+            let _ = tokio::time::timeout(self.timeout, connection.quit()).await;
         }
     }
+}
+
+/// How one send on one connection ended.
+enum Delivery {
+    Done(Attempt),
+    /// The connection failed before the server answered anything.
+    ConnectionLost(Attempt),
 }
 
 /// A 5xx answer is permanent; everything else is worth another try.

@@ -177,6 +177,7 @@ impl Accounts {
             }
             user.mask(unit.now);
             Self::revoke_all_tokens(unit, user.id)?;
+            unit.forget_mail_of(user.id, true)?;
             let mut credentials = unit.tx.credentials(user.id)?;
             credentials.password_hash = None;
             credentials.totp_secret = None;
@@ -258,6 +259,8 @@ impl Accounts {
         let reassigned = Self::reassign_to_deleted_user(unit, id)?;
         release_records(unit, &leaving.records, id)?;
         leave_projects(unit, &leaving.memberships, id, policy == OnDelete::Delete)?;
+        // Deleted: no more mail; removed for good: nothing of them in the outbox.
+        unit.forget_mail_of(id, policy == OnDelete::Delete)?;
         let after = match policy {
             OnDelete::Archive => {
                 let mut archived = user.clone();

@@ -6,7 +6,7 @@ use super::StoreError;
 use crate::domain::audit::AuditEntry;
 use crate::domain::credentials::{Credentials, TokenRecord};
 use crate::domain::group::Group;
-use crate::domain::mail::{MailId, OutboxEntry};
+use crate::domain::mail::{MailId, OutboxEntry, Queued};
 use crate::domain::projects::{
     Organization, OrganizationId, Project, ProjectId, ProjectRole, Resource, ResourceId,
 };
@@ -123,9 +123,9 @@ pub trait OutboxReads {
     fn mail(&self, id: MailId) -> Result<Option<OutboxEntry>>;
     /// Up to `limit` entries with ids above `after`, in id order.
     fn mails_after(&self, after: MailId, limit: usize) -> Result<Vec<OutboxEntry>>;
-    /// Up to `limit` queued entries (kept as an index) with ids above
-    /// `after`, in id order.
-    fn queued_mails(&self, after: MailId, limit: usize) -> Result<Vec<OutboxEntry>>;
+    /// Up to `limit` queued entries (kept as an index, with when each falls
+    /// due) with ids above `after`, in id order.
+    fn queued_mails(&self, after: MailId, limit: usize) -> Result<Vec<Queued>>;
 }
 
 pub trait OutboxWrites {

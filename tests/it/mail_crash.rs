@@ -104,9 +104,10 @@ async fn a_daemon_killed_mid_queue_loses_no_mail() {
     );
     let recipients: BTreeSet<&str> = arrived.iter().map(|m| m.to.as_str()).collect();
     assert_eq!(recipients.len(), RECIPIENTS);
-    // Only mails in flight at the kill (at most one round) may come twice.
+    // Only mails in flight at the kill (two sending, two done but not yet
+    // recorded) may come twice.
     assert!(
-        arrived.len() - RECIPIENTS <= 32,
+        arrived.len() - RECIPIENTS <= 4,
         "{} duplicates",
         arrived.len() - RECIPIENTS
     );

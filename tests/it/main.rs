@@ -12,6 +12,7 @@ mod lifecycle;
 mod limits;
 mod mail;
 mod mail_crash;
+mod mail_delivery;
 mod process;
 mod projects;
 mod signin;

@@ -3,13 +3,17 @@
 //! are on disk), record each attempt, and forget old finished entries.
 
 use super::Mail;
-use crate::domain::mail::{Attempt, MailId, MailKind, MailStatus, OutboxEntry, RetryPolicy};
+use crate::domain::mail::{
+    Attempt, MailId, MailKind, MailStatus, OutboxEntry, Queued, RetryPolicy,
+};
 use crate::service::{ServiceResult, Unit};
 use crate::store::OutboxReads;
 use std::collections::BTreeMap;
 
 /// Held notifications folded into one digest at most.
 const MAX_DIGEST_PARTS: usize = 200;
+/// Recipients whose held mail is folded in one unit of work.
+const DIGEST_BATCH: usize = 500;
 /// Finished entries forgotten per unit of work.
 const PRUNE_BATCH: usize = 1000;
 
@@ -48,37 +52,51 @@ impl Mail {
     }
 
     /// Folds every held notification whose slot has come into one digest per
-    /// user, in one unit of work. Returns how many digests were made.
+    /// recipient, [`DIGEST_BATCH`] recipients per unit of work. Returns how
+    /// many digests were made.
     pub fn compose_digests(&self) -> ServiceResult<usize> {
         let now = self.now();
-        let mut any = false;
-        each_queued(&*self.snapshot(), |entry| {
-            any = entry.is_held_and_due(now);
-            !any
-        })?;
-        if !any {
-            return Ok(0);
-        }
-        self.write(None, |unit| {
-            let mut by_user: BTreeMap<_, Vec<OutboxEntry>> = BTreeMap::new();
-            each_queued(unit.tx, |entry| {
-                if entry.is_held_and_due(unit.now) {
-                    by_user
-                        .entry((entry.user, entry.to.clone()))
-                        .or_default()
-                        .push(entry);
-                }
-                true
-            })?;
-            let mut made = 0;
-            for parts in by_user.into_values() {
-                for chunk in parts.chunks(MAX_DIGEST_PARTS) {
-                    fold_into_digest(unit, chunk)?;
-                    made += 1;
-                }
+        let mut held = Vec::new();
+        each_queued(&*self.snapshot(), |queued| {
+            if queued.held && queued.due_at <= now {
+                held.push(queued.id);
             }
-            Ok(made)
-        })
+        })?;
+        // Grouped by recipient first, so one recipient's mail is one digest.
+        let snapshot = self.snapshot();
+        let mut by_recipient: BTreeMap<_, Vec<MailId>> = BTreeMap::new();
+        for id in held {
+            if let Some(entry) = snapshot.mail(id)? {
+                by_recipient
+                    .entry((entry.user, entry.to))
+                    .or_default()
+                    .push(id);
+            }
+        }
+        let recipients: Vec<Vec<MailId>> = by_recipient.into_values().collect();
+        let mut made = 0;
+        for batch in recipients.chunks(DIGEST_BATCH) {
+            made += self.write(None, |unit| {
+                let mut made = 0;
+                for ids in batch {
+                    let mut parts = Vec::with_capacity(ids.len());
+                    for id in ids {
+                        // Read again: the entry may have been cancelled meanwhile.
+                        if let Some(entry) =
+                            unit.tx.mail(*id)?.filter(|e| e.is_held_and_due(unit.now))
+                        {
+                            parts.push(entry);
+                        }
+                    }
+                    for chunk in parts.chunks(MAX_DIGEST_PARTS) {
+                        fold_into_digest(unit, chunk)?;
+                        made += 1;
+                    }
+                }
+                Ok(made)
+            })?;
+        }
+        Ok(made)
     }
 
     /// Up to `limit` mails due now, oldest first. Flushes the store first,
@@ -87,27 +105,29 @@ impl Mail {
         let now = self.now();
         let snapshot = self.snapshot();
         let mut due = Vec::new();
-        each_queued(&*snapshot, |entry| {
-            if entry.is_due(now) && entry.hold_until.is_none() {
-                due.push(entry);
+        each_queued(&*snapshot, |queued| {
+            if !queued.held && queued.due_at <= now && due.len() < limit {
+                due.push(queued.id);
             }
-            due.len() < limit
         })?;
         if due.is_empty() {
             return Ok(Vec::new());
         }
         self.flush()?;
-        due.iter()
-            .map(|entry| {
-                let parts = entry
-                    .parts
-                    .iter()
-                    .filter_map(|id| snapshot.mail(*id).transpose())
-                    .map(|part| self.outgoing(&part?, Vec::new()))
-                    .collect::<ServiceResult<_>>()?;
-                self.outgoing(entry, parts)
-            })
-            .collect()
+        let mut outgoing = Vec::with_capacity(due.len());
+        for id in due {
+            let Some(entry) = snapshot.mail(id)? else {
+                continue;
+            };
+            let parts = entry
+                .parts
+                .iter()
+                .filter_map(|id| snapshot.mail(*id).transpose())
+                .map(|part| self.outgoing(&part?, Vec::new()))
+                .collect::<ServiceResult<_>>()?;
+            outgoing.push(self.outgoing(&entry, parts)?);
+        }
+        Ok(outgoing)
     }
 
     /// Records how each attempt ended, in one unit of work. A sent welcome or
@@ -144,12 +164,19 @@ impl Mail {
         })
     }
 
-    /// Forgets finished entries older than `keep` (digest parts go with their
-    /// digest). Returns how many were removed.
+    /// Forgets finished entries older than `keep`; a digest takes its parts
+    /// with it (parts are never forgotten on their own). Returns how many
+    /// entries were removed.
     pub fn prune(&self, keep: std::time::Duration) -> ServiceResult<usize> {
         let keep = chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
         let Some(cutoff) = self.now().checked_sub_signed(keep) else {
             return Ok(0);
+        };
+        let finished = |entry: &OutboxEntry| {
+            matches!(
+                entry.status,
+                MailStatus::Sent | MailStatus::Failed | MailStatus::Cancelled
+            ) && entry.created_at < cutoff
         };
         let mut removed = 0;
         let mut after = 0;
@@ -159,41 +186,41 @@ impl Mail {
                 return Ok(removed);
             };
             after = last.id;
-            let old: Vec<MailId> = page
-                .iter()
-                .filter(|entry| entry.status != MailStatus::Queued && entry.created_at < cutoff)
-                .map(|entry| entry.id)
-                .collect();
-            if !old.is_empty() {
-                self.write(None, |unit| {
-                    for id in &old {
-                        unit.tx.remove_mail(*id)?;
-                    }
-                    Ok(())
-                })?;
-                removed += old.len();
+            let old: Vec<MailId> = page.iter().filter(|e| finished(e)).map(|e| e.id).collect();
+            if old.is_empty() {
+                continue;
             }
+            removed += self.write(None, |unit| {
+                let mut removed = 0;
+                for id in &old {
+                    // Read again: an admin may have retried it meanwhile.
+                    let Some(entry) = unit.tx.mail(*id)?.filter(|e| finished(e)) else {
+                        continue;
+                    };
+                    for part in entry.parts.iter().chain([&entry.id]) {
+                        unit.tx.remove_mail(*part)?;
+                        removed += 1;
+                    }
+                }
+                Ok(removed)
+            })?;
         }
     }
 }
 
-/// Calls `visit` with each queued entry in id order until it returns false.
+/// Calls `visit` with each queued entry's index record, in id order.
 fn each_queued<V: OutboxReads + ?Sized>(
     view: &V,
-    mut visit: impl FnMut(OutboxEntry) -> bool,
+    mut visit: impl FnMut(Queued),
 ) -> ServiceResult<()> {
     let mut after = 0;
     loop {
-        let page = view.queued_mails(after, 1000)?;
+        let page = view.queued_mails(after, 4096)?;
         let Some(last) = page.last() else {
             return Ok(());
         };
         after = last.id;
-        for entry in page {
-            if !visit(entry) {
-                return Ok(());
-            }
-        }
+        page.into_iter().for_each(&mut visit);
     }
 }
 

@@ -52,6 +52,8 @@ pub struct OutboxPage {
 /// The longest subject and body of a mail to selected users.
 const MAX_SUBJECT: usize = 200;
 const MAX_BODY: usize = 100 * 1024;
+/// Subject and body times recipients of one mail to selected users at most.
+const MAX_VOLUME: usize = 64 * 1024 * 1024;
 /// Recipients of a mail to selected users that share one unit of work.
 const MESSAGE_BATCH: usize = 500;
 
@@ -139,6 +141,7 @@ impl Mail {
 
     /// Queues a failed (or waiting) mail again, now, with a fresh count.
     pub fn retry(&self, principal: &Principal, id: MailId) -> ServiceResult<OutboxEntry> {
+        self.admin(principal)?;
         self.outbox.require()?;
         self.steer(
             principal,
@@ -204,6 +207,14 @@ impl Mail {
         }
         if body.trim().is_empty() || body.len() > MAX_BODY {
             return Err(ValidationError::new("body", "1 byte to 100 KiB of text").into());
+        }
+        // Each recipient's entry holds its own copy until it is sent.
+        if (subject.len() + body.len()).saturating_mul(ids.len()) > MAX_VOLUME {
+            return Err(ValidationError::new(
+                "body",
+                "the body times the recipients is over 64 MiB; send a shorter text or fewer at once",
+            )
+            .into());
         }
         let mut outcomes = Vec::with_capacity(ids.len());
         for batch in ids.chunks(MESSAGE_BATCH) {

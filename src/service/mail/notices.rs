@@ -20,7 +20,7 @@ impl Unit<'_> {
     /// Queues a token link mail of `kind` for `user`, issuing the token in
     /// this unit. Nothing is issued when the mail could not go anywhere.
     fn mail_token(&self, user: &User, kind: MailKind, token_kind: TokenKind) -> ServiceResult<()> {
-        if !self.core.outbox.enabled() || user.email.is_none() {
+        if self.undeliverable(user).is_some() {
             return Ok(());
         }
         let ttl = self.core.settings.token_lifetime(token_kind);

@@ -6,7 +6,7 @@
 use crate::domain::clock::Timestamp;
 use crate::domain::mail::{MailId, MailKind, MailStatus, OutboxEntry};
 use crate::domain::schedule::{Delivery, MailSchedule};
-use crate::domain::user::User;
+use crate::domain::user::{User, UserId};
 use crate::service::secrets::SecretSealer;
 use crate::service::{ServiceError, ServiceResult, Unit};
 use rand::RngCore;
@@ -75,15 +75,17 @@ impl Letter {
 
 impl Outbox {
     pub(crate) fn new(enabled: bool, public_url: &str) -> Self {
-        let host = public_url
-            .split("://")
-            .nth(1)
-            .and_then(|rest| rest.split(['/', ':']).next())
+        let host = url::Url::parse(public_url)
+            .ok()
+            .and_then(|url| {
+                url.host_str()
+                    .map(|host| host.trim_matches(['[', ']']).to_owned())
+            })
             .filter(|host| !host.is_empty())
-            .unwrap_or("gatehouse.invalid");
+            .unwrap_or_else(|| "gatehouse.invalid".to_owned());
         Self {
             enabled,
-            host: host.to_owned(),
+            host,
             wake: tokio::sync::Notify::new(),
         }
     }
@@ -117,19 +119,25 @@ impl Unit<'_> {
         user: &User,
         letter: Letter,
     ) -> ServiceResult<Result<MailId, NotQueued>> {
+        match (self.undeliverable(user), &user.email) {
+            (None, Some(email)) => self.mail_address_of(user, email.as_str(), letter),
+            (Some(reason), _) => Ok(Err(reason)),
+            (None, None) => Ok(Err(NotQueued::NoAddress)),
+        }
+    }
+
+    /// Why `user` can get no mail at all, if so.
+    pub(crate) fn undeliverable(&self, user: &User) -> Option<NotQueued> {
         if !self.core.outbox.enabled() {
-            return Ok(Err(NotQueued::MailOff));
+            return Some(NotQueued::MailOff);
         }
         if user.masked_at.is_some() {
-            return Ok(Err(NotQueued::Masked));
+            return Some(NotQueued::Masked);
         }
         if user.is_archived() {
-            return Ok(Err(NotQueued::Deleted));
+            return Some(NotQueued::Deleted);
         }
-        let Some(email) = &user.email else {
-            return Ok(Err(NotQueued::NoAddress));
-        };
-        self.mail_address_of(user, email.as_str(), letter)
+        user.email.is_none().then_some(NotQueued::NoAddress)
     }
 
     /// As [`Unit::mail_user`], to `address` instead of the user's current one
@@ -205,6 +213,35 @@ impl Unit<'_> {
             digest: None,
             message_id: self.core.outbox.message_id(id, self.now),
         })
+    }
+
+    /// Cancels the queued mail of user `id` and, with `scrub` (masking,
+    /// removal), blanks the address, template values and link of all their
+    /// entries, so nothing in the outbox names them any more.
+    pub(crate) fn forget_mail_of(&self, id: UserId, scrub: bool) -> ServiceResult<()> {
+        let mut after = 0;
+        loop {
+            let page = self.tx.mails_after(after, 1000)?;
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
+            after = last.id;
+            for mut entry in page.into_iter().filter(|e| e.user == Some(id)) {
+                let queued = entry.status == MailStatus::Queued;
+                if !queued && !scrub {
+                    continue;
+                }
+                if queued {
+                    entry.status = MailStatus::Cancelled;
+                }
+                if scrub {
+                    entry.to = format!("masked-{id}@invalid");
+                    entry.params.clear();
+                    entry.sealed_link = None;
+                }
+                self.tx.put_mail(&entry)?;
+            }
+        }
     }
 
     /// Writes an entry and marks the unit as one that queued mail.

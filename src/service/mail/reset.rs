@@ -38,14 +38,18 @@ impl ResetLimiter {
     fn admit(&self, key: String, limit: u32, now: Timestamp) -> bool {
         let hour = chrono::Duration::hours(1);
         let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        if windows.len() >= MAX_TRACKED {
+        if windows.len() >= MAX_TRACKED && !windows.contains_key(&key) {
             windows.retain(|_, (start, _)| *start + hour > now);
+            if windows.len() >= MAX_TRACKED {
+                // Full of live windows: a flood; new keys wait for room.
+                return false;
+            }
         }
         let window = windows.entry(key).or_insert((now, 0));
         if window.0 + hour <= now {
             *window = (now, 0);
         }
-        window.1 += 1;
+        window.1 = window.1.saturating_add(1);
         window.1 <= limit
     }
 }
@@ -65,35 +69,37 @@ fn may_reset(user: &User) -> bool {
 }
 
 impl Mail {
-    /// Fails with 409 when mail is off (the transport checks this before it
-    /// answers, since the answer must not depend on the user).
-    pub fn require_enabled(&self) -> ServiceResult<()> {
-        self.outbox.require()
-    }
-
-    /// Handles a reset request for `name` (a login or an email address) from
-    /// `client`. Returns whether a mail was queued, for logs and tests only:
-    /// never tell the caller.
-    pub fn request_password_reset(&self, name: &str, client: IpAddr) -> ServiceResult<bool> {
+    /// Admits a reset request from `client` (the per-address limit), before
+    /// anything about the name is looked at; fails with 409 when mail is off.
+    /// The transport answers the same either way.
+    pub fn admit_reset_request(&self, client: IpAddr) -> ServiceResult<bool> {
         self.outbox.require()?;
-        let now = self.now();
         let bucket = crate::domain::signin::client_bucket(client);
         let limiter = &self.reset_limiter;
-        if !limiter.admit(format!("a:{bucket}"), limiter.per_address, now) {
+        let admitted = limiter.admit(format!("a:{bucket}"), limiter.per_address, self.now());
+        if !admitted {
             tracing::info!(%bucket, "password reset request over the per-address limit");
-            return Ok(false);
         }
+        Ok(admitted)
+    }
+
+    /// Handles an admitted reset request for `name` (a login or an email
+    /// address). Returns whether a mail was queued, for logs and tests only:
+    /// never tell the caller.
+    pub fn request_password_reset(&self, name: &str) -> ServiceResult<bool> {
+        self.outbox.require()?;
         let Some(id) = self.snapshot().user_id_by_login_or_email(name.trim())? else {
             return Ok(false);
         };
-        if !limiter.admit(format!("u:{id}"), limiter.per_user, now) {
+        let limiter = &self.reset_limiter;
+        if !limiter.admit(format!("u:{id}"), limiter.per_user, self.now()) {
             tracing::info!(user = id, "password reset request over the per-user limit");
             return Ok(false);
         }
         let ttl = self.settings.token_lifetime(TokenKind::PasswordReset);
         self.write(None, |unit| {
             let user = unit.user(id)?;
-            let queued = may_reset(&user) && {
+            let queued = may_reset(&user) && unit.undeliverable(&user).is_none() && {
                 let (token, _) = Credentials::issue_token(unit, id, TokenKind::PasswordReset, ttl)?;
                 let page = TokenKind::PasswordReset
                     .link_page()

@@ -1,6 +1,7 @@
 //! Key encodings: big-endian ids so ranges sort numerically, folded names for
 //! case-insensitive unique indexes, named counters in the meta tree.
 
+use crate::domain::mail::{MailId, Queued};
 use crate::domain::user::UserId;
 
 pub const SCHEMA_VERSION: &[u8] = b"schema_version";
@@ -22,6 +23,28 @@ pub fn counter(name: &str) -> String {
     format!("next_{name}_id")
 }
 
+/// A queue index value: when the entry falls due (milliseconds since the
+/// epoch, big-endian) and whether it is held for a digest.
+pub fn queued(queued: &Queued) -> [u8; 9] {
+    let mut value = [0u8; 9];
+    value[..8].copy_from_slice(&queued.due_at.timestamp_millis().to_be_bytes());
+    value[8] = u8::from(queued.held);
+    value
+}
+
+/// Reads a queue index entry back; an unreadable value counts as due now.
+pub fn decode_queued(id: MailId, raw: &[u8]) -> Queued {
+    let millis = raw
+        .get(..8)
+        .and_then(|bytes| bytes.try_into().ok())
+        .map_or(0, i64::from_be_bytes);
+    Queued {
+        id,
+        due_at: chrono::DateTime::from_timestamp_millis(millis).unwrap_or_default(),
+        held: raw.get(8).is_some_and(|flag| *flag == 1),
+    }
+}
+
 pub fn decode_u64(raw: &[u8]) -> u64 {
     let mut bytes = [0u8; 8];
     let len = raw.len().min(8);
@@ -38,5 +61,16 @@ mod tests {
         assert_eq!(decode_u64(&id(42)), 42);
         assert!(id(2) < id(256));
         assert!(pair(1, 9) < pair(2, 0));
+    }
+
+    #[test]
+    fn queue_values_round_trip() {
+        let due_at = chrono::DateTime::from_timestamp_millis(1_767_600_000_123).unwrap_or_default();
+        let entry = Queued {
+            id: 7,
+            due_at,
+            held: true,
+        };
+        assert_eq!(decode_queued(7, &queued(&entry)), entry);
     }
 }

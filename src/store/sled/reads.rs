@@ -4,7 +4,7 @@
 use super::{TreeId, keys};
 use crate::domain::credentials::{Credentials, TokenRecord};
 use crate::domain::group::Group;
-use crate::domain::mail::{MailId, OutboxEntry};
+use crate::domain::mail::{MailId, OutboxEntry, Queued};
 use crate::domain::names::fold;
 use crate::domain::projects::{
     Organization, OrganizationId, Project, ProjectId, ProjectRole, Resource, ResourceId,
@@ -199,15 +199,13 @@ impl<R: RawRead> OutboxReads for R {
             .collect()
     }
 
-    fn queued_mails(&self, after: MailId, limit: usize) -> Result<Vec<OutboxEntry>> {
-        let mut queued = Vec::new();
+    fn queued_mails(&self, after: MailId, limit: usize) -> Result<Vec<Queued>> {
         let start = keys::id(after.saturating_add(1));
-        for (key, _) in self.raw_range(TreeId::OutboxQueue, &start, limit) {
-            if let Some(entry) = self.get(TreeId::Outbox, &key)? {
-                queued.push(entry);
-            }
-        }
-        Ok(queued)
+        Ok(self
+            .raw_range(TreeId::OutboxQueue, &start, limit)
+            .iter()
+            .map(|(key, value)| keys::decode_queued(keys::decode_u64(key), value))
+            .collect())
     }
 }
 

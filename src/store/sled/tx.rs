@@ -322,7 +322,8 @@ impl OutboxWrites for Tx<'_> {
     fn put_mail(&self, entry: &OutboxEntry) -> Result<()> {
         let id = keys::id(entry.id);
         if entry.status == MailStatus::Queued {
-            self.stage_raw(TreeId::OutboxQueue, &id, Some(IVec::from(&[])));
+            let value = keys::queued(&entry.queued());
+            self.stage_raw(TreeId::OutboxQueue, &id, Some(IVec::from(&value)));
         } else {
             self.remove(TreeId::OutboxQueue, &id);
         }
