@@ -13,6 +13,9 @@ for pair in curl:curl lftp:lftp rclone:rclone python3:python3 slapd:slapd ldapmo
 done
 # aiosmtpd (the SMTP server of the mail tests) installs for Debian's own python3.
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || packages+=(python3-aiosmtpd)
+# node and npm run the OpenID Connect provider of the SSO tests.
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 if [ "${#packages[@]}" -gt 0 ]; then
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
@@ -21,6 +24,14 @@ if [ "${#packages[@]}" -gt 0 ]; then
 fi
 
 export PATH="$PATH:/usr/sbin"   # slapd, slapadd, slappasswd
+
+# npm oidc-provider (pinned in tests/it/peers/oidc/package.json) into target/oidc-peer.
+peer=target/oidc-peer
+if ! cmp -s tests/it/peers/oidc/package.json "$peer/package.json" || [ ! -d "$peer/node_modules/oidc-provider" ]; then
+  mkdir -p "$peer"
+  cp tests/it/peers/oidc/package.json "$peer/package.json"
+  npm install --prefix "$peer" --no-audit --no-fund --loglevel=error
+fi
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 cargo test --all-features

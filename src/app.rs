@@ -194,7 +194,9 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         .await
         .with_context(|| format!("cannot listen on http.listen = {}", config.http.listen))?;
     let http_addr = listener.local_addr()?;
-    let router = crate::http::router(directory.clone(), &config.http);
+    let sso = crate::sso::SsoProviders::new(&config.sso, &config.http.public_url)
+        .context("single sign-on setup")?;
+    let router = crate::http::router(directory.clone(), Arc::new(sso), &config.http);
     let (stop, stopped) = watch::channel(false);
     let ftp = match config.ftp.enabled {
         true => {

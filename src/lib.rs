@@ -16,5 +16,6 @@ pub mod http;
 pub mod ldap;
 pub mod mail;
 pub mod service;
+pub mod sso;
 pub mod store;
 pub mod tls;

@@ -10,10 +10,12 @@ use std::time::Duration;
 mod ftp;
 mod ldap;
 mod mail;
+mod sso;
 
 pub use ftp::{FtpConfig, PortRange, TlsConfig};
 pub use ldap::{GroupMapping, LdapAttributes, LdapConfig, MissingUserAction};
 pub use mail::MailConfig;
+pub use sso::{ClaimGroupMapping, SsoConfig, SsoProviderConfig};
 
 const ENV_PREFIX: &str = "GATEHOUSE_";
 
@@ -35,6 +37,7 @@ pub struct Config {
     pub ldap: LdapConfig,
     pub masking: MaskingConfig,
     pub mail: MailConfig,
+    pub sso: SsoConfig,
 }
 
 /// GDPR masking.
@@ -213,6 +216,7 @@ impl Default for Config {
             ldap: LdapConfig::default(),
             masking: MaskingConfig::default(),
             mail: MailConfig::default(),
+            sso: SsoConfig::default(),
         }
     }
 }
@@ -375,7 +379,8 @@ impl Config {
         {
             return bad("http.public_url", "must start with http:// or https://");
         }
-        self.mail.validate()
+        self.mail.validate()?;
+        self.sso.validate()
     }
 }
 

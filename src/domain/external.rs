@@ -54,13 +54,7 @@ impl DirectoryUser {
     /// reactivation if a sync had deactivated it for being missing.
     pub fn apply(&self, user: &mut User, now: Timestamp) -> Applied {
         let before = user.clone();
-        let text = |value: &Option<String>| {
-            value
-                .as_deref()
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned)
-        };
+        let text = super::names::non_blank;
         user.email = self.email.as_deref().and_then(|e| Email::parse(e).ok());
         user.first_name = text(&self.first_name);
         user.last_name = text(&self.last_name);

@@ -111,6 +111,15 @@ macro_rules! string_newtype_conversions {
 string_newtype_conversions!(Login);
 string_newtype_conversions!(Email);
 
+/// A value from an external directory or provider, trimmed; blank means none.
+pub fn non_blank(value: &Option<String>) -> Option<String> {
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

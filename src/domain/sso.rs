@@ -98,13 +98,7 @@ impl SsoIdentity {
     /// groups both ways. Returns whether anything changed.
     pub fn apply(&self, user: &mut User, groups: BTreeSet<String>, now: Timestamp) -> bool {
         let before = user.clone();
-        let text = |value: &Option<String>| {
-            value
-                .as_deref()
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned)
-        };
+        let text = super::names::non_blank;
         if let Some(email) = self.email.as_deref().and_then(|e| Email::parse(e).ok()) {
             if self.email_verified && user.email.as_ref().map(Email::key) != Some(email.key()) {
                 user.email_confirmed_at = Some(now);

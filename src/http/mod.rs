@@ -9,6 +9,7 @@ mod groups;
 mod mail;
 mod projects;
 pub mod server;
+mod sso;
 mod users;
 mod views;
 
@@ -28,12 +29,18 @@ use tower_http::trace::TraceLayer;
 #[derive(Clone)]
 pub struct AppState {
     pub directory: Arc<Directory>,
+    pub sso: Arc<crate::sso::SsoProviders>,
 }
 
 /// The whole admin API.
-pub fn router(directory: Arc<Directory>, config: &HttpConfig) -> Router {
+pub fn router(
+    directory: Arc<Directory>,
+    sso: Arc<crate::sso::SsoProviders>,
+    config: &HttpConfig,
+) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .merge(sso::routes())
         .nest(
             "/api/v1",
             users::routes()
@@ -41,6 +48,7 @@ pub fn router(directory: Arc<Directory>, config: &HttpConfig) -> Router {
                 .merge(account::routes())
                 .merge(groups::routes())
                 .merge(mail::routes())
+                .merge(sso::api_routes())
                 .merge(projects::routes()),
         )
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
@@ -58,7 +66,7 @@ pub fn router(directory: Arc<Directory>, config: &HttpConfig) -> Router {
         ))
         .nest("/api/v1", exchange::import_routes(config.max_import_bytes))
         .layer(TraceLayer::new_for_http())
-        .with_state(AppState { directory })
+        .with_state(AppState { directory, sso })
 }
 
 async fn healthz() -> &'static str {

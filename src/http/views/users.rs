@@ -34,6 +34,13 @@ pub struct DirectoryLinkView {
     pub missing_since: Option<Timestamp>,
 }
 
+/// The provider and subject an SSO account signs in as.
+#[derive(Serialize)]
+pub struct SsoLinkView {
+    pub provider: String,
+    pub subject: String,
+}
+
 #[derive(Serialize)]
 pub struct AccessGrantView {
     pub user: Option<UserId>,
@@ -96,6 +103,7 @@ pub struct UserView {
     pub system_roles: BTreeSet<SystemRole>,
     pub ftp: FtpAccountView,
     pub directory: Option<DirectoryLinkView>,
+    pub sso: Option<SsoLinkView>,
     pub organization: Option<u64>,
     pub access: Vec<AccessGrantView>,
 }
@@ -169,6 +177,10 @@ impl From<&User> for UserView {
             directory: user.directory.as_ref().map(|link| DirectoryLinkView {
                 dn: link.dn.clone(),
                 missing_since: link.missing_since,
+            }),
+            sso: user.sso.as_ref().map(|link| SsoLinkView {
+                provider: link.provider.clone(),
+                subject: link.subject.clone(),
             }),
             organization: user.organization,
             access: user

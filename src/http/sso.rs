@@ -1,0 +1,224 @@
+//! Single sign-on routes: `/sso/{provider}/login` sends the browser to the
+//! provider, `/sso/{provider}/callback` brings it back signed in (a session
+//! cookie and a redirect, or the session as JSON), and
+//! `/api/v1/sso/providers` lists the providers for sign-in pages. Every
+//! failure gets the same neutral answer; the reason goes to the log.
+
+use super::AppState;
+use super::users::user_json;
+use crate::sso::{Answer, SsoFailure};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+/// The cookie carrying the state from the login to the callback.
+const STATE_COOKIE: &str = "gh_sso_state";
+/// The session cookie browsers get.
+pub const SESSION_COOKIE: &str = "gh_session";
+
+/// `/sso/...`, mounted at the root.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/sso/{provider}/login", get(login))
+        .route("/sso/{provider}/callback", get(callback))
+}
+
+/// `/sso/providers`, mounted under `/api/v1`.
+pub fn api_routes() -> Router<AppState> {
+    Router::new().route("/sso/providers", get(providers))
+}
+
+async fn providers(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(json!({ "providers": state.sso.list().await }))
+}
+
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/json"))
+}
+
+/// The one answer every failed sign-in gets.
+fn neutral(provider: &str, failure: &SsoFailure, json: bool) -> Response {
+    tracing::info!(provider, reason = %failure, "single sign-on refused");
+    let message = "single sign-on did not succeed; try again or ask your administrator";
+    if json {
+        let body = json!({ "error": { "code": "sso_failed", "message": message } });
+        return (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+    }
+    let page = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign-in failed</title></head>\
+         <body><h1>Sign-in failed</h1><p>The {message}.</p><p><a href=\"/\">Back</a></p></body></html>"
+    );
+    (StatusCode::UNAUTHORIZED, Html(page)).into_response()
+}
+
+fn cookie(name: &str, value: &str, path: &str, max_age: u64, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    let text =
+        format!("{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}");
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    return_to: Option<String>,
+    /// `json` to get the session as JSON at the callback.
+    response: Option<String>,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    Path(provider): Path<String>,
+    Query(query): Query<LoginQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let answer = match query.response.as_deref() {
+        Some("json") => Answer::Json,
+        _ => Answer::Redirect,
+    };
+    let json = wants_json(&headers) || answer == Answer::Json;
+    match state
+        .sso
+        .begin(&provider, query.return_to.as_deref(), answer)
+        .await
+    {
+        Ok((url, login_state)) => {
+            let mut response = StatusCode::SEE_OTHER.into_response();
+            let headers = response.headers_mut();
+            if let Ok(location) = HeaderValue::from_str(&url) {
+                headers.insert(header::LOCATION, location);
+            }
+            let max_age = state.sso.login_timeout().as_secs();
+            let path = format!("/sso/{provider}");
+            headers.insert(
+                header::SET_COOKIE,
+                cookie(
+                    STATE_COOKIE,
+                    &login_state,
+                    &path,
+                    max_age,
+                    state.sso.https(),
+                ),
+            );
+            response
+        }
+        Err(SsoFailure::UnknownProvider(_)) => {
+            super::ApiError::not_found("SSO provider").into_response()
+        }
+        Err(failure) => neutral(&provider, &failure, json),
+    }
+}
+
+#[derive(Deserialize)]
+struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// The state cookie the browser sent back, if any.
+fn state_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == STATE_COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+async fn callback(
+    State(state): State<AppState>,
+    Path(provider): Path<String>,
+    Query(query): Query<CallbackQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let json = wants_json(&headers);
+    if let Some(error) = query.error {
+        return neutral(&provider, &SsoFailure::ProviderError(error), json);
+    }
+    let (Some(code), Some(login_state)) = (query.code, query.state) else {
+        return neutral(&provider, &SsoFailure::BadState, json);
+    };
+    let browser_state = state_cookie(&headers);
+    let verified = match state
+        .sso
+        .finish(&provider, &login_state, browser_state.as_deref(), &code)
+        .await
+    {
+        Ok(verified) => verified,
+        Err(failure) => return neutral(&provider, &failure, json),
+    };
+    let json = json || verified.answer == Answer::Json;
+    let session = match state
+        .directory
+        .signin
+        .sso_sign_in(&verified.identity, &verified.policy)
+    {
+        Ok(Ok(session)) => session,
+        Ok(Err(refusal)) => {
+            return neutral(&provider, &SsoFailure::Refused(refusal), json);
+        }
+        Err(error) => {
+            tracing::error!(provider, %error, "single sign-on could not be completed");
+            return neutral(&provider, &SsoFailure::Refused("internal error"), json);
+        }
+    };
+    tracing::info!(
+        provider,
+        user_id = session.user.id,
+        "signed in through single sign-on"
+    );
+    let clear_state = cookie(
+        STATE_COOKIE,
+        "",
+        &format!("/sso/{provider}"),
+        0,
+        state.sso.https(),
+    );
+    if json {
+        let body = json!({
+            "token": session.token,
+            "expires_at": session.expires_at,
+            "user": user_json(&session.user),
+        });
+        let mut response = Json(body).into_response();
+        response
+            .headers_mut()
+            .insert(header::SET_COOKIE, clear_state);
+        return response;
+    }
+    let max_age = session
+        .expires_at
+        .map(|at| {
+            (at - state.directory.now())
+                .num_seconds()
+                .max(0)
+                .unsigned_abs()
+        })
+        .unwrap_or(0);
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    let headers = response.headers_mut();
+    if let Ok(location) = HeaderValue::from_str(&verified.return_to) {
+        headers.insert(header::LOCATION, location);
+    }
+    headers.append(header::SET_COOKIE, clear_state);
+    headers.append(
+        header::SET_COOKIE,
+        cookie(
+            SESSION_COOKIE,
+            &session.token,
+            "/",
+            max_age,
+            state.sso.https(),
+        ),
+    );
+    response
+}
