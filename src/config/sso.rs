@@ -131,9 +131,15 @@ impl SsoConfig {
             if !names.insert(provider.name.as_str()) {
                 return Err(bad(index, "name", "another provider has this name"));
             }
-            if !(provider.issuer.starts_with("https://") || provider.issuer.starts_with("http://"))
-            {
-                return Err(bad(index, "issuer", "must be an http(s) URL"));
+            let issuer = url::Url::parse(&provider.issuer)
+                .map_err(|e| bad(index, "issuer", &format!("not a URL: {e}")))?;
+            let loopback = matches!(issuer.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+            if !(issuer.scheme() == "https" || (issuer.scheme() == "http" && loopback)) {
+                return Err(bad(
+                    index,
+                    "issuer",
+                    "must be an https URL (http only on loopback)",
+                ));
             }
             if provider.client_id.is_empty() {
                 return Err(bad(index, "client_id", "is required"));

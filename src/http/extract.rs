@@ -7,6 +7,7 @@ use crate::domain::user::UserId;
 use crate::service::Principal;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::Method;
 use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -103,7 +104,10 @@ fn strip_position(message: &str) -> &str {
     message.split(" at line ").next().unwrap_or(message)
 }
 
-/// The authenticated caller, from `Authorization: Bearer <token>`.
+/// The authenticated caller, from `Authorization: Bearer <token>`, or, for
+/// reading (GET and HEAD) only, from the `gh_session` cookie single sign-on
+/// sets: a cookie rides along with requests other sites make, so it never
+/// authorizes a change (the web pages will pair it with a CSRF token).
 pub struct Auth(pub Principal);
 
 impl FromRequestParts<AppState> for Auth {
@@ -113,14 +117,20 @@ impl FromRequestParts<AppState> for Auth {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = parts
+        let bearer = parts
             .headers
             .get(AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or(crate::service::ServiceError::Unauthenticated)?;
-        Ok(Auth(state.directory.signin.authenticate(token)?))
+            .map(|token| token.trim().to_owned());
+        let reading = parts.method == Method::GET || parts.method == Method::HEAD;
+        let token = match bearer {
+            Some(token) => token,
+            None if reading => super::sso::cookie_value(&parts.headers, super::sso::SESSION_COOKIE)
+                .ok_or(crate::service::ServiceError::Unauthenticated)?,
+            None => return Err(crate::service::ServiceError::Unauthenticated.into()),
+        };
+        Ok(Auth(state.directory.signin.authenticate(&token)?))
     }
 }
 

@@ -7,16 +7,24 @@
 use super::AppState;
 use super::users::user_json;
 use crate::sso::{Answer, SsoFailure};
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
+use std::net::SocketAddr;
 
-/// The cookie carrying the state from the login to the callback.
-const STATE_COOKIE: &str = "gh_sso_state";
+/// The cookie carrying the state from the login to the callback; under
+/// https with the `__Host-` prefix, so no sibling host can plant one.
+fn state_cookie_name(https: bool) -> &'static str {
+    if https {
+        "__Host-gh_sso_state"
+    } else {
+        "gh_sso_state"
+    }
+}
 /// The session cookie browsers get.
 pub const SESSION_COOKIE: &str = "gh_session";
 
@@ -58,11 +66,17 @@ fn neutral(provider: &str, failure: &SsoFailure, json: bool) -> Response {
     (StatusCode::UNAUTHORIZED, Html(page)).into_response()
 }
 
-fn cookie(name: &str, value: &str, path: &str, max_age: u64, secure: bool) -> HeaderValue {
+fn cookie(name: &str, value: &str, max_age: u64, secure: bool) -> Option<HeaderValue> {
     let secure = if secure { "; Secure" } else { "" };
-    let text =
-        format!("{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}");
-    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
+    let text = format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}");
+    HeaderValue::from_str(&text).ok()
+}
+
+/// Answers carrying a session are never cached.
+fn no_store(response: &mut Response) {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
 #[derive(Deserialize)]
@@ -74,6 +88,7 @@ struct LoginQuery {
 
 async fn login(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     Path(provider): Path<String>,
     Query(query): Query<LoginQuery>,
     headers: HeaderMap,
@@ -83,9 +98,10 @@ async fn login(
         _ => Answer::Redirect,
     };
     let json = wants_json(&headers) || answer == Answer::Json;
+    let return_to = query.return_to.as_deref();
     match state
         .sso
-        .begin(&provider, query.return_to.as_deref(), answer)
+        .begin(&provider, return_to, answer, client.ip())
         .await
     {
         Ok((url, login_state)) => {
@@ -94,18 +110,11 @@ async fn login(
             if let Ok(location) = HeaderValue::from_str(&url) {
                 headers.insert(header::LOCATION, location);
             }
+            let https = state.sso.https();
             let max_age = state.sso.login_timeout().as_secs();
-            let path = format!("/sso/{provider}");
-            headers.insert(
-                header::SET_COOKIE,
-                cookie(
-                    STATE_COOKIE,
-                    &login_state,
-                    &path,
-                    max_age,
-                    state.sso.https(),
-                ),
-            );
+            if let Some(value) = cookie(state_cookie_name(https), &login_state, max_age, https) {
+                headers.insert(header::SET_COOKIE, value);
+            }
             response
         }
         Err(SsoFailure::UnknownProvider(_)) => {
@@ -122,15 +131,15 @@ struct CallbackQuery {
     error: Option<String>,
 }
 
-/// The state cookie the browser sent back, if any.
-fn state_cookie(headers: &HeaderMap) -> Option<String> {
+/// The value of cookie `name` the browser sent, if any.
+pub(super) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == STATE_COOKIE)
+        .find(|(found, _)| *found == name)
         .map(|(_, value)| value.to_owned())
 }
 
@@ -140,21 +149,38 @@ async fn callback(
     Query(query): Query<CallbackQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let json = wants_json(&headers);
+    let https = state.sso.https();
+    let name = state_cookie_name(https);
+    let mut response = finish(&state, &provider, query, &headers).await;
+    // The state is used up either way.
+    if let Some(clear) = cookie(name, "", 0, https) {
+        response.headers_mut().append(header::SET_COOKIE, clear);
+    }
+    response
+}
+
+async fn finish(
+    state: &AppState,
+    provider: &str,
+    query: CallbackQuery,
+    headers: &HeaderMap,
+) -> Response {
+    let json = wants_json(headers);
     if let Some(error) = query.error {
-        return neutral(&provider, &SsoFailure::ProviderError(error), json);
+        return neutral(provider, &SsoFailure::ProviderError(error), json);
     }
     let (Some(code), Some(login_state)) = (query.code, query.state) else {
-        return neutral(&provider, &SsoFailure::BadState, json);
+        return neutral(provider, &SsoFailure::BadState, json);
     };
-    let browser_state = state_cookie(&headers);
+    let https = state.sso.https();
+    let browser_state = cookie_value(headers, state_cookie_name(https));
     let verified = match state
         .sso
-        .finish(&provider, &login_state, browser_state.as_deref(), &code)
+        .finish(provider, &login_state, browser_state.as_deref(), &code)
         .await
     {
         Ok(verified) => verified,
-        Err(failure) => return neutral(&provider, &failure, json),
+        Err(failure) => return neutral(provider, &failure, json),
     };
     let json = json || verified.answer == Answer::Json;
     let session = match state
@@ -163,62 +189,41 @@ async fn callback(
         .sso_sign_in(&verified.identity, &verified.policy)
     {
         Ok(Ok(session)) => session,
-        Ok(Err(refusal)) => {
-            return neutral(&provider, &SsoFailure::Refused(refusal), json);
-        }
-        Err(error) => {
-            tracing::error!(provider, %error, "single sign-on could not be completed");
-            return neutral(&provider, &SsoFailure::Refused("internal error"), json);
-        }
+        Ok(Err(refusal)) => return neutral(provider, &SsoFailure::Refused(refusal), json),
+        Err(error) => return neutral(provider, &SsoFailure::Internal(error.to_string()), json),
     };
     tracing::info!(
         provider,
         user_id = session.user.id,
         "signed in through single sign-on"
     );
-    let clear_state = cookie(
-        STATE_COOKIE,
-        "",
-        &format!("/sso/{provider}"),
-        0,
-        state.sso.https(),
-    );
-    if json {
-        let body = json!({
+    let mut response = if json {
+        Json(json!({
             "token": session.token,
             "expires_at": session.expires_at,
             "user": user_json(&session.user),
-        });
-        let mut response = Json(body).into_response();
+        }))
+        .into_response()
+    } else {
+        let max_age = session
+            .expires_at
+            .map(|at| {
+                (at - state.directory.now())
+                    .num_seconds()
+                    .max(0)
+                    .unsigned_abs()
+            })
+            .unwrap_or_default();
+        let mut response = StatusCode::SEE_OTHER.into_response();
+        let headers = response.headers_mut();
+        if let Ok(location) = HeaderValue::from_str(&verified.return_to) {
+            headers.insert(header::LOCATION, location);
+        }
+        if let Some(value) = cookie(SESSION_COOKIE, &session.token, max_age, https) {
+            headers.append(header::SET_COOKIE, value);
+        }
         response
-            .headers_mut()
-            .insert(header::SET_COOKIE, clear_state);
-        return response;
-    }
-    let max_age = session
-        .expires_at
-        .map(|at| {
-            (at - state.directory.now())
-                .num_seconds()
-                .max(0)
-                .unsigned_abs()
-        })
-        .unwrap_or(0);
-    let mut response = StatusCode::SEE_OTHER.into_response();
-    let headers = response.headers_mut();
-    if let Ok(location) = HeaderValue::from_str(&verified.return_to) {
-        headers.insert(header::LOCATION, location);
-    }
-    headers.append(header::SET_COOKIE, clear_state);
-    headers.append(
-        header::SET_COOKIE,
-        cookie(
-            SESSION_COOKIE,
-            &session.token,
-            "/",
-            max_age,
-            state.sso.https(),
-        ),
-    );
+    };
+    no_store(&mut response);
     response
 }

@@ -52,13 +52,20 @@ fn find_or_provision(
     unit: &Unit,
     identity: &SsoIdentity,
     policy: &SsoPolicy,
-    groups: &std::collections::BTreeSet<String>,
+    groups: &Option<std::collections::BTreeSet<String>>,
 ) -> ServiceResult<User> {
-    DirectorySync::ensure_automatic_groups(unit, groups)?;
+    if let Some(groups) = groups {
+        DirectorySync::ensure_automatic_groups(unit, groups)?;
+    }
     if let Some(id) = unit.tx.user_id_by_sso(&identity.link())? {
         let mut user = unit.user(id)?;
         // A refused account is left exactly as it was.
         check_account(&user, unit.now).map_err(|_| refuse("the account may not sign in"))?;
+        if user.two_factor_enabled || user.require_2fa {
+            return Err(refuse(
+                "the account has a second factor of its own, which this door cannot ask for",
+            ));
+        }
         if identity.apply(&mut user, groups.clone(), unit.now) {
             unit.save(&user)?;
         }
@@ -89,6 +96,13 @@ fn find_or_provision(
     }
     if !policy.auto_create {
         return Err(refuse("no account and auto_create is off"));
+    }
+    // A new login must name nobody yet, as a login or as an email address
+    // (a login spelled like someone's address would answer for it).
+    if let Some(login) = identity.login.as_deref() {
+        if unit.tx.user_id_by_login_or_email(login)?.is_some() {
+            return Err(refuse("the login claim names another account"));
+        }
     }
     let mut user = identity
         .new_user(groups.clone(), unit.now)

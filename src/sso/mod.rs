@@ -86,6 +86,21 @@ type OidcClient = Client<
 
 /// How long a discovery document (and its keys) is used before it is read again.
 const DISCOVERY_TTL: Duration = Duration::from_secs(600);
+/// How long a failed discovery is remembered before the provider is asked again.
+const DISCOVERY_RETRY: Duration = Duration::from_secs(30);
+/// The signature algorithms an ID token may use.
+const PUBLIC_KEY_ALGORITHMS: [CoreJwsSigningAlgorithm; 10] = [
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha384,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha512,
+    CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+    CoreJwsSigningAlgorithm::EcdsaP384Sha384,
+    CoreJwsSigningAlgorithm::EcdsaP521Sha512,
+    CoreJwsSigningAlgorithm::EdDsa,
+];
 
 /// Why a sign-in failed; logged, never shown (the caller sees one neutral answer).
 #[derive(Debug, thiserror::Error)]
@@ -108,8 +123,14 @@ pub enum SsoFailure {
     MissingClaim(&'static str),
     #[error("setup: {0}")]
     Setup(String),
+    #[error("the token response holds no ID token")]
+    NoIdToken,
     #[error("refused: {0}")]
     Refused(crate::domain::sso::Refusal),
+    #[error("internal error: {0}")]
+    Internal(String),
+    #[error("too many sign-ins in flight from this address")]
+    TooManyPending,
 }
 
 /// A provider's settings, rules and (once read) discovery document.
@@ -118,7 +139,14 @@ struct Provider {
     secret: Option<ClientSecret>,
     policy: SsoPolicy,
     redirect: RedirectUrl,
-    discovered: tokio::sync::Mutex<Option<(Metadata, Instant)>>,
+    discovery: tokio::sync::Mutex<Discovery>,
+}
+
+/// The last discovery document read, and the last failure to read one.
+#[derive(Default)]
+struct Discovery {
+    document: Option<(Metadata, Instant)>,
+    failure: Option<(String, Instant)>,
 }
 
 /// What a sign-in page may show about a provider.
@@ -155,7 +183,7 @@ pub fn own_path(return_to: Option<&str>) -> String {
             if path.starts_with('/')
                 && !path.starts_with("//")
                 && !path.starts_with("/\\")
-                && !path.chars().any(|c| c.is_control() || c == '\\') =>
+                && path.chars().all(|c| c.is_ascii_graphic() && c != '\\') =>
         {
             path.to_owned()
         }
@@ -186,7 +214,7 @@ impl SsoProviders {
                         link_by_email: config.link_by_email,
                     },
                     redirect: RedirectUrl::new(redirect).map_err(|e| setup(&e))?,
-                    discovered: tokio::sync::Mutex::new(None),
+                    discovery: tokio::sync::Mutex::new(Discovery::default()),
                     config: config.clone(),
                 })
             })
@@ -223,21 +251,43 @@ impl SsoProviders {
             .ok_or_else(|| SsoFailure::UnknownProvider(name.to_owned()))
     }
 
-    /// The provider's discovery document, read again after [`DISCOVERY_TTL`].
+    /// The provider's discovery document, read again after [`DISCOVERY_TTL`];
+    /// when that fails, the last good one is used meanwhile, and a provider
+    /// that could not be read at all is not asked again for [`DISCOVERY_RETRY`].
     async fn metadata(&self, provider: &Provider) -> Result<Metadata, SsoFailure> {
-        let mut discovered = provider.discovered.lock().await;
-        if let Some((metadata, at)) = discovered.as_ref() {
-            if at.elapsed() < DISCOVERY_TTL {
+        let mut discovery = provider.discovery.lock().await;
+        let fresh = |at: &Instant, ttl| at.elapsed() < ttl;
+        if let Some((metadata, at)) = &discovery.document {
+            if fresh(at, DISCOVERY_TTL) {
                 return Ok(metadata.clone());
+            }
+        }
+        if let Some((error, at)) = &discovery.failure {
+            if fresh(at, DISCOVERY_RETRY) {
+                return match &discovery.document {
+                    Some((metadata, _)) => Ok(metadata.clone()),
+                    None => Err(SsoFailure::ProviderDown(error.clone())),
+                };
             }
         }
         let issuer = IssuerUrl::new(provider.config.issuer.clone())
             .map_err(|e| SsoFailure::Setup(e.to_string()))?;
-        let metadata = Metadata::discover_async(issuer, &self.http)
-            .await
-            .map_err(|e| SsoFailure::ProviderDown(e.to_string()))?;
-        *discovered = Some((metadata.clone(), Instant::now()));
-        Ok(metadata)
+        match Metadata::discover_async(issuer, &self.http).await {
+            Ok(metadata) => {
+                discovery.document = Some((metadata.clone(), Instant::now()));
+                discovery.failure = None;
+                Ok(metadata)
+            }
+            Err(error) => {
+                let error = error.to_string();
+                tracing::warn!(provider = provider.config.name, %error, "OpenID Connect discovery failed");
+                discovery.failure = Some((error.clone(), Instant::now()));
+                match &discovery.document {
+                    Some((metadata, _)) => Ok(metadata.clone()),
+                    None => Err(SsoFailure::ProviderDown(error)),
+                }
+            }
+        }
     }
 
     async fn client(&self, provider: &Provider) -> Result<OidcClient, SsoFailure> {
@@ -250,16 +300,19 @@ impl SsoProviders {
         .set_redirect_uri(provider.redirect.clone()))
     }
 
-    /// The configured providers, for sign-in pages (logout URLs when the
-    /// discovery document was read).
+    /// The configured providers, for sign-in pages. Never reaches out to a
+    /// provider (the route is public): the logout URL is there once the
+    /// provider's discovery document has been read.
     pub async fn list(&self) -> Vec<ProviderInfo> {
         let mut infos = Vec::with_capacity(self.providers.len());
         for provider in &self.providers {
-            let logout_url = self
-                .metadata(provider)
+            let logout_url = provider
+                .discovery
+                .lock()
                 .await
-                .ok()
-                .and_then(|m| m.additional_metadata().end_session_endpoint.clone());
+                .document
+                .as_ref()
+                .and_then(|(m, _)| m.additional_metadata().end_session_endpoint.clone());
             let name = &provider.config.name;
             infos.push(ProviderInfo {
                 name: name.clone(),
@@ -282,6 +335,7 @@ impl SsoProviders {
         name: &str,
         return_to: Option<&str>,
         answer: Answer,
+        client_address: std::net::IpAddr,
     ) -> Result<(String, String), SsoFailure> {
         let provider = self.provider(name)?;
         let client = self.client(provider).await?;
@@ -294,11 +348,6 @@ impl SsoProviders {
         for scope in &provider.config.scopes {
             request = request.add_scope(Scope::new(scope.clone()));
         }
-        if provider.config.groups_claim.is_some()
-            && !provider.config.scopes.iter().any(|s| s == "groups")
-        {
-            request = request.add_scope(Scope::new("groups".into()));
-        }
         let (url, state, nonce) = request.set_pkce_challenge(challenge).url();
         let pending = Pending::new(
             name,
@@ -306,8 +355,11 @@ impl SsoProviders {
             nonce.secret().clone(),
             own_path(return_to),
             answer,
+            client_address,
         );
-        self.pending.insert(state.secret().clone(), pending);
+        self.pending
+            .insert(state.secret().clone(), pending)
+            .map_err(|_| SsoFailure::TooManyPending)?;
         Ok((url.to_string(), state.secret().clone()))
     }
 
@@ -336,10 +388,12 @@ impl SsoProviders {
             .request_async(&self.http)
             .await
             .map_err(|e| SsoFailure::Exchange(e.to_string()))?;
-        let id_token = token
-            .id_token()
-            .ok_or(SsoFailure::MissingClaim("id_token"))?;
-        let verifier = client.id_token_verifier();
+        let id_token = token.id_token().ok_or(SsoFailure::NoIdToken)?;
+        // Only public-key signatures: an HMAC "signed" with the client
+        // secret would let anyone holding the secret mint tokens.
+        let verifier = client
+            .id_token_verifier()
+            .set_allowed_algs(PUBLIC_KEY_ALGORITHMS);
         let claims = id_token
             .claims(&verifier, &Nonce::new(pending.nonce.clone()))
             .map_err(|e| SsoFailure::IdToken(e.to_string()))?;
@@ -357,29 +411,34 @@ impl SsoProviders {
 /// Reads the configured claims out of the verified ID token's claims.
 fn identity(config: &SsoProviderConfig, claims: &Value) -> Result<SsoIdentity, SsoFailure> {
     let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
-    let subject = text("sub").ok_or(SsoFailure::MissingClaim("sub"))?;
-    let groups = match config
+    let groups_claim = config
         .groups_claim
         .as_deref()
-        .and_then(|name| claims.get(name))
-    {
-        Some(Value::Array(values)) => values
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect(),
-        Some(Value::String(value)) => [value.clone()].into(),
-        _ => Default::default(),
+        .and_then(|name| claims.get(name));
+    let groups = match groups_claim {
+        Some(Value::Array(values)) => Some(
+            values
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+        ),
+        Some(Value::String(value)) => Some([value.clone()].into()),
+        _ => None,
     };
-    Ok(SsoIdentity {
-        provider: config.name.clone(),
-        subject,
-        login: text(&config.login_claim),
-        email: text(&config.email_claim),
-        email_verified: claims
+    // `email_verified` speaks of the standard `email` claim only.
+    let email_verified = config.email_claim == "email"
+        && claims
             .get("email_verified")
             .and_then(Value::as_bool)
-            .unwrap_or(false),
+            .unwrap_or(false);
+    Ok(SsoIdentity {
+        provider: config.name.clone(),
+        issuer: text("iss").ok_or(SsoFailure::MissingClaim("iss"))?,
+        subject: text("sub").ok_or(SsoFailure::MissingClaim("sub"))?,
+        login: text(&config.login_claim),
+        email: text(&config.email_claim),
+        email_verified,
         first_name: text(&config.first_name_claim),
         last_name: text(&config.last_name_claim),
         display_name: text("name"),
@@ -400,6 +459,7 @@ mod tests {
             (Some("https://evil.example/"), "/"),
             (Some("/ok\r\nSet-Cookie: x"), "/"),
             (Some(""), "/"),
+            (Some("/caf\u{e9}"), "/"),
             (None, "/"),
         ];
         for (given, expected) in cases {

@@ -1,14 +1,19 @@
 //! Sign-ins on their way through a provider: what the callback needs (PKCE
 //! verifier, nonce, where to go after) under the `state` sent along. Each is
 //! taken once; they expire after `[sso] login_timeout`; there are at most
-//! [`MAX_PENDING`] at a time, the oldest making room.
+//! [`MAX_PENDING`] at a time, the oldest making room, and at most
+//! [`MAX_PER_CLIENT`] from one client address, so one client cannot push
+//! everybody else's sign-ins out.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Sign-ins in flight at most.
 const MAX_PENDING: usize = 10_000;
+/// Sign-ins in flight from one client address (an IPv6 /64) at most.
+const MAX_PER_CLIENT: usize = 50;
 
 /// How the caller wants the result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +32,7 @@ pub struct Pending {
     pub nonce: String,
     pub return_to: String,
     pub answer: Answer,
+    client: IpAddr,
     started: Instant,
 }
 
@@ -37,8 +43,10 @@ impl Pending {
         nonce: String,
         return_to: String,
         answer: Answer,
+        client: IpAddr,
     ) -> Self {
         Self {
+            client: crate::domain::signin::client_bucket(client),
             provider: provider.to_owned(),
             pkce_verifier,
             nonce,
@@ -51,38 +59,82 @@ impl Pending {
 
 pub struct PendingLogins {
     ttl: Duration,
-    by_state: Mutex<HashMap<String, Pending>>,
+    inner: Mutex<Inner>,
 }
+
+#[derive(Default)]
+struct Inner {
+    by_state: HashMap<String, Pending>,
+    per_client: HashMap<IpAddr, usize>,
+}
+
+impl Inner {
+    fn remove(&mut self, state: &str) -> Option<Pending> {
+        let pending = self.by_state.remove(state)?;
+        if let Some(count) = self.per_client.get_mut(&pending.client) {
+            *count -= 1;
+            if *count == 0 {
+                self.per_client.remove(&pending.client);
+            }
+        }
+        Some(pending)
+    }
+
+    fn drop_expired(&mut self, ttl: Duration) {
+        let expired: Vec<String> = self
+            .by_state
+            .iter()
+            .filter(|(_, p)| p.started.elapsed() >= ttl)
+            .map(|(s, _)| s.clone())
+            .collect();
+        for state in expired {
+            self.remove(&state);
+        }
+    }
+}
+
+/// A client with too many sign-ins in flight.
+#[derive(Debug)]
+pub struct TooMany;
 
 impl PendingLogins {
     pub fn new(ttl: Duration) -> Self {
         Self {
             ttl,
-            by_state: Mutex::new(HashMap::new()),
+            inner: Mutex::new(Inner::default()),
         }
     }
 
-    pub fn insert(&self, state: String, pending: Pending) {
-        let mut by_state = self.by_state.lock().unwrap_or_else(|p| p.into_inner());
-        if by_state.len() >= MAX_PENDING {
-            by_state.retain(|_, p| p.started.elapsed() < self.ttl);
+    pub fn insert(&self, state: String, pending: Pending) -> Result<(), TooMany> {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let full = |inner: &Inner| {
+            inner.per_client.get(&pending.client).copied().unwrap_or(0) >= MAX_PER_CLIENT
+        };
+        if full(&inner) || inner.by_state.len() >= MAX_PENDING {
+            inner.drop_expired(self.ttl);
         }
-        if by_state.len() >= MAX_PENDING {
-            let oldest = by_state
+        if full(&inner) {
+            return Err(TooMany);
+        }
+        if inner.by_state.len() >= MAX_PENDING {
+            let oldest = inner
+                .by_state
                 .iter()
                 .min_by_key(|(_, p)| p.started)
                 .map(|(s, _)| s.clone());
             if let Some(oldest) = oldest {
-                by_state.remove(&oldest);
+                inner.remove(&oldest);
             }
         }
-        by_state.insert(state, pending);
+        *inner.per_client.entry(pending.client).or_default() += 1;
+        inner.by_state.insert(state, pending);
+        Ok(())
     }
 
     /// Takes the sign-in started with `state`, if it is live; a state works once.
     pub fn take(&self, state: &str) -> Option<Pending> {
-        let mut by_state = self.by_state.lock().unwrap_or_else(|p| p.into_inner());
-        by_state
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner
             .remove(state)
             .filter(|p| p.started.elapsed() < self.ttl)
     }
@@ -95,13 +147,57 @@ mod tests {
     #[test]
     fn a_state_works_once_and_expires() {
         let pending = PendingLogins::new(Duration::from_millis(50));
-        let entry = || Pending::new("idp", "v".into(), "n".into(), "/".into(), Answer::Json);
-        pending.insert("s1".into(), entry());
+        let client: IpAddr = [192, 0, 2, 1].into();
+        let entry = || {
+            Pending::new(
+                "idp",
+                "v".into(),
+                "n".into(),
+                "/".into(),
+                Answer::Json,
+                client,
+            )
+        };
+        assert!(pending.insert("s1".into(), entry()).is_ok());
         assert!(pending.take("s1").is_some());
         assert!(pending.take("s1").is_none(), "used");
-        pending.insert("s2".into(), entry());
+        assert!(pending.insert("s2".into(), entry()).is_ok());
         std::thread::sleep(Duration::from_millis(60));
         assert!(pending.take("s2").is_none(), "expired");
         assert!(pending.take("never").is_none());
+    }
+
+    #[test]
+    fn one_client_cannot_crowd_out_the_others() {
+        let pending = PendingLogins::new(Duration::from_secs(60));
+        let entry = |client: IpAddr| {
+            Pending::new(
+                "idp",
+                "v".into(),
+                "n".into(),
+                "/".into(),
+                Answer::Json,
+                client,
+            )
+        };
+        let flooder: IpAddr = "2001:db8::1".parse().unwrap_or_else(|e| panic!("{e}"));
+        let neighbour: IpAddr = "2001:db8::2".parse().unwrap_or_else(|e| panic!("{e}"));
+        for n in 0..MAX_PER_CLIENT {
+            assert!(pending.insert(format!("f{n}"), entry(flooder)).is_ok());
+        }
+        assert!(
+            pending.insert("more".into(), entry(neighbour)).is_err(),
+            "same /64"
+        );
+        assert!(
+            pending
+                .insert("other".into(), entry([192, 0, 2, 9].into()))
+                .is_ok()
+        );
+        assert!(pending.take("f0").is_some());
+        assert!(
+            pending.insert("again".into(), entry(flooder)).is_ok(),
+            "room again"
+        );
     }
 }

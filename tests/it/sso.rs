@@ -26,7 +26,7 @@ async fn with_provider(
     let idp = Idp::start(&format!("{base}/sso/idp/callback"), &accounts).await;
     let mut provider: gatehouse::config::SsoProviderConfig = toml::from_str(&format!(
         "name = \"idp\"\nissuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n\
-         groups_claim = \"groups\"\nallowed_groups = [\"staff\", \"guests\"]\nlink_by_email = true\n\
+         groups_claim = \"groups\"\nscopes = [\"email\", \"profile\", \"groups\"]\nallowed_groups = [\"staff\", \"guests\"]\nlink_by_email = true\n\
          [[group_map]]\nclaim = \"staff\"\ngroup = \"field-staff\"\n[[group_map]]\nclaim = \"field\"\ngroup = \"field-team\"\n",
         idp.issuer
     ))
@@ -114,6 +114,22 @@ async fn sign_in_creates_the_account_and_groups_follow_the_claim() {
             session.contains("HttpOnly") && session.contains("SameSite=Lax"),
             "{session}"
         );
+        // The cookie reads (GET), it never changes anything.
+        let me = flow
+            .client
+            .get(format!("{}/api/v1/me", daemon.base))
+            .send()
+            .await
+            .expect("me");
+        assert_eq!(me.status(), 200);
+        let change = flow
+            .client
+            .post(format!("{}/api/v1/me/api-token", daemon.base))
+            .json(&json!({}))
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(change.status(), 401, "a cookie alone authorizes no change");
     }
 
     let (status, listed) = daemon.get("/api/v1/sso/providers", &daemon.root).await;
@@ -147,6 +163,12 @@ async fn every_refusal_gets_one_neutral_answer_and_changes_nothing() {
         "guest-sub": { "preferred_username": "gail", "groups": ["outsiders"] },
         "aud-sub": { "preferred_username": "aud", "groups": ["staff"], "_tamper": "audience" },
         "exp-sub": { "preferred_username": "exp", "groups": ["staff"], "_tamper": "expired" },
+        "iss-sub": { "preferred_username": "iss", "groups": ["staff"], "_tamper": "issuer" },
+        "nonce-sub": { "preferred_username": "nonce", "groups": ["staff"], "_tamper": "nonce" },
+        "hmac-sub": { "preferred_username": "hmac", "groups": ["staff"], "_tamper": "hs256" },
+        "none-sub": { "preferred_username": "unsigned", "groups": ["staff"], "_tamper": "none" },
+        "shadow-sub": { "preferred_username": "lena@example.org", "groups": ["staff"] },
+        "nogroups-sub": { "preferred_username": "nogroups" },
         "lena-sub": { "preferred_username": "lena-sso", "email": "lena@example.org", "email_verified": false, "groups": ["staff"] },
         "ada-sub": { "preferred_username": "ada-sso", "email": "ada@example.org", "email_verified": true, "groups": ["staff"] },
     });
@@ -163,8 +185,14 @@ async fn every_refusal_gets_one_neutral_answer_and_changes_nothing() {
     let mut refusals: Vec<(&str, u16, Value)> = Vec::new();
     for (what, sub) in [
         ("not in the allowed groups", "guest-sub"),
+        ("no groups claim at all", "nogroups-sub"),
         ("wrong audience", "aud-sub"),
         ("expired ID token", "exp-sub"),
+        ("another issuer", "iss-sub"),
+        ("another nonce", "nonce-sub"),
+        ("HMAC with the client secret", "hmac-sub"),
+        ("unsigned", "none-sub"),
+        ("a login spelled like someone's email", "shadow-sub"),
         ("unverified email of an existing account", "lena-sub"),
         ("verified email of an admin", "ada-sub"),
     ] {
@@ -282,8 +310,30 @@ async fn deactivated_accounts_and_links_follow_the_sign_in_rule() {
             .0,
         401
     );
-    // A verified email links to the local account holding it (never an admin).
+    // A verified email links to the local account holding it, once that
+    // account's own address is confirmed (and never to an admin).
     let lena = daemon.user("lena").await;
+    assert_eq!(
+        walk(&daemon.base, "response=json", "lena-sub")
+            .await
+            .finish_json()
+            .await
+            .0,
+        401,
+        "unconfirmed"
+    );
+    let (status, issued) = daemon
+        .post(
+            &format!("/api/v1/users/{lena}/email-confirmation-token"),
+            &daemon.root,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 201, "{issued}");
+    let (status, _) = daemon
+        .public_post("/api/v1/confirm-email", json!({ "token": issued["token"] }))
+        .await;
+    assert_eq!(status, 200);
     let (status, session) = walk(&daemon.base, "response=json", "lena-sub")
         .await
         .finish_json()
@@ -299,6 +349,33 @@ async fn deactivated_accounts_and_links_follow_the_sign_in_rule() {
             .iter()
             .any(|e| e["action"] == "sso.link_user" && e["target"] == lena)
     );
+
+    // An account that must use its own second factor cannot take this door.
+    let (status, _) = daemon
+        .patch(
+            &format!("/api/v1/users/{lena}"),
+            &daemon.root,
+            json!({ "require_2fa": true }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        walk(&daemon.base, "response=json", "lena-sub")
+            .await
+            .finish_json()
+            .await
+            .0,
+        401,
+        "2FA required"
+    );
+    let (status, _) = daemon
+        .patch(
+            &format!("/api/v1/users/{lena}"),
+            &daemon.root,
+            json!({ "require_2fa": false }),
+        )
+        .await;
+    assert_eq!(status, 200);
 
     // Deactivated: refused, and the provider's new claims are not applied.
     daemon.bulk("deactivate", json!({ "ids": [lena] })).await;

@@ -38,6 +38,7 @@ pub struct DirectoryLinkView {
 #[derive(Serialize)]
 pub struct SsoLinkView {
     pub provider: String,
+    pub issuer: String,
     pub subject: String,
 }
 
@@ -180,6 +181,7 @@ impl From<&User> for UserView {
             }),
             sso: user.sso.as_ref().map(|link| SsoLinkView {
                 provider: link.provider.clone(),
+                issuer: link.issuer.clone(),
                 subject: link.subject.clone(),
             }),
             organization: user.organization,

@@ -3,12 +3,13 @@
 // Environment: CLIENT_ID, CLIENT_SECRET, REDIRECT_URI (comma-separated),
 // ACCOUNTS (JSON: sub -> claims). PUT /_accounts/<sub> with a JSON body
 // replaces an account's claims while it runs. An account whose claims hold
-// `"_tamper": "audience"` or `"expired"` gets an ID token re-signed with the
-// provider's own key but another audience or an expiry in the past, so the
-// relying party's checks are tested against a correctly signed token.
+// `"_tamper"` gets a doctored ID token, so each check of the relying party is
+// tested on its own: "audience", "expired", "issuer" and "nonce" re-sign a
+// changed token with the provider's own key; "hs256" signs it with the client
+// secret (HMAC) instead; "none" sends it unsigned.
 import Provider from 'oidc-provider';
 import http from 'node:http';
-import { generateKeyPair, exportJWK, SignJWT, decodeJwt } from 'jose';
+import { generateKeyPair, exportJWK, SignJWT, UnsecuredJWT, decodeJwt } from 'jose';
 
 const { privateKey } = await generateKeyPair('RS256', { extractable: true });
 const jwk = { ...(await exportJWK(privateKey)), kid: 'test-key', alg: 'RS256', use: 'sig' };
@@ -26,6 +27,9 @@ server.listen(0, '127.0.0.1', () => {
       response_types: ['code'],
     }],
     jwks: { keys: [jwk] },
+    // HS256 advertised too (as Keycloak does), so the relying party's own
+    // refusal of HMAC-signed ID tokens is what is tested.
+    enabledJWA: { idTokenSigningAlgValues: ['RS256', 'HS256'] },
     claims: {
       openid: ['sub'],
       email: ['email', 'email_verified'],
@@ -46,13 +50,23 @@ server.listen(0, '127.0.0.1', () => {
     const tamper = (accounts.get(claims.sub) || {})._tamper;
     if (!tamper) return;
     if (tamper === 'audience') claims.aud = 'someone-else';
+    if (tamper === 'issuer') claims.iss = 'https://impostor.example.org';
+    if (tamper === 'nonce') claims.nonce = 'not-the-one-sent';
     if (tamper === 'expired') {
       claims.exp = Math.floor(Date.now() / 1000) - 3600;
       claims.iat = claims.exp - 600;
     }
-    ctx.body.id_token = await new SignJWT(claims)
-      .setProtectedHeader({ alg: 'RS256', kid: 'test-key' })
-      .sign(privateKey);
+    if (tamper === 'none') {
+      ctx.body.id_token = new UnsecuredJWT(claims).encode();
+    } else if (tamper === 'hs256') {
+      ctx.body.id_token = await new SignJWT(claims)
+        .setProtectedHeader({ alg: 'HS256' })
+        .sign(new TextEncoder().encode(process.env.CLIENT_SECRET));
+    } else {
+      ctx.body.id_token = await new SignJWT(claims)
+        .setProtectedHeader({ alg: 'RS256', kid: 'test-key' })
+        .sign(privateKey);
+    }
   });
   const handle = provider.callback();
   server.on('request', (req, res) => {
