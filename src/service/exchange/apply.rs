@@ -88,15 +88,16 @@ impl UserExchange {
 /// were hashed is refused).
 fn add(unit: &Unit, user: &User, hash: &Option<String>) -> ServiceResult<()> {
     let details = json!({ "via": "csv import", "password": hash.is_some() });
-    Accounts::insert_in(
+    let id = Accounts::insert_in(
         unit,
         user,
         hash.clone(),
         &user.groups,
         AuditAction::UserCreate,
         details,
-    )
-    .map(drop)
+    )?;
+    // The same account mails as a user created through the API.
+    unit.account_mails(&unit.user(id)?, None, hash.is_some())
 }
 
 /// Applies a planned update to the user as stored now.
@@ -125,6 +126,7 @@ fn update(
         Accounts::revoke_all_tokens(unit, user.id)?;
     }
     unit.save(&user)?;
+    unit.account_mails(&user, Some(&current), true)?;
     if let Some(hash) = hash {
         let mut credentials = unit.tx.credentials(user.id)?;
         credentials.password_hash = Some(hash.clone());

@@ -1,5 +1,5 @@
 //! The mails account changes send: activation for a new pending user,
-//! welcome and confirmation when their flags are set, a notice to the old
+//! welcome and confirmation when their flags are set (API, CSV import), a notice to the old
 //! address when the address changes, and the plain notices (password
 //! changed, 2FA reset, approved, deactivated). Each is queued in the unit of
 //! work of the change itself.
