@@ -1,6 +1,8 @@
 //! Typed configuration, layered: embedded defaults < TOML file < `GATEHOUSE_*`
-//! environment variables (`GATEHOUSE_<SECTION>__<KEY>`). Unknown keys and bad
-//! values stop start-up with a message naming them.
+//! environment variables (`GATEHOUSE_<SECTION>__<KEY>`, and `GATEHOUSE_DATA_DIR`).
+//! Unknown keys and bad values stop start-up with a message naming them.
+//! Other `GATEHOUSE_*` names without `__` (`GATEHOUSE_TOKEN`, `GATEHOUSE_URL`
+//! for the CLI, or a wrapper script's own) are no config keys and are left alone.
 
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -18,6 +20,8 @@ pub use mail::MailConfig;
 pub use sso::{ClaimGroupMapping, SsoConfig, SsoProviderConfig};
 
 const ENV_PREFIX: &str = "GATEHOUSE_";
+/// Top-level keys that may be set from the environment without a section.
+const TOP_LEVEL_ENV_KEYS: [&str; 1] = ["data_dir"];
 
 /// Everything gatehouse can be told.
 #[derive(Debug, Clone, Deserialize)]
@@ -73,6 +77,9 @@ pub struct HttpConfig {
     pub max_connections: usize,
     /// Open connections at most from one client address.
     pub max_connections_per_address: usize,
+    /// Reverse proxies (CIDRs) whose `Forwarded` / `X-Forwarded-For` headers
+    /// name the client; anyone else's are ignored.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// Self-registration.
@@ -232,6 +239,7 @@ impl Default for HttpConfig {
             request_timeout: Duration::from_secs(60),
             max_connections: 4096,
             max_connections_per_address: 256,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -320,7 +328,11 @@ impl Config {
             None => toml::Table::new(),
         };
         for (name, raw) in env {
-            if let Some(rest) = name.strip_prefix(ENV_PREFIX) {
+            let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let top_level = TOP_LEVEL_ENV_KEYS.contains(&rest.to_lowercase().as_str());
+            if rest.contains("__") || top_level {
                 overlay_env(&mut table, &name, rest, &raw)?;
             }
         }

@@ -30,6 +30,11 @@ fn file_then_env_layering() {
         ("GATEHOUSE_HTTP__LISTEN", "127.0.0.1:9000"),
         ("GATEHOUSE_REGISTRATION__ENABLED", "true"),
         ("GATEHOUSE_TOKENS__SESSION_TTL", "2h"),
+        ("GATEHOUSE_DATA_DIR", "/var/lib/gh"),
+        // Not config keys: the CLI's own, a wrapper script's.
+        ("GATEHOUSE_TOKEN", "gh_api_x"),
+        ("GATEHOUSE_URL", "http://127.0.0.1:8080"),
+        ("GATEHOUSE_WRAPPER_VERSION", "3"),
         ("OTHER", "x"),
     ]);
     let config = Config::load_from(Some(&path), vars).unwrap_or_else(|e| panic!("{e}"));
@@ -37,6 +42,7 @@ fn file_then_env_layering() {
     assert_eq!(config.passwords.min_length, 20);
     assert!(config.registration.enabled);
     assert_eq!(config.tokens.session_ttl, Duration::from_secs(7200));
+    assert_eq!(config.data_dir, PathBuf::from("/var/lib/gh"));
 }
 
 /// config/gatehouse.toml stays true: with every documented key uncommented it

@@ -7,13 +7,12 @@ use super::extract::{ApiJson, Auth};
 use super::users::user_json;
 use crate::domain::user_input::Registration;
 use crate::service::{Enrolment, IssuedToken, LoginRequest, Session};
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::net::SocketAddr;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -31,10 +30,10 @@ pub fn routes() -> Router<AppState> {
 
 async fn login(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    super::client::ClientIp(client): super::client::ClientIp,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<Value>> {
-    let session: Session = state.directory.signin.login(request, client.ip()).await?;
+    let session: Session = state.directory.signin.login(request, client).await?;
     Ok(Json(json!({
         "token": session.token,
         "expires_at": session.expires_at,

@@ -8,13 +8,12 @@ use super::views::OutboxEntryView;
 use crate::domain::mail::{MailId, MailKind, MailStatus};
 use crate::domain::user::UserId;
 use crate::service::mail::{MessageOutcome, OutboxQuery};
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::net::SocketAddr;
 
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 1000;
@@ -174,14 +173,14 @@ struct ResetRequest {
 /// Answers 202 at once, the same for every name; the work happens afterwards.
 async fn request_reset(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    super::client::ClientIp(client): super::client::ClientIp,
     ApiJson(request): ApiJson<ResetRequest>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     if request.login.trim().is_empty() || request.login.len() > 320 {
-        state.directory.mail.admit_reset_request(client.ip())?;
+        state.directory.mail.admit_reset_request(client)?;
         return Err(ApiError::invalid("login", "a login or email address"));
     }
-    if state.directory.mail.admit_reset_request(client.ip())? {
+    if state.directory.mail.admit_reset_request(client)? {
         let directory = state.directory.clone();
         tokio::spawn(async move {
             let name = request.login;

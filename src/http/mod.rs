@@ -2,6 +2,7 @@
 //! handler calls the service layer; errors map to statuses in `error.rs`.
 
 mod account;
+mod client;
 mod error;
 mod exchange;
 mod extract;
@@ -30,6 +31,7 @@ use tower_http::trace::TraceLayer;
 pub struct AppState {
     pub directory: Arc<Directory>,
     pub sso: Arc<crate::sso::SsoProviders>,
+    pub proxies: Arc<client::TrustedProxies>,
 }
 
 /// The whole admin API.
@@ -66,7 +68,11 @@ pub fn router(
         ))
         .nest("/api/v1", exchange::import_routes(config.max_import_bytes))
         .layer(TraceLayer::new_for_http())
-        .with_state(AppState { directory, sso })
+        .with_state(AppState {
+            directory,
+            sso,
+            proxies: Arc::new(client::TrustedProxies::new(config.trusted_proxies.clone())),
+        })
 }
 
 async fn healthz() -> &'static str {

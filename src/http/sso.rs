@@ -7,14 +7,13 @@
 use super::AppState;
 use super::users::user_json;
 use crate::sso::{Answer, SsoFailure};
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
-use std::net::SocketAddr;
 
 /// The cookie carrying the state from the login to the callback; under
 /// https with the `__Host-` prefix, so no sibling host can plant one.
@@ -88,7 +87,7 @@ struct LoginQuery {
 
 async fn login(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    super::client::ClientIp(client): super::client::ClientIp,
     Path(provider): Path<String>,
     Query(query): Query<LoginQuery>,
     headers: HeaderMap,
@@ -99,11 +98,7 @@ async fn login(
     };
     let json = wants_json(&headers) || answer == Answer::Json;
     let return_to = query.return_to.as_deref();
-    match state
-        .sso
-        .begin(&provider, return_to, answer, client.ip())
-        .await
-    {
+    match state.sso.begin(&provider, return_to, answer, client).await {
         Ok((url, login_state)) => {
             let mut response = StatusCode::SEE_OTHER.into_response();
             let headers = response.headers_mut();

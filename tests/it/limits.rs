@@ -1,6 +1,7 @@
 //! Connection limits at the doors: 2,000 idle HTTP connections leave
 //! `/healthz` and FTPS sign-in answering; an idle connection is closed after
-//! the header timeout; one address cannot hold more than its share.
+//! the header timeout; one address cannot hold more than its share; behind a
+//! trusted proxy the forwarded client is who gets locked out.
 
 use crate::harness::{Daemon, PASSWORD};
 use serde_json::json;
@@ -157,5 +158,68 @@ async fn garbage_on_the_api_port_is_refused_and_harmless() {
         .await
         .map(|r| r.status().as_u16());
     assert_eq!(status.ok(), Some(200));
+    d.stop().await;
+}
+
+/// Signs in as `login` with `password`, as the client `forwarded_for` says.
+async fn login_via_proxy(d: &Daemon, forwarded_for: &str, login: &str, password: &str) -> u16 {
+    reqwest::Client::new()
+        .post(format!("{}/api/v1/login", d.base))
+        .header("x-forwarded-for", forwarded_for)
+        .json(&serde_json::json!({ "login": login, "password": password }))
+        .send()
+        .await
+        .expect("login")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_lockouts_follow_the_forwarded_client() {
+    let d = Daemon::start_with(|config| {
+        config.http.trusted_proxies = vec!["127.0.0.1/32".parse().expect("cidr")];
+    })
+    .await;
+    d.user("target").await;
+    for _ in 0..5 {
+        assert_eq!(
+            login_via_proxy(&d, "203.0.113.5", "target", "bad guess").await,
+            401
+        );
+    }
+    assert_eq!(
+        login_via_proxy(&d, "203.0.113.5", "target", PASSWORD).await,
+        429,
+        "that client is locked"
+    );
+    // Another client behind the same proxy is not locked out (only slowed).
+    assert_eq!(
+        login_via_proxy(&d, "203.0.113.6", "target", PASSWORD).await,
+        200
+    );
+    // A forged entry left of the proxy's own changes nothing.
+    assert_eq!(
+        login_via_proxy(&d, "198.51.100.1, 203.0.113.5", "target", PASSWORD).await,
+        429
+    );
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn without_trusted_proxies_forwarding_headers_are_ignored() {
+    let d = Daemon::start().await;
+    d.user("target").await;
+    for n in 0..5 {
+        let forged = format!("203.0.113.{n}");
+        assert_eq!(
+            login_via_proxy(&d, &forged, "target", "bad guess").await,
+            401
+        );
+    }
+    assert_eq!(
+        login_via_proxy(&d, "198.51.100.99", "target", PASSWORD).await,
+        429,
+        "the peer (127.0.0.1) is who failed five times, whatever the header says"
+    );
     d.stop().await;
 }
