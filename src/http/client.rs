@@ -137,7 +137,8 @@ mod tests {
             "10.0.0.0/8".parse().unwrap_or_else(|e| panic!("{e}")),
             "::1/128".parse().unwrap_or_else(|e| panic!("{e}")),
         ]);
-        let cases: [(&str, &[(&'static str, &str)], &str); 9] = [
+        type Headers<'a> = &'a [(&'static str, &'a str)];
+        let cases: [(&str, Headers, &str); 9] = [
             // An untrusted peer's headers mean nothing.
             (
                 "203.0.113.9",
