@@ -6,9 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # command -> Debian package: FTPS clients (curl, lftp, rclone, Python ftplib),
-# OpenLDAP (slapd, ldap-utils) and an SMTP server (aiosmtpd).
+# OpenLDAP (slapd, ldap-utils), systemd-analyze (the unit in dist/) and an
+# SMTP server (aiosmtpd).
 packages=()
-for pair in curl:curl lftp:lftp rclone:rclone python3:python3 slapd:slapd ldapmodify:ldap-utils slappasswd:slapd; do
+for pair in curl:curl lftp:lftp rclone:rclone python3:python3 slapd:slapd ldapmodify:ldap-utils slappasswd:slapd systemd-analyze:systemd; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin" command -v "${pair%%:*}" >/dev/null 2>&1 || packages+=("${pair##*:}")
 done
 # aiosmtpd (the SMTP server of the mail tests) installs for Debian's own python3.

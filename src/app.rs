@@ -110,6 +110,21 @@ pub async fn sync_ldap(
     Ok(report)
 }
 
+/// `gatehouse root-token reset`: revokes the root user's API tokens, issues a
+/// new one and writes it to the root token file. Returns the file's path.
+pub fn reset_root_token(config: &Config) -> anyhow::Result<std::path::PathBuf> {
+    let directory = open_directory(config, Arc::new(SystemClock))?;
+    let token = directory
+        .credentials
+        .reset_root_token()
+        .context("issuing a new root token")?;
+    directory.flush().context("flushing the store")?;
+    let path = config.data_dir.join(ROOT_TOKEN_FILE);
+    write_secret_file(&path, &token).with_context(|| format!("cannot write {}", path.display()))?;
+    tracing::info!(file = %path.display(), "root API token reset");
+    Ok(path)
+}
+
 /// `gatehouse ftp rescan`: recomputes every FTP account's usage from disk.
 pub fn rescan_ftp_usage(config: &Config) -> anyhow::Result<usize> {
     let directory = open_directory(config, Arc::new(SystemClock))?;
@@ -272,7 +287,12 @@ impl Running {
 /// Runs the daemon until SIGTERM or ctrl-c.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let running = start(&config, Arc::new(SystemClock)).await?;
+    // Under systemd (Type=notify): ready now; elsewhere this does nothing.
+    if let Err(error) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]) {
+        tracing::debug!(%error, "no service manager to tell we are ready");
+    }
     wait_for_signal().await;
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     tracing::info!("shutting down");
     running.shutdown().await
 }

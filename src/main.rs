@@ -48,6 +48,14 @@ enum Command {
         #[arg(long, global = true)]
         config: Option<PathBuf>,
     },
+    /// The root API token (run while the daemon is stopped).
+    RootToken {
+        #[command(subcommand)]
+        command: RootTokenCommand,
+        /// TOML config file.
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+    },
     /// CSV export and import of users (run while the daemon is stopped; a
     /// running daemon has `GET /api/v1/users.csv` and `POST /api/v1/users/import`).
     Users {
@@ -96,6 +104,13 @@ enum LdapCommand {
 }
 
 #[derive(Subcommand)]
+enum RootTokenCommand {
+    /// Revoke the root user's API tokens and write a new one to
+    /// `<data_dir>/root.token` (mode 0600), for a lost token. Audited.
+    Reset,
+}
+
+#[derive(Subcommand)]
 enum FtpCommand {
     /// Recompute every FTP account's usage from the files on disk.
     Rescan,
@@ -130,6 +145,10 @@ fn main() -> ExitCode {
             config,
         } => run_ldap_sync(config, incremental),
         Command::Users { command, config } => run_users(command, config),
+        Command::RootToken {
+            command: RootTokenCommand::Reset,
+            config,
+        } => run_root_token_reset(config),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -151,6 +170,16 @@ fn run_ftp_rescan(config_path: Option<PathBuf>) -> anyhow::Result<()> {
     let config = Config::load(config_path.as_deref())?;
     let scanned = gatehouse::app::rescan_ftp_usage(&config)?;
     println!("rescanned {scanned} FTP accounts");
+    Ok(())
+}
+
+fn run_root_token_reset(config_path: Option<PathBuf>) -> anyhow::Result<()> {
+    let config = Config::load(config_path.as_deref())?;
+    let path = gatehouse::app::reset_root_token(&config)?;
+    eprintln!(
+        "a new root API token is in {}; the old one no longer works",
+        path.display()
+    );
     Ok(())
 }
 

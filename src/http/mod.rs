@@ -42,6 +42,7 @@ pub fn router(
 ) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .merge(sso::routes())
         .nest(
             "/api/v1",
@@ -75,6 +76,19 @@ pub fn router(
         })
 }
 
+/// Liveness: the process answers.
 async fn healthz() -> &'static str {
     "ok"
+}
+
+/// Readiness: 200 when every check passes, else 503; each check with its reason.
+async fn readyz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> (StatusCode, axum::Json<crate::service::readiness::Readiness>) {
+    let readiness = state.directory.readiness().await;
+    let status = match readiness.ready {
+        true => StatusCode::OK,
+        false => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    (status, axum::Json(readiness))
 }

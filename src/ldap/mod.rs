@@ -157,6 +157,12 @@ impl LdapDirectory {
 
 #[async_trait::async_trait]
 impl ExternalDirectory for LdapDirectory {
+    async fn check(&self) -> Result<(), ExternalError> {
+        let mut ldap = self.service_connection().await?;
+        let _ = ldap.unbind().await;
+        Ok(())
+    }
+
     async fn authenticate(
         &self,
         login: &str,

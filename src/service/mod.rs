@@ -22,6 +22,7 @@ pub mod organizations;
 mod password_cache;
 mod passwords;
 pub mod projects;
+pub mod readiness;
 pub mod records;
 pub mod secrets;
 mod signin;
@@ -73,6 +74,7 @@ pub struct Directory {
     pub audit: AuditTrail,
     pub exchange: exchange::UserExchange,
     pub mail: Mail,
+    readiness_cache: readiness::ReadinessCache,
 }
 
 impl Directory {
@@ -116,6 +118,7 @@ impl Directory {
             signin,
             sync,
             core,
+            readiness_cache: Default::default(),
         };
         let root_token = directory.accounts.bootstrap()?;
         let sealed = directory.credentials.seal_legacy_seeds()?;

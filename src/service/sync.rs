@@ -43,6 +43,8 @@ pub trait ExternalDirectory: Send + Sync {
         login: &str,
         password: &str,
     ) -> Result<Option<DirectoryUser>, ExternalError>;
+    /// Whether the directory answers (connects and binds as the service account).
+    async fn check(&self) -> Result<(), ExternalError>;
     /// Reads users (only those changed since `since`, when given) and memberships.
     async fn snapshot(
         &self,
@@ -103,6 +105,12 @@ area_service!(
 );
 
 impl DirectorySync {
+    /// Whether the external directory answers; `None` when none is configured.
+    pub async fn check_external(&self) -> Option<Result<(), ExternalError>> {
+        let (external, _) = self.external.get()?;
+        Some(external.check().await)
+    }
+
     /// Installs the external directory (at start-up, once).
     pub fn set_external(&self, external: Arc<dyn ExternalDirectory>, policy: SyncPolicy) {
         let _ = self.external.set((external, policy));

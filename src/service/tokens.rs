@@ -154,6 +154,21 @@ impl Credentials {
         })
     }
 
+    /// Replaces the root user's API token (for an operator who lost it, on
+    /// the host, with the daemon stopped); audited as the system's act.
+    pub fn reset_root_token(&self) -> ServiceResult<String> {
+        let root = self
+            .snapshot()
+            .user_id_by_login(crate::domain::user::ROOT_LOGIN)?
+            .ok_or(ServiceError::NotFound("root user"))?;
+        self.write(None, |unit| {
+            let (token, _) = Self::issue_token(unit, root, TokenKind::Api, None)?;
+            let details = json!({ "kind": TokenKind::Api, "via": "gatehouse root-token reset" });
+            unit.audit(AuditAction::TokenIssue, Some(root), details)?;
+            Ok(token)
+        })
+    }
+
     /// Revokes user `id`'s tokens of `kind` on an admin's behalf.
     pub fn revoke_token_for(
         &self,

@@ -14,6 +14,7 @@ mod mail;
 mod mail_crash;
 mod mail_delivery;
 mod oidc;
+mod ops;
 mod process;
 mod projects;
 mod signin;
