@@ -14,6 +14,8 @@ for pair in curl:curl lftp:lftp rclone:rclone python3:python3 slapd:slapd ldapmo
 done
 # aiosmtpd (the SMTP server of the mail tests) installs for Debian's own python3.
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || packages+=(python3-aiosmtpd)
+# prometheus_client's parser checks that /metrics is Prometheus text.
+[ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import prometheus_client' 2>/dev/null || packages+=(python3-prometheus-client)
 # node and npm run the OpenID Connect provider of the SSO tests.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)

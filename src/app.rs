@@ -203,6 +203,7 @@ pub async fn import_users(
 
 /// Starts everything `config` asks for, with `clock` as the time source.
 pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
+    crate::telemetry::install();
     let directory = Arc::new(open_directory(config, clock)?);
     let ldap = attach_ldap(&directory, config)?;
     let listener = tokio::net::TcpListener::bind(config.http.listen)

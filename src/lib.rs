@@ -18,4 +18,5 @@ pub mod mail;
 pub mod service;
 pub mod sso;
 pub mod store;
+pub mod telemetry;
 pub mod tls;

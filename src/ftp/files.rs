@@ -357,14 +357,21 @@ async fn run_transfer(source: DataSource, rules: DataRules, job: Job) -> Reply {
         Ok(stream) => stream,
         Err(why) => return reply::no_data_connection(&why),
     };
-    let outcome = match job {
-        Job::Listing(body) => data::send_bytes(stream, &body, &rules).await,
-        Job::Send(file) => data::send_file(stream, file, &rules).await.map(drop),
-        Job::Receive(upload) => data::receive_file(stream, upload, &rules).await.map(drop),
+    let (direction, outcome) = match job {
+        Job::Listing(body) => {
+            let sent = data::send_bytes(stream, &body, &rules).await;
+            ("listing", sent.map(|()| body.len() as u64))
+        }
+        Job::Send(file) => ("download", data::send_file(stream, file, &rules).await),
+        Job::Receive(upload) => ("upload", data::receive_file(stream, upload, &rules).await),
     };
     match outcome {
-        Ok(()) => reply::transfer_complete(),
+        Ok(bytes) => {
+            crate::telemetry::ftp_transfer(direction, true, bytes);
+            reply::transfer_complete()
+        }
         Err(error) => {
+            crate::telemetry::ftp_transfer(direction, false, 0);
             tracing::info!(%error, "transfer failed");
             Reply::from(&error)
         }

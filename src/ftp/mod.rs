@@ -142,7 +142,9 @@ async fn accept_loop(
         };
         let (shared, stop) = (shared.clone(), stop.clone());
         sessions.spawn(async move {
+            crate::telemetry::ftp_session(true);
             session::serve(shared, stream, stop).await;
+            crate::telemetry::ftp_session(false);
             drop(slot);
         });
     }

@@ -43,6 +43,7 @@ pub fn router(
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .merge(sso::routes())
         .nest(
             "/api/v1",
@@ -68,12 +69,51 @@ pub fn router(
             config.request_timeout,
         ))
         .nest("/api/v1", exchange::import_routes(config.max_import_bytes))
+        .layer(axum::middleware::from_fn(track))
         .layer(TraceLayer::new_for_http())
         .with_state(AppState {
             directory,
             sso,
             proxies: Arc::new(client::TrustedProxies::new(config.trusted_proxies.clone())),
         })
+}
+
+/// Counts every answered request by declared route, method and status.
+async fn track(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |path| path.as_str())
+        .to_owned();
+    let response = next.run(request).await;
+    let seconds = started.elapsed().as_secs_f64();
+    crate::telemetry::http_request(&method, &route, response.status().as_u16(), seconds);
+    response
+}
+
+/// Prometheus text: counters and histograms, and the outbox and store
+/// sizes read now.
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> ([(axum::http::HeaderName, &'static str); 1], String) {
+    let directory = state.directory.clone();
+    let sizes = tokio::task::spawn_blocking(move || {
+        (directory.mail.queued_count(), directory.store_size())
+    })
+    .await;
+    if let Ok((queued, store)) = sizes {
+        crate::telemetry::scraped(queued.unwrap_or_default(), store.unwrap_or_default());
+    }
+    let content_type = "text/plain; version=0.0.4; charset=utf-8";
+    (
+        [(axum::http::header::CONTENT_TYPE, content_type)],
+        crate::telemetry::render(),
+    )
 }
 
 /// Liveness: the process answers.

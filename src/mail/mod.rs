@@ -98,6 +98,13 @@ impl Worker {
                 .ready_chunks(self.concurrency);
             let mut failed = 0;
             while let Some(attempts) = completed.next().await {
+                for (_, attempt) in &attempts {
+                    crate::telemetry::mail_attempt(match attempt {
+                        Attempt::Sent => "sent",
+                        Attempt::Transient(_) => "retry",
+                        Attempt::Permanent(_) => "failed",
+                    });
+                }
                 failed += attempts.iter().filter(|(_, a)| *a != Attempt::Sent).count();
                 crate::service::core::offload(|| mail.record(attempts, &self.policy))?;
             }

@@ -254,6 +254,11 @@ impl Core {
         Ok(offload(|| self.store.flush())?)
     }
 
+    /// Bytes the store takes on disk.
+    pub fn store_size(&self) -> ServiceResult<u64> {
+        Ok(self.store.size_on_disk()?)
+    }
+
     /// The last committed state of the store; never waits for a writer.
     pub fn snapshot(&self) -> Snapshot {
         self.store.snapshot()

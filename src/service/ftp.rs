@@ -280,6 +280,10 @@ impl FtpAccounts {
             if held.bytes == 0 && held.files == 0 {
                 in_flight.remove(&id);
             }
+            crate::telemetry::quota_refusal(match refusal {
+                QuotaRefusal::Bytes => "bytes",
+                QuotaRefusal::Files => "files",
+            });
             return Err(refusal);
         }
         held.bytes += bytes;

@@ -139,6 +139,11 @@ impl Directory {
     pub fn flush(&self) -> ServiceResult<()> {
         self.core.flush()
     }
+
+    /// Bytes the store takes on disk.
+    pub fn store_size(&self) -> ServiceResult<u64> {
+        self.core.store_size()
+    }
 }
 
 /// A directory over a fresh store in a temporary folder, for service tests.

@@ -163,9 +163,11 @@ impl SignIn {
         match (refusal, user) {
             (None, Some(user)) => {
                 attempt.succeed();
+                crate::telemetry::sign_in(door.name(), "ok");
                 Ok(user)
             }
             (reason, user) => {
+                crate::telemetry::sign_in(door.name(), "refused");
                 let reason = reason.unwrap_or_default();
                 tracing::info!(user_id = user.map(|u| u.id), %client, door = door.name(), reason, "sign-in refused");
                 Err(ServiceError::InvalidCredentials)
@@ -190,6 +192,7 @@ impl SignIn {
                     tokio::time::sleep(WAIT_STEP).await;
                 }
                 Err(refusal) => {
+                    crate::telemetry::sign_in(door.name(), "locked");
                     tracing::info!(%client, door = door.name(), ?refusal, "sign-in refused: locked out");
                     let retry_after = match refusal {
                         Refusal::Locked(wait) => wait,

@@ -23,6 +23,7 @@ impl SignIn {
         policy: &SsoPolicy,
     ) -> ServiceResult<Result<Session, Refusal>> {
         if let Err(refusal) = policy.admits(identity) {
+            crate::telemetry::sign_in("sso", "refused");
             return Ok(Err(refusal));
         }
         let groups = policy.automatic_groups(identity);
@@ -32,6 +33,8 @@ impl SignIn {
                 .map_err(|_| ServiceError::NotPermitted("the account may not sign in"))?;
             Ok(user.id)
         });
+        let outcome = if signed_in.is_ok() { "ok" } else { "refused" };
+        crate::telemetry::sign_in("sso", outcome);
         match signed_in {
             Ok(id) => Ok(Ok(self.open_session(id)?)),
             Err(ServiceError::NotPermitted(refusal)) => Ok(Err(refusal)),

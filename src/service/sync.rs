@@ -272,6 +272,7 @@ impl DirectorySync {
             state.running = true;
         }
         let started_at = self.now();
+        let timer = std::time::Instant::now();
         let since = match mode {
             SyncMode::Full => None,
             SyncMode::Incremental => self.sync_state().last_success_started_at,
@@ -286,6 +287,7 @@ impl DirectorySync {
             Err(error) => report.aborted = Some(format!("directory unreachable: {error}")),
         }
         report.finished_at = Some(self.now());
+        crate::telemetry::directory_sync(report.aborted.is_none(), timer.elapsed().as_secs_f64());
         let mut state = self.sync_state();
         state.running = false;
         if report.aborted.is_none() {

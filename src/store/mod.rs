@@ -73,6 +73,9 @@ pub trait Store: Send + Sync {
 
     /// Writes everything committed to disk.
     fn flush(&self) -> Result<(), StoreError>;
+
+    /// Bytes the store takes on disk.
+    fn size_on_disk(&self) -> Result<u64, StoreError>;
 }
 
 impl dyn Store {

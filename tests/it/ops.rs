@@ -111,3 +111,79 @@ fn the_systemd_unit_verifies() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success() && stderr.trim().is_empty(), "{stderr}");
 }
+
+/// `/metrics` parsed by the prometheus_client library: sample -> value.
+async fn scrape(d: &Daemon) -> std::collections::HashMap<String, f64> {
+    let text = reqwest::get(format!("{}/metrics", d.base))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/it/peers/prometheus_text.py"
+    );
+    let mut child = std::process::Command::new("/usr/bin/python3")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 with prometheus_client (apt-get install python3-prometheus-client)");
+    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), text.as_bytes())
+        .expect("write");
+    let output = child.wait_with_output().expect("parser");
+    assert!(
+        output.status.success(),
+        "not Prometheus text: {}\n{text}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("json")
+}
+
+fn value(samples: &std::collections::HashMap<String, f64>, key: &str) -> f64 {
+    samples.get(key).copied().unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_parse_and_move_after_a_sign_in_and_an_upload() {
+    let d = Daemon::start().await;
+    let uid = crate::ftp::uploader(&d, "mira", Some(10)).await;
+    let before = scrape(&d).await;
+    assert_eq!(d.login("mira", crate::harness::PASSWORD).await.0, 200);
+    let dir = tempfile::tempdir().expect("dir");
+    let file = crate::ftp::write_file(dir.path(), "obs.csv", 5000);
+    let upload = crate::ftp::curl(
+        &d,
+        "mira",
+        crate::harness::PASSWORD,
+        true,
+        &["-T", file.to_str().expect("path"), "FTP/obs.csv"],
+    )
+    .await;
+    assert_eq!(upload.code, 0, "{}", upload.stderr);
+    assert!(crate::ftp::home(&d, uid).join("obs.csv").exists());
+    let after = scrape(&d).await;
+    let moved = |key: &str| value(&after, key) - value(&before, key);
+    assert!(moved("gatehouse_sign_ins_total{door=http,outcome=ok}") >= 1.0);
+    assert!(moved("gatehouse_sign_ins_total{door=ftp,outcome=ok}") >= 1.0);
+    assert!(moved("gatehouse_ftp_bytes_total{direction=upload}") >= 5000.0);
+    assert!(moved("gatehouse_ftp_transfers_total{direction=upload,result=complete}") >= 1.0);
+    assert!(
+        moved("gatehouse_http_requests_total{method=POST,route=/api/v1/login,status=200}") >= 1.0
+    );
+    assert!(
+        after
+            .keys()
+            .any(|k| k.starts_with("gatehouse_http_request_duration_seconds_bucket{")),
+        "latency histogram"
+    );
+    assert!(value(&after, "gatehouse_store_disk_bytes{}") > 0.0);
+    assert!(after.contains_key("gatehouse_mail_outbox_queued{}"));
+    assert!(
+        !after.keys().any(|k| k.contains(&format!("/users/{uid}"))),
+        "routes, not paths, are labels"
+    );
+    d.stop().await;
+}

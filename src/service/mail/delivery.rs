@@ -99,6 +99,13 @@ impl Mail {
         Ok(made)
     }
 
+    /// How many mails are queued (held ones included).
+    pub fn queued_count(&self) -> ServiceResult<usize> {
+        let mut count = 0;
+        each_queued(&*self.snapshot(), |_| count += 1)?;
+        Ok(count)
+    }
+
     /// Up to `limit` mails due now, oldest first. Flushes the store first,
     /// so nothing leaves for a change that is not yet on disk.
     pub fn due(&self, limit: usize) -> ServiceResult<Vec<Outgoing>> {
