@@ -125,6 +125,62 @@ pub fn reset_root_token(config: &Config) -> anyhow::Result<std::path::PathBuf> {
     Ok(path)
 }
 
+/// A new file at `path`, readable by the owner only.
+fn private_file(path: &Path) -> anyhow::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))
+}
+
+/// `gatehouse backup --out FILE` with the daemon stopped: a consistent
+/// backup of the store and the sealing key, mode 0600.
+pub fn backup(config: &Config, out: &Path) -> anyhow::Result<crate::store::BackupSummary> {
+    let directory = open_directory(config, Arc::new(SystemClock))?;
+    let file = private_file(out)?;
+    let mut writer = std::io::BufWriter::new(file);
+    let summary = directory.backup(&mut writer).context("taking the backup")?;
+    let file = writer.into_inner().context("writing the backup")?;
+    file.sync_all().context("syncing the backup")?;
+    Ok(summary)
+}
+
+/// `gatehouse restore FILE`: a backup into an empty data directory, checked
+/// whole first; the store is then opened and verified.
+pub fn restore(config: &Config, backup: &Path) -> anyhow::Result<crate::store::BackupSummary> {
+    crate::host::make_private(&config.data_dir)
+        .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+    let (summary, files) = SledStore::restore(&config.data_dir, backup)
+        .with_context(|| format!("cannot restore {}", backup.display()))?;
+    for (name, content) in files {
+        if name != secrets::KEY_FILE {
+            anyhow::bail!("the backup carries an unknown file `{name}`");
+        }
+        let path = config.data_dir.join(&name);
+        let mut file = private_file(&path)?;
+        file.write_all(&content)?;
+        file.sync_all()?;
+    }
+    let directory = open_directory(config, Arc::new(SystemClock))?;
+    let drift = directory.verify().context("verifying the restored store")?;
+    if let Some(first) = drift.first() {
+        anyhow::bail!(
+            "the restored store is inconsistent ({} drifts), first: {first}",
+            drift.len()
+        );
+    }
+    directory.flush().context("flushing the store")?;
+    Ok(summary)
+}
+
+/// `gatehouse verify`: every drift between the store's indexes and records.
+pub fn verify(config: &Config) -> anyhow::Result<Vec<String>> {
+    let directory = open_directory(config, Arc::new(SystemClock))?;
+    Ok(directory.verify()?)
+}
+
 /// `gatehouse ftp rescan`: recomputes every FTP account's usage from disk.
 pub fn rescan_ftp_usage(config: &Config) -> anyhow::Result<usize> {
     let directory = open_directory(config, Arc::new(SystemClock))?;
@@ -322,13 +378,10 @@ async fn wait_for_signal() {
     }
 }
 
-/// Writes `secret` to `path`, readable by the owner only.
-const SEALING_KEY_FILE: &str = "secret.key";
-
 /// The key that seals secrets at rest, from `data_dir/secret.key` (created,
 /// mode 0600, on first start). Losing it loses every sealed 2FA seed.
 fn sealer(data_dir: &Path) -> anyhow::Result<SecretSealer> {
-    let path = data_dir.join(SEALING_KEY_FILE);
+    let path = data_dir.join(secrets::KEY_FILE);
     let encoded = match std::fs::read_to_string(&path) {
         Ok(encoded) => encoded,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
@@ -348,6 +401,7 @@ fn sealer(data_dir: &Path) -> anyhow::Result<SecretSealer> {
     Ok(SecretSealer::new(&key)?)
 }
 
+/// Writes `secret` to `path`, readable by the owner only.
 fn write_secret_file(path: &Path, secret: &str) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

@@ -2,6 +2,7 @@
 //! handler calls the service layer; errors map to statuses in `error.rs`.
 
 mod account;
+mod backup;
 mod client;
 mod error;
 mod exchange;
@@ -69,6 +70,7 @@ pub fn router(
             config.request_timeout,
         ))
         .nest("/api/v1", exchange::import_routes(config.max_import_bytes))
+        .nest("/api/v1", backup::routes())
         .layer(axum::middleware::from_fn(track))
         .layer(TraceLayer::new_for_http())
         .with_state(AppState {

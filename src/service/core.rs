@@ -25,6 +25,8 @@ use std::time::Duration;
 /// Settings the use cases read, taken from the config once.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// Where the store and the sealing key live.
+    pub data_dir: PathBuf,
     pub public_url: String,
     pub registration_enabled: bool,
     pub on_delete: OnDelete,
@@ -57,6 +59,7 @@ impl FtpSettings {
 impl Settings {
     pub fn from_config(config: &Config) -> Self {
         Self {
+            data_dir: config.data_dir.clone(),
             public_url: config.http.public_url.trim_end_matches('/').to_owned(),
             registration_enabled: config.registration.enabled,
             on_delete: config.accounts.on_delete,
@@ -252,6 +255,11 @@ impl Core {
     /// Writes everything committed to disk (called at shutdown).
     pub fn flush(&self) -> ServiceResult<()> {
         Ok(offload(|| self.store.flush())?)
+    }
+
+    /// The store itself (backups and checks read it whole).
+    pub(crate) fn store(&self) -> &dyn Store {
+        &*self.store
     }
 
     /// Bytes the store takes on disk.

@@ -8,6 +8,7 @@
 mod accounts;
 mod actions;
 mod audit;
+mod backup;
 mod bootstrap;
 pub(crate) mod core;
 mod credentials;

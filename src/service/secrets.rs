@@ -12,6 +12,9 @@ use ring::rand::{SecureRandom, SystemRandom};
 const SEALED_PREFIX: &str = "sealed1:";
 pub const KEY_LEN: usize = 32;
 
+/// The sealing key's file in the data directory.
+pub const KEY_FILE: &str = "secret.key";
+
 pub struct SecretSealer {
     key: LessSafeKey,
     random: SystemRandom,

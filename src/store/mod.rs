@@ -35,6 +35,15 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// What a backup holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct BackupSummary {
+    /// Stored entries (records, index entries, audit entries).
+    pub entries: u64,
+    /// Size of the backup file.
+    pub bytes: u64,
+}
+
 /// A committed unit of work; waiting for it returns once it is on disk.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 #[must_use = "a commit is not acknowledged until it is durable"]
@@ -76,6 +85,18 @@ pub trait Store: Send + Sync {
 
     /// Bytes the store takes on disk.
     fn size_on_disk(&self) -> Result<u64, StoreError>;
+
+    /// Writes one consistent snapshot of everything, with `files` (name,
+    /// content) the store needs besides, to `out`.
+    fn backup(
+        &self,
+        files: &[(String, Vec<u8>)],
+        out: &mut dyn std::io::Write,
+    ) -> Result<BackupSummary, StoreError>;
+
+    /// Checks every index against the records it indexes; each drift found
+    /// is described (at most 1,000).
+    fn verify(&self) -> Result<Vec<String>, StoreError>;
 }
 
 impl dyn Store {

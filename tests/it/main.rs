@@ -1,6 +1,7 @@
 //! The one integration test binary: starts the real daemon in-process on
 //! loopback port 0 and drives it with a real HTTP client.
 
+mod backup;
 mod durability;
 mod exchange;
 mod ftp;

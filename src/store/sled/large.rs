@@ -20,7 +20,7 @@ const CHUNK: usize = 5_000;
 /// The key of the record of a large unit being applied.
 const PENDING: &[u8] = b"pending_large_commit";
 
-const ALL_TREES: [TreeId; 19] = [
+pub(super) const ALL_TREES: [TreeId; 19] = [
     TreeId::Users,
     TreeId::Logins,
     TreeId::Emails,
@@ -44,12 +44,17 @@ const ALL_TREES: [TreeId; 19] = [
 
 /// A tree's code in a record: its place in [`ALL_TREES`], which only grows
 /// at the end, so records written by an older version read back the same.
-fn code(tree: TreeId) -> u8 {
+pub(super) fn code(tree: TreeId) -> u8 {
     ALL_TREES
         .iter()
         .position(|t| *t == tree)
         .and_then(|index| u8::try_from(index).ok())
         .unwrap_or(u8::MAX)
+}
+
+/// The tree with `code`, if there is one.
+pub(super) fn tree_of(code: u8) -> Option<TreeId> {
+    ALL_TREES.get(usize::from(code)).copied()
 }
 
 /// Commits `writes` as described above.

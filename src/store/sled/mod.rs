@@ -5,6 +5,7 @@
 //! [`large`]); [`durability`] makes them durable with group commit before
 //! anyone acknowledges them.
 
+mod backup;
 mod durability;
 mod keys;
 mod large;
@@ -13,6 +14,7 @@ mod packed;
 mod reads;
 mod snapshot;
 mod tx;
+mod verify;
 
 use super::{Commit, Decision, StoreError, UnitOfWork};
 use crate::domain::audit::AuditEntry;
@@ -231,6 +233,18 @@ impl super::Store for SledStore {
 
     fn size_on_disk(&self) -> Result<u64, StoreError> {
         Ok(self.db.size_on_disk()?)
+    }
+
+    fn backup(
+        &self,
+        files: &[(String, Vec<u8>)],
+        out: &mut dyn std::io::Write,
+    ) -> Result<super::BackupSummary, StoreError> {
+        self.write_backup(files, out)
+    }
+
+    fn verify(&self) -> Result<Vec<String>, StoreError> {
+        verify::drift(&*self.snapshot.load_full())
     }
 }
 

@@ -38,13 +38,13 @@ pub(super) struct Tx<'a> {
 }
 
 /// A unique index on a user field.
-struct UniqueIndex {
-    tree: TreeId,
-    field: &'static str,
-    key: fn(&User) -> Option<String>,
+pub(super) struct UniqueIndex {
+    pub(super) tree: TreeId,
+    pub(super) field: &'static str,
+    pub(super) key: fn(&User) -> Option<String>,
 }
 
-const UNIQUE_INDEXES: [UniqueIndex; 4] = [
+pub(super) const UNIQUE_INDEXES: [UniqueIndex; 4] = [
     UniqueIndex {
         tree: TreeId::Logins,
         field: "login",

@@ -1,0 +1,226 @@
+//! Backups: every tree of one consistent snapshot (the audit trail up to the
+//! snapshot's own counter), plus files the store cannot do without (the
+//! sealing key), in one file ending with a SHA-256 of all before it; and the
+//! restore of such a file into an empty data directory.
+//!
+//! Format: `GATEHOUSE-BACKUP 1\n`, then records `[code u8][len u32][key]
+//! [len u32][value]` (codes as in [`super::large`]; [`FILE`] for a file,
+//! its name as key), then [`END`] and the 32-byte digest.
+
+use super::large::{code, tree_of};
+use super::reads::RawRead;
+use super::{SledStore, TreeId, keys, open_db};
+use crate::store::{BackupSummary, StoreError};
+use sha2::{Digest, Sha256};
+use std::io::{BufReader, Read, Write};
+use std::path::Path;
+
+const MAGIC: &[u8] = b"GATEHOUSE-BACKUP 1\n";
+const FILE: u8 = 0xFE;
+const END: u8 = 0xFF;
+/// Entries read from the snapshot at a time.
+const PAGE: usize = 10_000;
+/// Entries written to sled between two batches at restore.
+const BATCH: usize = 10_000;
+
+/// Files carried by a backup: name and content.
+pub type Files = Vec<(String, Vec<u8>)>;
+
+/// Writes everything through a running digest.
+struct Hashing<'a> {
+    out: &'a mut dyn Write,
+    digest: Sha256,
+    bytes: u64,
+}
+
+impl Hashing<'_> {
+    fn put(&mut self, data: &[u8]) -> Result<(), StoreError> {
+        self.digest.update(data);
+        self.bytes += data.len() as u64;
+        self.out
+            .write_all(data)
+            .map_err(|e| StoreError::Durability(format!("writing the backup: {e}")))
+    }
+
+    fn record(&mut self, code: u8, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.put(&[code])?;
+        for part in [key, value] {
+            let len = u32::try_from(part.len())
+                .map_err(|_| StoreError::Corrupt("an entry over 4 GiB".into()))?;
+            self.put(&len.to_be_bytes())?;
+            self.put(part)?;
+        }
+        Ok(())
+    }
+}
+
+impl SledStore {
+    /// Writes one consistent snapshot and `files` to `out`.
+    pub(super) fn write_backup(
+        &self,
+        files: &[(String, Vec<u8>)],
+        out: &mut dyn Write,
+    ) -> Result<BackupSummary, StoreError> {
+        let snapshot = self.snapshot.load_full();
+        let mut writer = Hashing {
+            out,
+            digest: Sha256::new(),
+            bytes: 0,
+        };
+        writer.put(MAGIC)?;
+        let mut entries = 0u64;
+        for tree in super::large::ALL_TREES {
+            if tree == TreeId::Audit {
+                continue;
+            }
+            let mut start = Vec::new();
+            loop {
+                let page = snapshot.raw_range(tree, &start, PAGE);
+                for (key, value) in &page {
+                    writer.record(code(tree), key, value)?;
+                    entries += 1;
+                }
+                match page.last() {
+                    Some((last, _)) if page.len() == PAGE => {
+                        start = last.to_vec();
+                        start.push(0);
+                    }
+                    _ => break,
+                }
+            }
+        }
+        // The audit trail is read from disk: only what the snapshot's counter
+        // had handed out belongs to this snapshot.
+        let next_audit = snapshot
+            .raw_get(TreeId::Meta, keys::counter("audit").as_bytes())
+            .map(|raw| keys::decode_u64(&raw))
+            .unwrap_or(1);
+        for entry in self.trees[TreeId::Audit as usize].range(..keys::id(next_audit)) {
+            let (key, value) = entry?;
+            writer.record(code(TreeId::Audit), &key, &value)?;
+            entries += 1;
+        }
+        for (name, content) in files {
+            writer.record(FILE, name.as_bytes(), content)?;
+        }
+        writer.put(&[END])?;
+        let digest = writer.digest.clone().finalize();
+        writer
+            .out
+            .write_all(&digest)
+            .map_err(|e| StoreError::Durability(format!("writing the backup: {e}")))?;
+        Ok(BackupSummary {
+            entries,
+            bytes: writer.bytes + 32,
+        })
+    }
+
+    /// Restores `backup` into `dir`, which must hold no store yet. The file
+    /// is checked whole (its digest) before anything is written. Returns
+    /// the files it carried, for the caller to put in place.
+    pub fn restore(
+        dir: &Path,
+        backup: &Path,
+    ) -> Result<(BackupSummary, Files), StoreError> {
+        if dir.join("store").exists() {
+            return Err(StoreError::Corrupt(format!(
+                "{} already holds a store; restore only into an empty data directory",
+                dir.display()
+            )));
+        }
+        let open = || {
+            std::fs::File::open(backup)
+                .map(BufReader::new)
+                .map_err(|e| StoreError::Corrupt(format!("cannot read {}: {e}", backup.display())))
+        };
+        let summary = read_records(&mut open()?, &mut |_, _, _| Ok(()))?;
+        let db = open_db(dir, 64 << 20)?;
+        let mut files = Vec::new();
+        let mut batches: Vec<(sled::Tree, sled::Batch, usize)> = Vec::new();
+        read_records(&mut open()?, &mut |record_code, key, value| {
+            if record_code == FILE {
+                files.push((String::from_utf8_lossy(&key).into_owned(), value));
+                return Ok(());
+            }
+            let tree =
+                tree_of(record_code).ok_or_else(|| StoreError::Corrupt("unknown tree".into()))?;
+            let name = super::TREE_NAMES[tree as usize];
+            let slot = match batches
+                .iter()
+                .position(|(t, _, _)| t.name() == name.as_bytes())
+            {
+                Some(slot) => slot,
+                None => {
+                    batches.push((db.open_tree(name)?, sled::Batch::default(), 0));
+                    batches.len() - 1
+                }
+            };
+            let (tree, batch, count) = &mut batches[slot];
+            batch.insert(key, value);
+            *count += 1;
+            if *count >= BATCH {
+                tree.apply_batch(std::mem::take(batch))?;
+                *count = 0;
+            }
+            Ok(())
+        })?;
+        for (tree, batch, _) in batches {
+            tree.apply_batch(batch)?;
+        }
+        db.flush()?;
+        Ok((summary, files))
+    }
+}
+
+/// Reads every record of a backup, checking its form and final digest.
+fn read_records(
+    input: &mut dyn Read,
+    visit: &mut dyn FnMut(u8, Vec<u8>, Vec<u8>) -> Result<(), StoreError>,
+) -> Result<BackupSummary, StoreError> {
+    let damaged = |what: &str| StoreError::Corrupt(format!("the backup is damaged: {what}"));
+    let mut digest = Sha256::new();
+    let mut bytes = 0u64;
+    let mut read = |len: usize, digest: &mut Sha256| -> Result<Vec<u8>, StoreError> {
+        let mut buffer = vec![0u8; len];
+        input
+            .read_exact(&mut buffer)
+            .map_err(|_| damaged("it ends early"))?;
+        digest.update(&buffer);
+        bytes += len as u64;
+        Ok(buffer)
+    };
+    if read(MAGIC.len(), &mut digest)? != MAGIC {
+        return Err(damaged("not a gatehouse backup"));
+    }
+    let mut entries = 0u64;
+    loop {
+        let record_code = read(1, &mut digest)?[0];
+        if record_code == END {
+            break;
+        }
+        let mut parts = Vec::with_capacity(2);
+        for _ in 0..2 {
+            let len = read(4, &mut digest)?;
+            let len = u32::from_be_bytes(len.try_into().map_err(|_| damaged("a length"))?);
+            parts.push(read(len as usize, &mut digest)?);
+        }
+        let value = parts.pop().unwrap_or_default();
+        let key = parts.pop().unwrap_or_default();
+        if record_code != FILE {
+            entries += 1;
+        }
+        visit(record_code, key, value)?;
+    }
+    let expected = digest.finalize();
+    let mut found = [0u8; 32];
+    input
+        .read_exact(&mut found)
+        .map_err(|_| damaged("no digest at the end"))?;
+    if found[..] != expected[..] {
+        return Err(damaged("its digest does not match"));
+    }
+    Ok(BackupSummary {
+        entries,
+        bytes: bytes + 32,
+    })
+}
