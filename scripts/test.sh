@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # OpenLDAP (slapd, ldap-utils), systemd-analyze (the unit in dist/) and an
 # SMTP server (aiosmtpd).
 packages=()
-for pair in curl:curl lftp:lftp rclone:rclone python3:python3 slapd:slapd ldapmodify:ldap-utils slappasswd:slapd systemd-analyze:systemd; do
+for pair in curl:curl lftp:lftp rclone:rclone python3:python3 slapd:slapd ldapmodify:ldap-utils slappasswd:slapd systemd-analyze:systemd openssl:openssl; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin" command -v "${pair%%:*}" >/dev/null 2>&1 || packages+=("${pair##*:}")
 done
 # aiosmtpd (the SMTP server of the mail tests) installs for Debian's own python3.

@@ -24,6 +24,8 @@ pub struct Running {
     pub ftp_addr: Option<SocketAddr>,
     ftp_task: Option<JoinHandle<()>>,
     mail_task: Option<JoinHandle<()>>,
+    /// The certificate pair of FTPS and HTTPS, read again on SIGHUP.
+    certs: Option<Arc<crate::tls::CertStore>>,
     pub directory: Arc<Directory>,
     stop: watch::Sender<bool>,
     http_task: JoinHandle<std::io::Result<()>>,
@@ -270,9 +272,26 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         .context("single sign-on setup")?;
     let router = crate::http::router(directory.clone(), Arc::new(sso), &config.http);
     let (stop, stopped) = watch::channel(false);
-    let ftp = match config.ftp.enabled {
+    let certs = match config.ftp.enabled || config.http.tls {
         true => {
-            let certs = crate::tls::resolve(&config.tls).context("TLS setup for FTPS")?;
+            let paths = crate::tls::resolve(&config.tls).context("TLS setup")?;
+            Some(Arc::new(
+                crate::tls::CertStore::load(paths).context("TLS setup")?,
+            ))
+        }
+        false => None,
+    };
+    let http_tls = match (config.http.tls, &certs) {
+        (true, Some(certs)) => {
+            let mut server =
+                crate::tls::server_config(certs.clone()).context("TLS for the admin API")?;
+            server.alpn_protocols = vec![b"http/1.1".to_vec()];
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(server)))
+        }
+        _ => None,
+    };
+    let ftp = match (config.ftp.enabled, &certs) {
+        (true, Some(certs)) => {
             let moved = directory
                 .ftp
                 .rename_homes_to_ids()
@@ -280,9 +299,12 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
             if moved > 0 {
                 tracing::info!(moved, "FTP homes now named by user id");
             }
-            Some(crate::ftp::start(directory.clone(), config, &certs, stop.subscribe()).await?)
+            Some(
+                crate::ftp::start(directory.clone(), config, certs.clone(), stop.subscribe())
+                    .await?,
+            )
         }
-        false => None,
+        _ => None,
     };
     let limits = crate::http::server::ConnectionLimits {
         header_timeout: config.http.header_timeout,
@@ -290,7 +312,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         max_per_address: config.http.max_connections_per_address,
     };
     let http_task = tokio::spawn(crate::http::server::serve(
-        listener, router, limits, stopped,
+        listener, router, limits, http_tls, stopped,
     ));
     tracing::info!(%http_addr, "admin API listening");
     if ldap {
@@ -315,6 +337,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         ftp_addr,
         ftp_task,
         mail_task,
+        certs,
         directory,
         stop,
         http_task,
@@ -322,6 +345,18 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
 }
 
 impl Running {
+    /// Reads the TLS certificate and key again: new handshakes (HTTPS and
+    /// FTPS) get the new pair, open connections and sessions keep theirs.
+    pub fn reload_certificates(&self) {
+        let Some(certs) = &self.certs else { return };
+        match certs.reload() {
+            Ok(()) => tracing::info!("TLS certificate reloaded"),
+            Err(error) => {
+                tracing::error!(%error, "TLS certificate not reloaded; the old one stays")
+            }
+        }
+    }
+
     /// Stops accepting, lets in-flight requests finish, then flushes the store.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.stop.send(true);
@@ -343,15 +378,37 @@ impl Running {
 
 /// Runs the daemon until SIGTERM or ctrl-c.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let running = start(&config, Arc::new(SystemClock)).await?;
+    // Listening before anything starts: a SIGHUP's default action would end
+    // the process.
+    let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
+    let running = Arc::new(start(&config, Arc::new(SystemClock)).await?);
     // Under systemd (Type=notify): ready now; elsewhere this does nothing.
     if let Err(error) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]) {
         tracing::debug!(%error, "no service manager to tell we are ready");
     }
+    let reloader = match hangups {
+        Ok(hangups) => Some(tokio::spawn(reload_on_hangup(running.clone(), hangups))),
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGHUP: certificates reload only at restart");
+            None
+        }
+    };
     wait_for_signal().await;
+    if let Some(reloader) = reloader {
+        reloader.abort();
+        let _ = reloader.await;
+    }
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    let running = Arc::into_inner(running).context("the daemon is still in use")?;
     tracing::info!("shutting down");
     running.shutdown().await
+}
+
+/// Reloads the certificates on each SIGHUP (`systemctl reload`).
+async fn reload_on_hangup(running: Arc<Running>, mut hangups: tokio::signal::unix::Signal) {
+    while hangups.recv().await.is_some() {
+        running.reload_certificates();
+    }
 }
 
 async fn wait_for_signal() {

@@ -1,6 +1,8 @@
-//! TLS material for FTPS: the configured certificate and key, or, when none is
-//! configured and none exists yet, a self-signed development pair generated on
-//! first start under `certs/`.
+//! TLS material for FTPS and the admin API: the configured certificate and
+//! key, or, when none is configured and none exists yet, a self-signed
+//! development pair generated on first start under `certs/`; and
+//! [`CertStore`], which serves the pair to every new handshake and can read
+//! it again (SIGHUP) without touching connections already open.
 
 use crate::config::TlsConfig;
 use std::io::Write;
@@ -97,6 +99,81 @@ pub fn generate_self_signed(cert: &Path, key: &Path) -> Result<(), TlsError> {
     let mut file = options.open(key).map_err(io)?;
     file.write_all(generated.signing_key.serialize_pem().as_bytes())
         .map_err(io)
+}
+
+/// The certificate pair could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum CertError {
+    #[error("cannot read the certificate {0}: {1}")]
+    Certificate(String, String),
+    #[error("cannot read the private key {0}: {1}")]
+    Key(String, String),
+}
+
+/// The current certificate pair, handed to each new TLS handshake.
+#[derive(Debug)]
+pub struct CertStore {
+    paths: CertPaths,
+    current: arc_swap::ArcSwap<rustls::sign::CertifiedKey>,
+}
+
+impl CertStore {
+    pub fn load(paths: CertPaths) -> Result<Self, CertError> {
+        let current = arc_swap::ArcSwap::from_pointee(read_pair(&paths)?);
+        Ok(Self { paths, current })
+    }
+
+    /// Reads the files again; new handshakes get the new pair, open
+    /// connections keep theirs. A pair that does not load leaves the old one.
+    pub fn reload(&self) -> Result<(), CertError> {
+        let pair = read_pair(&self.paths)?;
+        self.current.store(std::sync::Arc::new(pair));
+        Ok(())
+    }
+}
+
+impl rustls::server::ResolvesServerCert for CertStore {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<std::sync::Arc<rustls::sign::CertifiedKey>> {
+        Some(self.current.load_full())
+    }
+}
+
+fn read_pair(paths: &CertPaths) -> Result<rustls::sign::CertifiedKey, CertError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let cert_name = paths.cert.display().to_string();
+    let key_name = paths.key.display().to_string();
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&paths.cert)
+        .and_then(|certs| certs.collect())
+        .map_err(|e| CertError::Certificate(cert_name.clone(), e.to_string()))?;
+    if certs.is_empty() {
+        return Err(CertError::Certificate(
+            cert_name,
+            "no certificate in it".into(),
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(&paths.key)
+        .map_err(|e| CertError::Key(key_name.clone(), e.to_string()))?;
+    let provider = rustls::crypto::ring::default_provider();
+    let signing = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| CertError::Key(key_name, e.to_string()))?;
+    Ok(rustls::sign::CertifiedKey::new(certs, signing))
+}
+
+/// A TLS server configuration (TLS 1.2 and 1.3, ring) serving `store`'s pair.
+pub fn server_config(
+    store: std::sync::Arc<CertStore>,
+) -> Result<rustls::ServerConfig, rustls::Error> {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_no_client_auth()
+        .with_cert_resolver(store))
 }
 
 #[cfg(test)]

@@ -80,6 +80,8 @@ pub struct HttpConfig {
     /// Reverse proxies (CIDRs) whose `Forwarded` / `X-Forwarded-For` headers
     /// name the client; anyone else's are ignored.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Serve the admin API over TLS, with the `[tls]` certificate.
+    pub tls: bool,
 }
 
 /// Self-registration.
@@ -240,6 +242,7 @@ impl Default for HttpConfig {
             max_connections: 4096,
             max_connections_per_address: 256,
             trusted_proxies: Vec::new(),
+            tls: false,
         }
     }
 }

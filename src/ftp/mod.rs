@@ -22,7 +22,7 @@ pub use tls::TlsSetupError;
 
 use crate::config::Config;
 use crate::service::Directory;
-use crate::tls::CertPaths;
+use crate::tls::CertStore;
 use session::{SessionRules, Shared};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -58,7 +58,7 @@ pub struct FtpServer {
 pub async fn start(
     directory: Arc<Directory>,
     config: &Config,
-    certs: &CertPaths,
+    certs: Arc<CertStore>,
     stop: watch::Receiver<bool>,
 ) -> Result<FtpServer, FtpError> {
     let ftp = &config.ftp;
@@ -72,7 +72,7 @@ pub async fn start(
     };
     let shared = Arc::new(Shared {
         homes: Arc::new(homes),
-        tls: tls::FtpTls::load(certs)?,
+        tls: tls::FtpTls::new(certs)?,
         rules: SessionRules {
             passive_ports: ftp.passive_ports,
             passive_ip,

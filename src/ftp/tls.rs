@@ -4,10 +4,8 @@
 //! (what `require_tls_session_reuse` checks). Data connections get no session
 //! tickets: a client that never reads there (rclone) would lose its close_notify.
 
-use crate::tls::CertPaths;
+use crate::tls::CertStore;
 use rustls::ServerConfig;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::StoresServerSessions;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -17,10 +15,6 @@ const SESSIONS_PER_CONTROL: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsSetupError {
-    #[error("cannot read the certificate {0}: {1}")]
-    Certificate(String, String),
-    #[error("cannot read the private key {0}: {1}")]
-    Key(String, String),
     #[error("the certificate and key do not make a TLS configuration: {0}")]
     Config(#[from] rustls::Error),
 }
@@ -39,26 +33,10 @@ pub struct SessionTls {
 }
 
 impl FtpTls {
-    pub fn load(paths: &CertPaths) -> Result<Self, TlsSetupError> {
-        let cert_name = paths.cert.display().to_string();
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&paths.cert)
-            .and_then(|certs| certs.collect())
-            .map_err(|e| TlsSetupError::Certificate(cert_name.clone(), e.to_string()))?;
-        if certs.is_empty() {
-            return Err(TlsSetupError::Certificate(
-                cert_name,
-                "no certificate in it".into(),
-            ));
-        }
-        let key = PrivateKeyDer::from_pem_file(&paths.key)
-            .map_err(|e| TlsSetupError::Key(paths.key.display().to_string(), e.to_string()))?;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = ServerConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-            .with_no_client_auth()
-            .with_single_cert(certs, key)?;
+    /// Serves the pair in `certs` (swapped there on reload).
+    pub fn new(certs: Arc<CertStore>) -> Result<Self, TlsSetupError> {
         Ok(Self {
-            base: Arc::new(config),
+            base: Arc::new(crate::tls::server_config(certs)?),
         })
     }
 

@@ -187,3 +187,105 @@ async fn metrics_parse_and_move_after_a_sign_in_and_an_upload() {
     );
     d.stop().await;
 }
+
+/// The SHA-256 fingerprint of the certificate `openssl s_client` is shown at
+/// `address` (with `starttls`, e.g. "ftp", when the protocol upgrades).
+fn served_fingerprint(address: &str, starttls: Option<&str>) -> String {
+    let mut command = std::process::Command::new("openssl");
+    command.args(["s_client", "-connect", address, "-servername", "localhost"]);
+    if let Some(protocol) = starttls {
+        command.args(["-starttls", protocol]);
+    }
+    let shown = command
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl s_client runs");
+    let mut x509 = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("openssl x509 runs");
+    std::io::Write::write_all(&mut x509.stdin.take().expect("stdin"), &shown.stdout).expect("pipe");
+    let printed = x509.wait_with_output().expect("fingerprint");
+    String::from_utf8_lossy(&printed.stdout).trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_and_ftps_pick_up_a_renewed_certificate_on_sighup() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    gatehouse::tls::generate_self_signed(&cert, &key).expect("certificate");
+    let ftp_port = crate::smtp::free_port();
+    let ftp_listen = format!("127.0.0.1:{ftp_port}");
+    let (cert_path, key_path) = (cert.to_str().expect("path"), key.to_str().expect("path"));
+    let env = [
+        ("GATEHOUSE_HTTP__TLS", "true"),
+        ("GATEHOUSE_TLS__CERT", cert_path),
+        ("GATEHOUSE_TLS__KEY", key_path),
+        ("GATEHOUSE_FTP__ENABLED", "true"),
+        ("GATEHOUSE_FTP__LISTEN", ftp_listen.as_str()),
+        ("GATEHOUSE_FTP__PASSIVE_PORTS", "49100-49119"),
+    ];
+    let process = crate::process::Process::start_with(&dir.path().join("data"), "warn", &env);
+    let https = process.base.replace("http://", "https://");
+    let http_address = process.base.trim_start_matches("http://").to_owned();
+
+    // The admin API speaks TLS only, with the configured certificate.
+    let healthz = std::process::Command::new("curl")
+        .args(["-sS", "--cacert", cert_path, &format!("{https}/healthz")])
+        .output()
+        .expect("curl");
+    assert_eq!(
+        String::from_utf8_lossy(&healthz.stdout),
+        "ok",
+        "{}",
+        String::from_utf8_lossy(&healthz.stderr)
+    );
+    let plain = std::process::Command::new("curl")
+        .args(["-sS", &format!("{}/healthz", process.base)])
+        .output()
+        .expect("curl");
+    assert!(
+        !plain.status.success() || String::from_utf8_lossy(&plain.stdout) != "ok",
+        "no plain HTTP"
+    );
+
+    let before = served_fingerprint(&http_address, None);
+    assert!(before.contains("Fingerprint"), "{before}");
+    assert_eq!(served_fingerprint(&ftp_listen, Some("ftp")), before);
+
+    // A renewed certificate on disk, then SIGHUP: both doors show it.
+    std::fs::remove_file(&cert).expect("old cert");
+    std::fs::remove_file(&key).expect("old key");
+    gatehouse::tls::generate_self_signed(&cert, &key).expect("renewed certificate");
+    let signal = std::process::Command::new("kill")
+        .args(["-HUP", &process.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(signal.success());
+    let mut after = String::new();
+    for _ in 0..50 {
+        after = served_fingerprint(&http_address, None);
+        if after != before {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_ne!(after, before, "HTTPS serves the renewed certificate");
+    assert_eq!(
+        served_fingerprint(&ftp_listen, Some("ftp")),
+        after,
+        "so does FTPS"
+    );
+
+    // A broken pair is refused and the current one stays.
+    std::fs::write(&cert, "not a certificate").expect("break it");
+    let signal = std::process::Command::new("kill")
+        .args(["-HUP", &process.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(signal.success());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(served_fingerprint(&http_address, None), after);
+}

@@ -118,10 +118,7 @@ impl SledStore {
     /// Restores `backup` into `dir`, which must hold no store yet. The file
     /// is checked whole (its digest) before anything is written. Returns
     /// the files it carried, for the caller to put in place.
-    pub fn restore(
-        dir: &Path,
-        backup: &Path,
-    ) -> Result<(BackupSummary, Files), StoreError> {
+    pub fn restore(dir: &Path, backup: &Path) -> Result<(BackupSummary, Files), StoreError> {
         if dir.join("store").exists() {
             return Err(StoreError::Corrupt(format!(
                 "{} already holds a store; restore only into an empty data directory",
