@@ -52,6 +52,9 @@ impl ApiError {
         if let Some(field) = &self.field {
             body["field"] = json!(field);
         }
+        if let Some(id) = super::request_id::current() {
+            body["request_id"] = json!(id);
+        }
         body
     }
 }

@@ -10,6 +10,7 @@ mod extract;
 mod groups;
 mod mail;
 mod projects;
+mod request_id;
 pub mod server;
 mod sso;
 mod users;
@@ -72,7 +73,15 @@ pub fn router(
         .nest("/api/v1", exchange::import_routes(config.max_import_bytes))
         .nest("/api/v1", backup::routes())
         .layer(axum::middleware::from_fn(track))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+            let id = request
+                .headers()
+                .get(request_id::HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id = %id)
+        }))
+        .layer(axum::middleware::from_fn(request_id::assign))
         .with_state(AppState {
             directory,
             sso,

@@ -289,3 +289,35 @@ async fn https_and_ftps_pick_up_a_renewed_certificate_on_sighup() {
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert_eq!(served_fingerprint(&http_address, None), after);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_carries_a_request_id_and_errors_quote_it() {
+    let d = Daemon::start().await;
+    let client = reqwest::Client::new();
+    let given = client
+        .get(format!("{}/api/v1/users/424242", d.base))
+        .bearer_auth(&d.root)
+        .header("x-request-id", "support-ticket-17")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(given.headers()["x-request-id"], "support-ticket-17");
+    let body: Value = given.json().await.expect("json");
+    assert_eq!(body["error"]["request_id"], "support-ticket-17", "{body}");
+
+    let made = client
+        .get(format!("{}/api/v1/users/424242", d.base))
+        .bearer_auth(&d.root)
+        .header("x-request-id", "not\tacceptable")
+        .send()
+        .await
+        .expect("request");
+    let id = made.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert_eq!(id.len(), 16, "a malformed id is replaced: {id}");
+    let body: Value = made.json().await.expect("json");
+    assert_eq!(body["error"]["request_id"], id.as_str());
+    d.stop().await;
+}
