@@ -8,6 +8,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod app;
+pub mod client;
 pub mod config;
 pub mod domain;
 pub mod ftp;

@@ -1,7 +1,8 @@
 //! The `gatehouse` command: parses arguments, loads config, sets up logging and
 //! hands over to the library.
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use gatehouse::client::commands::{Connection, FtpAction, GroupAction, UserAction};
 use gatehouse::config::Config;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,14 +40,17 @@ enum Command {
         #[arg(long, global = true)]
         config: Option<PathBuf>,
     },
-    /// FTP maintenance (run while the daemon is stopped; a running daemon has
-    /// `POST /api/v1/users/{id}/ftp/rescan` instead).
+    /// FTP accounts: create or delete them on the running daemon (--url,
+    /// token); rescan usage from disk with the daemon stopped (a running
+    /// daemon has `POST /api/v1/users/{id}/ftp/rescan`).
     Ftp {
         #[command(subcommand)]
         command: FtpCommand,
         /// TOML config file.
         #[arg(long, global = true)]
         config: Option<PathBuf>,
+        #[command(flatten)]
+        connection: Connection,
     },
     /// Write a consistent backup of the store and its sealing key (mode 0600).
     /// With `--url`, of the running daemon (root's token from GATEHOUSE_TOKEN
@@ -87,7 +91,8 @@ enum Command {
         #[arg(long, global = true)]
         config: Option<PathBuf>,
     },
-    /// CSV export and import of users (run while the daemon is stopped; a
+    /// Users: list, show, create and change them on the running daemon
+    /// (--url, token); export and import CSV with the daemon stopped (a
     /// running daemon has `GET /api/v1/users.csv` and `POST /api/v1/users/import`).
     Users {
         #[command(subcommand)]
@@ -95,11 +100,24 @@ enum Command {
         /// TOML config file.
         #[arg(long, global = true)]
         config: Option<PathBuf>,
+        #[command(flatten)]
+        connection: Connection,
     },
+    /// Groups of the running daemon.
+    Groups {
+        #[command(subcommand)]
+        action: GroupAction,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
 }
 
 #[derive(Subcommand)]
 enum UsersCommand {
+    #[command(flatten)]
+    Admin(UserAction),
     /// Write every user as CSV (the source systems' columns; never a password).
     Export {
         /// File to write; default: standard output.
@@ -143,8 +161,10 @@ enum RootTokenCommand {
 
 #[derive(Subcommand)]
 enum FtpCommand {
-    /// Recompute every FTP account's usage from the files on disk.
+    /// Recompute every FTP account's usage from the files on disk (daemon stopped).
     Rescan,
+    #[command(flatten)]
+    Admin(FtpAction),
 }
 
 const DEFAULT_LOG_FILTER: &str = "info";
@@ -170,12 +190,34 @@ fn main() -> ExitCode {
         Command::Ftp {
             command: FtpCommand::Rescan,
             config,
+            ..
         } => run_ftp_rescan(config),
+        Command::Ftp {
+            command: FtpCommand::Admin(action),
+            connection,
+            ..
+        } => online(gatehouse::client::commands::ftp(&connection, action)),
+        Command::Groups { action, connection } => {
+            online(gatehouse::client::commands::groups(&connection, action))
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "gatehouse",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
         Command::Ldap {
             command: LdapCommand::Sync { incremental },
             config,
         } => run_ldap_sync(config, incremental),
-        Command::Users { command, config } => run_users(command, config),
+        Command::Users {
+            command,
+            config,
+            connection,
+        } => run_users(command, config, &connection),
         Command::RootToken {
             command: RootTokenCommand::Reset,
             config,
@@ -208,6 +250,40 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs a command against the running daemon and prints what it returns.
+fn online(
+    command: impl std::future::Future<Output = Result<String, gatehouse::client::ClientError>>,
+) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let text = runtime.block_on(command)?;
+    println!("{text}");
+    Ok(())
+}
+
+fn run_user_action(connection: &Connection, action: UserAction) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let password = match &action {
+        UserAction::Create {
+            password_stdin: true,
+            ..
+        } => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("reading the password")?;
+            Some(line.trim_end_matches(['\r', '\n']).to_owned())
+        }
+        _ => None,
+    };
+    let bar = progress_bar("users read");
+    let progress = |count: usize| bar.set_position(count as u64);
+    let outcome = online(gatehouse::client::commands::users(
+        connection, action, password, &progress,
+    ));
+    bar.finish_and_clear();
+    outcome
 }
 
 fn run_serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {
@@ -347,11 +423,19 @@ fn progress_bar(what: &'static str) -> indicatif::ProgressBar {
     bar
 }
 
-fn run_users(command: UsersCommand, config_path: Option<PathBuf>) -> anyhow::Result<()> {
+fn run_users(
+    command: UsersCommand,
+    config_path: Option<PathBuf>,
+    connection: &Connection,
+) -> anyhow::Result<()> {
     use anyhow::Context;
     use gatehouse::service::exchange::ImportMode;
+    if let UsersCommand::Admin(action) = command {
+        return run_user_action(connection, action);
+    }
     let config = Config::load(config_path.as_deref())?;
     match command {
+        UsersCommand::Admin(_) => Ok(()),
         UsersCommand::Export { out } => {
             let bar = progress_bar("users written");
             let progress = |count: usize| bar.set_position(count as u64);

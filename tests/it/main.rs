@@ -2,6 +2,7 @@
 //! loopback port 0 and drives it with a real HTTP client.
 
 mod backup;
+mod cli;
 mod durability;
 mod exchange;
 mod ftp;
