@@ -32,7 +32,12 @@ async fn export(d: &Daemon, query: &str) -> String {
     body
 }
 
-async fn import(d: &Daemon, mode: &str, dry_run: bool, csv: impl Into<Vec<u8>>) -> (u16, Value) {
+pub async fn import(
+    d: &Daemon,
+    mode: &str,
+    dry_run: bool,
+    csv: impl Into<Vec<u8>>,
+) -> (u16, Value) {
     let path = format!("/api/v1/users/import?mode={mode}&dry_run={dry_run}");
     let (status, body) = raw(d, reqwest::Method::POST, &path, csv.into()).await;
     (status, serde_json::from_str(&body).unwrap_or(Value::Null))

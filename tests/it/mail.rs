@@ -461,20 +461,8 @@ async fn a_csv_import_sends_the_same_account_mails_as_the_api() {
     let smtp = Smtp::start(dir.path(), port);
     let daemon = mailing_daemon(port, |_| {}).await;
     let csv = "user.login,user.email,user.welcome_email\nkai,kai@example.org,true\n";
-    let reply = reqwest::Client::new()
-        .post(format!("{}/api/v1/users/import?mode=add", daemon.base))
-        .bearer_auth(&daemon.root)
-        .header("content-type", "text/csv")
-        .body(csv)
-        .send()
-        .await
-        .expect("import");
-    assert_eq!(
-        reply.status(),
-        200,
-        "{}",
-        reply.text().await.unwrap_or_default()
-    );
+    let (status, report) = crate::exchange::import(&daemon, "add", false, csv).await;
+    assert_eq!(status, 200, "{report}");
     let welcome = smtp.wait_for_mail("kai@example.org", "Welcome to").await;
     assert!(
         welcome.text.contains("Your login is kai."),

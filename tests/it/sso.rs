@@ -41,6 +41,20 @@ async fn with_provider(
     (daemon, idp)
 }
 
+/// Requests `url` as an API client (JSON wanted); status and body.
+async fn get_json(client: &reqwest::Client, url: &str) -> (u16, Value) {
+    let reply = client
+        .get(url)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("request");
+    (
+        reply.status().as_u16(),
+        reply.json().await.unwrap_or(Value::Null),
+    )
+}
+
 fn groups_of(user: &Value) -> Vec<String> {
     user["automatic_groups"]
         .as_array()
@@ -210,29 +224,11 @@ async fn every_refusal_gets_one_neutral_answer_and_changes_nothing() {
     // A callback in another browser than the one that started the sign-in.
     let flow = walk(&daemon.base, "response=json", "ines-sub").await;
     let stranger = reqwest::Client::new();
-    let reply = stranger
-        .get(&flow.callback)
-        .header("accept", "application/json")
-        .send()
-        .await
-        .expect("callback");
-    refusals.push((
-        "another browser",
-        reply.status().as_u16(),
-        reply.json().await.unwrap_or(Value::Null),
-    ));
+    let (status, body) = get_json(&stranger, &flow.callback).await;
+    refusals.push(("another browser", status, body));
     let made_up = format!("{}/sso/idp/callback?code=x&state=made-up", daemon.base);
-    let reply = stranger
-        .get(&made_up)
-        .header("accept", "application/json")
-        .send()
-        .await
-        .expect("callback");
-    refusals.push((
-        "made-up state",
-        reply.status().as_u16(),
-        reply.json().await.unwrap_or(Value::Null),
-    ));
+    let (status, body) = get_json(&stranger, &made_up).await;
+    refusals.push(("made-up state", status, body));
     // Browsers get the same refusal as a page.
     let page = stranger.get(&made_up).send().await.expect("callback");
     assert_eq!(page.status(), 401);
@@ -260,17 +256,8 @@ async fn every_refusal_gets_one_neutral_answer_and_changes_nothing() {
     })
     .await;
     let login = format!("{}/sso/idp/login", unreachable.base);
-    let reply = stranger
-        .get(&login)
-        .header("accept", "application/json")
-        .send()
-        .await
-        .expect("login");
-    refusals.push((
-        "provider unreachable",
-        reply.status().as_u16(),
-        reply.json().await.unwrap_or(Value::Null),
-    ));
+    let (status, body) = get_json(&stranger, &login).await;
+    refusals.push(("provider unreachable", status, body));
     let (status, _) = unreachable
         .call(reqwest::Method::GET, "/sso/nobody/login", None, None)
         .await;
