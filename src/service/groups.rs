@@ -22,6 +22,23 @@ area_service!(
 );
 
 impl Groups {
+    /// Ensures the automatic groups named in `groups` exist (a directory
+    /// sync or an SSO sign-in brings them), inside `unit`.
+    pub(super) fn ensure_automatic(unit: &Unit, groups: &BTreeSet<String>) -> ServiceResult<()> {
+        for name in groups {
+            if unit.tx.group(name)?.is_none() {
+                let group = Group {
+                    name: name.clone(),
+                    description: None,
+                    automatic: true,
+                    created_at: unit.now,
+                };
+                unit.tx.insert_group(&group)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Resolves group names to the stored local groups (canonical spelling);
     /// unknown names are a bad request, automatic ones a conflict.
     pub(crate) fn local_groups(

@@ -5,7 +5,6 @@
 //! `/api/v1/login`. A refusal changes nothing in the store.
 
 use super::signin::{Session, SignIn};
-use super::sync::DirectorySync;
 use super::{ServiceError, ServiceResult, Unit};
 use crate::domain::audit::AuditAction;
 use crate::domain::signin::check_account;
@@ -58,7 +57,7 @@ fn find_or_provision(
     groups: &Option<std::collections::BTreeSet<String>>,
 ) -> ServiceResult<User> {
     if let Some(groups) = groups {
-        DirectorySync::ensure_automatic_groups(unit, groups)?;
+        super::Groups::ensure_automatic(unit, groups)?;
     }
     if let Some(id) = unit.tx.user_id_by_sso(&identity.link())? {
         let mut user = unit.user(id)?;

@@ -8,7 +8,6 @@ use super::{Principal, ServiceError, ServiceResult, Unit};
 use crate::domain::audit::AuditAction;
 use crate::domain::clock::Timestamp;
 use crate::domain::external::{Applied, DirectoryUser, is_synced, mark_missing};
-use crate::domain::group::Group;
 use crate::domain::names::fold;
 use crate::domain::roles::{self, Capability};
 use crate::domain::user::{User, UserId, UserType};
@@ -163,25 +162,6 @@ impl DirectorySync {
         self.current_user(id)
     }
 
-    /// Ensures the automatic groups named in `groups` exist.
-    pub(super) fn ensure_automatic_groups(
-        unit: &Unit,
-        groups: &BTreeSet<String>,
-    ) -> ServiceResult<()> {
-        for name in groups {
-            if unit.tx.group(name)?.is_none() {
-                let group = Group {
-                    name: name.clone(),
-                    description: None,
-                    automatic: true,
-                    created_at: unit.now,
-                };
-                unit.tx.insert_group(&group)?;
-            }
-        }
-        Ok(())
-    }
-
     /// Creates or updates the user for `entry`; counts what happened. Refuses to
     /// take over a local (non-ldap) account with the same login.
     fn apply_entry(
@@ -190,7 +170,7 @@ impl DirectorySync {
         entry: &DirectoryUser,
         counts: &mut SyncReport,
     ) -> ServiceResult<UserId> {
-        Self::ensure_automatic_groups(unit, &entry.groups)?;
+        super::Groups::ensure_automatic(unit, &entry.groups)?;
         let Some(id) = existing else {
             let mut user = entry.new_user(unit.now).ok_or_else(|| {
                 ServiceError::conflict(
@@ -413,7 +393,7 @@ impl DirectorySync {
             .collect();
         let outcome = self.write(None, |unit| {
             for (id, groups) in &stale {
-                Self::ensure_automatic_groups(unit, groups)?;
+                super::Groups::ensure_automatic(unit, groups)?;
                 let mut user = unit.user(*id)?;
                 user.automatic_groups = groups.clone();
                 user.updated_at = unit.now;
