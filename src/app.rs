@@ -130,51 +130,99 @@ pub fn reset_root_token(config: &Config) -> anyhow::Result<std::path::PathBuf> {
 /// A new file at `path`, readable by the owner only.
 fn private_file(path: &Path) -> anyhow::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.read(true).write(true).create_new(true);
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options
         .open(path)
         .with_context(|| format!("cannot create {}", path.display()))
 }
 
+/// Writes a file at `path` through `write` into a 0600 temporary file beside
+/// it, synced, then renamed over `path`: an interrupted or failed write
+/// leaves any earlier file at `path` as it was.
+pub fn write_aside<T>(
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temporary = path.with_file_name(format!(".{name}.{}.partial", std::process::id()));
+    let _ = std::fs::remove_file(&temporary);
+    let mut file = private_file(&temporary)?;
+    let written = write(&mut file).and_then(|value| {
+        file.sync_all().context("syncing")?;
+        std::fs::rename(&temporary, path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(value)
+    });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written
+}
+
 /// `gatehouse backup --out FILE` with the daemon stopped: a consistent
-/// backup of the store and the sealing key, mode 0600.
+/// backup of the store and the sealing key, mode 0600, audited.
 pub fn backup(config: &Config, out: &Path) -> anyhow::Result<crate::store::BackupSummary> {
     let directory = open_directory(config, Arc::new(SystemClock))?;
-    let file = private_file(out)?;
-    let mut writer = std::io::BufWriter::new(file);
-    let summary = directory.backup(&mut writer).context("taking the backup")?;
-    let file = writer.into_inner().context("writing the backup")?;
-    file.sync_all().context("syncing the backup")?;
+    let summary = write_aside(out, |file| {
+        let mut writer = std::io::BufWriter::new(file);
+        let summary = directory
+            .backup(None, &mut writer)
+            .context("taking the backup")?;
+        writer.flush().context("writing the backup")?;
+        Ok(summary)
+    })?;
+    directory.flush().context("flushing the store")?;
     Ok(summary)
 }
 
 /// `gatehouse restore FILE`: a backup into an empty data directory, checked
-/// whole first; the store is then opened and verified.
+/// whole before anything is written; the store is then opened and verified,
+/// and set aside (`store.rejected`) if it does not verify.
 pub fn restore(config: &Config, backup: &Path) -> anyhow::Result<crate::store::BackupSummary> {
     crate::host::make_private(&config.data_dir)
         .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
-    let (summary, files) = SledStore::restore(&config.data_dir, backup)
-        .with_context(|| format!("cannot restore {}", backup.display()))?;
-    for (name, content) in files {
-        if name != secrets::KEY_FILE {
-            anyhow::bail!("the backup carries an unknown file `{name}`");
-        }
-        let path = config.data_dir.join(&name);
-        let mut file = private_file(&path)?;
-        file.write_all(&content)?;
-        file.sync_all()?;
-    }
-    let directory = open_directory(config, Arc::new(SystemClock))?;
-    let drift = directory.verify().context("verifying the restored store")?;
-    if let Some(first) = drift.first() {
+    let key_path = config.data_dir.join(secrets::KEY_FILE);
+    if key_path.exists() {
         anyhow::bail!(
-            "the restored store is inconsistent ({} drifts), first: {first}",
-            drift.len()
+            "{} already holds a sealing key; restore only into an empty data directory",
+            config.data_dir.display()
         );
     }
-    directory.flush().context("flushing the store")?;
-    Ok(summary)
+    let (summary, files) = SledStore::restore(&config.data_dir, backup, &[secrets::KEY_FILE])
+        .with_context(|| format!("cannot restore {}", backup.display()))?;
+    for (_, content) in files {
+        write_aside(&key_path, |file| Ok(file.write_all(&content)?))?;
+    }
+    let verified = open_directory(config, Arc::new(SystemClock)).and_then(|directory| {
+        let drift = directory.verify().context("verifying the restored store")?;
+        directory.flush().context("flushing the store")?;
+        Ok(drift)
+    });
+    match verified {
+        Ok(drift) if drift.is_empty() => Ok(summary),
+        outcome => {
+            let _ = std::fs::rename(
+                config.data_dir.join("store"),
+                config.data_dir.join("store.rejected"),
+            );
+            let _ = std::fs::remove_file(&key_path);
+            let why = match outcome {
+                Ok(drift) => format!(
+                    "{} drifts, first: {}",
+                    drift.len(),
+                    drift.first().cloned().unwrap_or_default()
+                ),
+                Err(error) => format!("{error:#}"),
+            };
+            anyhow::bail!(
+                "the restored store is not consistent ({why}); it was moved to store.rejected"
+            )
+        }
+    }
 }
 
 /// `gatehouse verify`: every drift between the store's indexes and records.
@@ -310,6 +358,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
         header_timeout: config.http.header_timeout,
         max_connections: config.http.max_connections,
         max_per_address: config.http.max_connections_per_address,
+        proxies: config.http.trusted_proxies.clone(),
     };
     let http_task = tokio::spawn(crate::http::server::serve(
         listener, router, limits, http_tls, stopped,

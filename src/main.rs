@@ -334,13 +334,25 @@ fn run_backup(
             .context("give root's token in GATEHOUSE_TOKEN or --token-file")?,
     };
     let runtime = tokio::runtime::Runtime::new()?;
-    let bytes = runtime.block_on(download_backup(&url, token.trim(), out))?;
-    eprintln!("backed up {bytes} bytes from {url} to {}", out.display());
+    let (bytes, summary) = gatehouse::app::write_aside(out, |file| {
+        let bytes = runtime.block_on(download_backup(&url, token.trim(), file))?;
+        // The whole download is checked (form and digest) before it replaces anything.
+        std::io::Seek::rewind(file)?;
+        let mut reader = std::io::BufReader::new(&mut *file);
+        let (summary, _) = gatehouse::store::sled::SledStore::check_backup_from(&mut reader)
+            .context("the downloaded backup is damaged")?;
+        Ok((bytes, summary))
+    })?;
+    eprintln!(
+        "backed up {} entries ({bytes} bytes) from {url} to {}",
+        summary.entries,
+        out.display()
+    );
     Ok(())
 }
 
-/// Streams `GET /api/v1/backup` into `out` (0600), synced at the end.
-async fn download_backup(url: &str, token: &str, out: &std::path::Path) -> anyhow::Result<u64> {
+/// Streams `GET /api/v1/backup` into `file`.
+async fn download_backup(url: &str, token: &str, file: &mut std::fs::File) -> anyhow::Result<u64> {
     use anyhow::Context;
     use std::io::Write;
     let endpoint = format!("{}/api/v1/backup", url.trim_end_matches('/'));
@@ -357,18 +369,11 @@ async fn download_backup(url: &str, token: &str, out: &std::path::Path) -> anyho
             response.text().await.unwrap_or_default()
         );
     }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(out)
-        .with_context(|| format!("cannot create {}", out.display()))?;
     let mut bytes = 0u64;
     while let Some(chunk) = response.chunk().await.context("the download broke off")? {
         file.write_all(&chunk)?;
         bytes += chunk.len() as u64;
     }
-    file.sync_all()?;
     Ok(bytes)
 }
 
@@ -430,13 +435,11 @@ fn run_users(
 ) -> anyhow::Result<()> {
     use anyhow::Context;
     use gatehouse::service::exchange::ImportMode;
-    if let UsersCommand::Admin(action) = command {
-        return run_user_action(connection, action);
-    }
-    let config = Config::load(config_path.as_deref())?;
+    let config = || Config::load(config_path.as_deref());
     match command {
-        UsersCommand::Admin(_) => Ok(()),
+        UsersCommand::Admin(action) => run_user_action(connection, action),
         UsersCommand::Export { out } => {
+            let config = config()?;
             let bar = progress_bar("users written");
             let progress = |count: usize| bar.set_position(count as u64);
             let count = gatehouse::app::export_users(&config, out.as_deref(), &progress)?;
@@ -449,6 +452,7 @@ fn run_users(
             dry_run,
             file,
         } => {
+            let config = config()?;
             let csv =
                 std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let mode = match mode {

@@ -48,6 +48,9 @@ pub fn render() -> String {
 /// One answered HTTP request: the route as declared (`/api/v1/users/{id}`),
 /// never the raw path, so ids do not explode the label space.
 pub fn http_request(method: &str, route: &str, status: u16, seconds: f64) {
+    // Any token is a method to hyper: only the standard ones become labels.
+    let known = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+    let method = known.into_iter().find(|m| *m == method).unwrap_or("OTHER");
     let labels = [
         ("method", method.to_owned()),
         ("route", route.to_owned()),

@@ -161,8 +161,12 @@ fn read_pair(paths: &CertPaths) -> Result<rustls::sign::CertifiedKey, CertError>
     let signing = provider
         .key_provider
         .load_private_key(key)
-        .map_err(|e| CertError::Key(key_name, e.to_string()))?;
-    Ok(rustls::sign::CertifiedKey::new(certs, signing))
+        .map_err(|e| CertError::Key(key_name.clone(), e.to_string()))?;
+    let pair = rustls::sign::CertifiedKey::new(certs, signing);
+    // A certificate renewed before its key (or the other way round) is no pair.
+    pair.keys_match()
+        .map_err(|e| CertError::Key(key_name, format!("does not match the certificate: {e}")))?;
+    Ok(pair)
 }
 
 /// A TLS server configuration (TLS 1.2 and 1.3, ring) serving `store`'s pair.
@@ -198,5 +202,26 @@ mod tests {
         assert!(resolve(&config).is_ok());
         let pem = std::fs::read_to_string(&cert).unwrap_or_default();
         assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"));
+    }
+
+    #[test]
+    fn a_key_of_another_certificate_is_refused() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let (cert_a, key_a) = (dir.path().join("a.crt"), dir.path().join("a.key"));
+        let (cert_b, key_b) = (dir.path().join("b.crt"), dir.path().join("b.key"));
+        generate_self_signed(&cert_a, &key_a).unwrap_or_else(|e| panic!("{e}"));
+        generate_self_signed(&cert_b, &key_b).unwrap_or_else(|e| panic!("{e}"));
+        let pair = |cert: &Path, key: &Path| CertPaths {
+            cert: cert.to_owned(),
+            key: key.to_owned(),
+        };
+        assert!(CertStore::load(pair(&cert_a, &key_a)).is_ok());
+        let mixed = CertStore::load(pair(&cert_a, &key_b))
+            .err()
+            .map(|e| e.to_string());
+        assert!(mixed.is_some_and(|e| e.contains("does not match")));
+        let store = CertStore::load(pair(&cert_b, &key_b)).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::copy(&key_a, &key_b).unwrap_or_else(|e| panic!("{e}"));
+        assert!(store.reload().is_err(), "a half-renewed pair is kept out");
     }
 }

@@ -46,11 +46,12 @@ pub struct Target {
 
 impl ApiClient {
     pub fn new(target: Target) -> Result<Self, ClientError> {
-        let token = match (target.token, &target.token_file) {
-            (Some(token), _) => token,
-            (None, Some(path)) => std::fs::read_to_string(path)
+        // A file named on the command line wins over --token/GATEHOUSE_TOKEN.
+        let token = match (&target.token_file, target.token) {
+            (Some(path), _) => std::fs::read_to_string(path)
                 .map_err(|e| ClientError::TokenFile(path.display().to_string(), e))?,
-            (None, None) => std::env::var("GATEHOUSE_TOKEN").map_err(|_| ClientError::NoToken)?,
+            (None, Some(token)) => token,
+            (None, None) => return Err(ClientError::NoToken),
         };
         Ok(Self {
             base: format!("{}/api/v1", target.url.trim_end_matches('/')),

@@ -20,6 +20,8 @@ pub use mail::MailConfig;
 pub use sso::{ClaimGroupMapping, SsoConfig, SsoProviderConfig};
 
 const ENV_PREFIX: &str = "GATEHOUSE_";
+/// The CLI's own variables (not config keys).
+const CLI_ENV_NAMES: [&str; 2] = ["TOKEN", "URL"];
 /// Top-level keys that may be set from the environment without a section.
 const TOP_LEVEL_ENV_KEYS: [&str; 1] = ["data_dir"];
 
@@ -80,8 +82,20 @@ pub struct HttpConfig {
     /// Reverse proxies (CIDRs) whose `Forwarded` / `X-Forwarded-For` headers
     /// name the client; anyone else's are ignored.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The header the trusted proxies write: `x-forwarded-for` (nginx,
+    /// HAProxy, Traefik) or `forwarded` (RFC 7239). The other is ignored.
+    pub forwarded_header: ForwardedHeader,
     /// Serve the admin API over TLS, with the `[tls]` certificate.
     pub tls: bool,
+}
+
+/// The forwarding header trusted proxies write.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwardedHeader {
+    #[default]
+    XForwardedFor,
+    Forwarded,
 }
 
 /// Self-registration.
@@ -242,6 +256,7 @@ impl Default for HttpConfig {
             max_connections: 4096,
             max_connections_per_address: 256,
             trusted_proxies: Vec::new(),
+            forwarded_header: ForwardedHeader::XForwardedFor,
             tls: false,
         }
     }
@@ -337,6 +352,12 @@ impl Config {
             let top_level = TOP_LEVEL_ENV_KEYS.contains(&rest.to_lowercase().as_str());
             if rest.contains("__") || top_level {
                 overlay_env(&mut table, &name, rest, &raw)?;
+            } else if !CLI_ENV_NAMES.contains(&rest) {
+                // Maybe a config key with one `_` too few (GATEHOUSE_HTTP_TLS).
+                tracing::warn!(
+                    name,
+                    "not a config key (those are GATEHOUSE_<SECTION>__<KEY>); ignored"
+                );
             }
         }
         let config: Config =

@@ -79,6 +79,8 @@ pub enum AuditAction {
     SsoCreateUser,
     #[serde(rename = "sso.link_user")]
     SsoLinkUser,
+    #[serde(rename = "store.backup")]
+    StoreBackup,
     #[serde(rename = "system.create_user")]
     SystemCreateUser,
     #[serde(rename = "token.issue")]

@@ -47,6 +47,7 @@ impl std::io::Write for ToBody {
 
 async fn backup(State(state): State<AppState>, Auth(principal): Auth) -> ApiResult<Response> {
     state.directory.require_root(&principal)?;
+    let actor = Some(principal.user.id);
     let (tx, mut rx) = tokio::sync::mpsc::channel(4);
     let directory = state.directory.clone();
     tokio::task::spawn_blocking(move || {
@@ -55,7 +56,7 @@ async fn backup(State(state): State<AppState>, Auth(principal): Auth) -> ApiResu
             buffer: Vec::with_capacity(CHUNK),
         };
         let written = directory
-            .backup(&mut body)
+            .backup(actor, &mut body)
             .map_err(|error| std::io::Error::other(error.to_string()))
             .and_then(|summary| std::io::Write::flush(&mut body).map(|()| summary));
         match written {

@@ -1,28 +1,34 @@
 //! The client's address as far as gatehouse can trust it: the peer's own,
 //! or, when the peer is one of `[http] trusted_proxies`, the address those
-//! proxies vouch for in `Forwarded` / `X-Forwarded-For` (read from the
-//! right, skipping trusted hops, so a client cannot put words in a proxy's
-//! mouth). Lockouts and logs use this address.
+//! proxies vouch for in the one header they write (`[http] forwarded_header`:
+//! `X-Forwarded-For` or `Forwarded`; the other is the client's to invent and
+//! is never read). Hops are read from the right, skipping trusted ones; a hop
+//! that is no address ends the walk, so a client cannot put words in a
+//! proxy's mouth. Lockouts and logs use this address.
 
 use super::AppState;
+use crate::config::ForwardedHeader;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
 
-/// The proxies whose forwarding headers are believed.
+/// The proxies whose forwarding header is believed, and which header that is.
 #[derive(Debug, Clone, Default)]
-pub struct TrustedProxies(Vec<IpNet>);
+pub struct TrustedProxies {
+    networks: Vec<IpNet>,
+    header: ForwardedHeader,
+}
 
 impl TrustedProxies {
-    pub fn new(networks: Vec<IpNet>) -> Self {
-        Self(networks)
+    pub fn new(networks: Vec<IpNet>, header: ForwardedHeader) -> Self {
+        Self { networks, header }
     }
 
-    fn trusts(&self, address: IpAddr) -> bool {
+    pub fn trusts(&self, address: IpAddr) -> bool {
         let address = canonical(address);
-        self.0.iter().any(|net| net.contains(&address))
+        self.networks.iter().any(|net| net.contains(&address))
     }
 
     /// The client behind `peer`, given the request's `headers`.
@@ -30,15 +36,18 @@ impl TrustedProxies {
         if !self.trusts(peer) {
             return peer;
         }
-        let hops = forwarded_for(headers);
         // From the proxy nearest to us backwards: the first hop we do not
-        // trust is the client; if all are trusted, the farthest one is.
-        hops.iter()
-            .rev()
-            .find(|hop| !self.trusts(**hop))
-            .or(hops.first())
-            .copied()
-            .unwrap_or(peer)
+        // trust is the client; a hop that is no address, or the end of the
+        // list, leaves the last trusted one.
+        let mut client = peer;
+        for hop in forwarded_for(headers, self.header).into_iter().rev() {
+            let Some(hop) = hop else { break };
+            client = hop;
+            if !self.trusts(hop) {
+                break;
+            }
+        }
+        client
     }
 }
 
@@ -50,37 +59,37 @@ fn canonical(address: IpAddr) -> IpAddr {
     }
 }
 
-/// The addresses named by `Forwarded: for=` or, without it, `X-Forwarded-For`,
-/// farthest first; names that are no addresses (`unknown`, obfuscated) are dropped.
-fn forwarded_for(headers: &HeaderMap) -> Vec<IpAddr> {
+/// The nodes named by `header`, farthest first; `None` for one that is no
+/// address (`unknown`, an obfuscated name, garbage).
+fn forwarded_for(headers: &HeaderMap, header: ForwardedHeader) -> Vec<Option<IpAddr>> {
     let values = |name: &str| -> Vec<String> {
         headers
             .get_all(name)
             .iter()
-            .filter_map(|v| v.to_str().ok())
+            .map(|v| v.to_str().unwrap_or("garbage"))
             .flat_map(|v| v.split(','))
             .map(|part| part.trim().to_owned())
             .collect()
     };
-    let forwarded: Vec<String> = values("forwarded")
-        .iter()
-        .filter_map(|element| {
-            element.split(';').find_map(|pair| {
-                let (key, value) = pair.trim().split_once('=')?;
-                key.eq_ignore_ascii_case("for")
-                    .then(|| value.trim_matches('"').to_owned())
+    let names: Vec<String> = match header {
+        ForwardedHeader::XForwardedFor => values("x-forwarded-for"),
+        ForwardedHeader::Forwarded => values("forwarded")
+            .iter()
+            .map(|element| {
+                element
+                    .split(';')
+                    .find_map(|pair| {
+                        let (key, value) = pair.trim().split_once('=')?;
+                        key.eq_ignore_ascii_case("for")
+                            .then(|| value.trim_matches('"').to_owned())
+                    })
+                    .unwrap_or_default()
             })
-        })
-        .collect();
-    let names = if forwarded.is_empty() {
-        values("x-forwarded-for")
-    } else {
-        forwarded
+            .collect(),
     };
     names
         .iter()
-        .filter_map(|name| parse_node(name))
-        .map(canonical)
+        .map(|name| parse_node(name).map(canonical))
         .collect()
 }
 
@@ -133,60 +142,87 @@ mod tests {
 
     #[test]
     fn only_trusted_peers_are_believed_and_only_as_far_as_they_are_trusted() {
-        let proxies = TrustedProxies::new(vec![
-            "10.0.0.0/8".parse().unwrap_or_else(|e| panic!("{e}")),
-            "::1/128".parse().unwrap_or_else(|e| panic!("{e}")),
-        ]);
+        let networks: Vec<IpNet> = ["10.0.0.0/8", "::1/128"]
+            .iter()
+            .map(|n| n.parse().unwrap_or_else(|e| panic!("{e}")))
+            .collect();
+        let xff = TrustedProxies::new(networks.clone(), ForwardedHeader::XForwardedFor);
+        let forwarded = TrustedProxies::new(networks, ForwardedHeader::Forwarded);
         type Headers<'a> = &'a [(&'static str, &'a str)];
-        let cases: [(&str, Headers, &str); 9] = [
+        let cases: [(&TrustedProxies, &str, Headers, &str); 11] = [
             // An untrusted peer's headers mean nothing.
             (
+                &xff,
                 "203.0.113.9",
                 &[("x-forwarded-for", "198.51.100.1")],
                 "203.0.113.9",
             ),
             (
+                &xff,
                 "10.0.0.2",
                 &[("x-forwarded-for", "198.51.100.1")],
                 "198.51.100.1",
             ),
             // A client's own (spoofed) entry is left of the one the proxy added.
             (
+                &xff,
                 "10.0.0.2",
                 &[("x-forwarded-for", "1.2.3.4, 198.51.100.1")],
                 "198.51.100.1",
             ),
             (
+                &xff,
                 "10.0.0.2",
                 &[("x-forwarded-for", "198.51.100.1, 10.0.0.7")],
                 "198.51.100.1",
             ),
             (
+                &xff,
                 "10.0.0.2",
                 &[("x-forwarded-for", "10.0.0.5, 10.0.0.7")],
                 "10.0.0.5",
             ),
+            // A hop that is no address ends the walk at the last trusted one.
             (
+                &xff,
+                "10.0.0.2",
+                &[("x-forwarded-for", "1.2.3.4, unknown")],
+                "10.0.0.2",
+            ),
+            (
+                &xff,
+                "::ffff:10.0.0.2",
+                &[("x-forwarded-for", "9.9.9.9, 198.51.100.4")],
+                "198.51.100.4",
+            ),
+            // The header the proxy does not write is the client's: ignored.
+            (
+                &xff,
+                "10.0.0.2",
+                &[
+                    ("forwarded", "for=9.9.9.9"),
+                    ("x-forwarded-for", "198.51.100.3"),
+                ],
+                "198.51.100.3",
+            ),
+            (
+                &forwarded,
                 "10.0.0.2",
                 &[("forwarded", "for=\"[2001:db8::7]:4711\";proto=https")],
                 "2001:db8::7",
             ),
             (
+                &forwarded,
                 "10.0.0.2",
                 &[
-                    ("forwarded", "for=198.51.100.3"),
                     ("x-forwarded-for", "9.9.9.9"),
+                    ("forwarded", "for=198.51.100.3"),
                 ],
                 "198.51.100.3",
             ),
-            (
-                "::ffff:10.0.0.2",
-                &[("x-forwarded-for", "unknown, 198.51.100.4")],
-                "198.51.100.4",
-            ),
-            ("10.0.0.2", &[], "10.0.0.2"),
+            (&xff, "10.0.0.2", &[], "10.0.0.2"),
         ];
-        for (peer, pairs, expected) in cases {
+        for (proxies, peer, pairs, expected) in cases {
             assert_eq!(
                 proxies.client(ip(peer), &headers(pairs)),
                 ip(expected),

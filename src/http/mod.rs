@@ -85,7 +85,10 @@ pub fn router(
         .with_state(AppState {
             directory,
             sso,
-            proxies: Arc::new(client::TrustedProxies::new(config.trusted_proxies.clone())),
+            proxies: Arc::new(client::TrustedProxies::new(
+                config.trusted_proxies.clone(),
+                config.forwarded_header,
+            )),
         })
 }
 

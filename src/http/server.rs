@@ -19,11 +19,14 @@ use tokio::sync::watch;
 use tower::ServiceExt;
 
 /// Limits on the connections the server keeps.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ConnectionLimits {
     pub header_timeout: Duration,
     pub max_connections: usize,
     pub max_per_address: usize,
+    /// Trusted reverse proxies: many clients share their address, so only
+    /// the total counts for them.
+    pub proxies: Vec<ipnet::IpNet>,
 }
 
 /// Open connections, in total and per address.
@@ -52,10 +55,15 @@ impl Drop for Admission {
     }
 }
 
-fn admit(open: &Arc<Mutex<Open>>, address: IpAddr, limits: &ConnectionLimits) -> Option<Admission> {
+fn admit(
+    open: &Arc<Mutex<Open>>,
+    address: IpAddr,
+    proxy: bool,
+    limits: &ConnectionLimits,
+) -> Option<Admission> {
     let mut state = open.lock().unwrap_or_else(|p| p.into_inner());
     let from_address = state.by_address.get(&address).copied().unwrap_or(0);
-    if state.total >= limits.max_connections || from_address >= limits.max_per_address {
+    if state.total >= limits.max_connections || (from_address >= limits.max_per_address && !proxy) {
         return None;
     }
     state.total += 1;
@@ -96,7 +104,8 @@ pub async fn serve(
             },
             () = async { let _ = stopped.wait_for(|stop| *stop).await; } => break,
         };
-        let Some(admission) = admit(&open, client_bucket(peer.ip()), &limits) else {
+        let proxy = limits.proxies.iter().any(|net| net.contains(&peer.ip()));
+        let Some(admission) = admit(&open, client_bucket(peer.ip()), proxy, &limits) else {
             tracing::debug!(%peer, "connection refused: too many open");
             drop(stream);
             continue;

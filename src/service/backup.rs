@@ -7,8 +7,20 @@ use super::{Directory, Principal, ServiceError, ServiceResult};
 use crate::store::BackupSummary;
 
 impl Directory {
-    /// Writes a consistent backup of the store, with the sealing key, to `out`.
-    pub fn backup(&self, out: &mut dyn std::io::Write) -> ServiceResult<BackupSummary> {
+    /// Writes a consistent backup of the store, with the sealing key, to
+    /// `out`; audited first (as `actor`'s, or the system's on the host).
+    pub fn backup(
+        &self,
+        actor: Option<crate::domain::user::UserId>,
+        out: &mut dyn std::io::Write,
+    ) -> ServiceResult<BackupSummary> {
+        self.core.write(actor, |unit| {
+            unit.audit(
+                crate::domain::audit::AuditAction::StoreBackup,
+                None,
+                serde_json::json!({}),
+            )
+        })?;
         let path = self.core.settings.data_dir.join(super::secrets::KEY_FILE);
         let key = std::fs::read(&path).map_err(ServiceError::io("read", &path))?;
         let files = [(super::secrets::KEY_FILE.to_owned(), key)];
@@ -17,11 +29,14 @@ impl Directory {
         })?)
     }
 
-    /// Refuses anyone but root.
+    /// Refuses anyone but root with an API token (never a session cookie).
     pub fn require_root(&self, principal: &Principal) -> ServiceResult<()> {
-        match principal.unrestricted()?.is_root() {
+        let root = principal.unrestricted()?.is_root();
+        match root && principal.via == crate::domain::credentials::TokenKind::Api {
             true => Ok(()),
-            false => Err(ServiceError::NotPermitted("only root takes backups")),
+            false => Err(ServiceError::NotPermitted(
+                "only root, with its API token, takes backups",
+            )),
         }
     }
 

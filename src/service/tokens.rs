@@ -162,6 +162,8 @@ impl Credentials {
             .user_id_by_login(crate::domain::user::ROOT_LOGIN)?
             .ok_or(ServiceError::NotFound("root user"))?;
         self.write(None, |unit| {
+            // Whoever holds the lost token may hold a session made with it.
+            Self::revoke_tokens(unit, root, TokenKind::Session)?;
             let (token, _) = Self::issue_token(unit, root, TokenKind::Api, None)?;
             let details = json!({ "kind": TokenKind::Api, "via": "gatehouse root-token reset" });
             unit.audit(AuditAction::TokenIssue, Some(root), details)?;

@@ -174,6 +174,18 @@ async fn offline_backups_restore_whole_and_damage_is_refused() {
         .await
         .expect("login");
     assert_eq!(login.status(), 200, "passwords came along");
+    let audit: Value = client
+        .get(format!("{}/api/v1/audit?limit=5", process.base))
+        .bearer_auth(&root)
+        .send()
+        .await
+        .expect("audit")
+        .json()
+        .await
+        .expect("json");
+    let entries = audit["entries"].as_array().expect("entries");
+    let audited = entries.iter().any(|e| e["action"] == "store.backup");
+    assert!(audited, "a backup is audited: {audit}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -37,7 +37,12 @@ pub(super) fn drift(view: &impl RawRead) -> Result<Vec<String>, StoreError> {
         let mut expected: BTreeMap<String, u64> = BTreeMap::new();
         for user in &users {
             if let Some(key) = (index.key)(user) {
-                expected.insert(key, user.id);
+                if let Some(other) = expected.insert(key.clone(), user.id) {
+                    report.drift(format!(
+                        "{} `{key}` is held by both {other} and {}",
+                        index.field, user.id
+                    ));
+                }
             }
         }
         let stored: BTreeMap<String, u64> = view
