@@ -45,19 +45,44 @@ pub fn render() -> String {
     install().map(PrometheusHandle::render).unwrap_or_default()
 }
 
+/// The standard methods; any other token is `OTHER` (hyper accepts any).
+const METHODS: [&str; 8] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "OTHER",
+];
+
+/// A request counter and its latency histogram.
+type HttpHandles = (metrics::Counter, metrics::Histogram);
+
+thread_local! {
+    /// Handles already registered, per thread (no lock, no label strings
+    /// built per request): (method, status) -> route -> handles.
+    static HTTP_HANDLES: std::cell::RefCell<
+        std::collections::HashMap<(usize, u16), std::collections::HashMap<String, HttpHandles>>,
+    > = std::cell::RefCell::default();
+}
+
 /// One answered HTTP request: the route as declared (`/api/v1/users/{id}`),
 /// never the raw path, so ids do not explode the label space.
 pub fn http_request(method: &str, route: &str, status: u16, seconds: f64) {
-    // Any token is a method to hyper: only the standard ones become labels.
-    let known = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
-    let method = known.into_iter().find(|m| *m == method).unwrap_or("OTHER");
-    let labels = [
-        ("method", method.to_owned()),
-        ("route", route.to_owned()),
-        ("status", status.to_string()),
-    ];
-    counter!("gatehouse_http_requests_total", &labels).increment(1);
-    histogram!(HTTP_SECONDS, &labels[..2]).record(seconds);
+    let method = METHODS[..7].iter().position(|m| *m == method).unwrap_or(7);
+    HTTP_HANDLES.with(|handles| {
+        let mut handles = handles.borrow_mut();
+        let by_route = handles.entry((method, status)).or_default();
+        if !by_route.contains_key(route) {
+            let labels = [
+                ("method", METHODS[method].to_owned()),
+                ("route", route.to_owned()),
+                ("status", status.to_string()),
+            ];
+            let counter = counter!("gatehouse_http_requests_total", &labels);
+            let histogram = histogram!(HTTP_SECONDS, &labels[..2]);
+            by_route.insert(route.to_owned(), (counter, histogram));
+        }
+        if let Some((counter, histogram)) = by_route.get(route) {
+            counter.increment(1);
+            histogram.record(seconds);
+        }
+    });
 }
 
 /// A sign-in decided at `door` (http, ftp, sso): `ok`, `refused` or `locked`.

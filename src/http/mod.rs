@@ -98,15 +98,15 @@ async fn track(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let started = std::time::Instant::now();
-    let method = request.method().as_str().to_owned();
+    let method = request.method().clone();
     let route = request
         .extensions()
         .get::<axum::extract::MatchedPath>()
-        .map_or("unmatched", |path| path.as_str())
-        .to_owned();
+        .cloned();
     let response = next.run(request).await;
     let seconds = started.elapsed().as_secs_f64();
-    crate::telemetry::http_request(&method, &route, response.status().as_u16(), seconds);
+    let route = route.as_ref().map_or("unmatched", |path| path.as_str());
+    crate::telemetry::http_request(method.as_str(), route, response.status().as_u16(), seconds);
     response
 }
 
