@@ -13,6 +13,10 @@
 //! Run: `cargo bench --bench mail` (about a minute on 2 cores). Needs
 //! `/usr/bin/python3 -m aiosmtpd` (Debian: python3-aiosmtpd).
 
+#[path = "../tests/it/process.rs"]
+#[allow(dead_code)]
+mod process;
+
 #[path = "../tests/it/smtp.rs"]
 #[allow(dead_code)]
 mod smtp;

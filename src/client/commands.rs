@@ -137,18 +137,22 @@ async fn ids(client: &ApiClient, users: &[String]) -> Result<Vec<u64>, ClientErr
     Ok(ids)
 }
 
+/// Runs the bulk action `action` on `users` (logins or ids), with the
+/// action's own parameters in `extra`, and renders the per-id results.
 async fn bulk(
     client: &ApiClient,
     connection: &Connection,
     action: &str,
-    body: Value,
+    users: &[String],
+    mut extra: Value,
 ) -> Result<String, ClientError> {
+    extra["ids"] = json!(ids(client, users).await?);
     let reply = client
         .call(
             Method::POST,
             &format!("/users/actions/{action}"),
             &[],
-            Some(body),
+            Some(extra),
         )
         .await?;
     Ok(render(connection, &reply, print_results))
@@ -230,44 +234,18 @@ pub async fn users(
             }))
         }
         UserAction::Activate { users } => {
-            bulk(
-                &client,
-                connection,
-                "activate",
-                json!({ "ids": ids(&client, &users).await? }),
-            )
-            .await
+            bulk(&client, connection, "activate", &users, json!({})).await
         }
         UserAction::Deactivate { users } => {
-            bulk(
-                &client,
-                connection,
-                "deactivate",
-                json!({ "ids": ids(&client, &users).await? }),
-            )
-            .await
+            bulk(&client, connection, "deactivate", &users, json!({})).await
         }
-        UserAction::Mask { users } => {
-            bulk(
-                &client,
-                connection,
-                "mask",
-                json!({ "ids": ids(&client, &users).await? }),
-            )
-            .await
-        }
+        UserAction::Mask { users } => bulk(&client, connection, "mask", &users, json!({})).await,
         UserAction::Delete { users } => {
-            bulk(
-                &client,
-                connection,
-                "delete",
-                json!({ "ids": ids(&client, &users).await? }),
-            )
-            .await
+            bulk(&client, connection, "delete", &users, json!({})).await
         }
         UserAction::SetRoles { users, roles } => {
-            let body = json!({ "ids": ids(&client, &users).await?, "roles": roles });
-            bulk(&client, connection, "set-system-roles", body).await
+            let roles = json!({ "roles": roles });
+            bulk(&client, connection, "set-system-roles", &users, roles).await
         }
     }
 }
@@ -319,15 +297,17 @@ pub async fn ftp(connection: &Connection, action: FtpAction) -> Result<String, C
             quota_files,
             activate,
         } => {
-            let body = json!({ "ids": ids(&client, &users).await?, "quota_mb": quota_mb, "quota_files": quota_files, "activate": activate });
-            bulk(&client, connection, "create-ftp-accounts", body).await
+            let account =
+                json!({ "quota_mb": quota_mb, "quota_files": quota_files, "activate": activate });
+            bulk(&client, connection, "create-ftp-accounts", &users, account).await
         }
         FtpAction::DeleteAccounts { users } => {
             bulk(
                 &client,
                 connection,
                 "delete-ftp-accounts",
-                json!({ "ids": ids(&client, &users).await? }),
+                &users,
+                json!({}),
             )
             .await
         }

@@ -174,15 +174,7 @@ async fn offline_backups_restore_whole_and_damage_is_refused() {
         .await
         .expect("login");
     assert_eq!(login.status(), 200, "passwords came along");
-    let audit: Value = client
-        .get(format!("{}/api/v1/audit?limit=5", process.base))
-        .bearer_auth(&root)
-        .send()
-        .await
-        .expect("audit")
-        .json()
-        .await
-        .expect("json");
+    let audit = process.get_json("/api/v1/audit?limit=5", &root).await;
     let entries = audit["entries"].as_array().expect("entries");
     let audited = entries.iter().any(|e| e["action"] == "store.backup");
     assert!(audited, "a backup is audited: {audit}");

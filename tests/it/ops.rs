@@ -78,15 +78,7 @@ async fn a_lost_root_token_is_replaced_on_the_stopped_daemon() {
     };
     assert_eq!(status(old).await, 401, "the old token is revoked");
     assert_eq!(status(new.to_owned()).await, 200);
-    let audit: Value = client
-        .get(format!("{}/api/v1/audit?limit=5", process.base))
-        .bearer_auth(new)
-        .send()
-        .await
-        .expect("audit")
-        .json()
-        .await
-        .expect("json");
+    let audit = process.get_json("/api/v1/audit?limit=5", new).await;
     let entry = &audit["entries"][0];
     assert_eq!(
         (entry["action"].as_str(), entry["actor"].is_null()),

@@ -6,6 +6,14 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// A loopback port nothing listens on (yet), for a server a test starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 pub struct Process {
     child: Child,
     pub base: String,
@@ -20,10 +28,7 @@ impl Process {
 
     /// As [`Process::start`], with more `GATEHOUSE_*` settings in `env`.
     pub fn start_with(data_dir: &Path, log: &str, env: &[(&str, &str)]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
+        let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
             .arg("serve")
             .env("GATEHOUSE_DATA_DIR", data_dir)
@@ -46,7 +51,19 @@ impl Process {
         process
     }
 
-    #[allow(dead_code, reason = "read by benches/directory.rs")]
+    /// GET `path` on the process's API as `token`; the JSON answer.
+    pub async fn get_json(&self, path: &str, token: &str) -> serde_json::Value {
+        reqwest::Client::new()
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("a JSON answer")
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -3,6 +3,7 @@
 //! is read back through `peers/maildir.py`, so bodies are decoded by Python's
 //! own email package.
 
+pub use crate::process::free_port;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -33,14 +34,6 @@ impl Arrived {
 pub struct Smtp {
     child: Option<Child>,
     maildir: PathBuf,
-}
-
-/// A loopback port nothing listens on (yet).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 impl Smtp {

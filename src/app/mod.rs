@@ -1,21 +1,31 @@
 //! Wiring: opens the store, builds the directory service, serves the admin API
-//! and FTPS, and shuts down gracefully (in-flight requests finish, the store is flushed).
+//! and FTPS, and shuts down gracefully (in-flight requests finish, the store is
+//! flushed). The commands run on a stopped daemon's data directory are in
+//! [`offline`]; files written whole and private in [`files`].
+
+mod files;
+mod offline;
+
+pub use files::write_aside;
+pub use offline::{
+    backup, export_users, import_users, rescan_ftp_usage, reset_root_token, restore, sync_ldap,
+    verify,
+};
 
 use crate::config::{Config, MissingUserAction};
 use crate::domain::clock::{Clock, SystemClock};
 use crate::service::Directory;
 use crate::service::secrets::{self, SecretSealer};
-use crate::service::sync::{SyncMode, SyncPolicy, SyncReport};
+use crate::service::sync::SyncPolicy;
 use crate::store::sled::SledStore;
 use anyhow::Context;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-const ROOT_TOKEN_FILE: &str = "root.token";
+pub(crate) const ROOT_TOKEN_FILE: &str = "root.token";
 
 /// A started daemon: its bound address and a handle to stop it.
 pub struct Running {
@@ -33,7 +43,7 @@ pub struct Running {
 
 /// Opens the store and the directory service; on the first start, writes the
 /// root token file.
-fn open_directory(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Directory> {
+pub(crate) fn open_directory(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Directory> {
     let open_files = crate::host::harden_process();
     tracing::debug!(open_files, "umask 077; open-files limit");
     crate::host::make_private(&config.data_dir).with_context(|| {
@@ -54,15 +64,14 @@ fn open_directory(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Dire
             .context("cannot open the directory")?;
     if let Some(token) = root_token {
         let path = config.data_dir.join(ROOT_TOKEN_FILE);
-        write_secret_file(&path, &token)
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        files::write_secret(&path, &token)?;
         tracing::info!(file = %path.display(), "first start: root API token written");
     }
     Ok(directory)
 }
 
 /// Connects the directory to LDAP when `ldap.url` is set.
-fn attach_ldap(directory: &Directory, config: &Config) -> anyhow::Result<bool> {
+pub(crate) fn attach_ldap(directory: &Directory, config: &Config) -> anyhow::Result<bool> {
     if config.ldap.url.is_none() {
         return Ok(false);
     }
@@ -91,220 +100,6 @@ async fn scheduled_sync(
             tracing::warn!(%error, "scheduled directory sync did not run");
         }
     }
-}
-
-/// `gatehouse ldap sync`: one sync run against the store, reporting progress.
-pub async fn sync_ldap(
-    config: &Config,
-    mode: SyncMode,
-    progress: &(dyn Fn(usize) + Sync),
-) -> anyhow::Result<SyncReport> {
-    let directory = open_directory(config, Arc::new(SystemClock))?;
-    if !attach_ldap(&directory, config)? {
-        anyhow::bail!("ldap.url is not set");
-    }
-    let report = directory
-        .sync
-        .sync_directory(mode, progress)
-        .await
-        .context("sync failed")?;
-    directory.flush().context("flushing the store")?;
-    Ok(report)
-}
-
-/// `gatehouse root-token reset`: revokes the root user's API tokens, issues a
-/// new one and writes it to the root token file. Returns the file's path.
-pub fn reset_root_token(config: &Config) -> anyhow::Result<std::path::PathBuf> {
-    let directory = open_directory(config, Arc::new(SystemClock))?;
-    let token = directory
-        .credentials
-        .reset_root_token()
-        .context("issuing a new root token")?;
-    directory.flush().context("flushing the store")?;
-    let path = config.data_dir.join(ROOT_TOKEN_FILE);
-    write_secret_file(&path, &token).with_context(|| format!("cannot write {}", path.display()))?;
-    tracing::info!(file = %path.display(), "root API token reset");
-    Ok(path)
-}
-
-/// A new file at `path`, readable by the owner only.
-fn private_file(path: &Path) -> anyhow::Result<std::fs::File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true).write(true).create_new(true);
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))
-}
-
-/// Writes a file at `path` through `write` into a 0600 temporary file beside
-/// it, synced, then renamed over `path`: an interrupted or failed write
-/// leaves any earlier file at `path` as it was.
-pub fn write_aside<T>(
-    path: &Path,
-    write: impl FnOnce(&mut std::fs::File) -> anyhow::Result<T>,
-) -> anyhow::Result<T> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temporary = path.with_file_name(format!(".{name}.{}.partial", std::process::id()));
-    let _ = std::fs::remove_file(&temporary);
-    let mut file = private_file(&temporary)?;
-    let written = write(&mut file).and_then(|value| {
-        file.sync_all().context("syncing")?;
-        std::fs::rename(&temporary, path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        Ok(value)
-    });
-    if written.is_err() {
-        let _ = std::fs::remove_file(&temporary);
-    }
-    written
-}
-
-/// `gatehouse backup --out FILE` with the daemon stopped: a consistent
-/// backup of the store and the sealing key, mode 0600, audited.
-pub fn backup(config: &Config, out: &Path) -> anyhow::Result<crate::store::BackupSummary> {
-    let directory = open_directory(config, Arc::new(SystemClock))?;
-    let summary = write_aside(out, |file| {
-        let mut writer = std::io::BufWriter::new(file);
-        let summary = directory
-            .backup(None, &mut writer)
-            .context("taking the backup")?;
-        writer.flush().context("writing the backup")?;
-        Ok(summary)
-    })?;
-    directory.flush().context("flushing the store")?;
-    Ok(summary)
-}
-
-/// `gatehouse restore FILE`: a backup into an empty data directory, checked
-/// whole before anything is written; the store is then opened and verified,
-/// and set aside (`store.rejected`) if it does not verify.
-pub fn restore(config: &Config, backup: &Path) -> anyhow::Result<crate::store::BackupSummary> {
-    crate::host::make_private(&config.data_dir)
-        .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
-    let key_path = config.data_dir.join(secrets::KEY_FILE);
-    if key_path.exists() {
-        anyhow::bail!(
-            "{} already holds a sealing key; restore only into an empty data directory",
-            config.data_dir.display()
-        );
-    }
-    let (summary, files) = SledStore::restore(&config.data_dir, backup, &[secrets::KEY_FILE])
-        .with_context(|| format!("cannot restore {}", backup.display()))?;
-    for (_, content) in files {
-        write_aside(&key_path, |file| Ok(file.write_all(&content)?))?;
-    }
-    let verified = open_directory(config, Arc::new(SystemClock)).and_then(|directory| {
-        let drift = directory.verify().context("verifying the restored store")?;
-        directory.flush().context("flushing the store")?;
-        Ok(drift)
-    });
-    match verified {
-        Ok(drift) if drift.is_empty() => Ok(summary),
-        outcome => {
-            let _ = std::fs::rename(
-                config.data_dir.join("store"),
-                config.data_dir.join("store.rejected"),
-            );
-            let _ = std::fs::remove_file(&key_path);
-            let why = match outcome {
-                Ok(drift) => format!(
-                    "{} drifts, first: {}",
-                    drift.len(),
-                    drift.first().cloned().unwrap_or_default()
-                ),
-                Err(error) => format!("{error:#}"),
-            };
-            anyhow::bail!(
-                "the restored store is not consistent ({why}); it was moved to store.rejected"
-            )
-        }
-    }
-}
-
-/// `gatehouse verify`: every drift between the store's indexes and records.
-pub fn verify(config: &Config) -> anyhow::Result<Vec<String>> {
-    let directory = open_directory(config, Arc::new(SystemClock))?;
-    Ok(directory.verify()?)
-}
-
-/// `gatehouse ftp rescan`: recomputes every FTP account's usage from disk.
-pub fn rescan_ftp_usage(config: &Config) -> anyhow::Result<usize> {
-    let directory = open_directory(config, Arc::new(SystemClock))?;
-    let scanned = directory.ftp.rescan_all_ftp().context("rescan failed")?;
-    directory.flush().context("flushing the store")?;
-    Ok(scanned)
-}
-
-/// The root user acting for a command run against a stopped daemon.
-fn root_principal(directory: &Directory) -> anyhow::Result<crate::service::Principal> {
-    let root = directory
-        .accounts
-        .find_root()
-        .context("the root user is missing")?;
-    Ok(crate::service::Principal {
-        user: root,
-        via: crate::domain::credentials::TokenKind::Api,
-    })
-}
-
-/// `gatehouse users export`: writes every user as CSV to `out` (a file made
-/// 0600 once the store is open, or standard output), calling `progress` with
-/// the count after each page. Returns how many were written.
-pub fn export_users(
-    config: &Config,
-    out: Option<&std::path::Path>,
-    progress: &dyn Fn(usize),
-) -> anyhow::Result<usize> {
-    let directory = open_directory(config, Arc::new(SystemClock))?;
-    let principal = root_principal(&directory)?;
-    let mut out: Box<dyn std::io::Write> = match out {
-        Some(path) => {
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create(true).truncate(true);
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let file = options
-                .open(path)
-                .with_context(|| format!("cannot create {}", path.display()))?;
-            Box::new(std::io::BufWriter::new(file))
-        }
-        None => Box::new(std::io::stdout().lock()),
-    };
-    let mut query = crate::service::index::UserQuery::default();
-    out.write_all(&crate::service::exchange::UserExchange::header())?;
-    let mut written = 0;
-    loop {
-        let page = directory.exchange.export_page(&principal, &query)?;
-        out.write_all(&page.csv)?;
-        written += page.rows;
-        progress(written);
-        match page.next {
-            Some(next) => query.after = Some(next),
-            None => break,
-        }
-    }
-    out.flush()?;
-    Ok(written)
-}
-
-/// `gatehouse users import`: plans and (unless `dry_run`) applies `csv`.
-pub async fn import_users(
-    config: &Config,
-    csv: &[u8],
-    mode: crate::service::exchange::ImportMode,
-    dry_run: bool,
-) -> anyhow::Result<crate::service::exchange::ImportReport> {
-    let directory = open_directory(config, Arc::new(SystemClock))?;
-    let principal = root_principal(&directory)?;
-    let report = directory
-        .exchange
-        .import(&principal, csv, mode, dry_run)
-        .await?;
-    directory.flush().context("flushing the store")?;
-    Ok(report)
 }
 
 /// Starts everything `config` asks for, with `clock` as the time source.
@@ -493,8 +288,7 @@ fn sealer(data_dir: &Path) -> anyhow::Result<SecretSealer> {
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             let key = SecretSealer::generate_key()?;
             let encoded = data_encoding::HEXLOWER.encode(&key);
-            write_secret_file(&path, &encoded)
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            files::write_secret(&path, &encoded)?;
             encoded
         }
         Err(error) => return Err(error).with_context(|| format!("cannot read {}", path.display())),
@@ -505,24 +299,4 @@ fn sealer(data_dir: &Path) -> anyhow::Result<SecretSealer> {
         .and_then(|bytes| bytes.try_into().ok())
         .with_context(|| format!("{} does not hold a 256-bit hex key", path.display()))?;
     Ok(SecretSealer::new(&key)?)
-}
-
-/// Writes `secret` to `path`, readable by the owner only.
-fn write_secret_file(path: &Path, secret: &str) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        options.mode(0o600);
-        let mut file = options.open(path)?;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        writeln!(file, "{secret}")?;
-        file.sync_all()
-    }
-    #[cfg(not(unix))]
-    {
-        let mut file = options.open(path)?;
-        writeln!(file, "{secret}")
-    }
 }
