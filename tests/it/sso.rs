@@ -221,6 +221,17 @@ async fn every_refusal_gets_one_neutral_answer_and_changes_nothing() {
     assert_eq!(flow.finish_json().await.0, 200);
     let (status, body) = flow.finish_json().await;
     refusals.push(("reused state and code", status, body));
+    // Eight copies of one callback racing: exactly one signs in.
+    let flow = walk(&daemon.base, "response=json", "ines-sub").await;
+    let racing: Vec<_> = (0..8).map(|_| flow.finish_json()).collect();
+    let answers = futures_util::future::join_all(racing).await;
+    let signed_in = answers.iter().filter(|(status, _)| *status == 200).count();
+    assert_eq!(signed_in, 1, "{answers:?}");
+    let raced = answers
+        .into_iter()
+        .find(|(status, _)| *status != 200)
+        .expect("a refusal");
+    refusals.push(("the same state racing", raced.0, raced.1));
     // A callback in another browser than the one that started the sign-in.
     let flow = walk(&daemon.base, "response=json", "ines-sub").await;
     let stranger = reqwest::Client::new();
