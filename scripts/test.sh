@@ -35,6 +35,12 @@ if ! cmp -s tests/it/peers/oidc/package.json "$peer/package.json" || [ ! -d "$pe
   cp tests/it/peers/oidc/package.json "$peer/package.json"
   npm install --prefix "$peer" --no-audit --no-fund --loglevel=error
 fi
+# openapi-spec-validator (PyPI, pinned) checks the API description.
+validator=target/openapi-peer
+if ! "$validator/bin/python" -c 'import openapi_spec_validator' 2>/dev/null; then
+  python3 -m venv "$validator"
+  "$validator/bin/pip" install --quiet --disable-pip-version-check openapi-spec-validator==0.9.0
+fi
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 cargo test --all-features

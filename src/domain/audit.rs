@@ -19,7 +19,7 @@ pub struct AuditEntry {
 }
 
 /// Every kind of recorded change, written as `area.verb` on the wire and on disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum AuditAction {
     #[serde(rename = "ftp.create_account")]
     FtpCreateAccount,

@@ -11,7 +11,7 @@ use std::time::Duration;
 pub type MailId = u64;
 
 /// What a mail is about; each kind has its template.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MailKind {
     Activation,
@@ -85,7 +85,7 @@ impl MailKind {
 }
 
 /// Where a mail is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MailStatus {
     Queued,

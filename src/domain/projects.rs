@@ -12,7 +12,19 @@ pub type ProjectId = u64;
 pub type ResourceId = u64;
 
 /// A member's role in a project; each step includes everything below it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ProjectRole {
     /// Creates records; views and changes their own and those assigned to them.

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 pub type UserId = u64;
 
 /// Where an account comes from; decides how it may sign in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UserType {
     System,
@@ -27,7 +27,7 @@ pub enum UserType {
 }
 
 /// Whether an account may be used at all.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Pending,
@@ -36,7 +36,7 @@ pub enum Status {
 }
 
 /// Postal address, visible to admins and the user.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Address {
     pub supplement: Option<String>,
@@ -176,7 +176,7 @@ fn is_default<T: Default + PartialEq>(value: &T) -> bool {
 }
 
 /// Rights on a user record granted to a user or to the members of a group.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccessGrant {
     pub user: Option<UserId>,
@@ -190,7 +190,7 @@ pub struct AccessGrant {
 }
 
 /// A right on a user record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
 pub enum Right {
     Read,
     Write,

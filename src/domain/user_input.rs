@@ -2,11 +2,11 @@
 //! record: field validation, immutable login, type rules.
 
 use super::ValidationError;
-use super::clock::Timestamp;
 use super::names::{Email, Login};
 use super::roles::SystemRole;
 use super::schedule::MailSchedule;
 use super::user::{Address, Status, User, UserType};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,7 +26,7 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 
 /// A partial update of a user's profile and settings; absent fields stay as they are,
 /// `null` clears a field.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     #[serde(rename = "type")]
@@ -59,9 +59,9 @@ pub struct UserPatch {
     #[serde(default, deserialize_with = "nullable")]
     pub address: Option<Option<Address>>,
     #[serde(default, deserialize_with = "nullable")]
-    pub login_valid_from: Option<Option<Timestamp>>,
+    pub login_valid_from: Option<Option<DateTime<Utc>>>,
     #[serde(default, deserialize_with = "nullable")]
-    pub login_valid_to: Option<Option<Timestamp>>,
+    pub login_valid_to: Option<Option<DateTime<Utc>>>,
     pub require_password_change: Option<bool>,
     pub require_email_confirmation: Option<bool>,
     pub require_2fa: Option<bool>,
@@ -77,12 +77,12 @@ pub struct UserPatch {
     pub mail_schedule: Option<Option<Value>>,
     pub confirm_email: Option<bool>,
     #[serde(default, deserialize_with = "nullable")]
-    pub confirm_email_sent_at: Option<Option<Timestamp>>,
+    pub confirm_email_sent_at: Option<Option<DateTime<Utc>>>,
     pub welcome_email: Option<bool>,
 }
 
 /// A user to create: the patch fields plus what only exists at creation.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct NewUser {
     #[serde(default)]
     pub status: Option<Status>,
@@ -108,7 +108,7 @@ impl NewUser {
 
 /// What a visitor sends to register themselves; becomes a pending
 /// `self_registered` user.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Registration {
     pub login: Option<String>,

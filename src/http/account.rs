@@ -5,42 +5,62 @@ use super::AppState;
 use super::error::ApiResult;
 use super::extract::{ApiJson, Auth};
 use super::users::user_json;
+use super::views::UserView;
 use crate::domain::user_input::Registration;
 use crate::service::{Enrolment, IssuedToken, LoginRequest, Session};
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/login", post(login))
-        .route("/register", post(register))
-        .route("/activate", post(activate))
-        .route("/password-reset", post(reset_password))
-        .route("/confirm-email", post(confirm_email))
-        .route("/me", get(me))
-        .route("/me/password", post(change_password))
-        .route("/me/api-token", post(issue_api_token))
-        .route("/me/2fa", post(begin_two_factor).delete(disable_two_factor))
-        .route("/me/2fa/confirm", post(confirm_two_factor))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(register))
+        .routes(routes!(activate))
+        .routes(routes!(reset_password))
+        .routes(routes!(confirm_email))
+        .routes(routes!(me))
+        .routes(routes!(change_password))
+        .routes(routes!(issue_api_token))
+        .routes(routes!(begin_two_factor, disable_two_factor))
+        .routes(routes!(confirm_two_factor))
 }
 
+/// A new session.
+#[derive(Serialize, ToSchema)]
+struct SessionAnswer {
+    /// Send as `Authorization: Bearer <token>`.
+    token: String,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    user: UserView,
+}
+
+/// Signs in with login (or email) and password, plus a 2FA code when enrolled.
+#[utoipa::path(post, path = "/login", tag = "account", security(()),
+    request_body = LoginRequest,
+    responses((status = 200, description = "Signed in", body = SessionAnswer)))]
 async fn login(
     State(state): State<AppState>,
     super::client::ClientIp(client): super::client::ClientIp,
     ApiJson(request): ApiJson<LoginRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SessionAnswer>> {
     let session: Session = state.directory.signin.login(request, client).await?;
-    Ok(Json(json!({
-        "token": session.token,
-        "expires_at": session.expires_at,
-        "user": user_json(&session.user),
-    })))
+    Ok(Json(SessionAnswer {
+        token: session.token,
+        expires_at: session.expires_at,
+        user: UserView::from(session.user.as_ref()),
+    }))
 }
 
+/// Registers a visitor as a pending, self-registered user.
+#[utoipa::path(post, path = "/register", tag = "account", security(()),
+    request_body = Registration,
+    responses((status = 201, description = "Registered, pending approval", body = UserView)))]
 async fn register(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<Registration>,
@@ -49,13 +69,17 @@ async fn register(
     Ok((StatusCode::CREATED, Json(user_json(&user))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TokenWithPassword {
     token: String,
     password: String,
 }
 
+/// Redeems an activation link's token, setting the first password.
+#[utoipa::path(post, path = "/activate", tag = "account", security(()),
+    request_body = TokenWithPassword,
+    responses((status = 200, description = "Activated", body = UserView)))]
 async fn activate(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<TokenWithPassword>,
@@ -68,6 +92,10 @@ async fn activate(
     Ok(Json(user_json(&user)))
 }
 
+/// Redeems a password-reset link's token.
+#[utoipa::path(post, path = "/password-reset", tag = "account", security(()),
+    request_body = TokenWithPassword,
+    responses((status = 200, description = "Password set", body = UserView)))]
 async fn reset_password(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<TokenWithPassword>,
@@ -80,12 +108,16 @@ async fn reset_password(
     Ok(Json(user_json(&user)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TokenOnly {
     token: String,
 }
 
+/// Redeems an email-confirmation link's token.
+#[utoipa::path(post, path = "/confirm-email", tag = "account", security(()),
+    request_body = TokenOnly,
+    responses((status = 200, description = "Address confirmed", body = UserView)))]
 async fn confirm_email(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<TokenOnly>,
@@ -94,18 +126,25 @@ async fn confirm_email(
     Ok(Json(user_json(&user)))
 }
 
+/// The signed-in user.
+#[utoipa::path(get, path = "/me", tag = "account", security(("bearer" = []), ("sso_cookie" = [])),
+    responses((status = 200, description = "The signed-in user", body = UserView)))]
 async fn me(State(state): State<AppState>, Auth(principal): Auth) -> ApiResult<Json<Value>> {
     let user = state.directory.credentials.me(&principal)?;
     Ok(Json(user_json(&user)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PasswordChange {
     old_password: String,
     new_password: String,
 }
 
+/// Changes one's own password, proving the old one.
+#[utoipa::path(post, path = "/me/password", tag = "account",
+    request_body = PasswordChange,
+    responses((status = 204, description = "Changed")))]
 async fn change_password(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -119,6 +158,9 @@ async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Issues one's own API token (also the FTP password of SSO users), replacing the old one.
+#[utoipa::path(post, path = "/me/api-token", tag = "account",
+    responses((status = 201, description = "Shown once", body = IssuedToken)))]
 async fn issue_api_token(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -134,6 +176,9 @@ async fn issue_api_token(
     ))
 }
 
+/// Starts TOTP enrolment: the secret and its `otpauth://` URI.
+#[utoipa::path(post, path = "/me/2fa", tag = "account",
+    responses((status = 201, description = "Enrolment started", body = Enrolment)))]
 async fn begin_two_factor(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -144,12 +189,16 @@ async fn begin_two_factor(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Code {
     code: String,
 }
 
+/// Confirms TOTP enrolment with a current code.
+#[utoipa::path(post, path = "/me/2fa/confirm", tag = "account",
+    request_body = Code,
+    responses((status = 200, description = "2FA on", body = UserView)))]
 async fn confirm_two_factor(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -162,6 +211,10 @@ async fn confirm_two_factor(
     Ok(Json(user_json(&user)))
 }
 
+/// Turns one's own TOTP off with a current code.
+#[utoipa::path(delete, path = "/me/2fa", tag = "account",
+    request_body = Code,
+    responses((status = 200, description = "2FA off", body = UserView)))]
 async fn disable_two_factor(
     State(state): State<AppState>,
     Auth(principal): Auth,

@@ -5,18 +5,18 @@
 use super::AppState;
 use super::error::ApiResult;
 use super::extract::Auth;
-use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Bytes handed to the response at a time.
 const CHUNK: usize = 256 * 1024;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/backup", get(backup))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(backup))
 }
 
 /// A writer that hands full chunks to the response body.
@@ -45,6 +45,10 @@ impl std::io::Write for ToBody {
     }
 }
 
+/// A consistent backup of the running daemon, streamed; root's API token only.
+#[utoipa::path(get, path = "/backup", tag = "operations",
+    responses((status = 200, description = "The backup file",
+        content_type = "application/octet-stream", body = Vec<u8>)))]
 async fn backup(State(state): State<AppState>, Auth(principal): Auth) -> ApiResult<Response> {
     state.directory.require_root(&principal)?;
     let actor = Some(principal.user.id);

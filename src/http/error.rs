@@ -5,7 +5,28 @@ use crate::service::ServiceError;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The body of every error answer.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong: a stable code, a message for people, the offending field.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable and machine-readable: `invalid_field`, `not_found`, `forbidden`, ...
+    pub code: String,
+    pub message: String,
+    /// The request field or parameter at fault (`invalid_field`, `duplicate`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Also sent as the `X-Request-Id` header; find it in the server log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
 
 /// An error answer of the admin API.
 #[derive(Debug)]
@@ -46,16 +67,14 @@ impl ApiError {
         )
     }
 
-    /// The JSON object under `"error"`, also used per id in bulk results.
-    pub fn body(&self) -> serde_json::Value {
-        let mut body = json!({ "code": self.code, "message": self.message });
-        if let Some(field) = &self.field {
-            body["field"] = json!(field);
+    /// The object under `"error"`, also used per id in bulk results.
+    pub fn body(&self) -> ErrorDetail {
+        ErrorDetail {
+            code: self.code.to_owned(),
+            message: self.message.clone(),
+            field: self.field.clone(),
+            request_id: super::request_id::current(),
         }
-        if let Some(id) = super::request_id::current() {
-            body["request_id"] = json!(id);
-        }
-        body
     }
 }
 
@@ -110,7 +129,8 @@ impl From<ServiceError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, Json(json!({ "error": self.body() }))).into_response();
+        let body = ErrorBody { error: self.body() };
+        let mut response = (self.status, Json(body)).into_response();
         let headers = response.headers_mut();
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

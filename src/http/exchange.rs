@@ -8,26 +8,28 @@ use super::extract::Auth;
 use super::users::parse_query;
 use crate::service::exchange::{ImportMode, ImportReport, UserExchange};
 use crate::service::{Directory, Principal};
+use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The export; merged under the request timeout with the other routes.
-pub fn export_routes() -> Router<AppState> {
-    Router::new().route("/users.csv", get(export))
+pub fn export_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(export))
 }
 
 /// The import, with `max_import_bytes` as its body limit and no timeout.
-pub fn import_routes(max_bytes: usize) -> Router<AppState> {
-    Router::new()
-        .route("/users/import", post(import))
+pub fn import_routes(max_bytes: usize) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(import))
         .layer(DefaultBodyLimit::max(max_bytes))
 }
 
@@ -39,6 +41,12 @@ struct Export {
     done: bool,
 }
 
+/// The users as CSV, with the same filters as `GET /users`; streamed page by page.
+#[utoipa::path(get, path = "/users.csv", tag = "users",
+    params(("type" = Option<String>, Query, description = "Filters as for GET /users"),
+        ("status" = Option<String>, Query), ("group" = Option<String>, Query),
+        ("archived" = Option<String>, Query), ("q" = Option<String>, Query)),
+    responses((status = 200, description = "CSV", content_type = "text/csv", body = String)))]
 async fn export(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -96,14 +104,21 @@ async fn export(
         .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ImportParams {
     mode: ImportMode,
+    /// Plan only; change nothing.
     #[serde(default)]
     dry_run: bool,
 }
 
+/// Plans or applies a users CSV; 400 (or 409 on a version conflict) naming
+/// the first bad line, with every problem and the plan.
+#[utoipa::path(post, path = "/users/import", tag = "users", params(ImportParams),
+    request_body(content = String, content_type = "text/csv"),
+    responses((status = 200, description = "The plan, applied unless a dry run", body = ImportReport)))]
 async fn import(
     State(state): State<AppState>,
     Auth(principal): Auth,

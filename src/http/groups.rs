@@ -5,55 +5,86 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, Auth};
 use super::views::{AuditEntryView, GroupView};
 use crate::service::sync::SyncMode;
+use crate::service::sync::{SyncReport, SyncStatus};
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 const DEFAULT_AUDIT_PAGE: usize = 100;
 const MAX_AUDIT_PAGE: usize = 1000;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/groups", get(list).post(create))
-        .route("/groups/{name}", delete(remove))
-        .route("/audit", get(audit))
-        .route("/ldap/sync", axum::routing::post(ldap_sync))
-        .route("/ldap/status", get(ldap_status))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_groups, create_group))
+        .routes(routes!(delete_group))
+        .routes(routes!(audit))
+        .routes(routes!(ldap_sync))
+        .routes(routes!(ldap_status))
 }
 
-#[derive(Deserialize)]
+/// Every group with its member count.
+#[derive(Serialize, ToSchema)]
+struct GroupList {
+    groups: Vec<GroupView>,
+}
+
+/// One page of the audit trail, newest first.
+#[derive(Serialize, ToSchema)]
+struct AuditPage {
+    entries: Vec<AuditEntryView>,
+    /// Pass as `before` for the next page; null on the last.
+    next_before: Option<u64>,
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewGroup {
     name: String,
     description: Option<String>,
 }
 
-async fn create(
+/// Creates a manual group.
+#[utoipa::path(post, path = "/groups", tag = "groups", request_body = NewGroup,
+    responses((status = 201, description = "Created", body = GroupView)))]
+async fn create_group(
     State(state): State<AppState>,
     Auth(principal): Auth,
     ApiJson(request): ApiJson<NewGroup>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<GroupView>)> {
     let group =
         state
             .directory
             .groups
             .create_group(&principal, request.name, request.description)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!(GroupView::new(&group, None))),
-    ))
+    Ok((StatusCode::CREATED, Json(GroupView::new(&group, None))))
 }
 
-async fn list(State(state): State<AppState>, Auth(principal): Auth) -> ApiResult<Json<Value>> {
-    Ok(Json(
-        json!({ "groups": state.directory.groups.list_groups(&principal)?.iter().map(|g| GroupView::new(&g.group, Some(g.members))).collect::<Vec<_>>() }),
-    ))
+/// Every group, manual and automatic, with member counts.
+#[utoipa::path(get, path = "/groups", tag = "groups",
+    security(("bearer" = []), ("sso_cookie" = [])),
+    responses((status = 200, description = "The groups", body = GroupList)))]
+async fn list_groups(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> ApiResult<Json<GroupList>> {
+    let groups = state.directory.groups.list_groups(&principal)?;
+    Ok(Json(GroupList {
+        groups: groups
+            .iter()
+            .map(|g| GroupView::new(&g.group, Some(g.members)))
+            .collect(),
+    }))
 }
 
-async fn remove(
+/// Deletes a manual group; its members lose it.
+#[utoipa::path(delete, path = "/groups/{name}", tag = "groups",
+    params(("name" = String, Path, description = "The group")),
+    responses((status = 204, description = "Deleted")))]
+async fn delete_group(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(name): Path<String>,
@@ -62,18 +93,25 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct AuditQuery {
+    /// Entries older than this id.
     before: Option<u64>,
+    /// 1 to 1000, default 100.
     limit: Option<usize>,
 }
 
+/// The audit trail, newest first.
+#[utoipa::path(get, path = "/audit", tag = "groups", params(AuditQuery),
+    security(("bearer" = []), ("sso_cookie" = [])),
+    responses((status = 200, description = "One page", body = AuditPage)))]
 async fn audit(
     State(state): State<AppState>,
     Auth(principal): Auth,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AuditPage>> {
     let Query(query) =
         query.map_err(|rejection| ApiError::invalid("query", rejection.body_text()))?;
     let limit = query.limit.unwrap_or(DEFAULT_AUDIT_PAGE);
@@ -90,23 +128,28 @@ async fn audit(
     let next_before = (entries.len() == limit)
         .then(|| entries.last().map(|e| e.id))
         .flatten();
-    Ok(Json(
-        json!({ "entries": entries.iter().map(AuditEntryView::from).collect::<Vec<_>>(), "next_before": next_before }),
-    ))
+    Ok(Json(AuditPage {
+        entries: entries.iter().map(AuditEntryView::from).collect(),
+        next_before,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct SyncQuery {
+    /// `full` (default) or `incremental`.
     mode: Option<SyncMode>,
 }
 
 /// Runs a directory sync now (`?mode=full|incremental`, default full) and returns its report.
+#[utoipa::path(post, path = "/ldap/sync", tag = "groups", params(SyncQuery),
+    responses((status = 200, description = "The run's report", body = SyncReport)))]
 async fn ldap_sync(
     State(state): State<AppState>,
     Auth(principal): Auth,
     query: Result<Query<SyncQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SyncReport>> {
     let Query(query) =
         query.map_err(|rejection| ApiError::invalid("mode", rejection.body_text()))?;
     let report = state
@@ -114,12 +157,16 @@ async fn ldap_sync(
         .sync
         .sync_directory_as(&principal, query.mode.unwrap_or(SyncMode::Full))
         .await?;
-    Ok(Json(json!(report)))
+    Ok(Json(report))
 }
 
+/// Whether a directory is configured, whether a sync runs, and the last run.
+#[utoipa::path(get, path = "/ldap/status", tag = "groups",
+    security(("bearer" = []), ("sso_cookie" = [])),
+    responses((status = 200, description = "Sync status", body = SyncStatus)))]
 async fn ldap_status(
     State(state): State<AppState>,
     Auth(principal): Auth,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(state.directory.sync.sync_status(&principal)?)))
+) -> ApiResult<Json<SyncStatus>> {
+    Ok(Json(state.directory.sync.sync_status(&principal)?))
 }

@@ -9,7 +9,10 @@ mod exchange;
 mod extract;
 mod groups;
 mod mail;
+mod openapi;
+mod organizations;
 mod projects;
+mod records;
 mod request_id;
 pub mod server;
 mod sso;
@@ -23,10 +26,11 @@ use crate::service::Directory;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::get;
 use std::sync::Arc;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -42,10 +46,10 @@ pub fn router(
     sso: Arc<crate::sso::SsoProviders>,
     config: &HttpConfig,
 ) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+    let limited = OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
         .merge(sso::routes())
         .nest(
             "/api/v1",
@@ -55,7 +59,23 @@ pub fn router(
                 .merge(groups::routes())
                 .merge(mail::routes())
                 .merge(sso::api_routes())
-                .merge(projects::routes()),
+                .merge(organizations::routes())
+                .merge(projects::routes())
+                .merge(records::routes()),
+        )
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            config.request_timeout,
+        ));
+    let (routes, description) = limited
+        .nest("/api/v1", exchange::import_routes(config.max_import_bytes))
+        .nest("/api/v1", backup::routes())
+        .split_for_parts();
+    routes
+        .merge(
+            utoipa_swagger_ui::SwaggerUi::new(openapi::DOCS_PATH)
+                .url(openapi::SPEC_PATH, openapi::finish(description)),
         )
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
@@ -65,13 +85,6 @@ pub fn router(
                 "method not allowed on this route",
             )
         })
-        .layer(DefaultBodyLimit::max(config.max_body_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            config.request_timeout,
-        ))
-        .nest("/api/v1", exchange::import_routes(config.max_import_bytes))
-        .nest("/api/v1", backup::routes())
         .layer(axum::middleware::from_fn(track))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             let id = request
@@ -112,6 +125,9 @@ async fn track(
 
 /// Prometheus text: counters and histograms, and the outbox and store
 /// sizes read now.
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(()),
+    responses((status = 200, description = "Prometheus text format 0.0.4",
+        content_type = "text/plain", body = String)))]
 async fn metrics(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> ([(axum::http::HeaderName, &'static str); 1], String) {
@@ -131,11 +147,16 @@ async fn metrics(
 }
 
 /// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations", security(()),
+    responses((status = 200, description = "`ok`", content_type = "text/plain", body = String)))]
 async fn healthz() -> &'static str {
     "ok"
 }
 
 /// Readiness: 200 when every check passes, else 503; each check with its reason.
+#[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
+    responses((status = 200, description = "Ready", body = crate::service::readiness::Readiness),
+        (status = 503, description = "Not ready; see the failing check", body = crate::service::readiness::Readiness)))]
 async fn readyz(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> (StatusCode, axum::Json<crate::service::readiness::Readiness>) {

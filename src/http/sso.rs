@@ -7,13 +7,15 @@
 use super::AppState;
 use super::users::user_json;
 use crate::sso::{Answer, SsoFailure};
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The cookie carrying the state from the login to the callback; under
 /// https with the `__Host-` prefix, so no sibling host can plant one.
@@ -28,19 +30,38 @@ fn state_cookie_name(https: bool) -> &'static str {
 pub const SESSION_COOKIE: &str = "gh_session";
 
 /// `/sso/...`, mounted at the root.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/sso/{provider}/login", get(login))
-        .route("/sso/{provider}/callback", get(callback))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(sso_login))
+        .routes(routes!(sso_callback))
 }
 
 /// `/sso/providers`, mounted under `/api/v1`.
-pub fn api_routes() -> Router<AppState> {
-    Router::new().route("/sso/providers", get(providers))
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(providers))
 }
 
-async fn providers(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(json!({ "providers": state.sso.list().await }))
+/// The configured providers, for sign-in pages.
+#[derive(Serialize, ToSchema)]
+struct ProviderList {
+    providers: Vec<crate::sso::ProviderInfo>,
+}
+
+/// The configured providers with their login (and logout) URLs; no network call.
+#[utoipa::path(get, path = "/sso/providers", tag = "sso", security(()),
+    responses((status = 200, description = "The providers", body = ProviderList)))]
+async fn providers(State(state): State<AppState>) -> Json<ProviderList> {
+    Json(ProviderList {
+        providers: state.sso.list().await,
+    })
+}
+
+/// The provider a sign-in goes through.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+struct ProviderPath {
+    /// The provider's configured `name`.
+    provider: String,
 }
 
 fn wants_json(headers: &HeaderMap) -> bool {
@@ -78,17 +99,23 @@ fn no_store(response: &mut Response) {
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct LoginQuery {
+    /// A path on this site to return to after signing in.
     return_to: Option<String>,
     /// `json` to get the session as JSON at the callback.
     response: Option<String>,
 }
 
-async fn login(
+/// Starts a sign-in: a 303 to the provider, with a state cookie.
+#[utoipa::path(get, path = "/sso/{provider}/login", tag = "sso", security(()),
+    params(ProviderPath, LoginQuery),
+    responses((status = 303, description = "To the provider's sign-in page")))]
+async fn sso_login(
     State(state): State<AppState>,
     super::client::ClientIp(client): super::client::ClientIp,
-    Path(provider): Path<String>,
+    Path(ProviderPath { provider }): Path<ProviderPath>,
     Query(query): Query<LoginQuery>,
     headers: HeaderMap,
 ) -> Response {
@@ -119,7 +146,8 @@ async fn login(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct CallbackQuery {
     code: Option<String>,
     state: Option<String>,
@@ -138,9 +166,15 @@ pub(super) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
-async fn callback(
+/// Where the provider sends the browser back: signs in and answers with the
+/// `gh_session` cookie and a 303 to `return_to`, or the session as JSON.
+#[utoipa::path(get, path = "/sso/{provider}/callback", tag = "sso", security(()),
+    params(ProviderPath, CallbackQuery),
+    responses((status = 303, description = "Signed in; the session cookie is set"),
+        (status = 200, description = "Signed in (JSON answer)", body = serde_json::Value)))]
+async fn sso_callback(
     State(state): State<AppState>,
-    Path(provider): Path<String>,
+    Path(ProviderPath { provider }): Path<ProviderPath>,
     Query(query): Query<CallbackQuery>,
     headers: HeaderMap,
 ) -> Response {

@@ -10,44 +10,43 @@ use crate::domain::roles::SystemRole;
 use crate::domain::user::{Status, User, UserId, UserType};
 use crate::domain::user_input::{NewUser, UserPatch};
 use crate::service::BulkAction;
+use crate::service::IssuedToken;
 use crate::service::index::{ArchivedFilter, DEFAULT_SEARCH_FIELDS, SEARCH_FIELDS, UserQuery};
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::LazyLock;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 1000;
 const MAX_BULK_IDS: usize = 10_000;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/users", get(list).post(create))
-        .route("/users/actions/{action}", post(bulk))
-        .route("/users/{id}", get(read).patch(update).delete(remove))
-        .route("/users/{id}/password", post(set_password))
-        .route("/users/{id}/api-token", token_routes(TokenKind::Api))
-        .route(
-            "/users/{id}/activation-token",
-            token_routes(TokenKind::Activation),
-        )
-        .route(
-            "/users/{id}/reset-token",
-            token_routes(TokenKind::PasswordReset),
-        )
-        .route(
-            "/users/{id}/email-confirmation-token",
-            token_routes(TokenKind::EmailConfirmation),
-        )
-        .route("/users/{id}/copy", post(copy))
-        .route("/users/{id}/2fa", axum::routing::delete(reset_two_factor))
-        .route("/users/{id}/ftp/rescan", post(rescan_ftp))
-        .route("/users/{id}/owner", axum::routing::put(set_owner))
-        .route("/users/{id}/access", axum::routing::put(set_access))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(bulk))
+        .routes(routes!(read_user, update_user, delete_user))
+        .routes(routes!(set_password))
+        .routes(routes!(issue_token, revoke_token))
+        .routes(routes!(copy))
+        .routes(routes!(reset_two_factor))
+        .routes(routes!(rescan_ftp))
+        .routes(routes!(set_owner))
+        .routes(routes!(set_access))
+}
+
+/// The user a route acts on.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(super) struct UserPath {
+    /// The user's numeric id.
+    pub id: String,
 }
 
 /// A user as the API shows it (see [`UserView`]).
@@ -69,7 +68,11 @@ static USER_FIELDS: LazyLock<BTreeSet<String>> = LazyLock::new(|| {
     }
 });
 
-async fn create(
+/// Creates a user; without a password a local user is `pending` and gets an activation link.
+#[utoipa::path(post, path = "/users", tag = "users",
+    request_body = NewUser,
+    responses((status = 201, description = "Created", body = UserView)))]
+async fn create_user(
     State(state): State<AppState>,
     Auth(principal): Auth,
     ApiJson(request): ApiJson<NewUser>,
@@ -82,7 +85,10 @@ async fn create(
     Ok((StatusCode::CREATED, Json(user_json(&user))))
 }
 
-async fn read(
+#[utoipa::path(get, path = "/users/{id}", tag = "users", params(UserPath),
+    security(("bearer" = []), ("sso_cookie" = [])),
+    responses((status = 200, description = "The user", body = UserView)))]
+async fn read_user(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(id): Path<String>,
@@ -94,7 +100,11 @@ async fn read(
     Ok(Json(user_json(&user)))
 }
 
-async fn update(
+/// Changes profile fields; absent fields stay, `null` clears.
+#[utoipa::path(patch, path = "/users/{id}", tag = "users", params(UserPath),
+    request_body = UserPatch,
+    responses((status = 200, description = "Updated", body = UserView)))]
+async fn update_user(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(id): Path<String>,
@@ -108,7 +118,11 @@ async fn update(
 }
 
 /// Archives or deletes per `accounts.on_delete`: 200 with the archived user, or 204.
-async fn remove(
+/// Archives (200 with the archived user) or deletes (204), per `accounts.on_delete`.
+#[utoipa::path(delete, path = "/users/{id}", tag = "users", params(UserPath),
+    responses((status = 200, description = "Archived", body = UserView),
+        (status = 204, description = "Deleted")))]
+async fn delete_user(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(id): Path<String>,
@@ -212,11 +226,29 @@ fn select_fields(mut value: Value, fields: &[String]) -> Value {
     value
 }
 
-async fn list(
+/// Lists users with filters, search and cursor paging.
+#[utoipa::path(get, path = "/users", tag = "users",
+    params(
+        ("type" = Option<String>, Query, description = "Comma list of user types"),
+        ("status" = Option<String>, Query, description = "Comma list of statuses"),
+        ("group" = Option<String>, Query, description = "Members of this group"),
+        ("exclude_group" = Option<String>, Query, description = "Not members of this group"),
+        ("archived" = Option<String>, Query, description = "exclude (default), only or include"),
+        ("archived_after" = Option<String>, Query, description = "RFC 3339"),
+        ("archived_before" = Option<String>, Query, description = "RFC 3339"),
+        ("q" = Option<String>, Query, description = "Text search, case- and accent-insensitive"),
+        ("search_fields" = Option<String>, Query, description = "Comma list of fields `q` searches"),
+        ("fields" = Option<String>, Query, description = "Comma list of fields to return (and `id`)"),
+        ("limit" = Option<usize>, Query, description = "1 to 1000, default 100"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+    ),
+    security(("bearer" = []), ("sso_cookie" = [])),
+    responses((status = 200, description = "One page", body = UserPage)))]
+async fn list_users(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Query(params): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<UserPage>> {
     let (query, fields) = parse_query(&params)?;
     let page = state.directory.accounts.list_users(&principal, &query)?;
     let users: Vec<Value> = page
@@ -227,12 +259,22 @@ async fn list(
             None => user_json(user),
         })
         .collect();
-    Ok(Json(
-        json!({ "users": users, "next_cursor": page.next_cursor }),
-    ))
+    Ok(Json(UserPage {
+        users,
+        next_cursor: page.next_cursor,
+    }))
 }
 
-#[derive(Deserialize)]
+/// One page of users; fetch the next with `cursor=next_cursor`.
+#[derive(serde::Serialize, ToSchema)]
+struct UserPage {
+    /// Users, or only their selected `fields`.
+    #[schema(value_type = Vec<UserView>)]
+    users: Vec<Value>,
+    next_cursor: Option<UserId>,
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct BulkRequest {
     ids: Vec<UserId>,
@@ -245,15 +287,37 @@ struct BulkRequest {
     projects: Option<Vec<ProjectRoleEntry>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ProjectRoleEntry {
     id: u64,
     role: crate::domain::projects::ProjectRole,
 }
 
+/// The bulk actions, as the path names them.
+#[derive(Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+enum BulkActionName {
+    Activate,
+    Deactivate,
+    Delete,
+    Mask,
+    /// Needs `roles`.
+    SetSystemRoles,
+    /// Needs `groups`.
+    AddToGroups,
+    /// Needs `groups`.
+    RemoveFromGroups,
+    /// Takes `quota_mb`, `quota_files`, `activate`.
+    CreateFtpAccounts,
+    DeleteFtpAccounts,
+    FtpRescan,
+    /// Needs `projects`; takes `activate`.
+    SetRoles,
+}
+
 /// Builds the action named in the path from the request's parameters.
-fn bulk_action(name: &str, request: &BulkRequest) -> ApiResult<BulkAction> {
+fn bulk_action(name: BulkActionName, request: &BulkRequest) -> ApiResult<BulkAction> {
     let groups = || {
         request
             .groups
@@ -261,26 +325,26 @@ fn bulk_action(name: &str, request: &BulkRequest) -> ApiResult<BulkAction> {
             .ok_or_else(|| ApiError::invalid("groups", "required for this action"))
     };
     Ok(match name {
-        "activate" => BulkAction::Activate,
-        "deactivate" => BulkAction::Deactivate,
-        "delete" => BulkAction::Delete,
-        "mask" => BulkAction::Mask,
-        "set-system-roles" => BulkAction::SetSystemRoles(
+        BulkActionName::Activate => BulkAction::Activate,
+        BulkActionName::Deactivate => BulkAction::Deactivate,
+        BulkActionName::Delete => BulkAction::Delete,
+        BulkActionName::Mask => BulkAction::Mask,
+        BulkActionName::SetSystemRoles => BulkAction::SetSystemRoles(
             request
                 .roles
                 .clone()
                 .ok_or_else(|| ApiError::invalid("roles", "required for this action"))?,
         ),
-        "add-to-groups" => BulkAction::AddToGroups(groups()?),
-        "remove-from-groups" => BulkAction::RemoveFromGroups(groups()?),
-        "create-ftp-accounts" => BulkAction::CreateFtpAccounts {
+        BulkActionName::AddToGroups => BulkAction::AddToGroups(groups()?),
+        BulkActionName::RemoveFromGroups => BulkAction::RemoveFromGroups(groups()?),
+        BulkActionName::CreateFtpAccounts => BulkAction::CreateFtpAccounts {
             quota_mb: request.quota_mb,
             quota_files: request.quota_files,
             activate: request.activate,
         },
-        "delete-ftp-accounts" => BulkAction::DeleteFtpAccounts,
-        "ftp-rescan" => BulkAction::RescanFtp,
-        "set-roles" => BulkAction::SetRoles {
+        BulkActionName::DeleteFtpAccounts => BulkAction::DeleteFtpAccounts,
+        BulkActionName::FtpRescan => BulkAction::RescanFtp,
+        BulkActionName::SetRoles => BulkAction::SetRoles {
             projects: request
                 .projects
                 .as_ref()
@@ -291,17 +355,43 @@ fn bulk_action(name: &str, request: &BulkRequest) -> ApiResult<BulkAction> {
                 .collect(),
             activate: request.activate,
         },
-        _ => return Err(ApiError::not_found("action")),
     })
 }
 
+/// What a bulk action did to each selected user.
+#[derive(serde::Serialize, ToSchema)]
+pub(super) struct BulkAnswer {
+    pub action: String,
+    pub succeeded: usize,
+    pub failed: usize,
+    pub results: Vec<BulkResult>,
+}
+
+/// One item's result: the item as changed (none when deleted), or the error.
+#[derive(serde::Serialize, ToSchema)]
+pub(super) struct BulkResult {
+    pub id: u64,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<UserView>)]
+    pub user: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<super::error::ErrorDetail>,
+}
+
+/// Runs one action on up to 10,000 users, with a result per id.
+#[utoipa::path(post, path = "/users/actions/{action}", tag = "users",
+    params(("action" = inline(BulkActionName), Path, description = "The action")),
+    request_body = BulkRequest,
+    responses((status = 200, description = "Per-id results", body = BulkAnswer)))]
 async fn bulk(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(name): Path<String>,
     ApiJson(request): ApiJson<BulkRequest>,
-) -> ApiResult<Json<Value>> {
-    let action = bulk_action(&name, &request)?;
+) -> ApiResult<Json<BulkAnswer>> {
+    let known = parse_enum::<BulkActionName>(&name).ok_or_else(|| ApiError::not_found("action"))?;
+    let action = bulk_action(known, &request)?;
     if request.ids.is_empty() || request.ids.len() > MAX_BULK_IDS {
         return Err(ApiError::invalid(
             "ids",
@@ -309,25 +399,33 @@ async fn bulk(
         ));
     }
     let outcomes = state.directory.bulk(&principal, &action, &request.ids)?;
-    let succeeded = outcomes.iter().filter(|o| o.result.is_ok()).count();
-    let results: Vec<Value> = outcomes
+    let results: Vec<BulkResult> = outcomes
         .into_iter()
         .map(|outcome| match outcome.result {
-            Ok(user) => {
-                json!({ "id": outcome.id, "ok": true, "user": user.map(|u| user_json(&u)) })
-            }
-            Err(error) => {
-                json!({ "id": outcome.id, "ok": false, "error": ApiError::from(error).body() })
-            }
+            Ok(user) => BulkResult {
+                id: outcome.id,
+                ok: true,
+                user: Some(user.map_or(Value::Null, |u| user_json(&u))),
+                error: None,
+            },
+            Err(error) => BulkResult {
+                id: outcome.id,
+                ok: false,
+                user: None,
+                error: Some(ApiError::from(error).body()),
+            },
         })
         .collect();
-    let failed = results.len() - succeeded;
-    Ok(Json(
-        json!({ "action": name, "succeeded": succeeded, "failed": failed, "results": results }),
-    ))
+    let succeeded = results.iter().filter(|r| r.ok).count();
+    Ok(Json(BulkAnswer {
+        action: name,
+        succeeded,
+        failed: results.len() - succeeded,
+        results,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SetPasswordRequest {
     password: String,
@@ -335,6 +433,10 @@ struct SetPasswordRequest {
     override_policy: bool,
 }
 
+/// Sets a user's password (an admin's change).
+#[utoipa::path(post, path = "/users/{id}/password", tag = "users", params(UserPath),
+    request_body = SetPasswordRequest,
+    responses((status = 204, description = "Set")))]
 async fn set_password(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -354,25 +456,83 @@ async fn set_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `POST` issues (replacing) and `DELETE` revokes a user's token of `kind`.
-fn token_routes(kind: TokenKind) -> axum::routing::MethodRouter<AppState> {
-    post(move |State(state): State<AppState>, Auth(principal): Auth, Path(id): Path<String>| async move {
-        let issued = state.directory.credentials.issue_token_for(&principal, user_id(&id)?, kind)?;
-        ApiResult::Ok((StatusCode::CREATED, Json(issued)))
-    })
-    .delete(move |State(state): State<AppState>, Auth(principal): Auth, Path(id): Path<String>| async move {
-        state.directory.credentials.revoke_token_for(&principal, user_id(&id)?, kind)?;
-        ApiResult::Ok(StatusCode::NO_CONTENT)
-    })
+/// The token routes under a user, one per kind an admin may issue.
+#[derive(Clone, Copy, Deserialize, ToSchema)]
+enum TokenRoute {
+    #[serde(rename = "api-token")]
+    Api,
+    #[serde(rename = "activation-token")]
+    Activation,
+    #[serde(rename = "reset-token")]
+    Reset,
+    #[serde(rename = "email-confirmation-token")]
+    EmailConfirmation,
 }
 
-#[derive(Deserialize)]
+impl From<TokenRoute> for TokenKind {
+    fn from(route: TokenRoute) -> Self {
+        match route {
+            TokenRoute::Api => Self::Api,
+            TokenRoute::Activation => Self::Activation,
+            TokenRoute::Reset => Self::PasswordReset,
+            TokenRoute::EmailConfirmation => Self::EmailConfirmation,
+        }
+    }
+}
+
+/// The token kind a path segment names; anything else is no route.
+fn token_kind(segment: &str) -> ApiResult<TokenKind> {
+    parse_enum::<TokenRoute>(segment)
+        .map(TokenKind::from)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route"))
+}
+
+/// Issues a user's token of this kind, replacing the old one; shown once,
+/// with its link for activation, reset and confirmation tokens.
+#[utoipa::path(post, path = "/users/{id}/{token}", tag = "users",
+    params(UserPath, ("token" = inline(TokenRoute), Path, description = "Which token")),
+    responses((status = 201, description = "Shown once", body = IssuedToken)))]
+async fn issue_token(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path((id, route)): Path<(String, String)>,
+) -> ApiResult<(StatusCode, Json<IssuedToken>)> {
+    let kind = token_kind(&route)?;
+    let issued = state
+        .directory
+        .credentials
+        .issue_token_for(&principal, user_id(&id)?, kind)?;
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
+/// Revokes a user's token of this kind.
+#[utoipa::path(delete, path = "/users/{id}/{token}", tag = "users",
+    params(UserPath, ("token" = inline(TokenRoute), Path, description = "Which token")),
+    responses((status = 204, description = "Revoked")))]
+async fn revoke_token(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path((id, route)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let kind = token_kind(&route)?;
+    state
+        .directory
+        .credentials
+        .revoke_token_for(&principal, user_id(&id)?, kind)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CopyRequest {
     login: Option<String>,
     email: Option<String>,
 }
 
+/// Creates a user like this one (groups, roles, settings) with a new login and email.
+#[utoipa::path(post, path = "/users/{id}/copy", tag = "users", params(UserPath),
+    request_body = CopyRequest,
+    responses((status = 201, description = "The copy", body = UserView)))]
 async fn copy(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -388,6 +548,9 @@ async fn copy(
     Ok((StatusCode::CREATED, Json(user_json(&user))))
 }
 
+/// Removes a user's second factor.
+#[utoipa::path(delete, path = "/users/{id}/2fa", tag = "users", params(UserPath),
+    responses((status = 200, description = "2FA removed", body = UserView)))]
 async fn reset_two_factor(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -400,6 +563,9 @@ async fn reset_two_factor(
     Ok(Json(user_json(&user)))
 }
 
+/// Recounts a user's FTP usage from their home.
+#[utoipa::path(post, path = "/users/{id}/ftp/rescan", tag = "users", params(UserPath),
+    responses((status = 200, description = "Usage recounted", body = UserView)))]
 async fn rescan_ftp(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -409,12 +575,16 @@ async fn rescan_ftp(
     Ok(Json(user_json(&user)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct OwnerChoice {
     owner: UserId,
 }
 
+/// Sets the owner of a record user.
+#[utoipa::path(put, path = "/users/{id}/owner", tag = "users", params(UserPath),
+    request_body = OwnerChoice,
+    responses((status = 200, description = "Owner set", body = UserView)))]
 async fn set_owner(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -428,12 +598,16 @@ async fn set_owner(
     Ok(Json(user_json(&user)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AccessList {
     grants: Vec<crate::domain::user::AccessGrant>,
 }
 
+/// Replaces the access list of a record user.
+#[utoipa::path(put, path = "/users/{id}/access", tag = "users", params(UserPath),
+    request_body = AccessList,
+    responses((status = 200, description = "Access set", body = UserView)))]
 async fn set_access(
     State(state): State<AppState>,
     Auth(principal): Auth,

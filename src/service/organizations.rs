@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 /// Fields of an organization; all optional on update.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrganizationInput {
     pub code: Option<String>,
@@ -26,7 +26,7 @@ pub struct OrganizationInput {
 }
 
 /// What deleting an organization removes (or, as a dry run, would remove).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct OrganizationDeletion {
     pub dry_run: bool,
     pub deleted_resources: Vec<ResourceId>,

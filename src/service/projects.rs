@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 /// Fields of a project; all optional on update.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectInput {
     pub name: Option<String>,
@@ -27,7 +27,7 @@ pub struct ProjectInput {
 }
 
 /// A project as its member sees it in "my projects".
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MyProject {
     pub id: ProjectId,
     pub name: String,

@@ -18,7 +18,7 @@ pub(crate) type ReadinessCache = tokio::sync::Mutex<Option<(std::time::Instant, 
 const OUTBOX_STALL: chrono::Duration = chrono::Duration::minutes(5);
 
 /// One check's outcome.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Check {
     pub ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -42,7 +42,7 @@ impl Check {
 }
 
 /// Every check, and whether all passed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Readiness {
     pub ready: bool,
     pub store: Check,

@@ -48,7 +48,7 @@ impl Principal {
 }
 
 /// A password sign-in attempt.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// Login or email.

@@ -11,6 +11,7 @@ use crate::domain::external::{Applied, DirectoryUser, is_synced, mark_missing};
 use crate::domain::names::fold;
 use crate::domain::roles::{self, Capability};
 use crate::domain::user::{User, UserId, UserType};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -59,7 +60,7 @@ pub struct SyncPolicy {
     pub max_missing_ratio: f64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SyncMode {
     Full,
@@ -67,11 +68,11 @@ pub enum SyncMode {
 }
 
 /// The outcome of one sync run.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct SyncReport {
     pub mode: Option<SyncMode>,
-    pub started_at: Option<Timestamp>,
-    pub finished_at: Option<Timestamp>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
     pub seen: usize,
     pub created: usize,
     pub updated: usize,
@@ -85,13 +86,13 @@ pub struct SyncReport {
 }
 
 /// The sync's memory between runs, shown by `GET /api/v1/ldap/status`.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct SyncStatus {
     pub configured: bool,
     pub running: bool,
     pub last_run: Option<SyncReport>,
-    pub last_full_run_at: Option<Timestamp>,
-    pub last_success_started_at: Option<Timestamp>,
+    pub last_full_run_at: Option<DateTime<Utc>>,
+    pub last_success_started_at: Option<DateTime<Utc>>,
 }
 
 area_service!(

@@ -11,6 +11,7 @@ use crate::domain::roles;
 use crate::domain::user::{Status, User, UserId};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
 use rand::RngCore;
 use serde::Serialize;
 use serde_json::json;
@@ -21,13 +22,13 @@ use std::time::Duration;
 const MAX_SESSIONS: usize = 20;
 
 /// A freshly issued token, shown once.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct IssuedToken {
     pub token: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub expires_at: Option<Timestamp>,
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// A new random token of `kind`.

@@ -18,7 +18,7 @@ const ISSUER: &str = "gatehouse";
 const SECRET_BYTES: usize = 20;
 
 /// What an authenticator app needs to enrol.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Enrolment {
     pub secret: String,
     pub otpauth_uri: String,

@@ -150,7 +150,7 @@ struct Discovery {
 }
 
 /// What a sign-in page may show about a provider.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ProviderInfo {
     pub name: String,
     pub display_name: String,

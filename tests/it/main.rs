@@ -16,6 +16,7 @@ mod mail;
 mod mail_crash;
 mod mail_delivery;
 mod oidc;
+mod openapi;
 mod ops;
 mod process;
 mod projects;

@@ -1,18 +1,18 @@
 //! Response shapes for groups and the audit trail.
 
 use crate::domain::audit::{AuditAction, AuditEntry};
-use crate::domain::clock::Timestamp;
 use crate::domain::group::Group;
 use crate::domain::user::UserId;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct GroupView {
     pub name: String,
     pub description: Option<String>,
     /// Set by a directory sync; such groups are read-only here.
     pub automatic: bool,
-    pub created_at: Timestamp,
+    pub created_at: DateTime<Utc>,
     /// Members (local or automatic); only in listings.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub members: Option<usize>,
@@ -30,10 +30,10 @@ impl GroupView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AuditEntryView {
     pub id: u64,
-    pub at: Timestamp,
+    pub at: DateTime<Utc>,
     pub actor: Option<UserId>,
     pub action: AuditAction,
     pub target: Option<UserId>,

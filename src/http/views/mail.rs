@@ -1,12 +1,12 @@
 //! Response shape of an outbox entry: its state and history, never its
 //! template values or the link it carries.
 
-use crate::domain::clock::Timestamp;
 use crate::domain::mail::{MailId, MailKind, MailStatus, OutboxEntry};
 use crate::domain::user::UserId;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct OutboxEntryView {
     pub id: MailId,
     pub kind: MailKind,
@@ -14,11 +14,11 @@ pub struct OutboxEntryView {
     pub user: Option<UserId>,
     pub status: MailStatus,
     pub attempts: u32,
-    pub created_at: Timestamp,
-    pub next_attempt_at: Timestamp,
-    pub hold_until: Option<Timestamp>,
+    pub created_at: DateTime<Utc>,
+    pub next_attempt_at: DateTime<Utc>,
+    pub hold_until: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
-    pub sent_at: Option<Timestamp>,
+    pub sent_at: Option<DateTime<Utc>>,
     /// The digest this mail went out in.
     pub digest: Option<MailId>,
     /// For a digest: the mails it carries.

@@ -1,14 +1,14 @@
 //! Response shapes for organizations, projects and records.
 
-use crate::domain::clock::Timestamp;
 use crate::domain::projects::{
     Organization, OrganizationId, Project, ProjectId, ProjectRole, Resource, ResourceId,
 };
 use crate::domain::user::UserId;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct OrganizationView {
     pub id: OrganizationId,
     pub code: String,
@@ -16,7 +16,7 @@ pub struct OrganizationView {
     pub description: Option<String>,
     pub contact_email: Option<String>,
     pub contact_phone: Option<String>,
-    pub created_at: Timestamp,
+    pub created_at: DateTime<Utc>,
 }
 
 impl From<&Organization> for OrganizationView {
@@ -33,7 +33,7 @@ impl From<&Organization> for OrganizationView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ProjectView {
     pub id: ProjectId,
     pub name: String,
@@ -41,7 +41,7 @@ pub struct ProjectView {
     pub description: Option<String>,
     pub settings: serde_json::Value,
     pub owners: BTreeSet<UserId>,
-    pub created_at: Timestamp,
+    pub created_at: DateTime<Utc>,
     /// Every member with their role; left out of listings.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub members: Option<BTreeMap<UserId, ProjectRole>>,
@@ -62,7 +62,7 @@ impl ProjectView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ResourceView {
     pub id: ResourceId,
     pub kind: String,
@@ -76,8 +76,8 @@ pub struct ResourceView {
     pub created_by: UserId,
     pub updated_by: UserId,
     pub attributes: serde_json::Value,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 impl From<&Resource> for ResourceView {

@@ -1,13 +1,13 @@
 //! Response shapes for users. Every field is always present (`null` when
 //! unset), as clients expect.
 
-use crate::domain::clock::Timestamp;
 use crate::domain::roles::SystemRole;
 use crate::domain::user::{Status, User, UserId, UserType};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeSet;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AddressView {
     pub supplement: Option<String>,
     pub street: Option<String>,
@@ -18,7 +18,7 @@ pub struct AddressView {
     pub country: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct FtpAccountView {
     pub enabled: bool,
     pub quota_mb: Option<u64>,
@@ -28,21 +28,21 @@ pub struct FtpAccountView {
     pub home: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct DirectoryLinkView {
     pub dn: String,
-    pub missing_since: Option<Timestamp>,
+    pub missing_since: Option<DateTime<Utc>>,
 }
 
 /// The provider and subject an SSO account signs in as.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SsoLinkView {
     pub provider: String,
     pub issuer: String,
     pub subject: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AccessGrantView {
     pub user: Option<UserId>,
     pub group: Option<String>,
@@ -52,18 +52,18 @@ pub struct AccessGrantView {
 }
 
 /// A user as the API shows it: the record plus the generated display name.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct UserView {
     pub id: UserId,
     #[serde(rename = "type")]
     pub user_type: UserType,
     pub status: Status,
-    pub archived_at: Option<Timestamp>,
-    pub masked_at: Option<Timestamp>,
+    pub archived_at: Option<DateTime<Utc>>,
+    pub masked_at: Option<DateTime<Utc>>,
     pub login: Option<String>,
     pub email: Option<String>,
     pub require_email_confirmation: bool,
-    pub email_confirmed_at: Option<Timestamp>,
+    pub email_confirmed_at: Option<DateTime<Utc>>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub display_name: Option<String>,
@@ -84,18 +84,18 @@ pub struct UserView {
     pub picture: Option<serde_json::Value>,
     pub mail_schedule: Option<serde_json::Value>,
     pub confirm_email: bool,
-    pub confirm_email_sent_at: Option<Timestamp>,
+    pub confirm_email_sent_at: Option<DateTime<Utc>>,
     pub welcome_email: bool,
-    pub welcome_email_sent_at: Option<Timestamp>,
+    pub welcome_email_sent_at: Option<DateTime<Utc>>,
     /// Raised by every change; what `user._version` in CSV files carries.
     pub version: u64,
     pub owner: Option<UserId>,
     pub updated_by: Option<UserId>,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
-    pub last_active_at: Option<Timestamp>,
-    pub login_valid_from: Option<Timestamp>,
-    pub login_valid_to: Option<Timestamp>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_active_at: Option<DateTime<Utc>>,
+    pub login_valid_from: Option<DateTime<Utc>>,
+    pub login_valid_to: Option<DateTime<Utc>>,
     pub require_password_change: bool,
     pub require_2fa: bool,
     pub two_factor_enabled: bool,

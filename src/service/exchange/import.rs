@@ -14,7 +14,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
 /// What an import does with its rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ImportMode {
     Add,
@@ -23,7 +23,7 @@ pub enum ImportMode {
 }
 
 /// One problem, where it is: the header is line 1.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RowError {
     pub line: u64,
     pub column: Option<String>,
@@ -33,27 +33,27 @@ pub struct RowError {
     pub conflict: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PlannedAdd {
     pub line: u64,
     pub login: Option<String>,
     pub email: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Change {
     pub from: String,
     pub to: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PlannedUpdate {
     pub line: u64,
     pub id: UserId,
     pub changes: BTreeMap<&'static str, Change>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PlannedDelete {
     pub line: u64,
     pub id: UserId,
@@ -61,7 +61,7 @@ pub struct PlannedDelete {
 }
 
 /// The outcome of an import: the plan, and whether it was applied.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ImportReport {
     pub mode: ImportMode,
     pub dry_run: bool,

@@ -35,6 +35,17 @@ pub enum NotQueued {
 }
 
 impl NotQueued {
+    /// The reason's name in API answers.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::MailOff => "mail_off",
+            Self::NoAddress => "no_address",
+            Self::Masked => "masked",
+            Self::Deleted => "deleted",
+            Self::ScheduleNever => "schedule_never",
+        }
+    }
+
     pub fn message(self) -> &'static str {
         match self {
             Self::MailOff => "mail is not configured ([mail] smtp_url)",

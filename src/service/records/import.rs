@@ -16,14 +16,15 @@ use serde_json::json;
 use std::collections::BTreeSet;
 
 /// What a CSV import did.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+#[schema(as = RecordImportReport)]
 pub struct ImportReport {
     pub created: Vec<ResourceId>,
     /// Rows for another organization, by line number (the header is line 1).
     pub skipped: Vec<SkippedRow>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SkippedRow {
     pub line: u64,
     pub source: String,

@@ -24,7 +24,7 @@ use serde_json::json;
 use std::collections::BTreeSet;
 
 /// Fields of a record; all optional on update except where noted.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResourceInput {
     pub kind: Option<String>,
