@@ -16,6 +16,7 @@ pub mod host;
 pub mod http;
 pub mod ldap;
 pub mod mail;
+pub mod media;
 pub mod service;
 pub mod sso;
 pub mod store;

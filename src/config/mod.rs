@@ -12,11 +12,13 @@ use std::time::Duration;
 mod ftp;
 mod ldap;
 mod mail;
+mod records;
 mod sso;
 
 pub use ftp::{FtpConfig, PortRange, TlsConfig};
 pub use ldap::{GroupMapping, LdapAttributes, LdapConfig, MissingUserAction};
 pub use mail::MailConfig;
+pub use records::{OrganizationsConfig, PictureConfig, ThumbnailConfig};
 pub use sso::{ClaimGroupMapping, SsoConfig, SsoProviderConfig};
 
 const ENV_PREFIX: &str = "GATEHOUSE_";
@@ -44,6 +46,9 @@ pub struct Config {
     pub masking: MaskingConfig,
     pub mail: MailConfig,
     pub sso: SsoConfig,
+    pub organizations: OrganizationsConfig,
+    pub thumbnails: ThumbnailConfig,
+    pub pictures: PictureConfig,
 }
 
 /// GDPR masking.
@@ -238,6 +243,9 @@ impl Default for Config {
             tls: TlsConfig::default(),
             ldap: LdapConfig::default(),
             masking: MaskingConfig::default(),
+            organizations: OrganizationsConfig::default(),
+            thumbnails: ThumbnailConfig::default(),
+            pictures: PictureConfig::default(),
             mail: MailConfig::default(),
             sso: SsoConfig::default(),
         }

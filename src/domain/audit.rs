@@ -21,6 +21,10 @@ pub struct AuditEntry {
 /// Every kind of recorded change, written as `area.verb` on the wire and on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum AuditAction {
+    #[serde(rename = "entry.delete")]
+    EntryDelete,
+    #[serde(rename = "entry.update")]
+    EntryUpdate,
     #[serde(rename = "ftp.create_account")]
     FtpCreateAccount,
     #[serde(rename = "ftp.delete_account")]
@@ -73,6 +77,8 @@ pub enum AuditAction {
     ResourceSetOwner,
     #[serde(rename = "resource.unassign")]
     ResourceUnassign,
+    #[serde(rename = "resource.thumbnail")]
+    ResourceThumbnail,
     #[serde(rename = "resource.update")]
     ResourceUpdate,
     #[serde(rename = "sso.create_user")]
@@ -107,6 +113,8 @@ pub enum AuditAction {
     UserDeactivate,
     #[serde(rename = "user.delete")]
     UserDelete,
+    #[serde(rename = "user.set_picture")]
+    UserSetPicture,
     #[serde(rename = "user.disable_2fa")]
     UserDisable2fa,
     #[serde(rename = "user.enable_2fa")]

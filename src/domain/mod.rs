@@ -3,10 +3,12 @@
 pub mod audit;
 pub mod clock;
 pub mod credentials;
+pub mod entries;
 pub mod external;
 pub mod ftp;
 pub mod group;
 pub mod mail;
+pub mod media;
 pub mod names;
 pub mod password;
 pub mod permissions;

@@ -83,7 +83,9 @@ pub struct Resource {
     pub kind: String,
     pub name: String,
     pub project: Option<ProjectId>,
-    pub source_organization: OrganizationId,
+    /// The organization the record belongs to; none in project-only installs.
+    #[serde(default)]
+    pub source_organization: Option<OrganizationId>,
     pub steward_organization: Option<OrganizationId>,
     pub owner: UserId,
     pub managers: BTreeSet<UserId>,
@@ -91,6 +93,9 @@ pub struct Resource {
     pub created_by: UserId,
     pub updated_by: UserId,
     pub attributes: serde_json::Value,
+    /// The thumbnail made from the record's `media` attribute, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail: Option<super::media::ImageInfo>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }

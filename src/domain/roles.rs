@@ -40,6 +40,8 @@ pub enum Capability {
     RunSync,
     /// Read and steer the mail outbox, send test mails and mail to users.
     ManageMail,
+    /// Run media jobs (record thumbnails).
+    ManageMedia,
 }
 
 /// Why an actor was refused.
@@ -61,9 +63,10 @@ pub fn has_capability(actor: &User, capability: Capability) -> bool {
         Capability::ManageUsers => {
             roles.contains(&SystemRole::Admin) || roles.contains(&SystemRole::UserManager)
         }
-        Capability::GrantRoles | Capability::RunSync | Capability::ManageMail => {
-            roles.contains(&SystemRole::Admin)
-        }
+        Capability::GrantRoles
+        | Capability::RunSync
+        | Capability::ManageMail
+        | Capability::ManageMedia => roles.contains(&SystemRole::Admin),
     }
 }
 

@@ -41,6 +41,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// A body taken as it is (image uploads), within the size limit (413 beyond it).
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        body_bytes(request, state).await.map(RawBody)
+    }
+}
+
 /// A UTF-8 text body (CSV uploads); anything else is a 400.
 pub struct TextBody(pub String);
 

@@ -4,11 +4,13 @@
 mod account;
 mod backup;
 mod client;
+mod entries;
 mod error;
 mod exchange;
 mod extract;
 mod groups;
 mod mail;
+mod media;
 mod openapi;
 mod organizations;
 mod projects;
@@ -46,6 +48,7 @@ pub fn router(
     sso: Arc<crate::sso::SsoProviders>,
     config: &HttpConfig,
 ) -> Router {
+    let picture_limit = directory.records.settings.media.picture_max_bytes;
     let limited = OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(healthz))
         .routes(routes!(readyz))
@@ -61,7 +64,9 @@ pub fn router(
                 .merge(sso::api_routes())
                 .merge(organizations::routes())
                 .merge(projects::routes())
-                .merge(records::routes()),
+                .merge(records::routes())
+                .merge(entries::routes())
+                .merge(media::routes()),
         )
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
@@ -71,6 +76,7 @@ pub fn router(
     let (routes, description) = limited
         .nest("/api/v1", exchange::import_routes(config.max_import_bytes))
         .nest("/api/v1", backup::routes())
+        .nest("/api/v1", media::upload_routes(picture_limit))
         .split_for_parts();
     routes
         .merge(

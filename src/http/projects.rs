@@ -2,6 +2,7 @@
 //! permission check.
 
 use super::AppState;
+use super::entries::report_bound;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, Auth, user_id};
 use super::organizations::{IdPath, number};
@@ -10,6 +11,7 @@ use crate::domain::permissions::Action;
 use crate::domain::projects::{ProjectRole, ProjectWithMembers};
 use crate::domain::user::UserId;
 use crate::service::projects::{MyProject, ProjectInput};
+use crate::service::records::ProjectReport;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -24,6 +26,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_projects, create_project))
         .routes(routes!(read_project, update_project, delete_project))
         .routes(routes!(list_members))
+        .routes(routes!(report))
         .routes(routes!(set_member, remove_member))
         .routes(routes!(my_projects))
         .routes(routes!(check))
@@ -55,10 +58,20 @@ struct MyProjectList {
     projects: Vec<MyProject>,
 }
 
-/// A project's members and their roles.
+/// A project's members and their roles: by id, and as a list with names
+/// (login and display name only for those who manage members).
 #[derive(Serialize, ToSchema)]
 struct MemberList {
     members: BTreeMap<UserId, ProjectRole>,
+    people: Vec<MemberView>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct MemberView {
+    id: UserId,
+    role: ProjectRole,
+    login: Option<String>,
+    display_name: Option<String>,
 }
 
 #[utoipa::path(post, path = "/projects", tag = "projects", request_body = ProjectInput,
@@ -174,19 +187,111 @@ async fn remove_member(
 
 #[utoipa::path(get, path = "/projects/{id}/members", tag = "projects", params(IdPath),
     security(("bearer" = []), ("sso_cookie" = [])),
-    responses((status = 200, description = "Members by user id", body = MemberList)))]
+    responses((status = 200, description = "Members by user id, and with names", body = MemberList)))]
 async fn list_members(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(IdPath { id }): Path<IdPath>,
 ) -> ApiResult<Json<MemberList>> {
-    let project = state
+    let members = state
         .directory
-        .projects
-        .get_project(&principal, number("id", &id)?)?;
+        .records
+        .project_members(&principal, number("id", &id)?)?;
     Ok(Json(MemberList {
-        members: project.members,
+        members: members.iter().map(|m| (m.id, m.role)).collect(),
+        people: members
+            .iter()
+            .map(|member| MemberView {
+                id: member.id,
+                role: member.role,
+                login: member
+                    .user
+                    .as_ref()
+                    .and_then(|u| u.login.as_ref())
+                    .map(|l| l.as_str().to_owned()),
+                display_name: member.user.as_ref().map(|u| u.effective_display_name()),
+            })
+            .collect(),
     }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct ReportQuery {
+    /// From this date (YYYY-MM-DD, UTC) or RFC 3339 time on.
+    from: Option<String>,
+    /// Up to this date, inclusive, or before this RFC 3339 time.
+    to: Option<String>,
+}
+
+/// Counts the entries of the project's records per record and per kind over
+/// a period; JSON, or CSV with `Accept: text/csv`. Editors and up.
+#[utoipa::path(get, path = "/projects/{id}/report", tag = "projects", params(IdPath, ReportQuery),
+    security(("bearer" = []), ("sso_cookie" = [])),
+    responses((status = 200, description = "The counts",
+        content((ProjectReport = "application/json"), (String = "text/csv")))))]
+async fn report(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(IdPath { id }): Path<IdPath>,
+    query: Result<Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let Query(query) =
+        query.map_err(|rejection| ApiError::invalid("query", rejection.body_text()))?;
+    let bound = |field, raw: &Option<String>, end| {
+        raw.as_deref()
+            .map(|raw| report_bound(field, raw, end))
+            .transpose()
+    };
+    let (from, to) = (
+        bound("from", &query.from, false)?,
+        bound("to", &query.to, true)?,
+    );
+    let report =
+        state
+            .directory
+            .records
+            .project_report(&principal, number("id", &id)?, from, to)?;
+    let wants_csv = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/csv"));
+    if !wants_csv {
+        return Ok(Json(report).into_response());
+    }
+    let csv = report_csv(&report)
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "CSV"))?;
+    let content_type = "text/csv; charset=utf-8";
+    Ok(([(axum::http::header::CONTENT_TYPE, content_type)], csv).into_response())
+}
+
+/// One line per record and entry kind (records without entries get one line
+/// with an empty kind and 0).
+fn report_csv(report: &ProjectReport) -> Result<Vec<u8>, csv::Error> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record([
+        "record_id",
+        "record_name",
+        "record_kind",
+        "entry_kind",
+        "count",
+    ])?;
+    for record in &report.records {
+        let id = record.id.to_string();
+        if record.by_kind.is_empty() {
+            writer.write_record([id.as_str(), &record.name, &record.kind, "", "0"])?;
+        }
+        for (kind, count) in &record.by_kind {
+            let count = count.to_string();
+            writer.write_record([id.as_str(), &record.name, &record.kind, kind, &count])?;
+        }
+    }
+    writer
+        .into_inner()
+        .map_err(|error| error.into_error().into())
 }
 
 #[utoipa::path(get, path = "/me/projects", tag = "account",

@@ -23,6 +23,16 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(resource_action))
 }
 
+/// A record's view, with the assigned members' names for those who may see them.
+fn named_view(
+    records: &crate::service::records::Records,
+    principal: &crate::service::Principal,
+    resource: &crate::domain::projects::Resource,
+) -> ApiResult<ResourceView> {
+    let names = records.assigned_names(principal, resource)?;
+    Ok(ResourceView::with_names(resource, names.as_deref()))
+}
+
 /// Records one may see.
 #[derive(Serialize, ToSchema)]
 struct ResourceList {
@@ -59,13 +69,13 @@ async fn list_resources(
         .get("project")
         .map(|p| number("project", p))
         .transpose()?;
-    let resources = state
-        .directory
-        .records
-        .list_resources(&principal, project)?;
-    Ok(Json(ResourceList {
-        resources: resources.iter().map(ResourceView::from).collect(),
-    }))
+    let records = &state.directory.records;
+    let resources = records
+        .list_resources(&principal, project)?
+        .iter()
+        .map(|resource| named_view(records, &principal, resource))
+        .collect::<ApiResult<_>>()?;
+    Ok(Json(ResourceList { resources }))
 }
 
 #[utoipa::path(get, path = "/resources/{id}", tag = "projects", params(IdPath),
@@ -76,11 +86,9 @@ async fn read_resource(
     Auth(principal): Auth,
     Path(IdPath { id }): Path<IdPath>,
 ) -> ApiResult<Json<ResourceView>> {
-    let resource = state
-        .directory
-        .records
-        .get_resource(&principal, number("id", &id)?)?;
-    Ok(Json(ResourceView::from(&resource)))
+    let records = &state.directory.records;
+    let resource = records.get_resource(&principal, number("id", &id)?)?;
+    Ok(Json(named_view(records, &principal, &resource)?))
 }
 
 #[utoipa::path(patch, path = "/resources/{id}", tag = "projects", params(IdPath),

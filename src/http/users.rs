@@ -26,6 +26,16 @@ use utoipa_axum::routes;
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 1000;
 const MAX_BULK_IDS: usize = 10_000;
+/// Types listed without a `type` filter: anonymous and collection users are
+/// shown only when asked for by type.
+const LISTED_BY_DEFAULT: [UserType; 6] = [
+    UserType::System,
+    UserType::Local,
+    UserType::SelfRegistered,
+    UserType::Email,
+    UserType::Ldap,
+    UserType::Sso,
+];
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -100,24 +110,53 @@ async fn read_user(
     Ok(Json(user_json(&user)))
 }
 
-/// Changes profile fields; absent fields stay, `null` clears.
+/// Changes profile fields; absent fields stay, `null` clears. A `status` of
+/// `active` or `deactivated` also activates or deactivates the user, under
+/// the same rules as the bulk actions, in the same unit of work.
 #[utoipa::path(patch, path = "/users/{id}", tag = "users", params(UserPath),
-    request_body = UserPatch,
+    request_body = UserUpdate,
     responses((status = 200, description = "Updated", body = UserView)))]
 async fn update_user(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(id): Path<String>,
-    ApiJson(patch): ApiJson<UserPatch>,
+    ApiJson(body): ApiJson<serde_json::Map<String, Value>>,
 ) -> ApiResult<Json<Value>> {
-    let user = state
-        .directory
-        .accounts
-        .update_user(&principal, user_id(&id)?, patch)?;
+    let update = UserUpdate::parse(body)?;
+    let user = state.directory.accounts.update_user(
+        &principal,
+        user_id(&id)?,
+        update.patch,
+        update.status,
+    )?;
     Ok(Json(user_json(&user)))
 }
 
-/// Archives or deletes per `accounts.on_delete`: 200 with the archived user, or 204.
+/// A profile change, optionally with a status change.
+#[derive(ToSchema)]
+struct UserUpdate {
+    status: Option<Status>,
+    #[schema(inline)]
+    #[serde(flatten)]
+    patch: UserPatch,
+}
+
+impl UserUpdate {
+    /// Splits `status` off the body; the rest must be a [`UserPatch`].
+    fn parse(mut body: serde_json::Map<String, Value>) -> ApiResult<Self> {
+        let status = match body.remove("status") {
+            Some(raw) => Some(
+                serde_json::from_value::<Status>(raw)
+                    .map_err(|_| ApiError::invalid("status", "must be active or deactivated"))?,
+            ),
+            None => None,
+        };
+        let rest = serde_json::to_vec(&body).unwrap_or_default();
+        let patch = super::extract::parse_json(&rest)?;
+        Ok(Self { status, patch })
+    }
+}
+
 /// Archives (200 with the archived user) or deletes (204), per `accounts.on_delete`.
 #[utoipa::path(delete, path = "/users/{id}", tag = "users", params(UserPath),
     responses((status = 200, description = "Archived", body = UserView),
@@ -215,6 +254,9 @@ pub(super) fn parse_query(
             _ => return Err(ApiError::invalid(key.clone(), "unknown query parameter")),
         }
     }
+    if !params.contains_key("type") {
+        query.types = LISTED_BY_DEFAULT.to_vec();
+    }
     Ok((query, fields))
 }
 
@@ -229,7 +271,7 @@ fn select_fields(mut value: Value, fields: &[String]) -> Value {
 /// Lists users with filters, search and cursor paging.
 #[utoipa::path(get, path = "/users", tag = "users",
     params(
-        ("type" = Option<String>, Query, description = "Comma list of user types"),
+        ("type" = Option<String>, Query, description = "Comma list of user types; without it, all but anonymous and collection"),
         ("status" = Option<String>, Query, description = "Comma list of statuses"),
         ("group" = Option<String>, Query, description = "Members of this group"),
         ("exclude_group" = Option<String>, Query, description = "Not members of this group"),

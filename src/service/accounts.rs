@@ -3,6 +3,7 @@
 use super::core::area_service;
 use super::groups::Groups;
 use super::index::{UserPage, UserQuery};
+use super::lifecycle::Transition;
 use super::{Principal, ServiceError, ServiceResult};
 use crate::domain::ValidationError;
 use crate::domain::audit::AuditAction;
@@ -203,20 +204,46 @@ impl Accounts {
         })
     }
 
-    /// Admin changes a user's profile and settings.
+    /// Admin changes a user's profile and settings and, with `status`, activates
+    /// or deactivates them under the bulk actions' rules, all in one unit.
     pub fn update_user(
         &self,
         principal: &Principal,
         id: UserId,
         patch: UserPatch,
+        status: Option<Status>,
     ) -> ServiceResult<Arc<User>> {
         let actor = principal.unrestricted()?;
+        let transition = match status {
+            None => None,
+            Some(Status::Active) => {
+                Some((AuditAction::UserActivate, Self::activation as Transition))
+            }
+            Some(Status::Deactivated) => Some((
+                AuditAction::UserDeactivate,
+                Self::deactivation as Transition,
+            )),
+            Some(Status::Pending) => {
+                return Err(ValidationError::new(
+                    "status",
+                    "a user cannot be made pending again; set active or deactivated",
+                )
+                .into());
+            }
+        };
         self.write_as(actor, |unit| {
             let before = unit.user(id)?;
             roles::may_touch_record(actor, &before, Right::Write)?;
             let mut user = before.clone();
             let changed = patch.clone().apply(&mut user)?;
-            if changed.is_empty() {
+            let mut status_change = None;
+            if let Some((action, transition)) = transition {
+                roles::may_manage_user(actor, &before)?;
+                if Some(user.status) != status {
+                    status_change = Some((action, transition(unit, &mut user)?));
+                }
+            }
+            if changed.is_empty() && status_change.is_none() {
                 return Ok(());
             }
             Self::guard_admin_rules(unit, &before, Some(&user))?;
@@ -224,11 +251,14 @@ impl Accounts {
             user.updated_by = Some(actor.id);
             unit.save(&user)?;
             unit.account_mails(&user, Some(&before), true)?;
-            unit.audit(
-                AuditAction::UserUpdate,
-                Some(id),
-                serde_json::json!({ "fields": changed }),
-            )
+            if !changed.is_empty() {
+                let details = serde_json::json!({ "fields": changed });
+                unit.audit(AuditAction::UserUpdate, Some(id), details)?;
+            }
+            match status_change {
+                Some((action, details)) => unit.audit(action, Some(id), details),
+                None => Ok(()),
+            }
         })?;
         self.current_user(id)
     }

@@ -37,6 +37,19 @@ pub struct Settings {
     pub ftp: FtpSettings,
     /// Record attributes replaced when their owner is masked.
     pub masked_record_attributes: Vec<String>,
+    /// What the permission rule takes from the config.
+    pub rules: crate::domain::permissions::Rules,
+    pub media: MediaSettings,
+}
+
+/// Limits of thumbnails and pictures.
+#[derive(Debug, Clone, Copy)]
+pub struct MediaSettings {
+    pub thumbnail_max_px: u32,
+    pub picture_max_px: u32,
+    pub picture_max_bytes: u64,
+    /// What any image read must meet before it is decoded.
+    pub source: crate::media::ImageLimits,
 }
 
 /// What the FTP use cases need from the config.
@@ -75,6 +88,18 @@ impl Settings {
                 default_quota_files: config.ftp.default_quota_files,
             },
             masked_record_attributes: config.masking.record_attributes.clone(),
+            rules: crate::domain::permissions::Rules {
+                organization_required: config.organizations.required_for_editing,
+            },
+            media: MediaSettings {
+                thumbnail_max_px: config.thumbnails.max_px,
+                picture_max_px: config.pictures.max_px,
+                picture_max_bytes: config.pictures.max_mb << 20,
+                source: crate::media::ImageLimits {
+                    max_bytes: config.thumbnails.max_source_mb << 20,
+                    max_pixels: config.thumbnails.max_source_megapixels * 1_000_000,
+                },
+            },
         }
     }
 }
@@ -113,6 +138,8 @@ pub struct Core {
     pub sealer: SecretSealer,
     /// Queues mail from units of work and wakes the sender.
     pub(crate) outbox: Outbox,
+    /// Background jobs and their progress.
+    pub jobs: super::jobs::Jobs,
 }
 
 /// One unit of work in progress: the store transaction, the user index as
@@ -245,6 +272,7 @@ impl Core {
             settings: Settings::from_config(config),
             sealer,
             outbox: Outbox::new(config.mail.enabled(), &config.http.public_url),
+            jobs: super::jobs::Jobs::default(),
         })
     }
 

@@ -39,13 +39,18 @@ area_service!(
     }
 );
 
+/// Where `user`'s FTP home is (or would be).
+pub(crate) fn home_of(settings: &super::core::FtpSettings, user: &User) -> PathBuf {
+    match &user.ftp.home {
+        Some(home) => PathBuf::from(home),
+        None => settings.root.join(home_dir_name(user)),
+    }
+}
+
 impl FtpAccounts {
     /// Whether `user` may sign in over FTPS: an account, or an allowed group.
     fn home_for(&self, user: &User) -> PathBuf {
-        match &user.ftp.home {
-            Some(home) => PathBuf::from(home),
-            None => self.settings.ftp.root.join(home_dir_name(user)),
-        }
+        home_of(&self.settings.ftp, user)
     }
 
     /// Creates `home` and the configured layout inside it.

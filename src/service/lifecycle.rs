@@ -17,6 +17,9 @@ use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+/// A status change applied to a user inside a unit; returns the audit details.
+pub(super) type Transition = fn(&Unit, &mut User) -> ServiceResult<Value>;
+
 /// What a user leaves behind when deleted: records naming them, and their
 /// project memberships.
 pub(crate) struct Leaving {
@@ -124,41 +127,52 @@ impl Accounts {
 
     /// Activates a pending (approval) or deactivated user; the last password still works.
     pub fn activate(&self, principal: &Principal, id: UserId) -> ServiceResult<Arc<User>> {
-        self.change_user(principal, id, AuditAction::UserActivate, |unit, user| {
-            if user.masked_at.is_some() {
-                return Err(ServiceError::conflict(
-                    "masked",
-                    "a masked user cannot be activated",
-                ));
-            }
-            if user.is_archived() {
-                return Err(ServiceError::conflict(
-                    "archived",
-                    "an archived user cannot be activated",
-                ));
-            }
-            let previous = user.status;
-            user.status = Status::Active;
-            if previous == Status::Pending {
-                unit.notify(user, MailKind::AccountApproved)?;
-            }
-            Ok(json!({ "from": previous }))
-        })
+        self.change_user(principal, id, AuditAction::UserActivate, Self::activation)
     }
 
     /// Deactivates a user: data, password and ownership stay; tokens are revoked.
     pub fn deactivate(&self, principal: &Principal, id: UserId) -> ServiceResult<Arc<User>> {
-        self.change_user(principal, id, AuditAction::UserDeactivate, |unit, user| {
-            if user.is_system() {
-                return Err(system_user_refusal("deactivated"));
-            }
-            if user.status != Status::Deactivated {
-                unit.notify(user, MailKind::AccountDeactivated)?;
-            }
-            user.status = Status::Deactivated;
-            Self::revoke_all_tokens(unit, user.id)?;
-            Ok(json!({}))
-        })
+        self.change_user(
+            principal,
+            id,
+            AuditAction::UserDeactivate,
+            Self::deactivation,
+        )
+    }
+
+    /// The activation of `user` inside `unit`; returns the audit details.
+    pub(super) fn activation(unit: &Unit, user: &mut User) -> ServiceResult<Value> {
+        if user.masked_at.is_some() {
+            return Err(ServiceError::conflict(
+                "masked",
+                "a masked user cannot be activated",
+            ));
+        }
+        if user.is_archived() {
+            return Err(ServiceError::conflict(
+                "archived",
+                "an archived user cannot be activated",
+            ));
+        }
+        let previous = user.status;
+        user.status = Status::Active;
+        if previous == Status::Pending {
+            unit.notify(user, MailKind::AccountApproved)?;
+        }
+        Ok(json!({ "from": previous }))
+    }
+
+    /// The deactivation of `user` inside `unit`: sessions and tokens end.
+    pub(super) fn deactivation(unit: &Unit, user: &mut User) -> ServiceResult<Value> {
+        if user.is_system() {
+            return Err(system_user_refusal("deactivated"));
+        }
+        if user.status != Status::Deactivated {
+            unit.notify(user, MailKind::AccountDeactivated)?;
+        }
+        user.status = Status::Deactivated;
+        Self::revoke_all_tokens(unit, user.id)?;
+        Ok(json!({}))
     }
 
     /// GDPR masking: personal fields replaced, secrets dropped, account
@@ -176,6 +190,7 @@ impl Accounts {
                 ));
             }
             user.mask(unit.now);
+            super::pictures::forget_picture(unit, user.id)?;
             Self::revoke_all_tokens(unit, user.id)?;
             unit.forget_mail_of(user.id, true)?;
             let mut credentials = unit.tx.credentials(user.id)?;
@@ -271,6 +286,7 @@ impl Accounts {
                 Some(archived)
             }
             OnDelete::Delete => {
+                super::pictures::forget_picture(unit, id)?;
                 unit.remove(&user)?;
                 None
             }

@@ -49,7 +49,11 @@ impl Organizations {
         roles::require(actor, Capability::GrantRoles)?;
         let code = input.code.clone().unwrap_or_default();
         validate_code(&code)?;
-        let name = required("name", &input.name)?;
+        // Only the code is required; the name defaults to it.
+        let name = match &input.name {
+            Some(_) => required("name", &input.name)?,
+            None => code.clone(),
+        };
         self.write_as(actor, |unit| {
             let organization = Organization {
                 id: unit.tx.next_id("organization")?,
@@ -155,12 +159,12 @@ impl Organizations {
             dry_run,
             deleted_resources: resources
                 .iter()
-                .filter(|r| r.source_organization == id)
+                .filter(|r| r.source_organization == Some(id))
                 .map(|r| r.id)
                 .collect(),
             steward_cleared: resources
                 .iter()
-                .filter(|r| r.source_organization != id && r.steward_organization == Some(id))
+                .filter(|r| r.source_organization != Some(id) && r.steward_organization == Some(id))
                 .map(|r| r.id)
                 .collect(),
             detached_users: self
@@ -180,7 +184,7 @@ impl Organizations {
                 .organization(id)?
                 .ok_or(ServiceError::NotFound("organization"))?;
             for resource in &plan.deleted_resources {
-                unit.tx.remove_resource(*resource)?;
+                super::records::remove_record(unit, *resource)?;
             }
             for resource in &plan.steward_cleared {
                 let mut record = load_resource(unit, *resource)?;

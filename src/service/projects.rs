@@ -122,7 +122,7 @@ impl Projects {
         input: ProjectInput,
     ) -> ServiceResult<ProjectWithMembers> {
         let actor = principal.unrestricted()?;
-        refuse(decide_project_creation(actor))?;
+        refuse(decide_project_creation(actor, self.settings.rules))?;
         let name = required("name", &input.name)?;
         let project = self.write_as(actor, |unit| {
             let project = Project {
@@ -161,6 +161,7 @@ impl Projects {
             actor,
             Action::View,
             self.snapshot().membership(id, actor.id)?,
+            self.settings.rules,
         ))?;
         self.view(project)
     }
@@ -173,7 +174,15 @@ impl Projects {
         Ok(snapshot
             .projects()?
             .into_iter()
-            .filter(|p| decide_project(actor, Action::View, mine.get(&p.id).copied()).allowed)
+            .filter(|p| {
+                decide_project(
+                    actor,
+                    Action::View,
+                    mine.get(&p.id).copied(),
+                    self.settings.rules,
+                )
+                .allowed
+            })
             .collect())
     }
 
@@ -205,6 +214,7 @@ impl Projects {
                 actor,
                 Action::Configure,
                 unit.tx.membership(id, actor.id)?,
+                self.settings.rules,
             ))?;
             if input.name.is_some() {
                 project.name = required("name", &input.name)?;
@@ -242,6 +252,7 @@ impl Projects {
                 actor,
                 Action::DeleteProject,
                 unit.tx.membership(id, actor.id)?,
+                self.settings.rules,
             ))?;
             for resource in &orphans {
                 let mut record = load_resource(unit, *resource)?;
@@ -260,6 +271,7 @@ impl Projects {
     /// handle roles below manager; owners (and admins) any role. A project
     /// always keeps an owner.
     fn set_member_in(
+        rules: crate::domain::permissions::Rules,
         unit: &Unit,
         actor: &User,
         project: &mut Project,
@@ -269,7 +281,12 @@ impl Projects {
         let actor_role = unit.tx.membership(project.id, actor.id)?;
         unit.user(member)?;
         let current = unit.tx.membership(project.id, member)?;
-        refuse(decide_member_change(actor, actor_role, current, role))?;
+        refuse(decide_member_change(
+            actor,
+            actor_role,
+            (current, role),
+            rules,
+        ))?;
         let owners_before = project.owners.clone();
         if role == Some(ProjectRole::Owner) {
             project.owners.insert(member);
@@ -303,7 +320,7 @@ impl Projects {
         let actor = principal.unrestricted()?;
         let project = self.write_as(actor, |unit| {
             let mut project = load_project(unit, project)?;
-            Self::set_member_in(unit, actor, &mut project, member, role)?;
+            Self::set_member_in(self.settings.rules, unit, actor, &mut project, member, role)?;
             Ok(project)
         })?;
         self.view(project)
@@ -322,7 +339,14 @@ impl Projects {
         self.write_as(actor, |unit| {
             for (project, role) in roles_to_set {
                 let mut project = load_project(unit, *project)?;
-                Self::set_member_in(unit, actor, &mut project, member, Some(*role))?;
+                Self::set_member_in(
+                    self.settings.rules,
+                    unit,
+                    actor,
+                    &mut project,
+                    member,
+                    Some(*role),
+                )?;
             }
             if activate {
                 let mut user = unit.user(member)?;

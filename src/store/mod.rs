@@ -7,10 +7,10 @@ mod repos;
 pub mod sled;
 
 pub use repos::{
-    AuditLog, CredentialReads, CredentialWrites, GroupReads, GroupWrites, IdCounter,
-    OrganizationReads, OrganizationWrites, OutboxReads, OutboxWrites, ProjectReads, ProjectWrites,
-    ReadView, RecordReads, RecordWrites, TokenReads, TokenWrites, UnitOfWork, UserReads,
-    UserWrites,
+    AuditLog, CredentialReads, CredentialWrites, EntryReads, EntryWrites, GroupReads, GroupWrites,
+    IdCounter, MediaWrites, OrganizationReads, OrganizationWrites, OutboxReads, OutboxWrites,
+    ProjectReads, ProjectWrites, ReadView, RecordReads, RecordWrites, TokenReads, TokenWrites,
+    UnitOfWork, UserReads, UserWrites,
 };
 
 use crate::domain::audit::AuditEntry;
@@ -79,6 +79,12 @@ pub trait Store: Send + Sync {
 
     /// Audit entries newest first, starting below `before` when given.
     fn audit_page(&self, before: Option<u64>, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// The committed image under `key`, read from disk.
+    fn media(
+        &self,
+        key: crate::domain::media::MediaKey,
+    ) -> Result<Option<crate::domain::media::StoredImage>, StoreError>;
 
     /// Writes everything committed to disk.
     fn flush(&self) -> Result<(), StoreError>;

@@ -5,8 +5,10 @@
 use super::StoreError;
 use crate::domain::audit::AuditEntry;
 use crate::domain::credentials::{Credentials, TokenRecord};
+use crate::domain::entries::{Entry, EntryId};
 use crate::domain::group::Group;
 use crate::domain::mail::{MailId, OutboxEntry, Queued};
+use crate::domain::media::{MediaKey, StoredImage};
 use crate::domain::projects::{
     Organization, OrganizationId, Project, ProjectId, ProjectRole, Resource, ResourceId,
 };
@@ -118,6 +120,25 @@ pub trait RecordWrites {
     fn remove_resource(&self, id: ResourceId) -> Result<()>;
 }
 
+/// Entries of records, kept under their record.
+pub trait EntryReads {
+    fn entry(&self, resource: ResourceId, id: EntryId) -> Result<Option<Entry>>;
+    /// Every entry of `resource`, in id order.
+    fn entries(&self, resource: ResourceId) -> Result<Vec<Entry>>;
+}
+
+pub trait EntryWrites {
+    fn put_entry(&self, entry: &Entry) -> Result<()>;
+    fn remove_entry(&self, resource: ResourceId, id: EntryId) -> Result<()>;
+}
+
+/// Images (thumbnails, pictures): written with the unit of work, read
+/// through [`super::Store::media`] (they are not kept in memory).
+pub trait MediaWrites {
+    fn put_media(&self, key: MediaKey, image: &StoredImage) -> Result<()>;
+    fn remove_media(&self, key: MediaKey) -> Result<()>;
+}
+
 /// The mail outbox.
 pub trait OutboxReads {
     fn mail(&self, id: MailId) -> Result<Option<OutboxEntry>>;
@@ -153,6 +174,7 @@ pub trait ReadView:
     + OrganizationReads
     + ProjectReads
     + RecordReads
+    + EntryReads
     + OutboxReads
 {
 }
@@ -167,6 +189,8 @@ pub trait UnitOfWork:
     + OrganizationWrites
     + ProjectWrites
     + RecordWrites
+    + EntryWrites
+    + MediaWrites
     + OutboxWrites
     + AuditLog
     + IdCounter

@@ -132,12 +132,14 @@ async fn project_members_follow_the_ladder_and_keep_an_owner() {
     let (owner_id, owner) = member(&d, "olive", Some(org)).await;
     let (manager_id, manager) = member(&d, "manu", Some(org)).await;
     let (editor_id, _) = member(&d, "eddie", Some(org)).await;
+    // Organizations are not required for editing by default (project-only
+    // installs); `organizations.required_for_editing` is tested in `field`.
     let (_, homeless) = member(&d, "homeless", None).await;
     assert_eq!(
-        d.post("/api/v1/projects", &homeless, json!({ "name": "Nope" }))
+        d.post("/api/v1/projects", &homeless, json!({ "name": "Mine" }))
             .await
             .0,
-        403
+        201
     );
     let (status, project) = d
         .post(
@@ -224,11 +226,14 @@ async fn project_members_follow_the_ladder_and_keep_an_owner() {
 async fn records_assignments_and_the_permission_check() {
     let d = Daemon::start().await;
     let org = organization(&d, "TRAP").await;
-    let (owner_id, owner) = member(&d, "own", Some(org)).await;
+    // Everyone but the creator in another organization: members of the
+    // record's own organization may edit it whatever their project role.
+    let other = organization(&d, "ELSE").await;
+    let (owner_id, owner) = member(&d, "own", Some(other)).await;
     let (creator_id, creator) = member(&d, "creator", Some(org)).await;
-    let (helper_id, helper) = member(&d, "helper", Some(org)).await;
-    let (reader_id, reader) = member(&d, "reader", Some(org)).await;
-    let (editor_id, _) = member(&d, "editor", Some(org)).await;
+    let (helper_id, helper) = member(&d, "helper", Some(other)).await;
+    let (reader_id, reader) = member(&d, "reader", Some(other)).await;
+    let (editor_id, _) = member(&d, "editor", Some(other)).await;
     let (_, project) = d
         .post("/api/v1/projects", &owner, json!({ "name": "Lines" }))
         .await;
@@ -341,6 +346,14 @@ async fn records_assignments_and_the_permission_check() {
         )
         .await;
     assert_eq!(reply["results"][0]["resource"]["owner"], helper_id);
+    // The creator leaves the record's organization too (whose members edit it).
+    put(
+        &d,
+        &format!("/api/v1/users/{creator_id}/organization"),
+        &d.root,
+        json!({ "organization": other }),
+    )
+    .await;
     assert_eq!(
         d.get(&check(creator_id, "edit"), &d.root).await.1["allowed"],
         false,

@@ -1,7 +1,7 @@
 //! The rest of the rule: creating projects and records, who manages which
 //! project roles, and what a user may do to an organization.
 
-use super::{Action, Decision, allow, check_actor, decide_project, deny};
+use super::{Action, Decision, Rules, allow, check_actor, decide_project, deny};
 use crate::domain::projects::{OrganizationId, ProjectRole};
 use crate::domain::roles::SystemRole;
 use crate::domain::user::{Status, User};
@@ -50,20 +50,20 @@ pub fn decide_organization(
 }
 
 /// May `user` create a project (and so become its owner)?
-pub fn decide_project_creation(user: &User) -> Decision {
-    match check_actor(user, Action::Configure) {
-        Some(decision) if !decision.allowed => Decision {
+pub fn decide_project_creation(user: &User, rules: Rules) -> Decision {
+    match check_actor(user, Action::Configure, rules) {
+        Some(decision) if !decision.allowed && is_active(user) => Decision {
             reason: "users without an organization may not create projects",
             ..decision
         },
         Some(decision) => decision,
-        None => allow("a member of an organization"),
+        None => allow("an active user"),
     }
 }
 
 /// May `user`, holding `role` in a project, create a record in it?
-pub fn decide_record_in_project(user: &User, role: Option<ProjectRole>) -> Decision {
-    if let Some(decision) = check_actor(user, Action::Edit) {
+pub fn decide_record_in_project(user: &User, role: Option<ProjectRole>, rules: Rules) -> Decision {
+    if let Some(decision) = check_actor(user, Action::Edit, rules) {
         return decision;
     }
     match role {
@@ -72,21 +72,25 @@ pub fn decide_record_in_project(user: &User, role: Option<ProjectRole>) -> Decis
     }
 }
 
-/// The organization a new record of `user` belongs to: admins name any;
-/// others create for their own (naming another is refused); a user without
-/// an organization may create none.
+/// The organization a new record of `user` belongs to: admins name any (or
+/// none); others create for their own (naming another is refused). A user
+/// without an organization creates records without one, unless the
+/// installation requires an organization for editing.
 pub fn record_source(
     user: &User,
     requested: Option<OrganizationId>,
-) -> Result<OrganizationId, Decision> {
+    rules: Rules,
+) -> Result<Option<OrganizationId>, Decision> {
     match (is_admin(user), requested, user.organization) {
-        (true, Some(org), _) => Ok(org),
-        (false, Some(org), Some(own)) if org != own => {
+        (true, requested, own) => Ok(requested.or(own)),
+        (false, Some(org), own) if Some(org) != own => {
             Err(deny("records are created for your own organization"))
         }
-        (_, _, Some(own)) => Ok(own),
-        (true, None, None) => Err(deny("name the record's source_organization")),
-        (false, _, None) => Err(deny("users without an organization may not create records")),
+        (false, _, Some(own)) => Ok(Some(own)),
+        (false, _, None) if rules.organization_required => {
+            Err(deny("users without an organization may not create records"))
+        }
+        (false, _, None) => Ok(None),
     }
 }
 
@@ -96,10 +100,11 @@ pub fn record_source(
 pub fn decide_member_change(
     actor: &User,
     actor_role: Option<ProjectRole>,
-    current: Option<ProjectRole>,
-    new: Option<ProjectRole>,
+    change: (Option<ProjectRole>, Option<ProjectRole>),
+    rules: Rules,
 ) -> Decision {
-    let decision = decide_project(actor, Action::ManageMembers, actor_role);
+    let (current, new) = change;
+    let decision = decide_project(actor, Action::ManageMembers, actor_role, rules);
     if !decision.allowed {
         return decision;
     }
@@ -157,35 +162,44 @@ mod tests {
 
     #[test]
     fn creating_projects_and_records() {
+        let open = Rules::default();
+        let required = Rules {
+            organization_required: true,
+        };
         let admin = user(&[SystemRole::Admin], None);
         let member = user(&[], Some(1));
         let homeless = user(&[], None);
-        assert!(decide_project_creation(&admin).allowed);
-        assert!(decide_project_creation(&member).allowed);
-        assert!(!decide_project_creation(&homeless).allowed);
-        let sources = [
-            (&admin, Some(5), Ok(5)),
-            (&admin, None, Err(())),
-            (&member, None, Ok(1)),
-            (&member, Some(1), Ok(1)),
-            (&member, Some(5), Err(())),
-            (&homeless, Some(5), Err(())),
-            (&homeless, None, Err(())),
+        assert!(decide_project_creation(&admin, required).allowed);
+        assert!(decide_project_creation(&member, required).allowed);
+        assert!(!decide_project_creation(&homeless, required).allowed);
+        assert!(decide_project_creation(&homeless, open).allowed);
+        type SourceCase<'a> = (&'a User, Option<u64>, Rules, Result<Option<u64>, ()>);
+        let sources: [SourceCase; 9] = [
+            (&admin, Some(5), required, Ok(Some(5))),
+            (&admin, None, required, Ok(None)),
+            (&member, None, required, Ok(Some(1))),
+            (&member, Some(1), required, Ok(Some(1))),
+            (&member, Some(5), open, Err(())),
+            (&homeless, Some(5), open, Err(())),
+            (&homeless, None, required, Err(())),
+            (&homeless, None, open, Ok(None)),
+            (&member, None, open, Ok(Some(1))),
         ];
-        for (who, requested, expected) in sources {
-            let source = record_source(who, requested).map_err(|_| ());
-            assert_eq!(source, expected, "{requested:?}");
+        for (who, requested, rules, expected) in sources {
+            let source = record_source(who, requested, rules).map_err(|_| ());
+            assert_eq!(source, expected, "{requested:?} {rules:?}");
         }
-        for (who, role, allowed) in [
-            (&admin, None, true),
-            (&member, Some(Member), true),
-            (&member, None, false),
-            (&homeless, Some(Owner), false),
+        for (who, role, rules, allowed) in [
+            (&admin, None, required, true),
+            (&member, Some(Member), required, true),
+            (&member, None, open, false),
+            (&homeless, Some(Owner), required, false),
+            (&homeless, Some(Member), open, true),
         ] {
             assert_eq!(
-                decide_record_in_project(who, role).allowed,
+                decide_record_in_project(who, role, rules).allowed,
                 allowed,
-                "{role:?}"
+                "{role:?} {rules:?}"
             );
         }
     }
@@ -205,7 +219,8 @@ mod tests {
             (&admin, None, Some(Owner), None, true),
         ];
         for (actor, actor_role, current, new, allowed) in cases {
-            let decision = decide_member_change(actor, actor_role, current, new);
+            let decision =
+                decide_member_change(actor, actor_role, (current, new), Rules::default());
             assert_eq!(
                 decision.allowed, allowed,
                 "{actor_role:?} {current:?} -> {new:?}: {}",

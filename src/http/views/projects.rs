@@ -68,7 +68,7 @@ pub struct ResourceView {
     pub kind: String,
     pub name: String,
     pub project: Option<ProjectId>,
-    pub source_organization: OrganizationId,
+    pub source_organization: Option<OrganizationId>,
     pub steward_organization: Option<OrganizationId>,
     pub owner: UserId,
     pub managers: BTreeSet<UserId>,
@@ -76,8 +76,43 @@ pub struct ResourceView {
     pub created_by: UserId,
     pub updated_by: UserId,
     pub attributes: serde_json::Value,
+    /// The thumbnail of the `media` file (`GET .../thumbnail`), once made.
+    pub thumbnail: Option<crate::domain::media::ImageInfo>,
+    /// "N member(s) assigned".
+    pub assigned_summary: String,
+    /// Who is assigned, by name: shown to those who manage the project's members.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assigned_members: Option<Vec<PersonView>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A user as a project page names them.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PersonView {
+    pub id: UserId,
+    pub login: Option<String>,
+    pub display_name: String,
+}
+
+impl From<&crate::domain::user::User> for PersonView {
+    fn from(user: &crate::domain::user::User) -> Self {
+        Self {
+            id: user.id,
+            login: user.login.as_ref().map(|login| login.as_str().to_owned()),
+            display_name: user.effective_display_name(),
+        }
+    }
+}
+
+impl ResourceView {
+    /// The view with the assigned members' names.
+    pub fn with_names(resource: &Resource, names: Option<&[crate::domain::user::User]>) -> Self {
+        Self {
+            assigned_members: names.map(|users| users.iter().map(PersonView::from).collect()),
+            ..Self::from(resource)
+        }
+    }
 }
 
 impl From<&Resource> for ResourceView {
@@ -95,6 +130,9 @@ impl From<&Resource> for ResourceView {
             created_by: resource.created_by,
             updated_by: resource.updated_by,
             attributes: resource.attributes.clone(),
+            thumbnail: resource.thumbnail.clone(),
+            assigned_summary: format!("{} member(s) assigned", resource.assigned.len()),
+            assigned_members: None,
             created_at: resource.created_at,
             updated_at: resource.updated_at,
         }

@@ -30,14 +30,19 @@ pub struct SkippedRow {
     pub source: String,
 }
 
-/// Columns a records CSV must have; every other column becomes an attribute.
+/// Columns a records CSV must have.
 const IMPORT_COLUMNS: [&str; 3] = ["kind", "name", "source"];
+/// Columns a records CSV may have; every column not named here becomes an attribute.
+const OPTIONAL_COLUMNS: [&str; 2] = ["project", "steward"];
 
 /// A CSV row ready to become a record.
 struct ImportRow {
+    line: u64,
     kind: String,
     name: String,
     project: Option<ProjectId>,
+    /// The code of the steward organization.
+    steward: Option<String>,
     attributes: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -94,13 +99,17 @@ fn parse_import(csv_text: &str, code: &str) -> ServiceResult<(Vec<ImportRow>, Ve
         let attributes = headers
             .iter()
             .zip(record.iter())
-            .filter(|(h, v)| !IMPORT_COLUMNS.contains(h) && *h != "project" && !v.is_empty())
+            .filter(|(h, v)| {
+                !IMPORT_COLUMNS.contains(h) && !OPTIONAL_COLUMNS.contains(h) && !v.is_empty()
+            })
             .map(|(h, v)| (h.to_owned(), json!(v)))
             .collect();
         rows.push(ImportRow {
+            line,
             kind: kind.to_owned(),
             name: name.to_owned(),
             project,
+            steward: Some(field("steward").to_owned()).filter(|code| !code.is_empty()),
             attributes,
         });
     }
@@ -135,21 +144,36 @@ impl Records {
                         ValidationError::new("project", format!("no project {project}"))
                     })?;
                     let role = unit.tx.membership(project.id, actor.id)?;
-                    refuse(decide_record_in_project(actor, role))?;
+                    refuse(decide_record_in_project(actor, role, self.settings.rules))?;
                 }
+                let steward = match &row.steward {
+                    Some(code) => Some(
+                        unit.tx
+                            .organization_by_code(code)?
+                            .ok_or_else(|| {
+                                ValidationError::new(
+                                    format!("line {}", row.line),
+                                    format!("steward: no organization with code `{code}`"),
+                                )
+                            })?
+                            .id,
+                    ),
+                    None => None,
+                };
                 let resource = Resource {
                     id: unit.tx.next_id("resource")?,
                     kind: row.kind.clone(),
                     name: row.name.clone(),
                     project: row.project,
-                    source_organization: org,
-                    steward_organization: None,
+                    source_organization: Some(org),
+                    steward_organization: steward,
                     owner: actor.id,
                     managers: BTreeSet::new(),
                     assigned: BTreeSet::new(),
                     created_by: actor.id,
                     updated_by: actor.id,
                     attributes: serde_json::Value::Object(row.attributes.clone()),
+                    thumbnail: None,
                     created_at: unit.now,
                     updated_at: unit.now,
                 };

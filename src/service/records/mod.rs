@@ -3,15 +3,22 @@
 //! `domain::permissions`. Also the CSV import of records and what happens to
 //! records when their owner leaves or is masked.
 
+mod entries;
 mod import;
+mod names;
+mod thumbnails;
 
+pub use entries::{ProjectReport, RecordCount};
 pub use import::{ImportReport, SkippedRow};
+pub use names::Member;
+pub use thumbnails::ThumbnailSelection;
 
 use super::core::area_service;
 use super::projects::{load_resource, refuse, required, role_in};
 use super::{Principal, ServiceError, ServiceResult, Unit};
 use crate::domain::ValidationError;
 use crate::domain::audit::AuditAction;
+use crate::domain::media::MediaKey;
 use crate::domain::permissions::{
     Action, Decision, decide, decide_project, decide_record_in_project, record_source,
 };
@@ -117,6 +124,16 @@ pub(crate) fn mask_record_attributes(
     })
 }
 
+/// Removes record `id` with its entries and thumbnail.
+pub(crate) fn remove_record(unit: &Unit, id: ResourceId) -> ServiceResult<()> {
+    for entry in unit.tx.entries(id)? {
+        unit.tx.remove_entry(id, entry.id)?;
+    }
+    unit.tx.remove_media(MediaKey::Thumbnail(id))?;
+    unit.tx.remove_resource(id)?;
+    Ok(())
+}
+
 area_service!(
     /// Records and their access.
     Records {}
@@ -131,12 +148,15 @@ impl Records {
         let actor = principal.unrestricted()?;
         let name = required("name", &input.name)?;
         let kind = required("kind", &input.kind)?;
-        let source = record_source(actor, input.source_organization)
+        let rules = self.settings.rules;
+        let source = record_source(actor, input.source_organization, rules)
             .map_err(|d| ServiceError::NotPermitted(d.reason))?;
         self.write_as(actor, |unit| {
-            unit.tx.organization(source)?.ok_or_else(|| {
-                ValidationError::new("source_organization", "no such organization")
-            })?;
+            if let Some(source) = source {
+                unit.tx.organization(source)?.ok_or_else(|| {
+                    ValidationError::new("source_organization", "no such organization")
+                })?;
+            }
             if let Some(steward) = input.steward_organization {
                 unit.tx.organization(steward)?.ok_or_else(|| {
                     ValidationError::new("steward_organization", "no such organization")
@@ -148,7 +168,7 @@ impl Records {
                     .project(project)?
                     .ok_or_else(|| ValidationError::new("project", "no such project"))?;
                 let role = unit.tx.membership(project.id, actor.id)?;
-                refuse(decide_record_in_project(actor, role))?;
+                refuse(decide_record_in_project(actor, role, rules))?;
             }
             let resource = Resource {
                 id: unit.tx.next_id("resource")?,
@@ -163,6 +183,7 @@ impl Records {
                 created_by: actor.id,
                 updated_by: actor.id,
                 attributes: input.attributes.clone().unwrap_or_else(|| json!({})),
+                thumbnail: None,
                 created_at: unit.now,
                 updated_at: unit.now,
             };
@@ -191,7 +212,7 @@ impl Records {
             Some(project) => self.snapshot().membership(project, actor.id)?,
             None => None,
         };
-        refuse(decide(actor, action, &resource, role))?;
+        refuse(decide(actor, action, &resource, role, self.settings.rules))?;
         Ok(resource)
     }
 
@@ -218,6 +239,7 @@ impl Records {
                     Action::View,
                     r,
                     r.project.and_then(|p| roles.get(&p).copied()),
+                    self.settings.rules,
                 )
                 .allowed
             })
@@ -245,6 +267,7 @@ impl Records {
                 Action::Edit,
                 &resource,
                 role_in(unit, &resource, actor.id)?,
+                self.settings.rules,
             ))?;
             if input.name.is_some() {
                 resource.name = required("name", &input.name)?;
@@ -278,8 +301,9 @@ impl Records {
                 Action::Delete,
                 &resource,
                 role_in(unit, &resource, actor.id)?,
+                self.settings.rules,
             ))?;
-            unit.tx.remove_resource(id)?;
+            remove_record(unit, id)?;
             unit.audit(AuditAction::ResourceDelete, None, json!({ "resource": id }))
         })
     }
@@ -297,10 +321,14 @@ impl Records {
         let actor = principal.unrestricted()?;
         self.write_as(actor, |unit| {
             let mut resource = load_resource(unit, id)?;
-            Self::may_manage_record(unit, actor, &resource)?;
+            self.may_manage_record(unit, actor, &resource)?;
             for user in users {
                 unit.user(*user)?;
                 if assign {
+                    if resource.project.is_some() && role_in(unit, &resource, *user)?.is_none() {
+                        let message = format!("user {user} is not a member of the record's project; add them as a member first");
+                        return Err(ServiceError::conflict("not_a_member", message));
+                    }
                     resource.assigned.insert(*user);
                     continue;
                 }
@@ -329,7 +357,7 @@ impl Records {
         let actor = principal.unrestricted()?;
         self.write_as(actor, |unit| {
             let mut resource = load_resource(unit, id)?;
-            Self::may_manage_record(unit, actor, &resource)?;
+            self.may_manage_record(unit, actor, &resource)?;
             for user in managers.iter().chain([&owner]) {
                 unit.user(*user)?;
             }
@@ -349,14 +377,21 @@ impl Records {
 
     /// Assigning and ownership changes need the right to manage the project's
     /// members, or for a project-less record the right to delete it.
-    fn may_manage_record(unit: &Unit, actor: &User, resource: &Resource) -> ServiceResult<()> {
+    fn may_manage_record(
+        &self,
+        unit: &Unit,
+        actor: &User,
+        resource: &Resource,
+    ) -> ServiceResult<()> {
+        let rules = self.settings.rules;
         match resource.project {
             Some(project) => refuse(decide_project(
                 actor,
                 Action::ManageMembers,
                 unit.tx.membership(project, actor.id)?,
+                rules,
             )),
-            None => refuse(decide(actor, Action::Delete, resource, None)),
+            None => refuse(decide(actor, Action::Delete, resource, None, rules)),
         }
     }
 
@@ -382,6 +417,12 @@ impl Records {
             Some(project) => self.snapshot().membership(project, user)?,
             None => None,
         };
-        Ok(decide(&subject, action, &resource, role))
+        Ok(decide(
+            &subject,
+            action,
+            &resource,
+            role,
+            self.settings.rules,
+        ))
     }
 }

@@ -70,7 +70,7 @@ impl SledStore {
         writer.put(MAGIC)?;
         let mut entries = 0u64;
         for tree in super::large::ALL_TREES {
-            if tree == TreeId::Audit {
+            if matches!(tree, TreeId::Audit | TreeId::Media) {
                 continue;
             }
             let mut start = Vec::new();
@@ -98,6 +98,12 @@ impl SledStore {
         for entry in self.trees[TreeId::Audit as usize].range(..keys::id(next_audit)) {
             let (key, value) = entry?;
             writer.record(code(TreeId::Audit), &key, &value)?;
+            entries += 1;
+        }
+        // Images are not mirrored in memory either: all those on disk now.
+        for entry in self.trees[TreeId::Media as usize].iter() {
+            let (key, value) = entry?;
+            writer.record(code(TreeId::Media), &key, &value)?;
             entries += 1;
         }
         for (name, content) in files {

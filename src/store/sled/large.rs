@@ -20,7 +20,7 @@ const CHUNK: usize = 5_000;
 /// The key of the record of a large unit being applied.
 const PENDING: &[u8] = b"pending_large_commit";
 
-pub(super) const ALL_TREES: [TreeId; 19] = [
+pub(super) const ALL_TREES: [TreeId; 21] = [
     TreeId::Users,
     TreeId::Logins,
     TreeId::Emails,
@@ -40,6 +40,8 @@ pub(super) const ALL_TREES: [TreeId; 19] = [
     TreeId::Outbox,
     TreeId::OutboxQueue,
     TreeId::SsoSubjects,
+    TreeId::Entries,
+    TreeId::Media,
 ];
 
 /// A tree's code in a record: its place in [`ALL_TREES`], which only grows

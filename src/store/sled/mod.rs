@@ -51,13 +51,17 @@ enum TreeId {
     OutboxQueue,
     /// Provider and subject of single sign-on accounts.
     SsoSubjects,
+    /// Entries of records, keyed by record and entry id.
+    Entries,
     /// Append-only and unbounded: read from disk, page by page.
     Audit,
+    /// Image blobs: read from disk, one at a time.
+    Media,
 }
 
-const MIRRORED_TREES: usize = 18;
+const MIRRORED_TREES: usize = 19;
 
-const TREE_NAMES: [&str; 19] = [
+const TREE_NAMES: [&str; 21] = [
     "users",
     "idx_login",
     "idx_email",
@@ -76,7 +80,9 @@ const TREE_NAMES: [&str; 19] = [
     "outbox",
     "idx_outbox_queued",
     "idx_sso",
+    "entries",
     "audit",
+    "media",
 ];
 
 /// The sled store; cheap to share behind an `Arc`.
@@ -224,6 +230,19 @@ impl super::Store for SledStore {
             .take(limit)
             .map(|entry| decode(&entry?.1))
             .collect()
+    }
+
+    fn media(
+        &self,
+        key: crate::domain::media::MediaKey,
+    ) -> Result<Option<crate::domain::media::StoredImage>, StoreError> {
+        let tree = &self.trees[TreeId::Media as usize];
+        match tree.get(key.bytes())? {
+            None => Ok(None),
+            Some(raw) => crate::domain::media::StoredImage::decode(&raw)
+                .map(Some)
+                .ok_or_else(|| StoreError::Corrupt("an image blob is damaged".into())),
+        }
     }
 
     fn flush(&self) -> Result<(), StoreError> {

@@ -3,6 +3,7 @@
 
 use super::{TreeId, keys};
 use crate::domain::credentials::{Credentials, TokenRecord};
+use crate::domain::entries::{Entry, EntryId};
 use crate::domain::group::Group;
 use crate::domain::mail::{MailId, OutboxEntry, Queued};
 use crate::domain::names::fold;
@@ -12,8 +13,8 @@ use crate::domain::projects::{
 use crate::domain::sso::SsoLink;
 use crate::domain::user::{User, UserId};
 use crate::store::{
-    CredentialReads, GroupReads, OrganizationReads, OutboxReads, ProjectReads, ReadView,
-    RecordReads, StoreError, TokenReads, UserReads,
+    CredentialReads, EntryReads, GroupReads, OrganizationReads, OutboxReads, ProjectReads,
+    ReadView, RecordReads, StoreError, TokenReads, UserReads,
 };
 use serde::de::DeserializeOwned;
 use sled::IVec;
@@ -184,6 +185,19 @@ impl<R: RawRead> RecordReads for R {
 
     fn resources(&self) -> Result<Vec<Resource>> {
         self.all(TreeId::Resources)
+    }
+}
+
+impl<R: RawRead> EntryReads for R {
+    fn entry(&self, resource: ResourceId, id: EntryId) -> Result<Option<Entry>> {
+        self.get(TreeId::Entries, &keys::pair(resource, id))
+    }
+
+    fn entries(&self, resource: ResourceId) -> Result<Vec<Entry>> {
+        self.raw_scan(TreeId::Entries, &keys::id(resource))
+            .iter()
+            .map(|(_, raw)| decode(raw))
+            .collect()
     }
 }
 

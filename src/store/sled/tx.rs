@@ -10,17 +10,19 @@ use super::snapshot::Snapshot;
 use super::{TreeId, keys};
 use crate::domain::audit::AuditEntry;
 use crate::domain::credentials::{Credentials, TokenRecord};
+use crate::domain::entries::{Entry, EntryId};
 use crate::domain::group::Group;
 use crate::domain::mail::{MailId, MailStatus, OutboxEntry};
+use crate::domain::media::{MediaKey, StoredImage};
 use crate::domain::names::fold;
 use crate::domain::projects::{
     Organization, Project, ProjectId, ProjectRole, Resource, ResourceId,
 };
 use crate::domain::user::{User, UserId};
 use crate::store::{
-    AuditLog, CredentialWrites, GroupReads, GroupWrites, IdCounter, OrganizationReads,
-    OrganizationWrites, OutboxWrites, ProjectWrites, RecordWrites, StoreError, TokenWrites,
-    UnitOfWork, UserReads, UserWrites,
+    AuditLog, CredentialWrites, EntryWrites, GroupReads, GroupWrites, IdCounter, MediaWrites,
+    OrganizationReads, OrganizationWrites, OutboxWrites, ProjectWrites, RecordWrites, StoreError,
+    TokenWrites, UnitOfWork, UserReads, UserWrites,
 };
 use serde::Serialize;
 use sled::IVec;
@@ -314,6 +316,37 @@ impl RecordWrites for Tx<'_> {
 
     fn remove_resource(&self, id: ResourceId) -> Result<()> {
         self.remove(TreeId::Resources, &keys::id(id));
+        Ok(())
+    }
+}
+
+impl EntryWrites for Tx<'_> {
+    fn put_entry(&self, entry: &Entry) -> Result<()> {
+        self.put(
+            TreeId::Entries,
+            &keys::pair(entry.resource, entry.id),
+            entry,
+        )
+    }
+
+    fn remove_entry(&self, resource: ResourceId, id: EntryId) -> Result<()> {
+        self.remove(TreeId::Entries, &keys::pair(resource, id));
+        Ok(())
+    }
+}
+
+impl MediaWrites for Tx<'_> {
+    fn put_media(&self, key: MediaKey, image: &StoredImage) -> Result<()> {
+        self.stage_raw(
+            TreeId::Media,
+            &key.bytes(),
+            Some(IVec::from(image.encode())),
+        );
+        Ok(())
+    }
+
+    fn remove_media(&self, key: MediaKey) -> Result<()> {
+        self.remove(TreeId::Media, &key.bytes());
         Ok(())
     }
 }
