@@ -5,6 +5,8 @@ mod backup;
 mod cli;
 mod durability;
 mod exchange;
+mod field;
+mod field_media;
 mod ftp;
 mod ftp_peers;
 mod ftp_races;
