@@ -8,6 +8,7 @@
 use crate::domain::media::StoredImage;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 use std::io::Cursor;
+use std::sync::{Condvar, Mutex};
 
 /// JPEG quality of what we encode.
 const JPEG_QUALITY: u8 = 85;
@@ -73,15 +74,11 @@ fn decode(bytes: &[u8], limits: ImageLimits) -> Result<DynamicImage, ImageError>
             limit: limits.max_pixels,
         });
     }
-    let mut memory = image::Limits::default();
-    // The decoded pixels (at most 16 bytes each) and room for the decoder.
-    memory.max_alloc = Some(
-        limits
-            .max_pixels
-            .saturating_mul(16)
-            .saturating_add(64 << 20),
-    );
-    decoder.set_limits(memory).map_err(damaged)?;
+    // The image crate's own memory limit (512 MiB) stays in force where its
+    // decoders honour it; the pixel count above bounds the rest.
+    decoder
+        .set_limits(image::Limits::default())
+        .map_err(damaged)?;
     let orientation = decoder.orientation().map_err(damaged)?;
     let mut image = DynamicImage::from_decoder(decoder).map_err(damaged)?;
     image.apply_orientation(orientation);
@@ -111,9 +108,45 @@ fn encode(image: &DynamicImage) -> Result<StoredImage, ImageError> {
     })
 }
 
+/// At most one image per core is decoded at a time, whoever asks (thumbnail
+/// jobs, picture uploads): each decoded image may take hundreds of MiB.
+struct DecodeSlots {
+    busy: Mutex<usize>,
+    freed: Condvar,
+}
+
+static SLOTS: DecodeSlots = DecodeSlots {
+    busy: Mutex::new(0),
+    freed: Condvar::new(),
+};
+
+/// A slot held until dropped.
+struct Slot;
+
+impl Slot {
+    fn take() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut busy = SLOTS.busy.lock().unwrap_or_else(|p| p.into_inner());
+        while *busy >= cores {
+            busy = SLOTS.freed.wait(busy).unwrap_or_else(|p| p.into_inner());
+        }
+        *busy += 1;
+        Slot
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut busy = SLOTS.busy.lock().unwrap_or_else(|p| p.into_inner());
+        *busy = busy.saturating_sub(1);
+        SLOTS.freed.notify_one();
+    }
+}
+
 /// The image in `bytes`, upright and at most `max_px` on its longer side
 /// (never enlarged), re-encoded.
 pub fn resized(bytes: &[u8], max_px: u32, limits: ImageLimits) -> Result<StoredImage, ImageError> {
+    let _slot = Slot::take();
     let image = decode(bytes, limits)?;
     let image = if image.width() > max_px || image.height() > max_px {
         image.thumbnail(max_px, max_px)

@@ -31,7 +31,7 @@ impl Default for ThumbnailConfig {
         Self {
             max_px: 512,
             max_source_mb: 64,
-            max_source_megapixels: 120,
+            max_source_megapixels: 64,
         }
     }
 }

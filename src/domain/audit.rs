@@ -21,6 +21,8 @@ pub struct AuditEntry {
 /// Every kind of recorded change, written as `area.verb` on the wire and on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum AuditAction {
+    #[serde(rename = "entry.create")]
+    EntryCreate,
     #[serde(rename = "entry.delete")]
     EntryDelete,
     #[serde(rename = "entry.update")]

@@ -29,6 +29,18 @@ impl MediaKey {
         key[1..].copy_from_slice(&id.to_be_bytes());
         key
     }
+
+    /// Reads what [`Self::bytes`] wrote.
+    pub fn from_bytes(raw: &[u8]) -> Option<Self> {
+        let (&kind, id) = raw.split_first()?;
+        let id = u64::from_be_bytes(id.try_into().ok()?);
+        match kind {
+            1 => Some(Self::Thumbnail(id)),
+            2 => Some(Self::Picture(id)),
+            3 => Some(Self::PictureThumbnail(id)),
+            _ => None,
+        }
+    }
 }
 
 /// An encoded image and what describes it.
@@ -106,6 +118,14 @@ mod tests {
             assert_eq!(StoredImage::decode(garbage), None);
         }
         assert_ne!(MediaKey::Picture(7).bytes(), MediaKey::Thumbnail(7).bytes());
+        for key in [
+            MediaKey::Thumbnail(1),
+            MediaKey::Picture(u64::MAX),
+            MediaKey::PictureThumbnail(9),
+        ] {
+            assert_eq!(MediaKey::from_bytes(&key.bytes()), Some(key));
+        }
+        assert_eq!(MediaKey::from_bytes(&[4, 0, 0, 0, 0, 0, 0, 0, 1]), None);
         assert_eq!(image.info().bytes, 5);
     }
 }

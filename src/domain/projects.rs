@@ -96,11 +96,36 @@ pub struct Resource {
     /// The thumbnail made from the record's `media` attribute, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thumbnail: Option<super::media::ImageInfo>,
+    /// Who last set the `media` attribute: a file is read from the owner's
+    /// home only when the owner (or an admin) named it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_by: Option<UserId>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
 
 impl Resource {
+    /// The `media` attribute: a file path relative to the owner's FTP home.
+    pub fn media(&self) -> Option<&str> {
+        self.attributes
+            .get("media")
+            .and_then(|media| media.as_str())
+            .filter(|path| !path.trim().is_empty())
+    }
+
+    /// Replaces the attributes as `editor`. When `media` changes, the
+    /// thumbnail no longer belongs to the record and `editor` becomes the one
+    /// who named the file; returns whether a thumbnail was dropped.
+    pub fn set_attributes(&mut self, attributes: serde_json::Value, editor: UserId) -> bool {
+        let before = self.media().map(str::to_owned);
+        self.attributes = attributes;
+        if self.media() == before.as_deref() {
+            return false;
+        }
+        self.media_by = self.media().map(|_| editor);
+        self.thumbnail.take().is_some()
+    }
+
     /// Owner, creator or manager of the record.
     /// Whether `user` holds the record: its owner or one of its managers.
     /// Having created it gives no right once ownership has moved on.

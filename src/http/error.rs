@@ -143,3 +143,17 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Runs a CPU-heavy or long service call off the async runtime.
+pub async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> crate::service::ServiceResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result.map_err(ApiError::from),
+        Err(_) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the server log",
+        )),
+    }
+}

@@ -5,7 +5,7 @@
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::Auth;
-use super::users::parse_query;
+use super::user_query::parse_query;
 use crate::service::exchange::{ImportMode, ImportReport, UserExchange};
 use crate::service::{Directory, Principal};
 use axum::Json;
@@ -41,7 +41,8 @@ struct Export {
     done: bool,
 }
 
-/// The users as CSV, with the same filters as `GET /users`; streamed page by page.
+/// The users as CSV, with the same filters as `GET /users` (but every type
+/// unless `type` is given); streamed page by page.
 #[utoipa::path(get, path = "/users.csv", tag = "users",
     params(("type" = Option<String>, Query, description = "Filters as for GET /users"),
         ("status" = Option<String>, Query), ("group" = Option<String>, Query),
@@ -53,7 +54,12 @@ async fn export(
     Query(mut params): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
     params.remove("limit");
-    let (query, _) = parse_query(&params)?;
+    let every_type = !params.contains_key("type");
+    let (mut query, _) = parse_query(&params)?;
+    if every_type {
+        // Unlike the list, the export holds anonymous and collection users too.
+        query.types.clear();
+    }
     // The first page is read before answering, so a refusal is a proper error.
     let first = state.directory.exchange.export_page(&principal, &query)?;
     let mut csv = UserExchange::header();

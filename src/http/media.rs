@@ -3,7 +3,7 @@
 //! limit, with `[pictures] max_mb` as theirs; decoding runs off the runtime.
 
 use super::AppState;
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, blocking};
 use super::extract::{ApiJson, Auth, RawBody, user_id};
 use super::organizations::{IdPath, number};
 use super::users::UserPath;
@@ -26,8 +26,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(generate_thumbnails))
         .routes(routes!(read_job))
         .routes(routes!(thumbnail))
-        .routes(routes!(read_picture))
-        .routes(routes!(read_own_picture))
+        .routes(routes!(read_picture, remove_picture))
+        .routes(routes!(read_own_picture, remove_own_picture))
 }
 
 /// Picture uploads, with their own body limit.
@@ -91,6 +91,7 @@ async fn generate_thumbnails(
 
 /// A job's progress and its result per item.
 #[utoipa::path(get, path = "/jobs/{id}", tag = "projects", params(IdPath),
+    security(("bearer" = []), ("sso_cookie" = [])),
     responses((status = 200, description = "The job", body = Job)))]
 async fn read_job(
     State(state): State<AppState>,
@@ -103,7 +104,8 @@ async fn read_job(
 /// A record's thumbnail, for those who may view the record.
 #[utoipa::path(get, path = "/resources/{id}/thumbnail", tag = "projects", params(IdPath),
     security(("bearer" = []), ("sso_cookie" = [])),
-    responses((status = 200, description = "JPEG or PNG", content_type = "image/jpeg", body = Vec<u8>)))]
+    responses((status = 200, description = "JPEG, or PNG when transparent",
+        content((Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png")))))]
 async fn thumbnail(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -123,8 +125,13 @@ struct PictureQuery {
 }
 
 impl PictureQuery {
-    fn thumbnail(&self) -> ApiResult<bool> {
-        match self.size.as_deref() {
+    /// Whether the thumbnail is asked for; a bad query is a 400 naming it.
+    fn thumbnail(
+        query: Result<Query<Self>, axum::extract::rejection::QueryRejection>,
+    ) -> ApiResult<bool> {
+        let Query(query) =
+            query.map_err(|rejection| ApiError::invalid("query", rejection.body_text()))?;
+        match query.size.as_deref() {
             None | Some("full") => Ok(false),
             Some("thumbnail") => Ok(true),
             Some(_) => Err(ApiError::invalid("size", "must be full or thumbnail")),
@@ -135,36 +142,66 @@ impl PictureQuery {
 /// A user's picture, for those who may read the user.
 #[utoipa::path(get, path = "/users/{id}/picture", tag = "users", params(UserPath, PictureQuery),
     security(("bearer" = []), ("sso_cookie" = [])),
-    responses((status = 200, description = "JPEG or PNG", content_type = "image/jpeg", body = Vec<u8>)))]
+    responses((status = 200, description = "JPEG, or PNG when transparent",
+        content((Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png")))))]
 async fn read_picture(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(UserPath { id }): Path<UserPath>,
-    Query(query): Query<PictureQuery>,
+    query: Result<Query<PictureQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Response> {
-    let picture =
-        state
-            .directory
-            .accounts
-            .picture(&principal, user_id(&id)?, query.thumbnail()?)?;
+    let thumbnail = PictureQuery::thumbnail(query)?;
+    let picture = state
+        .directory
+        .accounts
+        .picture(&principal, user_id(&id)?, thumbnail)?;
     Ok(image(picture))
 }
 
 /// One's own picture.
 #[utoipa::path(get, path = "/me/picture", tag = "account", params(PictureQuery),
     security(("bearer" = []), ("sso_cookie" = [])),
-    responses((status = 200, description = "JPEG or PNG", content_type = "image/jpeg", body = Vec<u8>)))]
+    responses((status = 200, description = "JPEG, or PNG when transparent",
+        content((Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png")))))]
 async fn read_own_picture(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    Query(query): Query<PictureQuery>,
+    query: Result<Query<PictureQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Response> {
+    let thumbnail = PictureQuery::thumbnail(query)?;
     let id = principal.unrestricted().map_err(ApiError::from)?.id;
     let picture = state
         .directory
         .accounts
-        .picture(&principal, id, query.thumbnail()?)?;
+        .picture(&principal, id, thumbnail)?;
     Ok(image(picture))
+}
+
+/// Removes a user's picture.
+#[utoipa::path(delete, path = "/users/{id}/picture", tag = "users", params(UserPath),
+    responses((status = 200, description = "The user, without a picture", body = UserView)))]
+async fn remove_picture(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(UserPath { id }): Path<UserPath>,
+) -> ApiResult<Json<UserView>> {
+    let user = state
+        .directory
+        .accounts
+        .remove_picture(&principal, user_id(&id)?)?;
+    Ok(Json(UserView::from(user.as_ref())))
+}
+
+/// Removes one's own picture.
+#[utoipa::path(delete, path = "/me/picture", tag = "account",
+    responses((status = 200, description = "One's account, without a picture", body = UserView)))]
+async fn remove_own_picture(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> ApiResult<Json<UserView>> {
+    let id = principal.unrestricted().map_err(ApiError::from)?.id;
+    let user = state.directory.accounts.remove_picture(&principal, id)?;
+    Ok(Json(UserView::from(user.as_ref())))
 }
 
 /// Decodes and stores a picture off the async runtime.
@@ -175,16 +212,7 @@ async fn store_picture(
     body: axum::body::Bytes,
 ) -> ApiResult<Json<UserView>> {
     let directory = state.directory.clone();
-    let user =
-        tokio::task::spawn_blocking(move || directory.accounts.set_picture(&principal, id, &body))
-            .await
-            .map_err(|_| {
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "internal error",
-                )
-            })??;
+    let user = blocking(move || directory.accounts.set_picture(&principal, id, &body)).await?;
     Ok(Json(UserView::from(user.as_ref())))
 }
 

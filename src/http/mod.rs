@@ -3,6 +3,7 @@
 
 mod account;
 mod backup;
+mod bulk;
 mod client;
 mod entries;
 mod error;
@@ -18,6 +19,7 @@ mod records;
 mod request_id;
 pub mod server;
 mod sso;
+mod user_query;
 mod users;
 mod views;
 
@@ -57,6 +59,7 @@ pub fn router(
         .nest(
             "/api/v1",
             users::routes()
+                .merge(bulk::routes())
                 .merge(exchange::export_routes())
                 .merge(account::routes())
                 .merge(groups::routes())

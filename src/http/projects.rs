@@ -3,13 +3,14 @@
 
 use super::AppState;
 use super::entries::report_bound;
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, blocking};
 use super::extract::{ApiJson, Auth, user_id};
 use super::organizations::{IdPath, number};
 use super::views::ProjectView;
 use crate::domain::permissions::Action;
 use crate::domain::projects::{ProjectRole, ProjectWithMembers};
 use crate::domain::user::UserId;
+use crate::service::exchange::columns::escape;
 use crate::service::projects::{MyProject, ProjectInput};
 use crate::service::records::ProjectReport;
 use axum::Json;
@@ -250,11 +251,14 @@ async fn report(
         bound("from", &query.from, false)?,
         bound("to", &query.to, true)?,
     );
-    let report =
-        state
-            .directory
+    let project = number("id", &id)?;
+    let directory = state.directory.clone();
+    let report = blocking(move || {
+        directory
             .records
-            .project_report(&principal, number("id", &id)?, from, to)?;
+            .project_report(&principal, project, from, to)
+    })
+    .await?;
     let wants_csv = headers
         .get(axum::http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -269,7 +273,8 @@ async fn report(
 }
 
 /// One line per record and entry kind (records without entries get one line
-/// with an empty kind and 0).
+/// with an empty kind and 0); cells a spreadsheet would run are escaped as
+/// in the users export.
 fn report_csv(report: &ProjectReport) -> Result<Vec<u8>, csv::Error> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     writer.write_record([
@@ -281,12 +286,13 @@ fn report_csv(report: &ProjectReport) -> Result<Vec<u8>, csv::Error> {
     ])?;
     for record in &report.records {
         let id = record.id.to_string();
+        let (name, record_kind) = (escape(&record.name), escape(&record.kind));
         if record.by_kind.is_empty() {
-            writer.write_record([id.as_str(), &record.name, &record.kind, "", "0"])?;
+            writer.write_record([id.as_str(), &name, &record_kind, "", "0"])?;
         }
         for (kind, count) in &record.by_kind {
             let count = count.to_string();
-            writer.write_record([id.as_str(), &record.name, &record.kind, kind, &count])?;
+            writer.write_record([id.as_str(), &name, &record_kind, &escape(kind), &count])?;
         }
     }
     writer

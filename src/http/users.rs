@@ -1,46 +1,29 @@
-//! User administration routes: CRUD, listing with filters, bulk actions,
-//! passwords, tokens, copy and 2FA reset.
+//! User administration routes: CRUD, listing, passwords, tokens, copy,
+//! 2FA reset and record users' owner and access (bulk actions: `bulk`;
+//! listing parameters: `user_query`).
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, Auth, user_id};
+use super::user_query::{parse_enum, parse_query, select_fields};
 use super::views::UserView;
 use crate::domain::credentials::TokenKind;
-use crate::domain::roles::SystemRole;
-use crate::domain::user::{Status, User, UserId, UserType};
+use crate::domain::user::{Status, User, UserId};
 use crate::domain::user_input::{NewUser, UserPatch};
-use crate::service::BulkAction;
 use crate::service::IssuedToken;
-use crate::service::index::{ArchivedFilter, DEFAULT_SEARCH_FIELDS, SEARCH_FIELDS, UserQuery};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
-use std::collections::{BTreeSet, HashMap};
-use std::sync::LazyLock;
+use std::collections::HashMap;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-const DEFAULT_PAGE: usize = 100;
-const MAX_PAGE: usize = 1000;
-const MAX_BULK_IDS: usize = 10_000;
-/// Types listed without a `type` filter: anonymous and collection users are
-/// shown only when asked for by type.
-const LISTED_BY_DEFAULT: [UserType; 6] = [
-    UserType::System,
-    UserType::Local,
-    UserType::SelfRegistered,
-    UserType::Email,
-    UserType::Ldap,
-    UserType::Sso,
-];
-
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_users, create_user))
-        .routes(routes!(bulk))
         .routes(routes!(read_user, update_user, delete_user))
         .routes(routes!(set_password))
         .routes(routes!(issue_token, revoke_token))
@@ -63,20 +46,6 @@ pub(super) struct UserPath {
 pub fn user_json(user: &User) -> Value {
     serde_json::to_value(UserView::from(user)).unwrap_or(Value::Null)
 }
-
-/// Field names a `fields` selection may use.
-static USER_FIELDS: LazyLock<BTreeSet<String>> = LazyLock::new(|| {
-    let sample = User::new(
-        0,
-        UserType::Local,
-        Status::Active,
-        chrono::DateTime::UNIX_EPOCH,
-    );
-    match user_json(&sample) {
-        Value::Object(map) => map.keys().cloned().collect(),
-        _ => BTreeSet::new(),
-    }
-});
 
 /// Creates a user; without a password a local user is `pending` and gets an activation link.
 #[utoipa::path(post, path = "/users", tag = "users",
@@ -179,95 +148,6 @@ async fn delete_user(
     )
 }
 
-/// Splits a comma list, parsing each item with `parse`; errors name `field`.
-fn comma_list<T>(field: &str, raw: &str, parse: impl Fn(&str) -> Option<T>) -> ApiResult<Vec<T>> {
-    raw.split(',')
-        .map(str::trim)
-        .filter(|item| !item.is_empty())
-        .map(|item| {
-            parse(item).ok_or_else(|| ApiError::invalid(field, format!("unknown value `{item}`")))
-        })
-        .collect()
-}
-
-fn parse_enum<T: serde::de::DeserializeOwned>(item: &str) -> Option<T> {
-    serde_json::from_value(Value::String(item.to_owned())).ok()
-}
-
-fn parse_time(field: &str, raw: &str) -> ApiResult<chrono::DateTime<chrono::Utc>> {
-    chrono::DateTime::parse_from_rfc3339(raw)
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .map_err(|_| ApiError::invalid(field, "must be an RFC 3339 timestamp"))
-}
-
-/// Reads the listing parameters; an unknown parameter or bad value is a 400 naming it.
-pub(super) fn parse_query(
-    params: &HashMap<String, String>,
-) -> ApiResult<(UserQuery, Option<Vec<String>>)> {
-    let mut query = UserQuery {
-        limit: DEFAULT_PAGE,
-        search_fields: DEFAULT_SEARCH_FIELDS.to_vec(),
-        ..Default::default()
-    };
-    let mut fields = None;
-    for (key, raw) in params {
-        match key.as_str() {
-            "type" => query.types = comma_list(key, raw, parse_enum)?,
-            "status" => query.statuses = comma_list(key, raw, parse_enum)?,
-            "group" => query.group = Some(raw.clone()),
-            "exclude_group" => query.exclude_group = Some(raw.clone()),
-            "archived" => {
-                query.archived = match raw.as_str() {
-                    "exclude" => ArchivedFilter::Exclude,
-                    "only" => ArchivedFilter::Only,
-                    "include" => ArchivedFilter::Include,
-                    _ => return Err(ApiError::invalid(key, "must be exclude, only or include")),
-                }
-            }
-            "archived_after" => query.archived_after = Some(parse_time(key, raw)?),
-            "archived_before" => query.archived_before = Some(parse_time(key, raw)?),
-            "q" => query.text = Some(crate::domain::names::fold(raw)).filter(|q| !q.is_empty()),
-            "search_fields" => {
-                query.search_fields = comma_list(key, raw, |name| {
-                    SEARCH_FIELDS.iter().position(|(n, _)| *n == name)
-                })?
-            }
-            "fields" => {
-                let names = comma_list(key, raw, |name| {
-                    USER_FIELDS.contains(name).then(|| name.to_owned())
-                })?;
-                fields = Some(names);
-            }
-            "limit" => {
-                query.limit = raw
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_PAGE).contains(n))
-                    .ok_or_else(|| ApiError::invalid(key, format!("must be 1 to {MAX_PAGE}")))?
-            }
-            "cursor" => {
-                query.after = Some(
-                    raw.parse()
-                        .map_err(|_| ApiError::invalid(key, "must be a cursor from next_cursor"))?,
-                )
-            }
-            _ => return Err(ApiError::invalid(key.clone(), "unknown query parameter")),
-        }
-    }
-    if !params.contains_key("type") {
-        query.types = LISTED_BY_DEFAULT.to_vec();
-    }
-    Ok((query, fields))
-}
-
-/// Keeps `id` and the selected fields of a user's JSON.
-fn select_fields(mut value: Value, fields: &[String]) -> Value {
-    if let Value::Object(map) = &mut value {
-        map.retain(|key, _| key == "id" || fields.iter().any(|f| f == key));
-    }
-    value
-}
-
 /// Lists users with filters, search and cursor paging.
 #[utoipa::path(get, path = "/users", tag = "users",
     params(
@@ -314,157 +194,6 @@ struct UserPage {
     #[schema(value_type = Vec<UserView>)]
     users: Vec<Value>,
     next_cursor: Option<UserId>,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct BulkRequest {
-    ids: Vec<UserId>,
-    roles: Option<BTreeSet<SystemRole>>,
-    groups: Option<BTreeSet<String>>,
-    quota_mb: Option<u64>,
-    quota_files: Option<u64>,
-    #[serde(default)]
-    activate: bool,
-    projects: Option<Vec<ProjectRoleEntry>>,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct ProjectRoleEntry {
-    id: u64,
-    role: crate::domain::projects::ProjectRole,
-}
-
-/// The bulk actions, as the path names them.
-#[derive(Clone, Copy, Deserialize, ToSchema)]
-#[serde(rename_all = "kebab-case")]
-enum BulkActionName {
-    Activate,
-    Deactivate,
-    Delete,
-    Mask,
-    /// Needs `roles`.
-    SetSystemRoles,
-    /// Needs `groups`.
-    AddToGroups,
-    /// Needs `groups`.
-    RemoveFromGroups,
-    /// Takes `quota_mb`, `quota_files`, `activate`.
-    CreateFtpAccounts,
-    DeleteFtpAccounts,
-    FtpRescan,
-    /// Needs `projects`; takes `activate`.
-    SetRoles,
-}
-
-/// Builds the action named in the path from the request's parameters.
-fn bulk_action(name: BulkActionName, request: &BulkRequest) -> ApiResult<BulkAction> {
-    let groups = || {
-        request
-            .groups
-            .clone()
-            .ok_or_else(|| ApiError::invalid("groups", "required for this action"))
-    };
-    Ok(match name {
-        BulkActionName::Activate => BulkAction::Activate,
-        BulkActionName::Deactivate => BulkAction::Deactivate,
-        BulkActionName::Delete => BulkAction::Delete,
-        BulkActionName::Mask => BulkAction::Mask,
-        BulkActionName::SetSystemRoles => BulkAction::SetSystemRoles(
-            request
-                .roles
-                .clone()
-                .ok_or_else(|| ApiError::invalid("roles", "required for this action"))?,
-        ),
-        BulkActionName::AddToGroups => BulkAction::AddToGroups(groups()?),
-        BulkActionName::RemoveFromGroups => BulkAction::RemoveFromGroups(groups()?),
-        BulkActionName::CreateFtpAccounts => BulkAction::CreateFtpAccounts {
-            quota_mb: request.quota_mb,
-            quota_files: request.quota_files,
-            activate: request.activate,
-        },
-        BulkActionName::DeleteFtpAccounts => BulkAction::DeleteFtpAccounts,
-        BulkActionName::FtpRescan => BulkAction::RescanFtp,
-        BulkActionName::SetRoles => BulkAction::SetRoles {
-            projects: request
-                .projects
-                .as_ref()
-                .filter(|p| !p.is_empty())
-                .ok_or_else(|| ApiError::invalid("projects", "name at least one project and role"))?
-                .iter()
-                .map(|entry| (entry.id, entry.role))
-                .collect(),
-            activate: request.activate,
-        },
-    })
-}
-
-/// What a bulk action did to each selected user.
-#[derive(serde::Serialize, ToSchema)]
-pub(super) struct BulkAnswer {
-    pub action: String,
-    pub succeeded: usize,
-    pub failed: usize,
-    pub results: Vec<BulkResult>,
-}
-
-/// One item's result: the item as changed (none when deleted), or the error.
-#[derive(serde::Serialize, ToSchema)]
-pub(super) struct BulkResult {
-    pub id: u64,
-    pub ok: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<UserView>)]
-    pub user: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<super::error::ErrorDetail>,
-}
-
-/// Runs one action on up to 10,000 users, with a result per id.
-#[utoipa::path(post, path = "/users/actions/{action}", tag = "users",
-    params(("action" = inline(BulkActionName), Path, description = "The action")),
-    request_body = BulkRequest,
-    responses((status = 200, description = "Per-id results", body = BulkAnswer)))]
-async fn bulk(
-    State(state): State<AppState>,
-    Auth(principal): Auth,
-    Path(name): Path<String>,
-    ApiJson(request): ApiJson<BulkRequest>,
-) -> ApiResult<Json<BulkAnswer>> {
-    let known = parse_enum::<BulkActionName>(&name).ok_or_else(|| ApiError::not_found("action"))?;
-    let action = bulk_action(known, &request)?;
-    if request.ids.is_empty() || request.ids.len() > MAX_BULK_IDS {
-        return Err(ApiError::invalid(
-            "ids",
-            format!("select 1 to {MAX_BULK_IDS} users"),
-        ));
-    }
-    let outcomes = state.directory.bulk(&principal, &action, &request.ids)?;
-    let results: Vec<BulkResult> = outcomes
-        .into_iter()
-        .map(|outcome| match outcome.result {
-            Ok(user) => BulkResult {
-                id: outcome.id,
-                ok: true,
-                user: Some(user.map_or(Value::Null, |u| user_json(&u))),
-                error: None,
-            },
-            Err(error) => BulkResult {
-                id: outcome.id,
-                ok: false,
-                user: None,
-                error: Some(ApiError::from(error).body()),
-            },
-        })
-        .collect();
-    let succeeded = results.iter().filter(|r| r.ok).count();
-    Ok(Json(BulkAnswer {
-        action: name,
-        succeeded,
-        failed: results.len() - succeeded,
-        results,
-    }))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -235,6 +235,14 @@ impl Accounts {
             let before = unit.user(id)?;
             roles::may_touch_record(actor, &before, Right::Write)?;
             let mut user = before.clone();
+            match &patch.picture {
+                Some(Some(_)) => {
+                    let message = "upload the image with PUT /api/v1/users/{id}/picture";
+                    return Err(ValidationError::new("picture", message).into());
+                }
+                Some(None) => super::pictures::forget_picture(unit, id)?,
+                None => {}
+            }
             let changed = patch.clone().apply(&mut user)?;
             let mut status_change = None;
             if let Some((action, transition)) = transition {

@@ -92,12 +92,15 @@ impl Settings {
                 organization_required: config.organizations.required_for_editing,
             },
             media: MediaSettings {
-                thumbnail_max_px: config.thumbnails.max_px,
-                picture_max_px: config.pictures.max_px,
-                picture_max_bytes: config.pictures.max_mb << 20,
+                thumbnail_max_px: config.thumbnails.max_px.max(1),
+                picture_max_px: config.pictures.max_px.max(1),
+                picture_max_bytes: config.pictures.max_mb.saturating_mul(1 << 20),
                 source: crate::media::ImageLimits {
-                    max_bytes: config.thumbnails.max_source_mb << 20,
-                    max_pixels: config.thumbnails.max_source_megapixels * 1_000_000,
+                    max_bytes: config.thumbnails.max_source_mb.saturating_mul(1 << 20),
+                    max_pixels: config
+                        .thumbnails
+                        .max_source_megapixels
+                        .saturating_mul(1_000_000),
                 },
             },
         }

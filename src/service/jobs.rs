@@ -86,11 +86,26 @@ impl Jobs {
             results: Vec::with_capacity(total),
         }));
         let mut jobs = lock(&self.jobs);
-        if jobs.len() == KEPT_JOBS {
-            jobs.pop_front();
+        if jobs.len() >= KEPT_JOBS {
+            // The oldest finished one goes; running jobs stay to be followed.
+            if let Some(oldest) = jobs
+                .iter()
+                .position(|j| lock(j).state == JobState::Finished)
+            {
+                jobs.remove(oldest);
+            }
         }
         jobs.push_back(job.clone());
         JobHandle(job)
+    }
+
+    /// A running job of `kind`, if any.
+    pub fn running(&self, kind: &str) -> Option<JobId> {
+        let jobs = lock(&self.jobs);
+        jobs.iter().find_map(|job| {
+            let job = lock(job);
+            (job.kind == kind && job.state == JobState::Running).then_some(job.id)
+        })
     }
 
     /// The job `id` as it stands, if still remembered.
@@ -156,10 +171,16 @@ mod tests {
             jobs.start("x", 0, 7, now).snapshot().state,
             JobState::Finished
         );
+        let running = jobs.start("x", 1, 7, now);
         for _ in 0..KEPT_JOBS {
-            jobs.start("x", 1, 7, now);
+            jobs.start("x", 0, 7, now);
         }
-        assert!(jobs.get(1).is_none());
-        assert!(jobs.get(KEPT_JOBS as u64 + 2).is_some());
+        assert!(jobs.get(1).is_none(), "finished jobs make room");
+        assert_eq!(
+            jobs.running("x"),
+            Some(running.snapshot().id),
+            "running jobs stay"
+        );
+        assert_eq!(jobs.running("thumbnails"), None);
     }
 }

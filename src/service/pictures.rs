@@ -19,6 +19,21 @@ pub(super) fn forget_picture(unit: &Unit, id: UserId) -> ServiceResult<()> {
     Ok(())
 }
 
+/// The user sets their own picture; those who may change the user theirs;
+/// a masked user has none.
+fn may_set_picture(actor: &User, user: &User) -> ServiceResult<()> {
+    if actor.id != user.id {
+        roles::may_touch_record(actor, user, Right::Write)?;
+    }
+    if user.masked_at.is_some() {
+        return Err(ServiceError::conflict(
+            "masked",
+            "a masked user has no picture",
+        ));
+    }
+    Ok(())
+}
+
 impl Accounts {
     /// Sets user `id`'s picture from an uploaded image. CPU-heavy: call it
     /// off the async runtime.
@@ -29,16 +44,7 @@ impl Accounts {
         upload: &[u8],
     ) -> ServiceResult<Arc<User>> {
         let actor = principal.unrestricted()?;
-        let target = self.current_user(id)?;
-        if actor.id != id {
-            roles::may_touch_record(actor, &target, Right::Write)?;
-        }
-        if target.masked_at.is_some() {
-            return Err(ServiceError::conflict(
-                "masked",
-                "a masked user has no picture",
-            ));
-        }
+        may_set_picture(actor, &*self.current_user(id)?)?;
         let media = self.settings.media;
         if upload.len() as u64 > media.picture_max_bytes {
             let message = format!("at most {} bytes", media.picture_max_bytes);
@@ -52,7 +58,10 @@ impl Accounts {
         let thumbnail = crate::media::resized(&picture.data, media.thumbnail_max_px, media.source)
             .map_err(invalid)?;
         self.write_as(actor, |unit| {
+            // Again inside the unit: a mask or a role change may have landed
+            // while the image was decoded.
             let mut user = unit.user(id)?;
+            may_set_picture(actor, &user)?;
             unit.tx.put_media(MediaKey::Picture(id), &picture)?;
             unit.tx
                 .put_media(MediaKey::PictureThumbnail(id), &thumbnail)?;
@@ -72,6 +81,28 @@ impl Accounts {
                 AuditAction::UserSetPicture,
                 Some(id),
                 json!({ "bytes": info.bytes }),
+            )
+        })?;
+        self.current_user(id)
+    }
+
+    /// Removes user `id`'s picture: the user, or those who may change the user.
+    pub fn remove_picture(&self, principal: &Principal, id: UserId) -> ServiceResult<Arc<User>> {
+        let actor = principal.unrestricted()?;
+        self.write_as(actor, |unit| {
+            let mut user = unit.user(id)?;
+            if actor.id != id {
+                roles::may_touch_record(actor, &user, Right::Write)?;
+            }
+            forget_picture(unit, id)?;
+            user.picture = None;
+            user.updated_at = unit.now;
+            user.updated_by = Some(actor.id);
+            unit.save(&user)?;
+            unit.audit(
+                AuditAction::UserSetPicture,
+                Some(id),
+                json!({ "removed": true }),
             )
         })?;
         self.current_user(id)

@@ -185,6 +185,29 @@ async fn trapper_team_uploads_photos_and_gets_thumbnails() {
         records.push(id(&record));
     }
 
+    // An editor of the project names a file on a record the photographer
+    // owns: the job will not reach into the owner's home for it.
+    let (editor, editor_token) = d.user_with_roles("editor", &[]).await;
+    let membership = format!("/api/v1/projects/{pid}/members/{editor}");
+    let (status, _) = d
+        .call(
+            reqwest::Method::PUT,
+            &membership,
+            Some(&d.root),
+            Some(json!({ "role": "editor" })),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let planted = format!("/api/v1/resources/{}", records[7]);
+    let (status, _) = d
+        .patch(
+            &planted,
+            &editor_token,
+            json!({ "attributes": { "media": "cam1/IMG_0001.JPG" } }),
+        )
+        .await;
+    assert_eq!(status, 200);
+
     // Only admins start the job; it covers every record with media and no thumbnail.
     let missing = json!({ "missing": true });
     let path = "/api/v1/resources/actions/generate-thumbnails";
@@ -195,11 +218,11 @@ async fn trapper_team_uploads_photos_and_gets_thumbnails() {
         (400, Some("ids"))
     );
     let (status, job) = d.post(path, &d.root, missing.clone()).await;
-    assert_eq!((status, &job["total"]), (202, &json!(7)), "{job}");
+    assert_eq!((status, &job["total"]), (202, &json!(8)), "{job}");
     let job = finished(&d, id(&job)).await;
     assert_eq!(
         (&job["succeeded"], &job["failed"]),
-        (&json!(1), &json!(6)),
+        (&json!(1), &json!(7)),
         "{job}"
     );
     let outcome = |record: u64| {
@@ -224,6 +247,7 @@ async fn trapper_team_uploads_photos_and_gets_thumbnails() {
         "media_not_found",
         "media_not_found",
         "media_not_found",
+        "media_not_owners",
     ];
     for (record, code) in records.iter().zip(expected) {
         assert_eq!(
@@ -248,13 +272,48 @@ async fn trapper_team_uploads_photos_and_gets_thumbnails() {
     assert_eq!(fetch(&d, &thumb, &outsider_token).await.0, 403);
     let none = format!("/api/v1/resources/{}/thumbnail", records[7]);
     assert_eq!(fetch(&d, &none, &cam_token).await.0, 404);
+    // Once the owner names the file, it is theirs to show.
+    let (status, _) = d
+        .patch(
+            &planted,
+            &cam_token,
+            json!({ "attributes": { "media": "cam1/IMG_0001.JPG", "site": "B" } }),
+        )
+        .await;
+    assert_eq!(
+        status, 200,
+        "only `site` changed: media_by stays the editor"
+    );
+    let (status, _) = d
+        .patch(
+            &planted,
+            &cam_token,
+            json!({ "attributes": { "media": "./cam1/IMG_0001.JPG" } }),
+        )
+        .await;
+    assert_eq!(status, 200);
     // Outside the photographer's quota, and nothing was written to the home.
     assert_eq!(ftp_state(&d, cam).await["used_bytes"], uploaded);
 
     // A second run has only the failures left to try.
     let (_, again) = d.post(path, &d.root, missing).await;
-    assert_eq!(again["total"], 6, "{again}");
-    finished(&d, id(&again)).await;
+    assert_eq!(again["total"], 7, "{again}");
+    let again = finished(&d, id(&again)).await;
+    assert_eq!(
+        again["succeeded"], 1,
+        "the record its owner pointed at: {again}"
+    );
+    assert_eq!(fetch(&d, &none, &cam_token).await.0, 200);
+    // Changing the media drops the thumbnail, in the same change.
+    let (_, record) = d
+        .patch(
+            &planted,
+            &cam_token,
+            json!({ "attributes": { "media": "cam1/broken.jpg" } }),
+        )
+        .await;
+    assert_eq!(record["thumbnail"], Value::Null, "{record}");
+    assert_eq!(fetch(&d, &none, &cam_token).await.0, 404);
 
     // Set-owner hands the deployment over; the thumbnail goes with the record.
     let (helper, _) = d.user_with_roles("helper", &[]).await;
@@ -290,6 +349,13 @@ async fn put_image(d: &Daemon, path: &str, token: &str, body: Vec<u8>) -> (u16, 
         .expect("request");
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Sets a small picture of one's own.
+async fn set_small_picture(d: &Daemon, token: &str) {
+    let (status, user) =
+        put_image(d, "/api/v1/me/picture", token, camera_jpeg(300, 200, false)).await;
+    assert_eq!(status, 200, "{user}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -339,6 +405,26 @@ async fn pictures_are_reencoded_guarded_and_gone_after_masking() {
         (413, Some("body_too_large"))
     );
     assert_eq!(fetch(&d, &picture, &token).await.0, 200);
+    // Setting `picture` by PATCH is refused; `null` removes the image too.
+    let user_path = format!("/api/v1/users/{uid}");
+    let (status, reply) = d
+        .patch(&user_path, &d.root, json!({ "picture": { "url": "x" } }))
+        .await;
+    assert_eq!(
+        (status, reply["error"]["field"].as_str()),
+        (400, Some("picture"))
+    );
+    let (status, user) = d
+        .patch(&user_path, &d.root, json!({ "picture": null }))
+        .await;
+    assert_eq!((status, &user["picture"]), (200, &Value::Null));
+    assert_eq!(fetch(&d, &picture, &token).await.0, 404);
+    set_small_picture(&d, &token).await;
+    let (status, user) = d.delete("/api/v1/me/picture", &token).await;
+    assert_eq!((status, &user["picture"]), (200, &Value::Null));
+    assert_eq!(fetch(&d, &picture, &token).await.0, 404);
+    set_small_picture(&d, &token).await;
+    assert_eq!(d.delete(&picture, &other).await.0, 403);
     // Masking removes it.
     let reply = d.bulk("mask", json!({ "ids": [uid] })).await;
     assert_eq!(reply["succeeded"], 1);

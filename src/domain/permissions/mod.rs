@@ -238,6 +238,7 @@ mod tests {
             updated_by: owner,
             attributes: serde_json::Value::Null,
             thumbnail: None,
+            media_by: None,
             created_at: now,
             updated_at: now,
         }

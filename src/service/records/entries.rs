@@ -86,6 +86,8 @@ impl Records {
             let id = unit.tx.next_id("entry")?;
             let entry = Entry::new(id, resource, change.clone(), actor.id, unit.now)?;
             unit.tx.put_entry(&entry)?;
+            let details = json!({ "resource": resource, "entry": id });
+            unit.audit(AuditAction::EntryCreate, None, details)?;
             Ok(entry)
         })
     }

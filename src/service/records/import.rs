@@ -160,7 +160,7 @@ impl Records {
                     ),
                     None => None,
                 };
-                let resource = Resource {
+                let mut resource = Resource {
                     id: unit.tx.next_id("resource")?,
                     kind: row.kind.clone(),
                     name: row.name.clone(),
@@ -172,11 +172,14 @@ impl Records {
                     assigned: BTreeSet::new(),
                     created_by: actor.id,
                     updated_by: actor.id,
-                    attributes: serde_json::Value::Object(row.attributes.clone()),
+                    attributes: serde_json::json!({}),
                     thumbnail: None,
+                    media_by: None,
                     created_at: unit.now,
                     updated_at: unit.now,
                 };
+                let attributes = serde_json::Value::Object(row.attributes.clone());
+                resource.set_attributes(attributes, actor.id);
                 unit.tx.put_resource(&resource)?;
                 created.push(resource.id);
             }

@@ -106,11 +106,12 @@ pub(crate) fn mask_record_attributes(
     records: &[ResourceId],
     user: UserId,
 ) -> ServiceResult<()> {
+    let mut unpictured = Vec::new();
     update_records(unit, records, |record| {
         if record.owner != user && record.created_by != user {
             return false;
         }
-        let Some(attributes) = record.attributes.as_object_mut() else {
+        let Some(mut attributes) = record.attributes.as_object().cloned() else {
             return false;
         };
         let mut changed = false;
@@ -120,8 +121,15 @@ pub(crate) fn mask_record_attributes(
                 changed = true;
             }
         }
+        if changed && record.set_attributes(attributes.into(), user) {
+            unpictured.push(record.id);
+        }
         changed
-    })
+    })?;
+    for id in unpictured {
+        unit.tx.remove_media(MediaKey::Thumbnail(id))?;
+    }
+    Ok(())
 }
 
 /// Removes record `id` with its entries and thumbnail.
@@ -170,7 +178,7 @@ impl Records {
                 let role = unit.tx.membership(project.id, actor.id)?;
                 refuse(decide_record_in_project(actor, role, rules))?;
             }
-            let resource = Resource {
+            let mut resource = Resource {
                 id: unit.tx.next_id("resource")?,
                 kind: kind.clone(),
                 name: name.clone(),
@@ -182,11 +190,14 @@ impl Records {
                 assigned: BTreeSet::new(),
                 created_by: actor.id,
                 updated_by: actor.id,
-                attributes: input.attributes.clone().unwrap_or_else(|| json!({})),
+                attributes: json!({}),
                 thumbnail: None,
+                media_by: None,
                 created_at: unit.now,
                 updated_at: unit.now,
             };
+            let attributes = input.attributes.clone().unwrap_or_else(|| json!({}));
+            resource.set_attributes(attributes, actor.id);
             unit.tx.put_resource(&resource)?;
             unit.audit(
                 AuditAction::ResourceCreate,
@@ -282,7 +293,9 @@ impl Records {
                 resource.steward_organization = Some(steward);
             }
             if let Some(attributes) = &input.attributes {
-                resource.attributes = attributes.clone();
+                if resource.set_attributes(attributes.clone(), actor.id) {
+                    unit.tx.remove_media(MediaKey::Thumbnail(id))?;
+                }
             }
             resource.updated_by = actor.id;
             resource.updated_at = unit.now;

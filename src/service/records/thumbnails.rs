@@ -8,7 +8,7 @@ use crate::domain::audit::AuditAction;
 use crate::domain::media::{MediaKey, StoredImage};
 use crate::domain::permissions::Action;
 use crate::domain::projects::{Resource, ResourceId};
-use crate::domain::roles::{self, Capability};
+use crate::domain::roles::{self, Capability, SystemRole};
 use crate::domain::user::User;
 use crate::service::jobs::{JobHandle, JobItem};
 use crate::service::projects::load_resource;
@@ -39,15 +39,6 @@ impl Refusal {
     }
 }
 
-/// The record's `media` path, relative to its owner's home.
-fn media_path(record: &Resource) -> Option<&str> {
-    record
-        .attributes
-        .get("media")
-        .and_then(|media| media.as_str())
-        .filter(|path| !path.trim().is_empty())
-}
-
 impl Records {
     /// Checks the caller (admins only) and lists the records of the job.
     pub fn plan_thumbnails(
@@ -57,13 +48,19 @@ impl Records {
     ) -> ServiceResult<(JobHandle, Vec<ResourceId>)> {
         let actor = principal.unrestricted()?;
         roles::require(actor, Capability::ManageMedia)?;
+        if let Some(running) = self.jobs.running("thumbnails") {
+            let message = format!(
+                "thumbnail job {running} is still running; follow it at /api/v1/jobs/{running}"
+            );
+            return Err(ServiceError::conflict("job_running", message));
+        }
         let ids = match selection {
             ThumbnailSelection::Ids(ids) => ids,
             ThumbnailSelection::Missing => self
                 .snapshot()
                 .resources()?
                 .into_iter()
-                .filter(|r| r.thumbnail.is_none() && media_path(r).is_some())
+                .filter(|r| r.thumbnail.is_none() && r.media().is_some())
                 .map(|r| r.id)
                 .collect(),
         };
@@ -86,7 +83,13 @@ impl Records {
             for _ in 0..workers.clamp(1, ids.len().max(1)) {
                 scope.spawn(|| {
                     while let Some(&id) = ids.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        let item = match self.thumbnail_one(actor, id) {
+                        let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            self.thumbnail_one(actor, id)
+                        }));
+                        let outcome = made.unwrap_or_else(|_| {
+                            Err(Refusal::new("internal", "making this thumbnail failed"))
+                        });
+                        let item = match outcome {
                             Ok(()) => JobItem {
                                 id,
                                 ok: true,
@@ -124,20 +127,36 @@ impl Records {
             .resource(id)
             .map_err(|e| internal(e.into()))?
             .ok_or_else(|| Refusal::new("not_found", "no such record"))?;
-        let path = media_path(&record)
+        let path = record
+            .media()
             .ok_or_else(|| Refusal::new("no_media", "the record has no `media` attribute"))?
             .to_owned();
-        let owner = self
-            .snapshot()
-            .user(record.owner)
-            .map_err(|e| internal(e.into()))?
+        let user = |id| self.snapshot().user(id).map_err(|e| internal(e.into()));
+        let owner = user(record.owner)?
             .ok_or_else(|| Refusal::new("media_not_found", "the record's owner is gone"))?;
+        // A file is read from the owner's home only if the owner (or an
+        // admin) named it: an editor of the record may not reach into it.
+        let named_by = match record.media_by {
+            Some(by) => user(by)?,
+            None => None,
+        };
+        let trusted =
+            named_by.is_some_and(|by| by.id == owner.id || by.has_role(SystemRole::Admin));
+        if !trusted {
+            let message =
+                "the record's owner did not name this file; the owner or an admin must set `media`";
+            return Err(Refusal::new("media_not_owners", message));
+        }
         let bytes = self.read_media(&owner, &path)?;
         let media = self.settings.media;
         let image = crate::media::resized(&bytes, media.thumbnail_max_px, media.source)
             .map_err(|error| Refusal::new(error.code(), error.to_string()))?;
-        self.store_thumbnail(actor, id, &path, &image)
-            .map_err(internal)
+        self.store_thumbnail(actor, &record, &image)
+            .map_err(|error| match error {
+                ServiceError::Conflict { code, message } => Refusal::new(code, message),
+                ServiceError::NotFound(_) => Refusal::new("not_found", "no such record"),
+                other => internal(other),
+            })
     }
 
     /// Reads `path` from `owner`'s FTP home; the path may not leave it.
@@ -148,6 +167,13 @@ impl Records {
         let dir = cap_std::fs::Dir::open_ambient_dir(&home, cap_std::ambient_authority())
             .map_err(missing)?;
         let relative = path.trim_start_matches('/');
+        // Only plain files: opening a FIFO would wait for a writer forever.
+        if !dir.metadata(relative).map_err(missing)?.is_file() {
+            return Err(Refusal::new(
+                "media_not_found",
+                format!("`{path}` is not a file"),
+            ));
+        }
         let file = dir.open(relative).map_err(missing)?;
         let limit = self.settings.media.source.max_bytes;
         let length = file.metadata().map_err(missing)?.len();
@@ -162,23 +188,24 @@ impl Records {
         Ok(bytes)
     }
 
-    /// Stores the thumbnail, unless the record or its media changed meanwhile.
+    /// Stores the thumbnail, unless the record's media, who named it, or its
+    /// owner changed meanwhile.
     fn store_thumbnail(
         &self,
         actor: &User,
-        id: ResourceId,
-        path: &str,
+        read: &Resource,
         image: &StoredImage,
     ) -> ServiceResult<()> {
         self.write_as(actor, |unit| {
-            let mut record = load_resource(unit, id)?;
-            if media_path(&record) != Some(path) {
+            let mut record = load_resource(unit, read.id)?;
+            let now = (record.media(), record.media_by, record.owner);
+            if now != (read.media(), read.media_by, read.owner) {
                 return Err(ServiceError::conflict(
                     "media_changed",
                     "the record's media changed while its thumbnail was made",
                 ));
             }
-            unit.tx.put_media(MediaKey::Thumbnail(id), image)?;
+            unit.tx.put_media(MediaKey::Thumbnail(read.id), image)?;
             record.thumbnail = Some(image.info());
             unit.tx.put_resource(&record)?;
             Ok(())

@@ -100,11 +100,14 @@ impl SledStore {
             writer.record(code(TreeId::Audit), &key, &value)?;
             entries += 1;
         }
-        // Images are not mirrored in memory either: all those on disk now.
+        // Images are not mirrored in memory either: those on disk that the
+        // snapshot's records and users refer to.
         for entry in self.trees[TreeId::Media as usize].iter() {
             let (key, value) = entry?;
-            writer.record(code(TreeId::Media), &key, &value)?;
-            entries += 1;
+            if referenced(&snapshot, &key)? {
+                writer.record(code(TreeId::Media), &key, &value)?;
+                entries += 1;
+            }
         }
         for (name, content) in files {
             writer.record(FILE, name.as_bytes(), content)?;
@@ -293,5 +296,20 @@ fn read_records(
     Ok(BackupSummary {
         entries,
         bytes: bytes + 32,
+    })
+}
+
+/// Whether the image under `key` belongs to a record or user of `snapshot`.
+fn referenced(snapshot: &super::snapshot::Snapshot, key: &[u8]) -> Result<bool, StoreError> {
+    use crate::domain::media::MediaKey;
+    use crate::store::{RecordReads, UserReads};
+    Ok(match MediaKey::from_bytes(key) {
+        Some(MediaKey::Thumbnail(id)) => snapshot
+            .resource(id)?
+            .is_some_and(|r| r.thumbnail.is_some()),
+        Some(MediaKey::Picture(id) | MediaKey::PictureThumbnail(id)) => {
+            snapshot.user(id)?.is_some_and(|u| u.picture.is_some())
+        }
+        None => false,
     })
 }
