@@ -186,6 +186,20 @@ mod tests {
     }
 
     #[test]
+    fn webp_is_read_and_stored_as_jpeg() {
+        let image = RgbImage::from_fn(640, 480, |x, y| Rgb([x as u8, y as u8, 30]));
+        let mut webp = Vec::new();
+        DynamicImage::ImageRgb8(image)
+            .write_to(&mut Cursor::new(&mut webp), ImageFormat::WebP)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let out = resized(&webp, 320, LIMITS).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (out.content_type.as_str(), out.width, out.height),
+            ("image/jpeg", 320, 240)
+        );
+    }
+
+    #[test]
     fn transparency_is_kept_as_png() {
         let image = RgbaImage::from_pixel(40, 20, Rgba([1, 2, 3, 100]));
         let mut png = Vec::new();
