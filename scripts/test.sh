@@ -19,6 +19,8 @@ done
 # node and npm run the OpenID Connect provider of the SSO tests.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
+# Debian's chromium is the browser the web console tests drive (Playwright downloads none).
+[ -x /usr/bin/chromium ] || packages+=(chromium)
 if [ "${#packages[@]}" -gt 0 ]; then
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
@@ -34,6 +36,13 @@ if ! cmp -s tests/it/peers/oidc/package.json "$peer/package.json" || [ ! -d "$pe
   mkdir -p "$peer"
   cp tests/it/peers/oidc/package.json "$peer/package.json"
   npm install --prefix "$peer" --no-audit --no-fund --loglevel=error
+fi
+# npm playwright-core (pinned in tests/it/peers/web/package.json) into target/web-peer.
+web=target/web-peer
+if ! cmp -s tests/it/peers/web/package.json "$web/package.json" || [ ! -d "$web/node_modules/playwright-core" ]; then
+  mkdir -p "$web"
+  cp tests/it/peers/web/package.json "$web/package.json"
+  npm install --prefix "$web" --no-audit --no-fund --loglevel=error
 fi
 # openapi-spec-validator (PyPI, pinned) checks the API description.
 validator=target/openapi-peer

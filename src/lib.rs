@@ -22,3 +22,4 @@ pub mod sso;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
+pub mod web;

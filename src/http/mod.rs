@@ -23,7 +23,9 @@ mod user_query;
 mod users;
 mod views;
 
+pub use client::ClientIp;
 pub use error::ApiError;
+pub(crate) use user_query::LISTED_BY_DEFAULT;
 
 use crate::config::HttpConfig;
 use crate::service::Directory;
@@ -82,6 +84,7 @@ pub fn router(
         .nest("/api/v1", media::upload_routes(picture_limit))
         .split_for_parts();
     routes
+        .merge(crate::web::routes())
         .merge(
             utoipa_swagger_ui::SwaggerUi::new(openapi::DOCS_PATH)
                 .url(openapi::SPEC_PATH, openapi::finish(description)),

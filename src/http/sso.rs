@@ -26,8 +26,8 @@ fn state_cookie_name(https: bool) -> &'static str {
         "gh_sso_state"
     }
 }
-/// The session cookie browsers get.
-pub const SESSION_COOKIE: &str = "gh_session";
+/// The session cookie browsers get (the pages' too).
+pub use crate::web::session::{COOKIE as SESSION_COOKIE, cookie_value};
 
 /// `/sso/...`, mounted at the root.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -152,18 +152,6 @@ struct CallbackQuery {
     code: Option<String>,
     state: Option<String>,
     error: Option<String>,
-}
-
-/// The value of cookie `name` the browser sent, if any.
-pub(super) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(found, _)| *found == name)
-        .map(|(_, value)| value.to_owned())
 }
 
 /// Where the provider sends the browser back: signs in and answers with the

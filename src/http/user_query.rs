@@ -13,7 +13,7 @@ const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 1000;
 /// Types listed without a `type` filter: anonymous and collection users are
 /// shown only when asked for by type.
-const LISTED_BY_DEFAULT: [UserType; 6] = [
+pub(crate) const LISTED_BY_DEFAULT: [UserType; 6] = [
     UserType::System,
     UserType::Local,
     UserType::SelfRegistered,

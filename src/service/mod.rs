@@ -12,6 +12,7 @@ mod backup;
 mod bootstrap;
 pub(crate) mod core;
 mod credentials;
+pub mod dashboard;
 mod error;
 pub mod exchange;
 mod ftp;

@@ -98,6 +98,19 @@ impl SignIn {
         })
     }
 
+    /// Ends the session `token` (signing out); any other token is left alone.
+    pub fn logout(&self, token: &str) -> ServiceResult<()> {
+        let hash = token_hash(token);
+        let record = self.snapshot().token(&hash)?;
+        let Some(record) = record.filter(|r| r.kind == TokenKind::Session) else {
+            return Ok(());
+        };
+        self.write(Some(record.user_id), |unit| {
+            unit.tx.remove_token(&hash)?;
+            Ok(())
+        })
+    }
+
     /// Signs in with login (or email) and password, plus a TOTP code when the
     /// user has 2FA. Every refusal looks the same to the caller; the reason is logged.
     pub async fn login(&self, request: LoginRequest, client: IpAddr) -> ServiceResult<Session> {

@@ -28,3 +28,4 @@ mod smtp;
 mod sso;
 mod tokens;
 mod users;
+mod web;

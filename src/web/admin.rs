@@ -1,0 +1,324 @@
+//! Admin pages: the dashboard and the users changelist (filters, checkboxes,
+//! an action with its parameters, Go, a result per user). Offered to users
+//! with a system role; every action is the API's bulk action, so the same
+//! rules decide.
+
+use super::pages::{Nav, Refusal, failed, render};
+use super::session::WebUser;
+use crate::domain::projects::ProjectRole;
+use crate::domain::roles::{Capability, has_capability};
+use crate::http::AppState;
+use crate::service::BulkAction;
+use crate::service::index::{DEFAULT_SEARCH_FIELDS, UserQuery};
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+/// Users listed on one changelist page.
+const PAGE: usize = 200;
+
+/// The changelist's actions: form value and label.
+const ACTIONS: [(&str, &str); 7] = [
+    ("activate", "Approve / activate"),
+    ("deactivate", "Deactivate"),
+    ("set-roles", "Set project role"),
+    ("create-ftp-accounts", "Create FTP accounts"),
+    ("delete-ftp-accounts", "Delete FTP accounts"),
+    ("mask", "Mask personal data (GDPR)"),
+    ("delete", "Delete"),
+];
+
+/// Refuses callers without a system role.
+fn admin_only(user: &WebUser) -> Result<(), Refusal> {
+    match has_capability(&user.principal.user, Capability::ReadDirectory) {
+        true => Ok(()),
+        false => Err(Refusal("These pages are for administrators.")),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    nav: Nav,
+    counts: Vec<(&'static str, usize)>,
+    ftp: Vec<crate::service::dashboard::FtpUsage>,
+    queued: usize,
+    last_sync: String,
+}
+
+pub async fn dashboard(State(state): State<AppState>, user: WebUser) -> Response {
+    if let Err(refusal) = admin_only(&user) {
+        return refusal.into_response();
+    }
+    match state.directory.dashboard(&user.principal) {
+        Ok(board) => render(
+            StatusCode::OK,
+            &DashboardPage {
+                nav: Nav::of(&user),
+                counts: board.counts,
+                ftp: board.ftp,
+                queued: board.queued_mail,
+                last_sync: board.last_sync.unwrap_or_else(|| "none yet".into()),
+            },
+        ),
+        Err(error) => failed(Nav::of(&user), error),
+    }
+}
+
+/// The filters, as the form sends them.
+#[derive(Deserialize, Default)]
+pub struct Filter {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default, rename = "type")]
+    user_type: String,
+}
+
+/// A user's row.
+struct Row {
+    id: u64,
+    login: String,
+    name: String,
+    user_type: String,
+    status: String,
+    ftp: String,
+}
+
+/// One user's result after Go.
+struct Outcome {
+    ok: bool,
+    label: String,
+    message: String,
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage {
+    nav: Nav,
+    filter: Filter,
+    users: Vec<Row>,
+    actions: [(&'static str, &'static str); 7],
+    projects: Vec<(u64, String)>,
+    action: String,
+    succeeded: usize,
+    failed: usize,
+    results: Vec<Outcome>,
+}
+
+/// A value serialized as its serde name (`pending`, `self_registered`).
+pub(super) fn wire_name(value: impl serde::Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn parse_wire<T: serde::de::DeserializeOwned>(raw: &str) -> Option<T> {
+    serde_json::from_value(serde_json::Value::String(raw.to_owned())).ok()
+}
+
+/// The changelist with `filter` applied, and what the last action did.
+fn users_page(state: &AppState, user: &WebUser, filter: Filter, done: Done) -> Response {
+    let mut query = UserQuery {
+        limit: PAGE,
+        search_fields: DEFAULT_SEARCH_FIELDS.to_vec(),
+        text: Some(crate::domain::names::fold(&filter.q)).filter(|q| !q.is_empty()),
+        ..UserQuery::default()
+    };
+    query.statuses = parse_wire(&filter.status).into_iter().collect();
+    query.types = match parse_wire(&filter.user_type) {
+        Some(user_type) => vec![user_type],
+        None => crate::http::LISTED_BY_DEFAULT.to_vec(),
+    };
+    let directory = &state.directory;
+    let page = match directory.accounts.list_users(&user.principal, &query) {
+        Ok(page) => page,
+        Err(error) => return failed(Nav::of(user), error),
+    };
+    let users = page
+        .users
+        .iter()
+        .map(|u| Row {
+            id: u.id,
+            login: u
+                .login
+                .as_ref()
+                .map(|l| l.as_str().to_owned())
+                .unwrap_or_default(),
+            name: u.effective_display_name(),
+            user_type: wire_name(u.user_type),
+            status: if u.is_archived() {
+                "archived".into()
+            } else {
+                wire_name(u.status)
+            },
+            ftp: match (u.ftp.enabled, u.ftp.quota_mb) {
+                (false, _) => String::new(),
+                (true, Some(quota)) => format!(
+                    "{:.1} of {quota} MB",
+                    u.ftp.used_bytes as f64 / f64::from(1 << 20)
+                ),
+                (true, None) => format!("{:.1} MB", u.ftp.used_bytes as f64 / f64::from(1 << 20)),
+            },
+        })
+        .collect();
+    let projects = directory
+        .projects
+        .list_projects(&user.principal)
+        .map(|projects| projects.into_iter().map(|p| (p.id, p.name)).collect())
+        .unwrap_or_default();
+    let status = if done.results.iter().all(|r| r.ok) {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    render(
+        status,
+        &UsersPage {
+            nav: Nav::of(user),
+            filter,
+            users,
+            actions: ACTIONS,
+            projects,
+            action: done.action,
+            succeeded: done.results.iter().filter(|r| r.ok).count(),
+            failed: done.results.iter().filter(|r| !r.ok).count(),
+            results: done.results,
+        },
+    )
+}
+
+/// What Go did.
+#[derive(Default)]
+struct Done {
+    action: String,
+    results: Vec<Outcome>,
+}
+
+pub async fn users(
+    State(state): State<AppState>,
+    user: WebUser,
+    Query(filter): Query<Filter>,
+) -> Response {
+    if let Err(refusal) = admin_only(&user) {
+        return refusal.into_response();
+    }
+    users_page(&state, &user, filter, Done::default())
+}
+
+/// A user's login for a result line, or their id.
+fn login_of(state: &AppState, user: &WebUser, id: u64) -> String {
+    state
+        .directory
+        .accounts
+        .get_user(&user.principal, id)
+        .ok()
+        .and_then(|found| found.login.as_ref().map(|l| l.as_str().to_owned()))
+        .unwrap_or_else(|| format!("user {id}"))
+}
+
+/// The changelist form after Go; `ids` repeats, so it is read as pairs.
+fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
+    form.iter()
+        .find(|(key, _)| key == name)
+        .map_or("", |(_, value)| value.as_str())
+}
+
+/// The bulk action the form asks for, or why it cannot be run.
+fn chosen_action(form: &[(String, String)]) -> Result<BulkAction, &'static str> {
+    let activate = field(form, "activate") == "true";
+    Ok(match field(form, "action") {
+        "activate" => BulkAction::Activate,
+        "deactivate" => BulkAction::Deactivate,
+        "mask" => BulkAction::Mask,
+        "delete" => BulkAction::Delete,
+        "delete-ftp-accounts" => BulkAction::DeleteFtpAccounts,
+        "create-ftp-accounts" => BulkAction::CreateFtpAccounts {
+            quota_mb: match field(form, "quota_mb").trim() {
+                "" => None,
+                raw => Some(
+                    raw.parse()
+                        .map_err(|_| "The FTP quota must be a whole number of MB.")?,
+                ),
+            },
+            quota_files: None,
+            activate,
+        },
+        "set-roles" => {
+            let project = field(form, "project")
+                .parse()
+                .map_err(|_| "Choose a project.")?;
+            let role: ProjectRole = parse_wire(field(form, "role")).ok_or("Choose a role.")?;
+            BulkAction::SetRoles {
+                projects: vec![(project, role)],
+                activate,
+            }
+        }
+        _ => return Err("Choose an action."),
+    })
+}
+
+/// Runs the chosen bulk action on the selected users and shows each result.
+pub async fn users_action(
+    State(state): State<AppState>,
+    user: WebUser,
+    axum::extract::Form(form): axum::extract::Form<Vec<(String, String)>>,
+) -> Response {
+    if let Err(refusal) = user.check_csrf(field(&form, "csrf")) {
+        return refusal.into_response();
+    }
+    if let Err(refusal) = admin_only(&user) {
+        return refusal.into_response();
+    }
+    let ids: Vec<u64> = form
+        .iter()
+        .filter(|(key, _)| key == "ids")
+        .filter_map(|(_, value)| value.parse().ok())
+        .collect();
+    let problem = |message: &str| Done {
+        action: "Nothing done".into(),
+        results: vec![Outcome {
+            ok: false,
+            label: "form".into(),
+            message: message.into(),
+        }],
+    };
+    let done = match (chosen_action(&form), ids.is_empty()) {
+        (_, true) => problem("Select at least one user."),
+        (Err(message), _) => problem(message),
+        (Ok(action), false) => {
+            let directory = state.directory.clone();
+            let principal = user.principal.clone();
+            let outcomes =
+                tokio::task::spawn_blocking(move || directory.bulk(&principal, &action, &ids))
+                    .await;
+            match outcomes {
+                Ok(Ok(outcomes)) => Done {
+                    action: ACTIONS
+                        .iter()
+                        .find(|(value, _)| *value == field(&form, "action"))
+                        .map_or("Action", |(_, label)| label)
+                        .to_owned(),
+                    results: outcomes
+                        .into_iter()
+                        .map(|outcome| Outcome {
+                            ok: outcome.result.is_ok(),
+                            label: login_of(&state, &user, outcome.id),
+                            message: match outcome.result {
+                                Ok(_) => "done".into(),
+                                Err(error) => crate::http::ApiError::from(error).message,
+                            },
+                        })
+                        .collect(),
+                },
+                Ok(Err(error)) => return failed(Nav::of(&user), error),
+                Err(_) => problem("The action failed; see the server log."),
+            }
+        }
+    };
+    users_page(&state, &user, Filter::default(), done)
+}

@@ -1,0 +1,71 @@
+//! Server-rendered pages (askama templates, no script): sign-in, one's own
+//! account (password, TOTP enrolment with a QR code, API token, projects)
+//! and, for users with a system role, the dashboard and the users changelist
+//! with every bulk action. Pages call the same services as the API, so every
+//! rule holds; forms carry a CSRF token; every answer carries a strict
+//! Content-Security-Policy and clickjacking headers.
+
+mod account;
+mod admin;
+mod pages;
+pub mod session;
+
+use crate::http::AppState;
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+
+/// The stylesheet, built into the binary.
+const STYLESHEET: &str = include_str!("../../assets/gatehouse.css");
+
+/// No script, no framing, forms only to this site.
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
+    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/account") }))
+        .route("/assets/gatehouse.css", get(stylesheet))
+        .route("/login", get(account::login_page).post(account::login))
+        .route("/logout", post(account::logout))
+        .route("/account", get(account::page))
+        .route("/account/password", post(account::change_password))
+        .route("/account/2fa", post(account::begin_two_factor))
+        .route("/account/2fa/confirm", post(account::confirm_two_factor))
+        .route("/account/api-token", post(account::issue_api_token))
+        .route("/admin", get(admin::dashboard))
+        .route("/admin/users", get(admin::users).post(admin::users_action))
+        .layer(axum::middleware::from_fn(security_headers))
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STYLESHEET,
+    )
+}
+
+/// Headers every page answer carries.
+async fn security_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "same-origin"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}

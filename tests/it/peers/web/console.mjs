@@ -1,0 +1,119 @@
+// Drives Debian's chromium through the gatehouse pages with Playwright and
+// prints one JSON object of what it saw. The Rust test decides pass or fail.
+// Usage: node console.mjs <scenario> <json config>
+import { chromium } from 'playwright-core';
+import { createHmac } from 'node:crypto';
+
+const [scenario, raw] = process.argv.slice(2);
+const config = JSON.parse(raw);
+const seen = {};
+
+/** RFC 6238 code of a base32 secret at `seconds` (the daemon's clock). */
+function totp(secret, seconds) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of secret.replace(/=+$/, '').toUpperCase()) {
+    bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  }
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(seconds / 30)));
+  const mac = createHmac('sha1', key).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0xf;
+  const value = (mac.readUInt32BE(offset) & 0x7fffffff) % 1000000;
+  return value.toString().padStart(6, '0');
+}
+
+async function signIn(page, login, password, code) {
+  await page.goto(`${config.base}/login`);
+  await page.getByLabel('Login or email').fill(login);
+  await page.getByLabel('Password').fill(password);
+  if (code) await page.getByLabel(/Code from your authenticator/).fill(code);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForLoadState();
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: `${config.screenshots}/${name}.png`, fullPage: true });
+}
+
+/** Selects users by login on the changelist and runs `action` with `fields`. */
+async function go(page, logins, action, fields = {}) {
+  for (const login of logins) await page.getByLabel(`Select ${login}`).check();
+  await page.getByLabel('Action', { exact: true }).selectOption(action);
+  if (fields.quota) await page.getByLabel(/FTP quota/).fill(String(fields.quota));
+  if (fields.project) await page.getByLabel(/Project \(for/).selectOption({ label: fields.project });
+  if (fields.role) await page.getByLabel(/Role \(for/).selectOption(fields.role);
+  if (fields.activate) await page.getByLabel('Also activate').check();
+  await page.getByRole('button', { name: 'Go' }).click();
+  await page.waitForLoadState();
+  return (await page.locator('#action-results li').allInnerTexts());
+}
+
+/** The status and FTP cells of `login`'s row. */
+async function row(page, login) {
+  const cells = await page.locator('tr', { has: page.getByLabel(`Select ${login}`) }).locator('td').allInnerTexts();
+  return { status: cells[4], ftp: cells[5] };
+}
+
+const browser = await chromium.launch({ executablePath: config.chromium, args: ['--no-sandbox'] });
+const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+const page = await context.newPage();
+try {
+  if (scenario === 'approve') {
+    await signIn(page, config.admin, config.password);
+    await page.goto(`${config.base}/admin`);
+    seen.pendingRow = await page.locator('tr.attention').innerText();
+    await shot(page, 'dashboard');
+    await page.goto(`${config.base}/admin/users?status=pending`);
+    seen.pendingListed = await page.locator('#changelist tbody tr').count();
+    seen.approve = await go(page, [config.pending], 'set-roles', { project: config.project, role: 'editor', activate: true });
+    await page.goto(`${config.base}/admin/users`);
+    seen.approved = await row(page, config.pending);
+    seen.ftp = await go(page, [config.uploader], 'create-ftp-accounts', { quota: 5 });
+    seen.uploaderRow = await row(page, config.uploader);
+    await shot(page, 'users');
+  } else if (scenario === 'usage') {
+    await signIn(page, config.admin, config.password);
+    await page.goto(`${config.base}/admin/users`);
+    seen.uploaderRow = await row(page, config.uploader);
+    await page.goto(`${config.base}/admin`);
+    seen.meter = await page.locator('meter').first().getAttribute('value');
+  } else if (scenario === 'no-admin') {
+    await signIn(page, config.user, config.password);
+    seen.landed = new URL(page.url()).pathname;
+    await shot(page, 'account');
+    const answer = await page.goto(`${config.base}/admin/users`);
+    seen.adminStatus = answer.status();
+    seen.adminText = await page.locator('main').innerText();
+    seen.navHasUsers = await page.locator('nav').getByText('Users').count();
+  } else if (scenario === 'totp-enrol') {
+    await signIn(page, config.user, config.password);
+    await page.getByRole('button', { name: 'Set up two-factor sign-in' }).click();
+    await page.waitForLoadState();
+    seen.qr = await page.locator('.qr svg').count();
+    await shot(page, 'totp');
+    seen.secret = await page.locator('#totp-secret').innerText();
+    await page.getByLabel('Code', { exact: true }).fill(totp(seen.secret, config.now));
+    await page.getByRole('button', { name: 'Turn on two-factor sign-in' }).click();
+    await page.waitForLoadState();
+    seen.notice = await page.locator('.notice').innerText();
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.waitForLoadState();
+    seen.afterSignOut = new URL(page.url()).pathname;
+    await page.goto(`${config.base}/account`);
+    seen.accountAfterSignOut = new URL(page.url()).pathname;
+  } else if (scenario === 'totp-signin') {
+    await signIn(page, config.user, config.password);
+    seen.withoutCode = await page.locator('.error').innerText();
+    await signIn(page, config.user, config.password, totp(config.secret, config.now));
+    seen.withCode = new URL(page.url()).pathname;
+    seen.state = await page.locator('#two-factor-state').innerText();
+  }
+} catch (error) {
+  seen.error = String(error);
+  await shot(page, `failure-${scenario}`).catch(() => {});
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(seen));

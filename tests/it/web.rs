@@ -1,0 +1,245 @@
+//! The web console in a real browser: Playwright (npm `playwright-core`,
+//! under `target/web-peer`) driving Debian's chromium, both installed by
+//! scripts/test.sh. Screenshots of the main pages land in
+//! `target/screenshots/`. Also, with a plain HTTP client: forms without the
+//! CSRF token are refused, and every page carries the security headers.
+
+use crate::ftp::{curl, ftp_state};
+use crate::harness::{Daemon, PASSWORD, id};
+use serde_json::{Value, json};
+use std::process::Stdio;
+
+/// Runs `scenario` of `console.mjs` with `config`; returns what it saw.
+async fn browser(scenario: &str, config: Value) -> Value {
+    let manifest = env!("CARGO_MANIFEST_DIR");
+    let modules = std::path::Path::new(manifest).join("target/web-peer/node_modules");
+    assert!(
+        modules.join("playwright-core").is_dir(),
+        "npm playwright-core is missing: run bash scripts/test.sh"
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::copy(
+        format!("{manifest}/tests/it/peers/web/console.mjs"),
+        dir.path().join("console.mjs"),
+    )
+    .expect("script");
+    std::os::unix::fs::symlink(&modules, dir.path().join("node_modules")).expect("modules link");
+    let screenshots = std::path::Path::new(manifest).join("target/screenshots");
+    std::fs::create_dir_all(&screenshots).expect("screenshot dir");
+    let mut config = config;
+    config["screenshots"] = json!(screenshots);
+    config["chromium"] =
+        json!(std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()));
+    let output = tokio::process::Command::new("node")
+        .arg(dir.path().join("console.mjs"))
+        .arg(scenario)
+        .arg(config.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let seen: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| {
+        panic!(
+            "{scenario}: {stdout} {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    assert!(seen.get("error").is_none(), "{scenario}: {seen}");
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_approve_assign_and_give_ftp_in_the_browser() {
+    let d = Daemon::start().await;
+    d.create(json!({ "login": "ada", "password": PASSWORD, "system_roles": ["admin"] }))
+        .await;
+    let penny = id(&d
+        .create(json!({ "login": "penny", "password": PASSWORD, "status": "pending" }))
+        .await);
+    let uploader = d.user("ulrich").await;
+    let (_, project) = d
+        .post("/api/v1/projects", &d.root, json!({ "name": "Survey" }))
+        .await;
+    let config = json!({
+        "base": d.base, "admin": "ada", "password": PASSWORD,
+        "pending": "penny", "uploader": "ulrich", "project": "Survey",
+    });
+    let seen = browser("approve", config.clone()).await;
+    assert!(
+        seen["pendingRow"]
+            .as_str()
+            .unwrap_or("")
+            .contains("pending\t1"),
+        "{seen}"
+    );
+    assert_eq!(seen["pendingListed"], 1, "{seen}");
+    assert_eq!(seen["approve"], json!(["penny: done"]), "{seen}");
+    assert_eq!(seen["approved"]["status"], "active");
+    assert_eq!(seen["ftp"], json!(["ulrich: done"]));
+    assert_eq!(seen["uploaderRow"]["ftp"], "0.0 of 5 MB");
+    // What the browser did is what the API sees.
+    let (_, user) = d.get(&format!("/api/v1/users/{penny}"), &d.root).await;
+    assert_eq!(user["status"], "active");
+    let (_, members) = d
+        .get(
+            &format!("/api/v1/projects/{}/members", id(&project)),
+            &d.root,
+        )
+        .await;
+    assert_eq!(members["members"][penny.to_string()], "editor", "{members}");
+    assert_eq!(ftp_state(&d, uploader).await["quota_mb"], 5);
+
+    // An upload over FTPS, then the usage on the pages.
+    let work = tempfile::tempdir().expect("dir");
+    let file = work.path().join("counts.csv");
+    std::fs::write(&file, vec![b'x'; 1_572_864]).expect("file");
+    let run = curl(
+        &d,
+        "ulrich",
+        PASSWORD,
+        true,
+        &["-T", file.to_str().expect("path"), "FTP/"],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let seen = browser("usage", config).await;
+    assert_eq!(seen["uploaderRow"]["ftp"], "1.5 of 5 MB", "{seen}");
+    assert_eq!(seen["meter"], "1.5", "{seen}");
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_enrol_totp_and_see_no_admin_page() {
+    let d = Daemon::start().await;
+    d.user("tessa").await;
+    let config = |extra: Value| {
+        let mut config = json!({ "base": d.base, "user": "tessa", "password": PASSWORD });
+        if let (Some(config), Some(extra)) = (config.as_object_mut(), extra.as_object()) {
+            config.extend(extra.clone());
+        }
+        config
+    };
+    let seen = browser("no-admin", config(json!({}))).await;
+    assert_eq!(seen["landed"], "/account");
+    assert_eq!(seen["adminStatus"], 403, "{seen}");
+    assert!(
+        seen["adminText"]
+            .as_str()
+            .unwrap_or("")
+            .contains("for administrators")
+    );
+    assert_eq!(seen["navHasUsers"], 0);
+
+    let now = d.clock_now().timestamp();
+    let seen = browser("totp-enrol", config(json!({ "now": now }))).await;
+    assert_eq!(
+        (&seen["qr"], &seen["notice"]),
+        (&json!(1), &json!("Two-factor sign-in is on.")),
+        "{seen}"
+    );
+    assert_eq!(
+        (&seen["afterSignOut"], &seen["accountAfterSignOut"]),
+        (&json!("/login"), &json!("/login"))
+    );
+    // The next sign-in a step later (a code works once).
+    d.clock.advance(chrono::Duration::seconds(30));
+    let later = d.clock_now().timestamp();
+    let seen = browser(
+        "totp-signin",
+        config(json!({ "now": later, "secret": seen["secret"] })),
+    )
+    .await;
+    assert!(
+        seen["withoutCode"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Sign-in failed"),
+        "{seen}"
+    );
+    assert_eq!(
+        (&seen["withCode"], &seen["state"]),
+        (&json!("/account"), &json!("on")),
+        "{seen}"
+    );
+    d.stop().await;
+}
+
+/// A session cookie for `login`, from the API's sign-in.
+async fn session(d: &Daemon, login: &str) -> String {
+    let (status, answer) = d.login(login, PASSWORD).await;
+    assert_eq!(status, 200, "{answer}");
+    answer["token"].as_str().expect("token").to_owned()
+}
+
+#[tokio::test]
+async fn forms_without_the_csrf_token_are_refused() {
+    let d = Daemon::start().await;
+    d.create(json!({ "login": "ada", "password": PASSWORD, "system_roles": ["admin"] }))
+        .await;
+    let victim = id(&d
+        .create(json!({ "login": "vic", "password": PASSWORD }))
+        .await);
+    let token = session(&d, "ada").await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let post = |form: Vec<(&'static str, String)>| {
+        client
+            .post(format!("{}/admin/users", d.base))
+            .header("cookie", format!("gh_session={token}"))
+            .form(&form)
+            .send()
+    };
+    let mask = vec![("ids", victim.to_string()), ("action", "mask".to_owned())];
+    let answer = post(mask.clone()).await.expect("post");
+    assert_eq!(answer.status(), 403, "no token");
+    let mut forged = mask.clone();
+    forged.push(("csrf", "0".repeat(64)));
+    assert_eq!(
+        post(forged).await.expect("post").status(),
+        403,
+        "a wrong token"
+    );
+    let (_, user) = d.get(&format!("/api/v1/users/{victim}"), &d.root).await;
+    assert_eq!(user["masked_at"], Value::Null, "nothing happened");
+    // The page's own token works; the headers hold on every page.
+    let page = client
+        .get(format!("{}/admin/users", d.base))
+        .header("cookie", format!("gh_session={token}"))
+        .send()
+        .await
+        .expect("page");
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap_or("")
+        .to_owned();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    let html = page.text().await.expect("html");
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a csrf field")
+        .to_owned();
+    let mut genuine = mask;
+    genuine.push(("csrf", csrf));
+    assert_eq!(post(genuine).await.expect("post").status(), 200);
+    let (_, user) = d.get(&format!("/api/v1/users/{victim}"), &d.root).await;
+    assert!(user["masked_at"].is_string(), "{user}");
+    // The API never takes the cookie for a change.
+    let answer = client
+        .post(format!("{}/api/v1/users/actions/activate", d.base))
+        .header("cookie", format!("gh_session={token}"))
+        .json(&json!({ "ids": [victim] }))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(answer.status(), 401);
+    d.stop().await;
+}
