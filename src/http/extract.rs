@@ -137,8 +137,11 @@ impl FromRequestParts<AppState> for Auth {
         let reading = parts.method == Method::GET || parts.method == Method::HEAD;
         let token = match bearer {
             Some(token) => token,
-            None if reading => super::sso::cookie_value(&parts.headers, super::sso::SESSION_COOKIE)
-                .ok_or(crate::service::ServiceError::Unauthenticated)?,
+            None if reading => super::sso::cookie_value(
+                &parts.headers,
+                crate::web::session::cookie_name(state.sso.https()),
+            )
+            .ok_or(crate::service::ServiceError::Unauthenticated)?,
             None => return Err(crate::service::ServiceError::Unauthenticated.into()),
         };
         Ok(Auth(state.directory.signin.authenticate(&token)?))

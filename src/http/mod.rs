@@ -83,8 +83,15 @@ pub fn router(
         .nest("/api/v1", backup::routes())
         .nest("/api/v1", media::upload_routes(picture_limit))
         .split_for_parts();
+    // The pages, under the same body limit and timeout as the API.
+    let pages = crate::web::routes()
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            config.request_timeout,
+        ));
     routes
-        .merge(crate::web::routes())
+        .merge(pages)
         .merge(
             utoipa_swagger_ui::SwaggerUi::new(openapi::DOCS_PATH)
                 .url(openapi::SPEC_PATH, openapi::finish(description)),

@@ -26,8 +26,7 @@ fn state_cookie_name(https: bool) -> &'static str {
         "gh_sso_state"
     }
 }
-/// The session cookie browsers get (the pages' too).
-pub use crate::web::session::{COOKIE as SESSION_COOKIE, cookie_value};
+pub use crate::web::session::cookie_value;
 
 /// `/sso/...`, mounted at the root.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -236,7 +235,8 @@ async fn finish(
         if let Ok(location) = HeaderValue::from_str(&verified.return_to) {
             headers.insert(header::LOCATION, location);
         }
-        if let Some(value) = cookie(SESSION_COOKIE, &session.token, max_age, https) {
+        let name = crate::web::session::cookie_name(https);
+        if let Some(value) = cookie(name, &session.token, max_age, https) {
             headers.append(header::SET_COOKIE, value);
         }
         response

@@ -21,14 +21,16 @@ pub struct Dashboard {
     /// (status, users): pending, active, deactivated, archived.
     pub counts: Vec<(&'static str, usize)>,
     pub ftp: Vec<FtpUsage>,
-    pub queued_mail: usize,
-    /// When the last directory sync finished, and how, if one ran.
+    /// Mails waiting, for those who steer the outbox.
+    pub queued_mail: Option<usize>,
+    /// The last directory sync, for those who run syncs.
     pub last_sync: Option<String>,
 }
 
 impl Directory {
     pub fn dashboard(&self, principal: &Principal) -> ServiceResult<Dashboard> {
-        roles::require(principal.unrestricted()?, Capability::ReadDirectory)?;
+        let actor = principal.unrestricted()?;
+        roles::require(actor, Capability::ReadDirectory)?;
         let mut counts = [
             ("pending", 0),
             ("active", 0),
@@ -63,21 +65,32 @@ impl Directory {
             .collect();
         ftp.sort_by(|a, b| b.used_mb.total_cmp(&a.used_mb));
         ftp.truncate(FTP_ROWS);
-        let last_sync = self.sync.sync_status(principal).ok().and_then(|status| {
-            let run = status.last_run?;
-            let when = run.finished_at?.format("%Y-%m-%d %H:%M UTC");
-            Some(match run.aborted {
-                Some(reason) => format!("{when}: changed nothing ({reason})"),
-                None => format!(
-                    "{when}: {} seen, {} created, {} updated",
-                    run.seen, run.created, run.updated
-                ),
-            })
-        });
+        let last_sync = match roles::has_capability(actor, Capability::RunSync) {
+            true => Some(match self.sync.sync_status(principal)?.last_run {
+                Some(run) => {
+                    let when = run.finished_at.map_or("running".into(), |t| {
+                        t.format("%Y-%m-%d %H:%M UTC").to_string()
+                    });
+                    match run.aborted {
+                        Some(reason) => format!("{when}: changed nothing ({reason})"),
+                        None => format!(
+                            "{when}: {} seen, {} created, {} updated",
+                            run.seen, run.created, run.updated
+                        ),
+                    }
+                }
+                None => "none yet".into(),
+            }),
+            false => None,
+        };
+        let queued_mail = match roles::has_capability(actor, Capability::ManageMail) {
+            true => Some(self.mail.queued_count()?),
+            false => None,
+        };
         Ok(Dashboard {
             counts: counts.to_vec(),
             ftp,
-            queued_mail: self.mail.queued_count()?,
+            queued_mail,
             last_sync,
         })
     }

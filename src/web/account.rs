@@ -2,7 +2,7 @@
 //! (QR code and secret), API token, projects.
 
 use super::pages::{Nav, failed, render};
-use super::session::{COOKIE, WebUser, cookie_value, session_cookie};
+use super::session::{WebUser, cookie_name, cookie_value, session_cookie};
 use crate::http::{AppState, ClientIp};
 use crate::service::LoginRequest;
 use crate::sso::ProviderInfo;
@@ -17,19 +17,28 @@ use serde::Deserialize;
 struct LoginPage {
     nav: Nav,
     error: Option<&'static str>,
+    notice: Option<&'static str>,
     login: String,
     providers: Vec<ProviderInfo>,
 }
 
-async fn login_form(
-    state: &AppState,
-    status: StatusCode,
-    error: Option<&'static str>,
-    login: String,
-) -> Response {
+/// What the sign-in page says above the form.
+enum Say {
+    Nothing,
+    Error(&'static str),
+    Notice(&'static str),
+}
+
+async fn login_form(state: &AppState, status: StatusCode, say: Say, login: String) -> Response {
+    let (error, notice) = match say {
+        Say::Nothing => (None, None),
+        Say::Error(message) => (Some(message), None),
+        Say::Notice(message) => (None, Some(message)),
+    };
     let page = LoginPage {
         nav: Nav::anonymous(),
         error,
+        notice,
         login,
         providers: state.sso.list().await,
     };
@@ -37,7 +46,7 @@ async fn login_form(
 }
 
 pub async fn login_page(State(state): State<AppState>) -> Response {
-    login_form(&state, StatusCode::OK, None, String::new()).await
+    login_form(&state, StatusCode::OK, Say::Nothing, String::new()).await
 }
 
 #[derive(Deserialize)]
@@ -69,11 +78,11 @@ pub async fn login(
             response
         }
         Err(crate::service::ServiceError::TooManyAttempts { .. }) => {
-            let message = Some("Too many attempts. Wait a moment and try again.");
+            let message = Say::Error("Too many attempts. Wait a moment and try again.");
             login_form(&state, StatusCode::TOO_MANY_REQUESTS, message, form.login).await
         }
         Err(_) => {
-            let message = Some("Sign-in failed. Check your login, password and code.");
+            let message = Say::Error("Sign-in failed. Check your login, password and code.");
             login_form(&state, StatusCode::UNAUTHORIZED, message, form.login).await
         }
     }
@@ -81,6 +90,7 @@ pub async fn login(
 
 #[derive(Deserialize)]
 pub struct CsrfOnly {
+    #[serde(default)]
     csrf: String,
 }
 
@@ -94,7 +104,7 @@ pub async fn logout(
     if let Err(refusal) = user.check_csrf(&form.csrf) {
         return refusal.into_response();
     }
-    if let Some(token) = cookie_value(&headers, COOKIE) {
+    if let Some(token) = cookie_value(&headers, cookie_name(state.sso.https())) {
         if let Err(error) = state.directory.signin.logout(&token) {
             return failed(Nav::of(&user), error);
         }
@@ -199,6 +209,7 @@ pub async fn page(State(state): State<AppState>, user: WebUser) -> Response {
 
 #[derive(Deserialize)]
 pub struct PasswordForm {
+    #[serde(default)]
     csrf: String,
     old_password: String,
     new_password: String,
@@ -217,8 +228,17 @@ pub async fn change_password(
         .credentials
         .change_own_password(&user.principal, form.old_password, form.new_password)
         .await;
-    let extras = Extras::after(changed, "Password changed.");
-    account_page(&state, &user, extras)
+    match changed {
+        // Changing one's password ends one's sessions, this one too.
+        Ok(()) => {
+            let notice = Say::Notice("Password changed. Sign in with the new one.");
+            let mut page = login_form(&state, StatusCode::OK, notice, String::new()).await;
+            let clear = session_cookie("", 0, state.sso.https());
+            page.headers_mut().insert(header::SET_COOKIE, clear);
+            page
+        }
+        Err(error) => account_page(&state, &user, Extras::after(Err::<(), _>(error), "")),
+    }
 }
 
 /// The QR code of an `otpauth://` URI, as SVG markup.
@@ -262,6 +282,7 @@ pub async fn begin_two_factor(
 
 #[derive(Deserialize)]
 pub struct CodeForm {
+    #[serde(default)]
     csrf: String,
     code: String,
 }

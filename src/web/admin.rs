@@ -3,7 +3,7 @@
 //! with a system role; every action is the API's bulk action, so the same
 //! rules decide.
 
-use super::pages::{Nav, Refusal, failed, render};
+use super::pages::{Fields, Nav, Refusal, checked, failed, field, render};
 use super::session::WebUser;
 use crate::domain::projects::ProjectRole;
 use crate::domain::roles::{Capability, has_capability};
@@ -44,8 +44,8 @@ struct DashboardPage {
     nav: Nav,
     counts: Vec<(&'static str, usize)>,
     ftp: Vec<crate::service::dashboard::FtpUsage>,
-    queued: usize,
-    last_sync: String,
+    queued: Option<usize>,
+    last_sync: Option<String>,
 }
 
 pub async fn dashboard(State(state): State<AppState>, user: WebUser) -> Response {
@@ -60,7 +60,7 @@ pub async fn dashboard(State(state): State<AppState>, user: WebUser) -> Response
                 counts: board.counts,
                 ftp: board.ftp,
                 queued: board.queued_mail,
-                last_sync: board.last_sync.unwrap_or_else(|| "none yet".into()),
+                last_sync: board.last_sync,
             },
         ),
         Err(error) => failed(Nav::of(&user), error),
@@ -129,7 +129,10 @@ fn users_page(state: &AppState, user: &WebUser, filter: Filter, done: Done) -> R
         text: Some(crate::domain::names::fold(&filter.q)).filter(|q| !q.is_empty()),
         ..UserQuery::default()
     };
-    query.statuses = parse_wire(&filter.status).into_iter().collect();
+    match filter.status.as_str() {
+        "archived" => query.archived = crate::service::index::ArchivedFilter::Only,
+        status => query.statuses = parse_wire(status).into_iter().collect(),
+    }
     query.types = match parse_wire(&filter.user_type) {
         Some(user_type) => vec![user_type],
         None => crate::http::LISTED_BY_DEFAULT.to_vec(),
@@ -221,15 +224,8 @@ fn login_of(state: &AppState, user: &WebUser, id: u64) -> String {
         .unwrap_or_else(|| format!("user {id}"))
 }
 
-/// The changelist form after Go; `ids` repeats, so it is read as pairs.
-fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
-    form.iter()
-        .find(|(key, _)| key == name)
-        .map_or("", |(_, value)| value.as_str())
-}
-
 /// The bulk action the form asks for, or why it cannot be run.
-fn chosen_action(form: &[(String, String)]) -> Result<BulkAction, &'static str> {
+fn chosen_action(form: &Fields) -> Result<BulkAction, &'static str> {
     let activate = field(form, "activate") == "true";
     Ok(match field(form, "action") {
         "activate" => BulkAction::Activate,
@@ -266,7 +262,7 @@ fn chosen_action(form: &[(String, String)]) -> Result<BulkAction, &'static str> 
 pub async fn users_action(
     State(state): State<AppState>,
     user: WebUser,
-    axum::extract::Form(form): axum::extract::Form<Vec<(String, String)>>,
+    axum::extract::Form(form): axum::extract::Form<Fields>,
 ) -> Response {
     if let Err(refusal) = user.check_csrf(field(&form, "csrf")) {
         return refusal.into_response();
@@ -274,11 +270,7 @@ pub async fn users_action(
     if let Err(refusal) = admin_only(&user) {
         return refusal.into_response();
     }
-    let ids: Vec<u64> = form
-        .iter()
-        .filter(|(key, _)| key == "ids")
-        .filter_map(|(_, value)| value.parse().ok())
-        .collect();
+    let ids = checked(&form, "ids");
     let problem = |message: &str| Done {
         action: "Nothing done".into(),
         results: vec![Outcome {
@@ -289,6 +281,7 @@ pub async fn users_action(
     };
     let done = match (chosen_action(&form), ids.is_empty()) {
         (_, true) => problem("Select at least one user."),
+        (_, false) if ids.len() > PAGE => problem("Select at most one page of users."),
         (Err(message), _) => problem(message),
         (Ok(action), false) => {
             let directory = state.directory.clone();

@@ -1,13 +1,14 @@
 //! Server-rendered pages (askama templates, no script): sign-in, one's own
-//! account (password, TOTP enrolment with a QR code, API token, projects)
-//! and, for users with a system role, the dashboard and the users changelist
-//! with every bulk action. Pages call the same services as the API, so every
+//! account (password, TOTP enrolment with a QR code, API token, projects),
+//! project pages (members, records and who is assigned) and, for users with a
+//! system role, the dashboard and the users changelist with its bulk actions. Pages call the same services as the API, so every
 //! rule holds; forms carry a CSRF token; every answer carries a strict
 //! Content-Security-Policy and clickjacking headers.
 
 mod account;
 mod admin;
 mod pages;
+mod projects;
 pub mod session;
 
 use crate::http::AppState;
@@ -34,9 +35,25 @@ pub fn routes() -> Router<AppState> {
         .route("/account/2fa", post(account::begin_two_factor))
         .route("/account/2fa/confirm", post(account::confirm_two_factor))
         .route("/account/api-token", post(account::issue_api_token))
+        .route("/projects", get(projects::list))
+        .route("/projects/{id}", get(projects::page))
+        .route("/projects/{id}/members", post(projects::members))
+        .route("/projects/{id}/records", post(projects::records))
         .route("/admin", get(admin::dashboard))
         .route("/admin/users", get(admin::users).post(admin::users_action))
+        .layer(axum::middleware::from_fn(same_site_posts))
         .layer(axum::middleware::from_fn(security_headers))
+}
+
+/// Form posts from other sites are refused before any handler runs.
+async fn same_site_posts(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if request.method() == axum::http::Method::POST && session::cross_site(request.headers()) {
+        return pages::refused("Forms are only accepted from this site's own pages.");
+    }
+    next.run(request).await
 }
 
 async fn stylesheet() -> impl IntoResponse {

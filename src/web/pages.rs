@@ -83,3 +83,23 @@ pub fn failed(nav: Nav, error: crate::service::ServiceError) -> Response {
     };
     render(api.status, &page)
 }
+
+/// A posted form as name-value pairs (checkbox names repeat).
+pub type Fields = Vec<(String, String)>;
+
+/// The first value of field `name`, or "".
+pub fn field<'a>(form: &'a Fields, name: &str) -> &'a str {
+    form.iter()
+        .find(|(key, _)| key == name)
+        .map_or("", |(_, value)| value.as_str())
+}
+
+/// The ids checked under `name`, each once.
+pub fn checked(form: &Fields, name: &str) -> Vec<u64> {
+    form.iter()
+        .filter(|(key, _)| key == name)
+        .filter_map(|(_, value)| value.parse().ok())
+        .collect::<std::collections::BTreeSet<u64>>()
+        .into_iter()
+        .collect()
+}

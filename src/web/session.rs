@@ -11,8 +11,14 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use sha2::{Digest, Sha256};
 
-/// The session cookie the pages (and single sign-on) use.
-pub const COOKIE: &str = "gh_session";
+/// The session cookie the pages (and single sign-on) use; under https with
+/// the `__Host-` prefix, so no sibling host or plain-HTTP answer can plant one.
+pub fn cookie_name(https: bool) -> &'static str {
+    match https {
+        true => "__Host-gh_session",
+        false => "gh_session",
+    }
+}
 
 /// The value of cookie `name`, if the browser sent it.
 pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -26,11 +32,12 @@ pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
-/// The session cookie for `token` (an empty token and no age clear it).
-pub fn session_cookie(token: &str, max_age: u64, secure: bool) -> HeaderValue {
-    let secure = if secure { "; Secure" } else { "" };
+/// The pages' session cookie for `token` (an empty token and no age clear it).
+pub fn session_cookie(token: &str, max_age: u64, https: bool) -> HeaderValue {
+    let secure = if https { "; Secure" } else { "" };
+    let name = cookie_name(https);
     let text =
-        format!("{COOKIE}={token}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}");
+        format!("{name}={token}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}");
     HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("gh_session=; Max-Age=0"))
 }
 
@@ -69,6 +76,29 @@ impl WebUser {
     }
 }
 
+/// Whether a form post comes from anywhere but this site's own pages: the
+/// browser says so (`Sec-Fetch-Site`, sent by every current browser), or,
+/// from one that does not, its `Origin` is not this host. Refused before
+/// anything, so no site can sign a visitor in as someone else (login CSRF).
+pub fn cross_site(headers: &HeaderMap) -> bool {
+    let value = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    match value("sec-fetch-site") {
+        Some("same-origin" | "none") => false,
+        Some(_) => true,
+        None => match (value("origin"), value("host")) {
+            (Some("null"), _) => true,
+            (Some(origin), Some(host)) => {
+                origin.split_once("://").map_or(origin, |(_, rest)| rest) != host
+            }
+            _ => false,
+        },
+    }
+}
+
 /// Not signed in: to the sign-in page.
 pub struct SignInFirst;
 
@@ -82,7 +112,8 @@ impl FromRequestParts<AppState> for WebUser {
     type Rejection = SignInFirst;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, SignInFirst> {
-        let token = cookie_value(&parts.headers, COOKIE).ok_or(SignInFirst)?;
+        let name = cookie_name(state.sso.https());
+        let token = cookie_value(&parts.headers, name).ok_or(SignInFirst)?;
         let principal = state
             .directory
             .signin

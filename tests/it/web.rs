@@ -142,6 +142,12 @@ async fn users_enrol_totp_and_see_no_admin_page() {
         (&seen["afterSignOut"], &seen["accountAfterSignOut"]),
         (&json!("/login"), &json!("/login"))
     );
+    // Signing out ended the session on the server, not only in the browser.
+    let old = seen["session"]
+        .as_str()
+        .expect("the session cookie")
+        .to_owned();
+    assert_eq!(d.get("/api/v1/me", &old).await.0, 401);
     // The next sign-in a step later (a code works once).
     d.clock.advance(chrono::Duration::seconds(30));
     let later = d.clock_now().timestamp();
@@ -165,6 +171,67 @@ async fn users_enrol_totp_and_see_no_admin_page() {
     d.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_project_manager_assigns_members_to_two_records() {
+    let d = Daemon::start().await;
+    let manager = d.user("mia").await;
+    let rob = d.user("rob").await;
+    let (_, project) = d
+        .post(
+            "/api/v1/projects",
+            &d.root,
+            json!({ "name": "Possum lines" }),
+        )
+        .await;
+    let pid = id(&project);
+    for (uid, role) in [(manager, "manager"), (rob, "member")] {
+        let path = format!("/api/v1/projects/{pid}/members/{uid}");
+        let (status, _) = d
+            .call(
+                reqwest::Method::PUT,
+                &path,
+                Some(&d.root),
+                Some(json!({ "role": role })),
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    let mut records = Vec::new();
+    for name in ["Line A", "Line B", "Line C"] {
+        let body = json!({ "kind": "line", "name": name, "project": pid });
+        let (status, record) = d.post("/api/v1/resources", &d.root, body).await;
+        assert_eq!(status, 201);
+        records.push(id(&record));
+    }
+    let config = json!({
+        "base": d.base, "user": "mia", "password": PASSWORD, "project": "Possum lines",
+        "records": ["Line A", "Line B"], "member": "rob",
+    });
+    let seen = browser("assign", config).await;
+    assert_eq!(
+        seen["results"],
+        json!([
+            "Line A: 1 member(s) assigned",
+            "Line B: 1 member(s) assigned"
+        ]),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["assigned"],
+        json!([
+            "1 member(s) assigned: rob",
+            "1 member(s) assigned: rob",
+            "0 member(s) assigned"
+        ]),
+        "{seen}"
+    );
+    for (record, expected) in records.iter().zip([json!([rob]), json!([rob]), json!([])]) {
+        let (_, view) = d.get(&format!("/api/v1/resources/{record}"), &d.root).await;
+        assert_eq!(view["assigned"], expected, "{view}");
+    }
+    d.stop().await;
+}
+
 /// A session cookie for `login`, from the API's sign-in.
 async fn session(d: &Daemon, login: &str) -> String {
     let (status, answer) = d.login(login, PASSWORD).await;
@@ -181,6 +248,8 @@ async fn forms_without_the_csrf_token_are_refused() {
         .create(json!({ "login": "vic", "password": PASSWORD }))
         .await);
     let token = session(&d, "ada").await;
+    // Both names: the cookie is `__Host-` prefixed when the daemon is on https.
+    let cookie = format!("gh_session={token}; __Host-gh_session={token}");
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -188,7 +257,7 @@ async fn forms_without_the_csrf_token_are_refused() {
     let post = |form: Vec<(&'static str, String)>| {
         client
             .post(format!("{}/admin/users", d.base))
-            .header("cookie", format!("gh_session={token}"))
+            .header("cookie", cookie.clone())
             .form(&form)
             .send()
     };
@@ -207,7 +276,7 @@ async fn forms_without_the_csrf_token_are_refused() {
     // The page's own token works; the headers hold on every page.
     let page = client
         .get(format!("{}/admin/users", d.base))
-        .header("cookie", format!("gh_session={token}"))
+        .header("cookie", cookie.clone())
         .send()
         .await
         .expect("page");
@@ -232,10 +301,20 @@ async fn forms_without_the_csrf_token_are_refused() {
     assert_eq!(post(genuine).await.expect("post").status(), 200);
     let (_, user) = d.get(&format!("/api/v1/users/{victim}"), &d.root).await;
     assert!(user["masked_at"].is_string(), "{user}");
+    // Another site cannot post the sign-in form (login CSRF), whatever it sends.
+    let answer = client
+        .post(format!("{}/login", d.base))
+        .header("origin", "https://evil.example")
+        .form(&[("login", "ada"), ("password", PASSWORD)])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(answer.status(), 403);
+    assert!(answer.headers().get("set-cookie").is_none());
     // The API never takes the cookie for a change.
     let answer = client
         .post(format!("{}/api/v1/users/actions/activate", d.base))
-        .header("cookie", format!("gh_session={token}"))
+        .header("cookie", cookie.clone())
         .json(&json!({ "ids": [victim] }))
         .send()
         .await

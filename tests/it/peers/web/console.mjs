@@ -87,6 +87,18 @@ try {
     seen.adminStatus = answer.status();
     seen.adminText = await page.locator('main').innerText();
     seen.navHasUsers = await page.locator('nav').getByText('Users').count();
+  } else if (scenario === 'assign') {
+    await signIn(page, config.user, config.password);
+    await page.goto(`${config.base}/projects`);
+    await page.getByRole('link', { name: config.project }).click();
+    await page.waitForLoadState();
+    for (const record of config.records) await page.getByLabel(`Select ${record}`).check();
+    await page.getByLabel('Member', { exact: true }).selectOption({ label: config.member });
+    await page.getByRole('button', { name: 'Go' }).click();
+    await page.waitForLoadState();
+    seen.results = await page.locator('#action-results li').allInnerTexts();
+    seen.assigned = await page.locator('td.assigned').allInnerTexts();
+    await shot(page, 'project');
   } else if (scenario === 'totp-enrol') {
     await signIn(page, config.user, config.password);
     await page.getByRole('button', { name: 'Set up two-factor sign-in' }).click();
@@ -98,6 +110,7 @@ try {
     await page.getByRole('button', { name: 'Turn on two-factor sign-in' }).click();
     await page.waitForLoadState();
     seen.notice = await page.locator('.notice').innerText();
+    seen.session = (await context.cookies()).find((c) => c.name.endsWith('gh_session'))?.value;
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.waitForLoadState();
     seen.afterSignOut = new URL(page.url()).pathname;

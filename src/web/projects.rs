@@ -1,0 +1,253 @@
+//! Project pages, for anyone the project shows itself to: the members and
+//! their roles (changed, added and removed by those who manage members) and
+//! the records with "N member(s) assigned" and the names, where members are
+//! assigned to records. The project rules decide, as in the API.
+
+use super::admin::wire_name;
+use super::pages::{Fields, Nav, checked, failed, field, render};
+use super::session::WebUser;
+use crate::domain::permissions::{Action, decide_project};
+use crate::domain::projects::{ProjectId, ProjectRole};
+use crate::domain::roles::{Capability, has_capability};
+use crate::http::AppState;
+use askama::Template;
+use axum::extract::{Form, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+const ROLES: [&str; 6] = [
+    "member",
+    "readonly",
+    "annotator",
+    "editor",
+    "manager",
+    "owner",
+];
+
+#[derive(Template)]
+#[template(path = "projects.html")]
+struct ProjectsPage {
+    nav: Nav,
+    /// Id, name, kind.
+    projects: Vec<(u64, String, String)>,
+}
+
+pub async fn list(State(state): State<AppState>, user: WebUser) -> Response {
+    match state.directory.projects.list_projects(&user.principal) {
+        Ok(projects) => render(
+            StatusCode::OK,
+            &ProjectsPage {
+                nav: Nav::of(&user),
+                projects: projects
+                    .into_iter()
+                    .map(|p| (p.id, p.name, p.kind))
+                    .collect(),
+            },
+        ),
+        Err(error) => failed(Nav::of(&user), error),
+    }
+}
+
+struct MemberRow {
+    id: u64,
+    name: String,
+    role: String,
+}
+
+struct RecordRow {
+    id: u64,
+    name: String,
+    kind: String,
+    summary: String,
+    names: String,
+}
+
+#[derive(Template)]
+#[template(path = "project.html")]
+struct ProjectPage {
+    nav: Nav,
+    id: ProjectId,
+    name: String,
+    manage: bool,
+    roles: [&'static str; 6],
+    members: Vec<MemberRow>,
+    records: Vec<RecordRow>,
+    /// Done (or not) and what, after a form.
+    results: Vec<(bool, String)>,
+}
+
+/// The project page, with what the last form did.
+fn project_page(
+    state: &AppState,
+    user: &WebUser,
+    id: ProjectId,
+    results: Vec<(bool, String)>,
+) -> Response {
+    let directory = &state.directory;
+    let principal = &user.principal;
+    let project = match directory.projects.get_project(principal, id) {
+        Ok(project) => project,
+        Err(error) => return failed(Nav::of(user), error),
+    };
+    let role = project.members.get(&principal.user.id).copied();
+    let rules = directory.projects.settings.rules;
+    let manage = decide_project(&principal.user, Action::ManageMembers, role, rules).allowed;
+    let members = match directory.records.project_members(principal, id) {
+        Ok(members) => members
+            .into_iter()
+            .map(|m| MemberRow {
+                id: m.id,
+                name: m
+                    .user
+                    .map_or_else(|| format!("user {}", m.id), |u| u.effective_display_name()),
+                role: wire_name(m.role),
+            })
+            .collect(),
+        Err(error) => return failed(Nav::of(user), error),
+    };
+    let records = directory
+        .records
+        .list_resources(principal, Some(id))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|record| {
+            let names = directory
+                .records
+                .assigned_names(principal, &record)
+                .ok()
+                .flatten();
+            RecordRow {
+                id: record.id,
+                summary: format!("{} member(s) assigned", record.assigned.len()),
+                names: names
+                    .map(|users| {
+                        users
+                            .iter()
+                            .map(|u| u.effective_display_name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .unwrap_or_default(),
+                name: record.name,
+                kind: record.kind,
+            }
+        })
+        .collect();
+    let status = match results.iter().all(|(ok, _)| *ok) {
+        true => StatusCode::OK,
+        false => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    render(
+        status,
+        &ProjectPage {
+            nav: Nav::of(user),
+            id,
+            name: project.project.name,
+            manage: manage || has_capability(&principal.user, Capability::GrantRoles),
+            roles: ROLES,
+            members,
+            records,
+            results,
+        },
+    )
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<ProjectId>,
+) -> Response {
+    project_page(&state, &user, id, Vec::new())
+}
+
+/// Adds a member, changes a role, or (`none`) removes the member.
+pub async fn members(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<ProjectId>,
+    Form(form): Form<Fields>,
+) -> Response {
+    if let Err(refusal) = user.check_csrf(field(&form, "csrf")) {
+        return refusal.into_response();
+    }
+    let Ok(member) = field(&form, "user").trim().parse::<u64>() else {
+        return project_page(
+            &state,
+            &user,
+            id,
+            vec![(false, "Name the user by id.".into())],
+        );
+    };
+    let role: Option<ProjectRole> = match field(&form, "role") {
+        "none" => None,
+        raw => match serde_json::from_value(serde_json::Value::String(raw.to_owned())) {
+            Ok(role) => Some(role),
+            Err(_) => {
+                return project_page(&state, &user, id, vec![(false, "Choose a role.".into())]);
+            }
+        },
+    };
+    let outcome = state
+        .directory
+        .projects
+        .set_member(&user.principal, id, member, role);
+    let result = match outcome {
+        Ok(_) => (
+            true,
+            format!(
+                "user {member}: {}",
+                role.map_or("removed".into(), wire_name)
+            ),
+        ),
+        Err(error) => (
+            false,
+            format!(
+                "user {member}: {}",
+                crate::http::ApiError::from(error).message
+            ),
+        ),
+    };
+    project_page(&state, &user, id, vec![result])
+}
+
+/// Assigns (or unassigns) one member to the selected records, a result per record.
+pub async fn records(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<ProjectId>,
+    Form(form): Form<Fields>,
+) -> Response {
+    if let Err(refusal) = user.check_csrf(field(&form, "csrf")) {
+        return refusal.into_response();
+    }
+    let member: Option<u64> = field(&form, "user").parse().ok();
+    let ids = checked(&form, "ids");
+    let (Some(member), false) = (member, ids.is_empty()) else {
+        let message = "Select at least one record and a member.";
+        return project_page(&state, &user, id, vec![(false, message.into())]);
+    };
+    let assign = field(&form, "action") != "unassign";
+    let results = ids
+        .iter()
+        .map(|&record| {
+            match state
+                .directory
+                .records
+                .assign(&user.principal, record, &[member], assign)
+            {
+                Ok(done) => (
+                    true,
+                    format!("{}: {} member(s) assigned", done.name, done.assigned.len()),
+                ),
+                Err(error) => (
+                    false,
+                    format!(
+                        "record {record}: {}",
+                        crate::http::ApiError::from(error).message
+                    ),
+                ),
+            }
+        })
+        .collect();
+    project_page(&state, &user, id, results)
+}
