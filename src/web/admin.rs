@@ -31,7 +31,7 @@ const ACTIONS: [(&str, &str); 7] = [
 ];
 
 /// Refuses callers without a system role.
-fn admin_only(user: &WebUser) -> Result<(), Refusal> {
+pub(super) fn admin_only(user: &WebUser) -> Result<(), Refusal> {
     match has_capability(&user.principal.user, Capability::ReadDirectory) {
         true => Ok(()),
         false => Err(Refusal("These pages are for administrators.")),

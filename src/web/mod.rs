@@ -9,6 +9,7 @@ mod account;
 mod admin;
 mod pages;
 mod projects;
+mod records;
 pub mod session;
 
 use crate::http::AppState;
@@ -41,6 +42,12 @@ pub fn routes() -> Router<AppState> {
         .route("/projects/{id}/records", post(projects::records))
         .route("/admin", get(admin::dashboard))
         .route("/admin/users", get(admin::users).post(admin::users_action))
+        .route(
+            "/admin/users/{id}",
+            get(records::user).post(records::change_user),
+        )
+        .route("/admin/audit", get(records::audit))
+        .route("/admin/outbox", get(records::outbox))
         .layer(axum::middleware::from_fn(same_site_posts))
         .layer(axum::middleware::from_fn(security_headers))
 }

@@ -78,6 +78,23 @@ async fn admins_approve_assign_and_give_ftp_in_the_browser() {
     assert_eq!(seen["approved"]["status"], "active");
     assert_eq!(seen["ftp"], json!(["ulrich: done"]));
     assert_eq!(seen["uploaderRow"]["ftp"], "0.0 of 5 MB");
+    // The user page made a one-time reset link and shows the user's history.
+    let link = seen["resetLink"].as_str().unwrap_or("");
+    assert!(link.contains("token=gh_rst_"), "{seen}");
+    assert!(
+        seen["history"]
+            .as_str()
+            .unwrap_or("")
+            .contains("user.activate"),
+        "{seen}"
+    );
+    assert!(
+        seen["audit"]
+            .as_str()
+            .unwrap_or("")
+            .contains("ftp.create_account"),
+        "{seen}"
+    );
     // What the browser did is what the API sees.
     let (_, user) = d.get(&format!("/api/v1/users/{penny}"), &d.root).await;
     assert_eq!(user["status"], "active");

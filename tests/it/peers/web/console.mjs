@@ -73,6 +73,16 @@ try {
     seen.ftp = await go(page, [config.uploader], 'create-ftp-accounts', { quota: 5 });
     seen.uploaderRow = await row(page, config.uploader);
     await shot(page, 'users');
+    await page.getByRole('link', { name: `Open ${config.pending}` }).click();
+    await page.waitForLoadState();
+    await page.getByLabel('Change').selectOption('reset-token');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.waitForLoadState();
+    seen.resetLink = await page.locator('#link').innerText();
+    seen.history = await page.locator('main table').last().innerText();
+    await shot(page, 'user');
+    await page.goto(`${config.base}/admin/audit`);
+    seen.audit = await page.locator('#audit').innerText();
   } else if (scenario === 'usage') {
     await signIn(page, config.admin, config.password);
     await page.goto(`${config.base}/admin/users`);

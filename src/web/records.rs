@@ -1,0 +1,329 @@
+//! Admin views of the record of what happened: a user's page (fields,
+//! status changes, one-time links, 2FA reset, their recent audit entries),
+//! the audit trail and the mail outbox. The services decide who may see and
+//! do what, as for the API.
+
+use super::admin::wire_name;
+use super::pages::{Fields, Nav, failed, field, render};
+use super::session::WebUser;
+use crate::domain::credentials::TokenKind;
+use crate::domain::user::User;
+use crate::http::AppState;
+use crate::service::mail::OutboxQuery;
+use askama::Template;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+/// Audit entries on one page, and searched for a user's history.
+const AUDIT_PAGE: usize = 100;
+const HISTORY_SCAN: usize = 1000;
+
+fn when(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+fn who(id: Option<u64>) -> String {
+    id.map_or_else(|| "system".into(), |id| format!("user {id}"))
+}
+
+#[derive(Template)]
+#[template(path = "user.html")]
+struct UserPage {
+    nav: Nav,
+    id: u64,
+    login: String,
+    fields: Vec<(&'static str, String)>,
+    notice: Option<&'static str>,
+    error: Option<String>,
+    link: Option<String>,
+    /// When, who, what.
+    history: Vec<(String, String, String)>,
+}
+
+/// What the last form on the user page did.
+#[derive(Default)]
+struct Said {
+    notice: Option<&'static str>,
+    error: Option<String>,
+    link: Option<String>,
+}
+
+fn user_page(state: &AppState, viewer: &WebUser, id: u64, said: Said) -> Response {
+    let directory = &state.directory;
+    let user: std::sync::Arc<User> = match directory.accounts.get_user(&viewer.principal, id) {
+        Ok(user) => user,
+        Err(error) => return failed(Nav::of(viewer), error),
+    };
+    let text = |value: Option<&str>| value.unwrap_or("").to_owned();
+    let ftp = match user.ftp.enabled {
+        true => format!(
+            "{:.1} MB used of {}",
+            user.ftp.used_bytes as f64 / f64::from(1 << 20),
+            user.ftp
+                .quota_mb
+                .map_or("no quota".into(), |q| format!("{q} MB"))
+        ),
+        false => "no account".into(),
+    };
+    let fields = vec![
+        ("Name", user.effective_display_name()),
+        ("Email", text(user.email.as_ref().map(|e| e.as_str()))),
+        ("Type", wire_name(user.user_type)),
+        (
+            "Status",
+            if user.is_archived() {
+                "archived".into()
+            } else {
+                wire_name(user.status)
+            },
+        ),
+        (
+            "System roles",
+            user.system_roles
+                .iter()
+                .map(|r| wire_name(*r))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        (
+            "Groups",
+            user.groups.iter().cloned().collect::<Vec<_>>().join(", "),
+        ),
+        (
+            "Automatic groups",
+            user.automatic_groups
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        (
+            "Organization",
+            user.organization.map(|o| o.to_string()).unwrap_or_default(),
+        ),
+        (
+            "Valid from",
+            user.login_valid_from.map(when).unwrap_or_default(),
+        ),
+        (
+            "Valid to",
+            user.login_valid_to.map(when).unwrap_or_default(),
+        ),
+        (
+            "Two-factor sign-in",
+            if user.two_factor_enabled {
+                "on".into()
+            } else {
+                "off".into()
+            },
+        ),
+        ("FTP", ftp),
+    ];
+    let history = directory
+        .audit
+        .audit_trail(&viewer.principal, None, HISTORY_SCAN)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|entry| entry.target == Some(id))
+        .take(20)
+        .map(|entry| (when(entry.at), who(entry.actor), wire_name(entry.action)))
+        .collect();
+    let status = match said.error {
+        Some(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        None => StatusCode::OK,
+    };
+    render(
+        status,
+        &UserPage {
+            nav: Nav::of(viewer),
+            id,
+            login: text(user.login.as_ref().map(|l| l.as_str())),
+            fields,
+            notice: said.notice,
+            error: said.error,
+            link: said.link,
+            history,
+        },
+    )
+}
+
+pub async fn user(State(state): State<AppState>, viewer: WebUser, Path(id): Path<u64>) -> Response {
+    if let Err(refusal) = super::admin::admin_only(&viewer) {
+        return refusal.into_response();
+    }
+    user_page(&state, &viewer, id, Said::default())
+}
+
+/// One change on the user page: activate, deactivate, a one-time link, 2FA reset.
+pub async fn change_user(
+    State(state): State<AppState>,
+    viewer: WebUser,
+    Path(id): Path<u64>,
+    Form(form): Form<Fields>,
+) -> Response {
+    if let Err(refusal) = viewer.check_csrf(field(&form, "csrf")) {
+        return refusal.into_response();
+    }
+    let directory = &state.directory;
+    let principal = &viewer.principal;
+    let link = |kind| {
+        directory
+            .credentials
+            .issue_token_for(principal, id, kind)
+            .map(|issued| issued.link.unwrap_or(issued.token))
+    };
+    let outcome = match field(&form, "do") {
+        "activate" => directory.accounts.activate(principal, id).map(|_| None),
+        "deactivate" => directory.accounts.deactivate(principal, id).map(|_| None),
+        "activation-token" => link(TokenKind::Activation).map(Some),
+        "reset-token" => link(TokenKind::PasswordReset).map(Some),
+        "reset-2fa" => directory
+            .credentials
+            .reset_two_factor(principal, id)
+            .map(|_| None),
+        _ => {
+            let said = Said {
+                error: Some("Choose a change.".into()),
+                ..Said::default()
+            };
+            return user_page(&state, &viewer, id, said);
+        }
+    };
+    let said = match outcome {
+        Ok(link) => Said {
+            notice: Some("Done."),
+            link,
+            ..Said::default()
+        },
+        Err(error) => Said {
+            error: Some(crate::http::ApiError::from(error).message),
+            ..Said::default()
+        },
+    };
+    user_page(&state, &viewer, id, said)
+}
+
+struct AuditRow {
+    at: String,
+    actor: String,
+    action: String,
+    target: String,
+    details: String,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    nav: Nav,
+    entries: Vec<AuditRow>,
+    older: Option<u64>,
+}
+
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    before: Option<u64>,
+}
+
+pub async fn audit(
+    State(state): State<AppState>,
+    viewer: WebUser,
+    Query(query): Query<AuditQuery>,
+) -> Response {
+    let entries =
+        match state
+            .directory
+            .audit
+            .audit_trail(&viewer.principal, query.before, AUDIT_PAGE)
+        {
+            Ok(entries) => entries,
+            Err(error) => return failed(Nav::of(&viewer), error),
+        };
+    let older = (entries.len() == AUDIT_PAGE)
+        .then(|| entries.last().map(|e| e.id))
+        .flatten();
+    let entries = entries
+        .into_iter()
+        .map(|entry| AuditRow {
+            at: when(entry.at),
+            actor: who(entry.actor),
+            action: wire_name(entry.action),
+            target: entry
+                .target
+                .map(|t| format!("user {t}"))
+                .unwrap_or_default(),
+            details: entry.details.to_string(),
+        })
+        .collect();
+    render(
+        StatusCode::OK,
+        &AuditPage {
+            nav: Nav::of(&viewer),
+            entries,
+            older,
+        },
+    )
+}
+
+struct MailRow {
+    id: u64,
+    to: String,
+    kind: String,
+    status: String,
+    attempts: u32,
+    error: String,
+}
+
+#[derive(Template)]
+#[template(path = "outbox.html")]
+struct OutboxPage {
+    nav: Nav,
+    status: String,
+    mails: Vec<MailRow>,
+}
+
+#[derive(Deserialize)]
+pub struct OutboxFilter {
+    #[serde(default)]
+    status: String,
+}
+
+pub async fn outbox(
+    State(state): State<AppState>,
+    viewer: WebUser,
+    Query(filter): Query<OutboxFilter>,
+) -> Response {
+    let query = OutboxQuery {
+        status: serde_json::from_value(serde_json::Value::String(filter.status.clone())).ok(),
+        kind: None,
+        to: None,
+        user: None,
+        after: None,
+        limit: AUDIT_PAGE,
+    };
+    let page = match state.directory.mail.list(&viewer.principal, &query) {
+        Ok(page) => page,
+        Err(error) => return failed(Nav::of(&viewer), error),
+    };
+    let mails = page
+        .entries
+        .iter()
+        .map(|mail| MailRow {
+            id: mail.id,
+            to: mail.to.clone(),
+            kind: wire_name(mail.kind),
+            status: wire_name(mail.status),
+            attempts: mail.attempts,
+            error: mail.last_error.clone().unwrap_or_default(),
+        })
+        .collect();
+    render(
+        StatusCode::OK,
+        &OutboxPage {
+            nav: Nav::of(&viewer),
+            status: filter.status,
+            mails,
+        },
+    )
+}
