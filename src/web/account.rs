@@ -326,3 +326,67 @@ pub async fn issue_api_token(
         Err(error) => failed(Nav::of(&user), error),
     }
 }
+
+#[derive(Template)]
+#[template(path = "forgot.html")]
+struct ForgotPage {
+    nav: Nav,
+    notice: Option<&'static str>,
+    error: Option<&'static str>,
+}
+
+pub async fn forgot_page() -> Response {
+    let page = ForgotPage {
+        nav: Nav::anonymous(),
+        notice: None,
+        error: None,
+    };
+    render(StatusCode::OK, &page)
+}
+
+#[derive(Deserialize)]
+pub struct ForgotForm {
+    #[serde(default)]
+    login: String,
+}
+
+/// Asks for a reset link as the API does: the same answer whoever is named,
+/// under the same limits; the work happens after the answer.
+pub async fn forgot(
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    Form(form): Form<ForgotForm>,
+) -> Response {
+    let name = form.login.trim().to_owned();
+    let mail = &state.directory.mail;
+    let page = |status, notice, error| {
+        let page = ForgotPage {
+            nav: Nav::anonymous(),
+            notice,
+            error,
+        };
+        render(status, &page)
+    };
+    match mail.admit_reset_request(client) {
+        Err(crate::service::ServiceError::TooManyAttempts { .. }) => {
+            let message = Some("Too many requests from here. Wait a while and try again.");
+            return page(StatusCode::TOO_MANY_REQUESTS, None, message);
+        }
+        Err(error) => return failed(Nav::anonymous(), error),
+        Ok(false) => {}
+        Ok(true) if name.is_empty() || name.len() > 320 => {
+            let message = Some("Enter your login or email address.");
+            return page(StatusCode::BAD_REQUEST, None, message);
+        }
+        Ok(true) => {
+            let directory = state.directory.clone();
+            tokio::task::spawn_blocking(move || {
+                if let Err(error) = directory.mail.request_password_reset(&name) {
+                    tracing::warn!(%error, "password reset request failed");
+                }
+            });
+        }
+    }
+    let notice = Some("If the account exists and may reset its password, a link is on its way.");
+    page(StatusCode::OK, notice, None)
+}

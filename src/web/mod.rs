@@ -7,6 +7,7 @@
 
 mod account;
 mod admin;
+mod directory;
 mod pages;
 mod projects;
 mod records;
@@ -31,6 +32,7 @@ pub fn routes() -> Router<AppState> {
         .route("/assets/gatehouse.css", get(stylesheet))
         .route("/login", get(account::login_page).post(account::login))
         .route("/logout", post(account::logout))
+        .route("/forgot", get(account::forgot_page).post(account::forgot))
         .route("/account", get(account::page))
         .route("/account/password", post(account::change_password))
         .route("/account/2fa", post(account::begin_two_factor))
@@ -46,6 +48,11 @@ pub fn routes() -> Router<AppState> {
             "/admin/users/{id}",
             get(records::user).post(records::change_user),
         )
+        .route(
+            "/admin/groups",
+            get(directory::page).post(directory::groups),
+        )
+        .route("/admin/organizations", post(directory::organizations))
         .route("/admin/audit", get(records::audit))
         .route("/admin/outbox", get(records::outbox))
         .layer(axum::middleware::from_fn(same_site_posts))

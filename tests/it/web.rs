@@ -249,6 +249,50 @@ async fn a_project_manager_assigns_members_to_two_records() {
     d.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_keep_groups_and_organizations() {
+    let d = Daemon::start().await;
+    d.create(json!({ "login": "ada", "password": PASSWORD, "system_roles": ["admin"] }))
+        .await;
+    let (_, org) = d
+        .post("/api/v1/organizations", &d.root, json!({ "code": "TRAMP" }))
+        .await;
+    let member = d.user("walker").await;
+    let path = format!("/api/v1/users/{member}/organization");
+    let body = json!({ "organization": id(&org) });
+    let (status, _) = d
+        .call(reqwest::Method::PUT, &path, Some(&d.root), Some(body))
+        .await;
+    assert_eq!(status, 204);
+    let record = json!({ "kind": "hut", "name": "Hut", "source_organization": id(&org) });
+    assert_eq!(d.post("/api/v1/resources", &d.root, record).await.0, 201);
+    let config = json!({ "base": d.base, "admin": "ada", "password": PASSWORD, "doomed": "TRAMP" });
+    let seen = browser("directory", config).await;
+    assert_eq!(seen["groupAdded"], "group field-team added", "{seen}");
+    assert!(seen["groups"].as_str().unwrap_or("").contains("field-team"));
+    assert!(
+        seen["organizations"].as_str().unwrap_or("").contains("DOC"),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["plan"],
+        "delete 1 record(s)\nclear the steward of 0 record(s)\nleave 1 member(s) without an organization",
+        "{seen}"
+    );
+    assert_eq!(seen["deleted"], "organization TRAMP deleted");
+    assert!(
+        !seen["organizationsAfter"]
+            .as_str()
+            .unwrap_or("")
+            .contains("TRAMP")
+    );
+    let (_, user) = d.get(&format!("/api/v1/users/{member}"), &d.root).await;
+    assert_eq!(user["organization"], Value::Null);
+    let (_, groups) = d.get("/api/v1/groups", &d.root).await;
+    assert_eq!(groups["groups"][0]["name"], "field-team", "{groups}");
+    d.stop().await;
+}
+
 /// A session cookie for `login`, from the API's sign-in.
 async fn session(d: &Daemon, login: &str) -> String {
     let (status, answer) = d.login(login, PASSWORD).await;

@@ -109,6 +109,26 @@ try {
     seen.results = await page.locator('#action-results li').allInnerTexts();
     seen.assigned = await page.locator('td.assigned').allInnerTexts();
     await shot(page, 'project');
+  } else if (scenario === 'directory') {
+    await signIn(page, config.admin, config.password);
+    await page.goto(`${config.base}/admin/groups`);
+    await page.getByLabel('New group').fill('field-team');
+    await page.getByRole('button', { name: 'Add group' }).click();
+    await page.waitForLoadState();
+    seen.groupAdded = await page.locator('#action-results').innerText();
+    seen.groups = await page.locator('#group-list').innerText();
+    await page.getByLabel('New organization code').fill('DOC');
+    await page.getByRole('button', { name: 'Add organization' }).click();
+    await page.waitForLoadState();
+    seen.organizations = await page.locator('#organization-list').innerText();
+    await page.getByRole('button', { name: `Delete organization ${config.doomed}` }).click();
+    await page.waitForLoadState();
+    seen.plan = await page.locator('#deletion-plan').innerText();
+    await shot(page, 'groups');
+    await page.getByRole('button', { name: `Delete ${config.doomed} for good` }).click();
+    await page.waitForLoadState();
+    seen.deleted = await page.locator('#action-results').innerText();
+    seen.organizationsAfter = await page.locator('#organization-list').innerText();
   } else if (scenario === 'totp-enrol') {
     await signIn(page, config.user, config.password);
     await page.getByRole('button', { name: 'Set up two-factor sign-in' }).click();
