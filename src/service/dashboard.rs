@@ -25,6 +25,8 @@ pub struct Dashboard {
     pub queued_mail: Option<usize>,
     /// The last directory sync, for those who run syncs.
     pub last_sync: Option<String>,
+    /// Sign-ins per hour over the last day, oldest first.
+    pub sign_ins: Vec<super::hourly::HourCount>,
 }
 
 impl Directory {
@@ -92,6 +94,7 @@ impl Directory {
             ftp,
             queued_mail,
             last_sync,
+            sign_ins: self.signin.sign_ins_per_hour(),
         })
     }
 }

@@ -17,6 +17,7 @@ mod error;
 pub mod exchange;
 mod ftp;
 mod groups;
+pub mod hourly;
 pub mod index;
 pub mod jobs;
 mod lifecycle;
@@ -101,6 +102,7 @@ impl Directory {
             SignInThrottle::new(&config.signin),
             sync.clone(),
             password_cache::PasswordCache::new(config.signin.password_cache),
+            hourly::HourlyCounts::default(),
         ));
         let directory = Self {
             accounts: Accounts::new(core.clone()),

@@ -73,10 +73,17 @@ area_service!(
         throttle: SignInThrottle,
         sync: std::sync::Arc<DirectorySync>,
         password_cache: PasswordCache,
+        /// Sign-ins per hour, for the dashboard.
+        hourly: super::hourly::HourlyCounts,
     }
 );
 
 impl SignIn {
+    /// Sign-ins per hour over the last day, oldest first.
+    pub fn sign_ins_per_hour(&self) -> Vec<super::hourly::HourCount> {
+        self.hourly.last_day(self.now())
+    }
+
     /// Resolves a bearer token (session or API) to its live, allowed user.
     pub fn authenticate(&self, bearer: &str) -> ServiceResult<Principal> {
         let now = self.now();
@@ -177,10 +184,12 @@ impl SignIn {
             (None, Some(user)) => {
                 attempt.succeed();
                 crate::telemetry::sign_in(door.name(), "ok");
+                self.hourly.record(now, true);
                 Ok(user)
             }
             (reason, user) => {
                 crate::telemetry::sign_in(door.name(), "refused");
+                self.hourly.record(now, false);
                 let reason = reason.unwrap_or_default();
                 tracing::info!(user_id = user.map(|u| u.id), %client, door = door.name(), reason, "sign-in refused");
                 Err(ServiceError::InvalidCredentials)

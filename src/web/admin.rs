@@ -46,6 +46,49 @@ struct DashboardPage {
     ftp: Vec<crate::service::dashboard::FtpUsage>,
     queued: Option<usize>,
     last_sync: Option<String>,
+    chart: Vec<Bar>,
+}
+
+/// One hour's bar of the sign-in chart (SVG units: 24 bars of 10 in 240 × 100).
+struct Bar {
+    x: u64,
+    ok_y: u64,
+    ok_height: u64,
+    refused_y: u64,
+    refused_height: u64,
+    label: String,
+    ok: u64,
+    refused: u64,
+}
+
+/// Bars scaled to the busiest hour: successes below, refusals stacked on top.
+fn chart(hours: &[crate::service::hourly::HourCount]) -> Vec<Bar> {
+    let most = hours
+        .iter()
+        .map(|h| h.ok + h.refused)
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let scale = |count: u64| count * 96 / most;
+    hours
+        .iter()
+        .enumerate()
+        .map(|(slot, hour)| {
+            let (ok_height, refused_height) = (scale(hour.ok), scale(hour.refused));
+            let label = chrono::DateTime::from_timestamp(hour.hour, 0)
+                .map_or_else(String::new, |t| t.format("%H:00 UTC").to_string());
+            Bar {
+                x: slot as u64 * 10 + 1,
+                ok_y: 100 - ok_height,
+                ok_height,
+                refused_y: 100 - ok_height - refused_height,
+                refused_height,
+                label,
+                ok: hour.ok,
+                refused: hour.refused,
+            }
+        })
+        .collect()
 }
 
 pub async fn dashboard(State(state): State<AppState>, user: WebUser) -> Response {
@@ -61,6 +104,7 @@ pub async fn dashboard(State(state): State<AppState>, user: WebUser) -> Response
                 ftp: board.ftp,
                 queued: board.queued_mail,
                 last_sync: board.last_sync,
+                chart: chart(&board.sign_ins),
             },
         ),
         Err(error) => failed(Nav::of(&user), error),

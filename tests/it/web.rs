@@ -74,6 +74,15 @@ async fn admins_approve_assign_and_give_ftp_in_the_browser() {
         "{seen}"
     );
     assert_eq!(seen["pendingListed"], 1, "{seen}");
+    // ada's sign-in is the one bar of the chart.
+    assert_eq!(seen["bars"], 1, "{seen}");
+    assert!(
+        seen["barTitle"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("1 signed in, 0 refused"),
+        "{seen}"
+    );
     assert_eq!(seen["approve"], json!(["penny: done"]), "{seen}");
     assert_eq!(seen["approved"]["status"], "active");
     assert_eq!(seen["ftp"], json!(["ulrich: done"]));

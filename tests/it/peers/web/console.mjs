@@ -64,6 +64,8 @@ try {
     await signIn(page, config.admin, config.password);
     await page.goto(`${config.base}/admin`);
     seen.pendingRow = await page.locator('tr.attention').innerText();
+    seen.bars = await page.locator('svg.chart rect:not([height="0"])').count();
+    seen.barTitle = await page.locator('svg.chart rect:not([height="0"]) title').first().textContent();
     await shot(page, 'dashboard');
     await page.goto(`${config.base}/admin/users?status=pending`);
     seen.pendingListed = await page.locator('#changelist tbody tr').count();
