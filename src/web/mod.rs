@@ -1,4 +1,5 @@
-//! Server-rendered pages (askama templates, no script): sign-in, one's own
+//! Server-rendered pages (askama templates; htmx, served from here, only
+//! for partial updates): sign-in, one's own
 //! account (password, TOTP enrolment with a QR code, API token, projects),
 //! project pages (members, records and who is assigned) and, for users with a
 //! system role, the dashboard and the users changelist with its bulk actions. Pages call the same services as the API, so every
@@ -21,15 +22,21 @@ use axum::routing::{get, post};
 
 /// The stylesheet, built into the binary.
 const STYLESHEET: &str = include_str!("../../assets/gatehouse.css");
+/// htmx 2.0.11 (0BSD, from npm `htmx.org`), for partial updates; every page
+/// works without it.
+const HTMX: &str = include_str!("../../assets/htmx-2.0.11.min.js");
 
-/// No script, no framing, forms only to this site.
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
-    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// Scripts only from this site's own files (htmx), never inline; no
+/// framing; forms only to this site.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+    img-src 'self' data:; connect-src 'self'; form-action 'self'; \
+    frame-ancestors 'none'; base-uri 'none'";
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/account") }))
         .route("/assets/gatehouse.css", get(stylesheet))
+        .route("/assets/htmx.min.js", get(htmx))
         .route("/login", get(account::login_page).post(account::login))
         .route("/logout", post(account::logout))
         .route("/forgot", get(account::forgot_page).post(account::forgot))
@@ -42,6 +49,8 @@ pub fn routes() -> Router<AppState> {
         .route("/projects/{id}", get(projects::page))
         .route("/projects/{id}/members", post(projects::members))
         .route("/projects/{id}/records", post(projects::records))
+        .route("/projects/{id}/thumbnails", post(projects::thumbnails))
+        .route("/jobs/{id}/progress", get(projects::job_progress))
         .route("/admin", get(admin::dashboard))
         .route("/admin/users", get(admin::users).post(admin::users_action))
         .route(
@@ -68,6 +77,16 @@ async fn same_site_posts(
         return pages::refused("Forms are only accepted from this site's own pages.");
     }
     next.run(request).await
+}
+
+async fn htmx() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        HTMX,
+    )
 }
 
 async fn stylesheet() -> impl IntoResponse {

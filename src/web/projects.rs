@@ -58,8 +58,10 @@ struct RecordRow {
     id: u64,
     name: String,
     kind: String,
+    owner: String,
     summary: String,
     names: String,
+    thumbnail: &'static str,
 }
 
 #[derive(Template)]
@@ -74,6 +76,55 @@ struct ProjectPage {
     records: Vec<RecordRow>,
     /// Done (or not) and what, after a form.
     results: Vec<(bool, String)>,
+    /// Whether thumbnail jobs are offered (media admins).
+    media: bool,
+    /// A running or finished job's progress, rendered.
+    job: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "job.html")]
+struct JobFragment {
+    id: u64,
+    running: bool,
+    done: usize,
+    total: usize,
+    succeeded: usize,
+    failed: usize,
+    /// Record and why not, once finished.
+    failures: Vec<(u64, String)>,
+}
+
+/// A job's progress as HTML (polled by htmx while it runs).
+fn job_html(job: &crate::service::jobs::Job) -> String {
+    let running = job.state == crate::service::jobs::JobState::Running;
+    let fragment = JobFragment {
+        id: job.id,
+        running,
+        done: job.done,
+        total: job.total,
+        succeeded: job.succeeded,
+        failed: job.failed,
+        failures: job
+            .results
+            .iter()
+            .filter(|item| !item.ok)
+            .map(|item| (item.id, item.code.clone().unwrap_or_default()))
+            .collect(),
+    };
+    fragment.render().unwrap_or_default()
+}
+
+/// `GET /jobs/{id}/progress`: the progress fragment alone.
+pub async fn job_progress(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<u64>,
+) -> Response {
+    match state.directory.job(&user.principal, id) {
+        Ok(job) => axum::response::Html(job_html(&job)).into_response(),
+        Err(error) => failed(Nav::of(&user), error),
+    }
 }
 
 /// The project page, with what the last form did.
@@ -82,6 +133,17 @@ fn project_page(
     user: &WebUser,
     id: ProjectId,
     results: Vec<(bool, String)>,
+) -> Response {
+    project_page_with(state, user, id, results, None)
+}
+
+/// The project page, with what the last form did and a job's progress.
+fn project_page_with(
+    state: &AppState,
+    user: &WebUser,
+    id: ProjectId,
+    results: Vec<(bool, String)>,
+    job: Option<String>,
 ) -> Response {
     let directory = &state.directory;
     let principal = &user.principal;
@@ -92,7 +154,7 @@ fn project_page(
     let role = project.members.get(&principal.user.id).copied();
     let rules = directory.projects.settings.rules;
     let manage = decide_project(&principal.user, Action::ManageMembers, role, rules).allowed;
-    let members = match directory.records.project_members(principal, id) {
+    let members: Vec<MemberRow> = match directory.records.project_members(principal, id) {
         Ok(members) => members
             .into_iter()
             .map(|m| MemberRow {
@@ -118,6 +180,18 @@ fn project_page(
                 .flatten();
             RecordRow {
                 id: record.id,
+                owner: members
+                    .iter()
+                    .find(|member| member.id == record.owner)
+                    .map_or_else(
+                        || format!("user {}", record.owner),
+                        |member| member.name.clone(),
+                    ),
+                thumbnail: match (record.thumbnail.is_some(), record.media().is_some()) {
+                    (true, _) => "yes",
+                    (false, true) => "missing",
+                    (false, false) => "",
+                },
                 summary: format!("{} member(s) assigned", record.assigned.len()),
                 names: names
                     .map(|users| {
@@ -148,6 +222,8 @@ fn project_page(
             members,
             records,
             results,
+            media: has_capability(&principal.user, Capability::ManageMedia),
+            job,
         },
     )
 }
@@ -226,15 +302,22 @@ pub async fn records(
         let message = "Select at least one record and a member.";
         return project_page(&state, &user, id, vec![(false, message.into())]);
     };
-    let assign = field(&form, "action") != "unassign";
+    let records = &state.directory.records;
+    let action = field(&form, "action");
     let results = ids
         .iter()
         .map(|&record| {
-            match state
-                .directory
-                .records
-                .assign(&user.principal, record, &[member], assign)
-            {
+            let outcome = match action {
+                "set-owner" => {
+                    records.set_owner(&user.principal, record, member, &Default::default())
+                }
+                "unassign" => records.assign(&user.principal, record, &[member], false),
+                _ => records.assign(&user.principal, record, &[member], true),
+            };
+            match outcome {
+                Ok(done) if action == "set-owner" => {
+                    (true, format!("{}: owner changed", done.name))
+                }
                 Ok(done) => (
                     true,
                     format!("{}: {} member(s) assigned", done.name, done.assigned.len()),
@@ -250,4 +333,36 @@ pub async fn records(
         })
         .collect();
     project_page(&state, &user, id, results)
+}
+
+/// Starts a job making the thumbnails the project's records miss.
+pub async fn thumbnails(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<ProjectId>,
+    Form(form): Form<Fields>,
+) -> Response {
+    if let Err(refusal) = user.check_csrf(field(&form, "csrf")) {
+        return refusal.into_response();
+    }
+    let missing = state
+        .directory
+        .records
+        .list_resources(&user.principal, Some(id))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.thumbnail.is_none() && r.media().is_some())
+        .map(|r| r.id)
+        .collect();
+    let selection = crate::service::records::ThumbnailSelection::Ids(missing);
+    match state
+        .directory
+        .generate_thumbnails(&user.principal, selection)
+    {
+        Ok(job) => project_page_with(&state, &user, id, Vec::new(), Some(job_html(&job))),
+        Err(error) => {
+            let message = crate::http::ApiError::from(error).message;
+            project_page(&state, &user, id, vec![(false, message)])
+        }
+    }
 }

@@ -231,7 +231,7 @@ async fn a_project_manager_assigns_members_to_two_records() {
     }
     let config = json!({
         "base": d.base, "user": "mia", "password": PASSWORD, "project": "Possum lines",
-        "records": ["Line A", "Line B"], "member": "rob",
+        "records": ["Line A", "Line B"], "member": "rob", "handOver": "Line C",
     });
     let seen = browser("assign", config).await;
     assert_eq!(
@@ -251,6 +251,12 @@ async fn a_project_manager_assigns_members_to_two_records() {
         ]),
         "{seen}"
     );
+    assert_eq!(
+        seen["handedOver"],
+        json!(["Line C: owner changed"]),
+        "{seen}"
+    );
+    assert_eq!(seen["owners"][2], "rob", "{seen}");
     for (record, expected) in records.iter().zip([json!([rob]), json!([rob]), json!([])]) {
         let (_, view) = d.get(&format!("/api/v1/resources/{record}"), &d.root).await;
         assert_eq!(view["assigned"], expected, "{view}");
@@ -299,6 +305,45 @@ async fn admins_keep_groups_and_organizations() {
     assert_eq!(user["organization"], Value::Null);
     let (_, groups) = d.get("/api/v1/groups", &d.root).await;
     assert_eq!(groups["groups"][0]["name"], "field-team", "{groups}");
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_make_missing_thumbnails_and_follow_the_job() {
+    let d = Daemon::start().await;
+    d.create(json!({ "login": "ada", "password": PASSWORD, "system_roles": ["admin"] }))
+        .await;
+    let (cam, cam_token) = d.user_with_roles("cam", &[]).await;
+    d.bulk("create-ftp-accounts", json!({ "ids": [cam] })).await;
+    // The photo, as an upload would have left it in the home.
+    let mut jpeg = Vec::new();
+    image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(
+        900,
+        600,
+        image::Rgb([40, 120, 60]),
+    ))
+    .write_to(
+        &mut std::io::Cursor::new(&mut jpeg),
+        image::ImageFormat::Jpeg,
+    )
+    .expect("JPEG");
+    std::fs::write(crate::ftp::home(&d, cam).join("deer.jpg"), jpeg).expect("photo");
+    let (_, project) = d
+        .post("/api/v1/projects", &cam_token, json!({ "name": "Deer" }))
+        .await;
+    for (name, media) in [("Camera 1", "deer.jpg"), ("Camera 2", "gone.jpg")] {
+        let body = json!({ "kind": "camera", "name": name, "project": id(&project), "attributes": { "media": media } });
+        assert_eq!(d.post("/api/v1/resources", &cam_token, body).await.0, 201);
+    }
+    let config = json!({ "base": d.base, "admin": "ada", "password": PASSWORD, "project": "Deer" });
+    let seen = browser("thumbnails", config).await;
+    let job = seen["job"].as_str().unwrap_or("");
+    assert!(
+        job.starts_with("Thumbnails: 2 of 2 done, 1 made, 1 not, finished."),
+        "{seen}"
+    );
+    assert!(job.contains("media_not_found"), "{seen}");
+    assert_eq!(seen["thumbnails"], json!(["yes", "missing"]), "{seen}");
     d.stop().await;
 }
 
@@ -355,7 +400,9 @@ async fn forms_without_the_csrf_token_are_refused() {
         .unwrap_or("")
         .to_owned();
     assert!(
-        csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+        csp.contains("default-src 'none'")
+            && csp.contains("frame-ancestors 'none'")
+            && !csp.contains("unsafe"),
         "{csp}"
     );
     assert_eq!(page.headers()["x-frame-options"], "DENY");

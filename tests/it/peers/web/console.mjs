@@ -111,6 +111,13 @@ try {
     seen.results = await page.locator('#action-results li').allInnerTexts();
     seen.assigned = await page.locator('td.assigned').allInnerTexts();
     await shot(page, 'project');
+    await page.getByLabel(`Select ${config.handOver}`).check();
+    await page.getByLabel('Member', { exact: true }).selectOption({ label: config.member });
+    await page.getByLabel('Action', { exact: true }).selectOption('set-owner');
+    await page.getByRole('button', { name: 'Go' }).click();
+    await page.waitForLoadState();
+    seen.handedOver = await page.locator('#action-results li').allInnerTexts();
+    seen.owners = await page.locator('td.owner').allInnerTexts();
   } else if (scenario === 'directory') {
     await signIn(page, config.admin, config.password);
     await page.goto(`${config.base}/admin/groups`);
@@ -131,6 +138,18 @@ try {
     await page.waitForLoadState();
     seen.deleted = await page.locator('#action-results').innerText();
     seen.organizationsAfter = await page.locator('#organization-list').innerText();
+  } else if (scenario === 'thumbnails') {
+    await signIn(page, config.admin, config.password);
+    await page.goto(`${config.base}/projects`);
+    await page.getByRole('link', { name: config.project }).click();
+    await page.waitForLoadState();
+    await page.getByRole('button', { name: 'Make missing thumbnails' }).click();
+    await page.waitForLoadState();
+    // htmx replaces the progress until the job says it has finished.
+    await page.locator('#job', { hasText: 'finished' }).waitFor({ timeout: 20000 });
+    seen.job = await page.locator('#job').innerText();
+    await page.reload();
+    seen.thumbnails = await page.locator('#records-table td:last-child').allInnerTexts();
   } else if (scenario === 'totp-enrol') {
     await signIn(page, config.user, config.password);
     await page.getByRole('button', { name: 'Set up two-factor sign-in' }).click();
