@@ -73,6 +73,12 @@ pub(super) fn parse_query(
             "status" => query.statuses = comma_list(key, raw, parse_enum)?,
             "group" => query.group = Some(raw.clone()),
             "exclude_group" => query.exclude_group = Some(raw.clone()),
+            "organization" => {
+                query.organization = Some(
+                    raw.parse()
+                        .map_err(|_| ApiError::invalid(key, "must be an organization id"))?,
+                )
+            }
             "archived" => {
                 query.archived = match raw.as_str() {
                     "exclude" => ArchivedFilter::Exclude,

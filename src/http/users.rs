@@ -155,6 +155,7 @@ async fn delete_user(
         ("status" = Option<String>, Query, description = "Comma list of statuses"),
         ("group" = Option<String>, Query, description = "Members of this group"),
         ("exclude_group" = Option<String>, Query, description = "Not members of this group"),
+        ("organization" = Option<u64>, Query, description = "Members of this organization"),
         ("archived" = Option<String>, Query, description = "exclude (default), only or include"),
         ("archived_after" = Option<String>, Query, description = "RFC 3339"),
         ("archived_before" = Option<String>, Query, description = "RFC 3339"),

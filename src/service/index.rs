@@ -43,6 +43,7 @@ pub struct Entry {
     pub user_type: UserType,
     pub status: Status,
     pub archived_at: Option<Timestamp>,
+    pub organization: Option<u64>,
     owner: Option<NonZeroU64>,
     updated_by: Option<NonZeroU64>,
     /// Case-folded searchable fields in `SEARCH_FIELDS` order, joined by
@@ -74,6 +75,7 @@ impl Entry {
             user_type: user.user_type,
             status: user.status,
             archived_at: user.archived_at,
+            organization: user.organization,
             owner: user.owner.and_then(NonZeroU64::new),
             updated_by: user.updated_by.and_then(NonZeroU64::new),
             text: text.into(),
@@ -168,6 +170,8 @@ pub struct UserQuery {
     pub statuses: Vec<Status>,
     pub group: Option<String>,
     pub exclude_group: Option<String>,
+    /// Members of this organization.
+    pub organization: Option<u64>,
     pub archived: ArchivedFilter,
     pub archived_after: Option<Timestamp>,
     pub archived_before: Option<Timestamp>,
@@ -191,6 +195,9 @@ impl UserQuery {
             && (self.types.is_empty() || self.types.contains(&entry.user_type))
             && (self.statuses.is_empty() || self.statuses.contains(&entry.status))
             && self.group.as_deref().is_none_or(|g| entry.in_group(g))
+            && self
+                .organization
+                .is_none_or(|o| entry.organization == Some(o))
             && self
                 .exclude_group
                 .as_deref()

@@ -4,7 +4,7 @@
 //! rules decide.
 
 use super::pages::{Fields, Nav, Refusal, checked, failed, field, render};
-use super::session::WebUser;
+use super::session::{Posted, WebUser};
 use crate::domain::projects::ProjectRole;
 use crate::domain::roles::{Capability, has_capability};
 use crate::http::AppState;
@@ -20,12 +20,16 @@ use serde::Deserialize;
 const PAGE: usize = 200;
 
 /// The changelist's actions: form value and label.
-const ACTIONS: [(&str, &str); 7] = [
+const ACTIONS: [(&str, &str); 11] = [
     ("activate", "Approve / activate"),
     ("deactivate", "Deactivate"),
     ("set-roles", "Set project role"),
+    ("set-system-roles", "Set system roles"),
+    ("add-to-groups", "Add to groups"),
+    ("remove-from-groups", "Remove from groups"),
     ("create-ftp-accounts", "Create FTP accounts"),
     ("delete-ftp-accounts", "Delete FTP accounts"),
+    ("send-email", "Send email"),
     ("mask", "Mask personal data (GDPR)"),
     ("delete", "Delete"),
 ];
@@ -120,6 +124,35 @@ pub struct Filter {
     status: String,
     #[serde(default, rename = "type")]
     user_type: String,
+    #[serde(default)]
+    group: String,
+    #[serde(default)]
+    organization: String,
+    /// Users after this id (the next page).
+    after: Option<u64>,
+}
+
+impl Filter {
+    /// The filter as a query string, for the next page and the CSV export.
+    fn query_string(&self) -> String {
+        [
+            ("q", &self.q),
+            ("status", &self.status),
+            ("type", &self.user_type),
+            ("group", &self.group),
+            ("organization", &self.organization),
+        ]
+        .into_iter()
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(name, value)| {
+            format!(
+                "{name}={}",
+                url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+    }
 }
 
 /// A user's row.
@@ -145,8 +178,12 @@ struct UsersPage {
     nav: Nav,
     filter: Filter,
     users: Vec<Row>,
-    actions: [(&'static str, &'static str); 7],
+    actions: [(&'static str, &'static str); 11],
     projects: Vec<(u64, String)>,
+    organizations: Vec<(u64, String)>,
+    /// The next page's link, and the CSV export's.
+    next_page: Option<String>,
+    export: String,
     action: String,
     succeeded: usize,
     failed: usize,
@@ -169,6 +206,9 @@ fn parse_wire<T: serde::de::DeserializeOwned>(raw: &str) -> Option<T> {
 fn users_page(state: &AppState, user: &WebUser, filter: Filter, done: Done) -> Response {
     let mut query = UserQuery {
         limit: PAGE,
+        after: filter.after,
+        group: Some(filter.group.trim().to_owned()).filter(|g| !g.is_empty()),
+        organization: filter.organization.parse().ok(),
         search_fields: DEFAULT_SEARCH_FIELDS.to_vec(),
         text: Some(crate::domain::names::fold(&filter.q)).filter(|q| !q.is_empty()),
         ..UserQuery::default()
@@ -218,6 +258,16 @@ fn users_page(state: &AppState, user: &WebUser, filter: Filter, done: Done) -> R
         .list_projects(&user.principal)
         .map(|projects| projects.into_iter().map(|p| (p.id, p.name)).collect())
         .unwrap_or_default();
+    let organizations = directory
+        .organizations
+        .list_organizations(&user.principal)
+        .map(|all| all.into_iter().map(|o| (o.id, o.code)).collect())
+        .unwrap_or_default();
+    let query_string = filter.query_string();
+    let next_page = page
+        .next_cursor
+        .map(|after| format!("/admin/users?{query_string}&after={after}"));
+    let export = format!("/api/v1/users.csv?{query_string}");
     let status = if done.results.iter().all(|r| r.ok) {
         StatusCode::OK
     } else {
@@ -231,6 +281,9 @@ fn users_page(state: &AppState, user: &WebUser, filter: Filter, done: Done) -> R
             users,
             actions: ACTIONS,
             projects,
+            organizations,
+            next_page,
+            export,
             action: done.action,
             succeeded: done.results.iter().filter(|r| r.ok).count(),
             failed: done.results.iter().filter(|r| !r.ok).count(),
@@ -288,6 +341,27 @@ fn chosen_action(form: &Fields) -> Result<BulkAction, &'static str> {
             quota_files: None,
             activate,
         },
+        "set-system-roles" => BulkAction::SetSystemRoles(
+            form.iter()
+                .filter(|(key, _)| key == "roles")
+                .filter_map(|(_, value)| parse_wire(value))
+                .collect(),
+        ),
+        "add-to-groups" | "remove-from-groups" => {
+            let groups: std::collections::BTreeSet<String> = field(form, "groups")
+                .split(',')
+                .map(str::trim)
+                .filter(|g| !g.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if groups.is_empty() {
+                return Err("Name the groups, separated by commas.");
+            }
+            match field(form, "action") {
+                "add-to-groups" => BulkAction::AddToGroups(groups),
+                _ => BulkAction::RemoveFromGroups(groups),
+            }
+        }
         "set-roles" => {
             let project = field(form, "project")
                 .parse()
@@ -302,15 +376,46 @@ fn chosen_action(form: &Fields) -> Result<BulkAction, &'static str> {
     })
 }
 
+/// Mails the form's subject and text to the selected users, a result per user.
+fn send_email(state: &AppState, user: &WebUser, form: &Fields, ids: &[u64]) -> Done {
+    let (subject, body) = (field(form, "subject"), field(form, "body"));
+    let results = match state
+        .directory
+        .mail
+        .send_message(&user.principal, ids, subject, body)
+    {
+        Ok(outcomes) => outcomes
+            .into_iter()
+            .map(|outcome| {
+                let (ok, message) = match outcome.result {
+                    Ok(Ok(_)) => (true, "queued".to_owned()),
+                    Ok(Err(reason)) => (false, reason.message().to_owned()),
+                    Err(error) => (false, crate::http::ApiError::from(error).message),
+                };
+                Outcome {
+                    ok,
+                    label: login_of(state, user, outcome.id),
+                    message,
+                }
+            })
+            .collect(),
+        Err(error) => vec![Outcome {
+            ok: false,
+            label: "mail".into(),
+            message: crate::http::ApiError::from(error).message,
+        }],
+    };
+    Done {
+        action: "Send email".into(),
+        results,
+    }
+}
+
 /// Runs the chosen bulk action on the selected users and shows each result.
 pub async fn users_action(
     State(state): State<AppState>,
-    user: WebUser,
-    axum::extract::Form(form): axum::extract::Form<Fields>,
+    Posted { user, form }: Posted,
 ) -> Response {
-    if let Err(refusal) = user.check_csrf(field(&form, "csrf")) {
-        return refusal.into_response();
-    }
     if let Err(refusal) = admin_only(&user) {
         return refusal.into_response();
     }
@@ -326,6 +431,7 @@ pub async fn users_action(
     let done = match (chosen_action(&form), ids.is_empty()) {
         (_, true) => problem("Select at least one user."),
         (_, false) if ids.len() > PAGE => problem("Select at most one page of users."),
+        _ if field(&form, "action") == "send-email" => send_email(&state, &user, &form, &ids),
         (Err(message), _) => problem(message),
         (Ok(action), false) => {
             let directory = state.directory.clone();

@@ -2,12 +2,12 @@
 //! (an organization by its code alone), deleted; an organization's deletion
 //! is shown as a dry run first and needs a second, confirming post.
 
-use super::pages::{Fields, Nav, failed, field, render};
-use super::session::WebUser;
+use super::pages::{Nav, failed, field, render};
+use super::session::{Posted, WebUser};
 use crate::http::AppState;
 use crate::service::organizations::OrganizationInput;
 use askama::Template;
-use axum::extract::{Form, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -83,14 +83,7 @@ fn said<T>(result: crate::service::ServiceResult<T>, done: String) -> (bool, Str
 }
 
 /// Adds (`create`) or deletes (`delete`) a manual group.
-pub async fn groups(
-    State(state): State<AppState>,
-    user: WebUser,
-    Form(form): Form<Fields>,
-) -> Response {
-    if let Err(refusal) = user.check_csrf(field(&form, "csrf")) {
-        return refusal.into_response();
-    }
+pub async fn groups(State(state): State<AppState>, Posted { user, form }: Posted) -> Response {
     let service = &state.directory.groups;
     let (create, delete) = (field(&form, "create").trim(), field(&form, "delete"));
     let result = match (create.is_empty(), delete.is_empty()) {
@@ -111,12 +104,8 @@ pub async fn groups(
 /// with `confirm`, for good.
 pub async fn organizations(
     State(state): State<AppState>,
-    user: WebUser,
-    Form(form): Form<Fields>,
+    Posted { user, form }: Posted,
 ) -> Response {
-    if let Err(refusal) = user.check_csrf(field(&form, "csrf")) {
-        return refusal.into_response();
-    }
     let service = &state.directory.organizations;
     let code = field(&form, "code").trim();
     if !code.is_empty() {

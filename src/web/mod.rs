@@ -9,6 +9,7 @@
 mod account;
 mod admin;
 mod directory;
+mod exchange;
 mod pages;
 mod projects;
 mod records;
@@ -53,6 +54,10 @@ pub fn routes() -> Router<AppState> {
         .route("/jobs/{id}/progress", get(projects::job_progress))
         .route("/admin", get(admin::dashboard))
         .route("/admin/users", get(admin::users).post(admin::users_action))
+        .route(
+            "/admin/users/import",
+            get(exchange::page).post(exchange::import),
+        )
         .route(
             "/admin/users/{id}",
             get(records::user).post(records::change_user),

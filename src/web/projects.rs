@@ -4,14 +4,14 @@
 //! assigned to records. The project rules decide, as in the API.
 
 use super::admin::wire_name;
-use super::pages::{Fields, Nav, checked, failed, field, render};
-use super::session::WebUser;
+use super::pages::{Nav, checked, failed, field, render};
+use super::session::{Posted, WebUser};
 use crate::domain::permissions::{Action, decide_project};
 use crate::domain::projects::{ProjectId, ProjectRole};
 use crate::domain::roles::{Capability, has_capability};
 use crate::http::AppState;
 use askama::Template;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -239,13 +239,9 @@ pub async fn page(
 /// Adds a member, changes a role, or (`none`) removes the member.
 pub async fn members(
     State(state): State<AppState>,
-    user: WebUser,
     Path(id): Path<ProjectId>,
-    Form(form): Form<Fields>,
+    Posted { user, form }: Posted,
 ) -> Response {
-    if let Err(refusal) = user.check_csrf(field(&form, "csrf")) {
-        return refusal.into_response();
-    }
     let Ok(member) = field(&form, "user").trim().parse::<u64>() else {
         return project_page(
             &state,
@@ -289,13 +285,9 @@ pub async fn members(
 /// Assigns (or unassigns) one member to the selected records, a result per record.
 pub async fn records(
     State(state): State<AppState>,
-    user: WebUser,
     Path(id): Path<ProjectId>,
-    Form(form): Form<Fields>,
+    Posted { user, form }: Posted,
 ) -> Response {
-    if let Err(refusal) = user.check_csrf(field(&form, "csrf")) {
-        return refusal.into_response();
-    }
     let member: Option<u64> = field(&form, "user").parse().ok();
     let ids = checked(&form, "ids");
     let (Some(member), false) = (member, ids.is_empty()) else {
@@ -338,13 +330,9 @@ pub async fn records(
 /// Starts a job making the thumbnails the project's records miss.
 pub async fn thumbnails(
     State(state): State<AppState>,
-    user: WebUser,
     Path(id): Path<ProjectId>,
-    Form(form): Form<Fields>,
+    Posted { user, .. }: Posted,
 ) -> Response {
-    if let Err(refusal) = user.check_csrf(field(&form, "csrf")) {
-        return refusal.into_response();
-    }
     let missing = state
         .directory
         .records

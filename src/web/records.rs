@@ -4,14 +4,14 @@
 //! do what, as for the API.
 
 use super::admin::wire_name;
-use super::pages::{Fields, Nav, failed, field, render};
-use super::session::WebUser;
+use super::pages::{Nav, failed, field, render};
+use super::session::{Posted, WebUser};
 use crate::domain::credentials::TokenKind;
 use crate::domain::user::User;
 use crate::http::AppState;
 use crate::service::mail::OutboxQuery;
 use askama::Template;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -159,13 +159,9 @@ pub async fn user(State(state): State<AppState>, viewer: WebUser, Path(id): Path
 /// One change on the user page: activate, deactivate, a one-time link, 2FA reset.
 pub async fn change_user(
     State(state): State<AppState>,
-    viewer: WebUser,
     Path(id): Path<u64>,
-    Form(form): Form<Fields>,
+    Posted { user: viewer, form }: Posted,
 ) -> Response {
-    if let Err(refusal) = viewer.check_csrf(field(&form, "csrf")) {
-        return refusal.into_response();
-    }
     let directory = &state.directory;
     let principal = &viewer.principal;
     let link = |kind| {

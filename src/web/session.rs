@@ -99,6 +99,35 @@ pub fn cross_site(headers: &HeaderMap) -> bool {
     }
 }
 
+/// A form posted by a signed-in visitor, its CSRF token checked: the one way
+/// the pages take a change.
+pub struct Posted {
+    pub user: WebUser,
+    pub form: super::pages::Fields,
+}
+
+impl axum::extract::FromRequest<AppState> for Posted {
+    type Rejection = Response;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &AppState,
+    ) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let user = WebUser::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let request = axum::extract::Request::from_parts(parts, body);
+        let axum::extract::Form(form) =
+            axum::extract::Form::<super::pages::Fields>::from_request(request, state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+        user.check_csrf(super::pages::field(&form, "csrf"))
+            .map_err(IntoResponse::into_response)?;
+        Ok(Self { user, form })
+    }
+}
+
 /// Not signed in: to the sign-in page.
 pub struct SignInFirst;
 

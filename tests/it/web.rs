@@ -347,6 +347,56 @@ async fn admins_make_missing_thumbnails_and_follow_the_job() {
     d.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_changelist_filters_exports_imports_and_acts() {
+    let d = Daemon::start().await;
+    d.create(json!({ "login": "ada", "password": PASSWORD, "system_roles": ["admin"] }))
+        .await;
+    let (_, org) = d
+        .post("/api/v1/organizations", &d.root, json!({ "code": "DOC" }))
+        .await;
+    let member = d.user("ranger").await;
+    d.user("outsider").await;
+    let path = format!("/api/v1/users/{member}/organization");
+    let body = json!({ "organization": id(&org) });
+    assert_eq!(
+        d.call(reqwest::Method::PUT, &path, Some(&d.root), Some(body))
+            .await
+            .0,
+        204
+    );
+    for group in ["rangers", "volunteers"] {
+        assert_eq!(
+            d.post("/api/v1/groups", &d.root, json!({ "name": group }))
+                .await
+                .0,
+            201
+        );
+    }
+    let csv = "user.login,user.email\nnewbie,newbie@example.org\n";
+    let config = json!({
+        "base": d.base, "admin": "ada", "password": PASSWORD,
+        "organization": "DOC", "member": "ranger", "csv": csv,
+    });
+    let seen = browser("changelist", config).await;
+    assert_eq!(seen["inOrganization"], 1, "{seen}");
+    assert_eq!(
+        (&seen["exportStatus"], &seen["exportHasMember"]),
+        (&json!(200), &json!(true)),
+        "{seen}"
+    );
+    assert_eq!(seen["grouped"], json!(["ranger: done"]), "{seen}");
+    assert_eq!(seen["roles"], json!(["ranger: done"]), "{seen}");
+    assert_eq!(seen["plan"], json!(["line 2: add newbie"]), "{seen}");
+    assert_eq!(seen["applied"], "The plan was applied.");
+    let (_, user) = d.get(&format!("/api/v1/users/{member}"), &d.root).await;
+    assert_eq!(user["groups"], json!(["rangers", "volunteers"]), "{user}");
+    assert_eq!(user["system_roles"], json!(["auditor"]));
+    let (_, page) = d.get("/api/v1/users?q=newbie", &d.root).await;
+    assert_eq!(page["users"].as_array().map(Vec::len), Some(1), "{page}");
+    d.stop().await;
+}
+
 /// A session cookie for `login`, from the API's sign-in.
 async fn session(d: &Daemon, login: &str) -> String {
     let (status, answer) = d.login(login, PASSWORD).await;
