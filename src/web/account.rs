@@ -176,10 +176,16 @@ fn account_page(state: &AppState, user: &WebUser, extras: Extras) -> Response {
         .into_iter()
         .map(|p| (p.name, p.kind, super::admin::wire_name(p.role)))
         .collect();
+    // An obligation pending (a password change, 2FA enrolment) is said first.
+    let obligation = user
+        .principal
+        .unrestricted()
+        .err()
+        .map(|pending| crate::http::ApiError::from(pending).message);
     let page = AccountPage {
         nav: Nav::of(user),
         notice: extras.notice,
-        error: extras.error,
+        error: extras.error.or(obligation),
         login: me
             .login
             .as_ref()

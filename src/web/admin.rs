@@ -20,7 +20,7 @@ use serde::Deserialize;
 const PAGE: usize = 200;
 
 /// The changelist's actions: form value and label.
-const ACTIONS: [(&str, &str); 11] = [
+const ACTIONS: [(&str, &str); 12] = [
     ("activate", "Approve / activate"),
     ("deactivate", "Deactivate"),
     ("set-roles", "Set project role"),
@@ -29,6 +29,7 @@ const ACTIONS: [(&str, &str); 11] = [
     ("remove-from-groups", "Remove from groups"),
     ("create-ftp-accounts", "Create FTP accounts"),
     ("delete-ftp-accounts", "Delete FTP accounts"),
+    ("ftp-rescan", "Recount FTP usage"),
     ("send-email", "Send email"),
     ("mask", "Mask personal data (GDPR)"),
     ("delete", "Delete"),
@@ -178,7 +179,7 @@ struct UsersPage {
     nav: Nav,
     filter: Filter,
     users: Vec<Row>,
-    actions: [(&'static str, &'static str); 11],
+    actions: [(&'static str, &'static str); 12],
     projects: Vec<(u64, String)>,
     organizations: Vec<(u64, String)>,
     /// The next page's link, and the CSV export's.
@@ -330,6 +331,7 @@ fn chosen_action(form: &Fields) -> Result<BulkAction, &'static str> {
         "mask" => BulkAction::Mask,
         "delete" => BulkAction::Delete,
         "delete-ftp-accounts" => BulkAction::DeleteFtpAccounts,
+        "ftp-rescan" => BulkAction::RescanFtp,
         "create-ftp-accounts" => BulkAction::CreateFtpAccounts {
             quota_mb: match field(form, "quota_mb").trim() {
                 "" => None,

@@ -4,7 +4,7 @@
 //! do what, as for the API.
 
 use super::admin::wire_name;
-use super::pages::{Nav, failed, field, render};
+use super::pages::{Fields, Nav, failed, field, render};
 use super::session::{Posted, WebUser};
 use crate::domain::credentials::TokenKind;
 use crate::domain::user::User;
@@ -40,6 +40,16 @@ struct UserPage {
     link: Option<String>,
     /// When, who, what.
     history: Vec<(String, String, String)>,
+    /// Field name, label, value, input type.
+    profile: Vec<(&'static str, &'static str, String, &'static str)>,
+    /// Role and whether held.
+    roles: Vec<(&'static str, bool)>,
+    /// Id, code, whether the user's.
+    organizations: Vec<(u64, String, bool)>,
+    /// The user's groups and whether automatic.
+    groups: Vec<(String, bool)>,
+    /// Manual groups the user is not in.
+    joinable: Vec<String>,
 }
 
 /// What the last form on the user page did.
@@ -130,6 +140,77 @@ fn user_page(state: &AppState, viewer: &WebUser, id: u64, said: Said) -> Respons
         .take(20)
         .map(|entry| (when(entry.at), who(entry.actor), wire_name(entry.action)))
         .collect();
+    let day = |at: Option<chrono::DateTime<chrono::Utc>>| {
+        at.map(|t| t.format("%Y-%m-%d").to_string())
+            .unwrap_or_default()
+    };
+    let profile = vec![
+        (
+            "first_name",
+            "First name",
+            text(user.first_name.as_deref()),
+            "text",
+        ),
+        (
+            "last_name",
+            "Last name",
+            text(user.last_name.as_deref()),
+            "text",
+        ),
+        (
+            "display_name",
+            "Display name",
+            text(user.display_name.as_deref()),
+            "text",
+        ),
+        (
+            "email",
+            "Email",
+            text(user.email.as_ref().map(|e| e.as_str())),
+            "email",
+        ),
+        ("phone", "Phone", text(user.phone.as_deref()), "tel"),
+        (
+            "login_valid_from",
+            "May sign in from (date, UTC)",
+            day(user.login_valid_from),
+            "date",
+        ),
+        (
+            "login_valid_to",
+            "May sign in until (date, UTC)",
+            day(user.login_valid_to),
+            "date",
+        ),
+    ];
+    let roles = ["admin", "user_manager", "auditor"]
+        .into_iter()
+        .map(|role| {
+            (
+                role,
+                user.system_roles
+                    .iter()
+                    .any(|held| wire_name(*held) == role),
+            )
+        })
+        .collect();
+    let organizations = directory
+        .organizations
+        .list_organizations(&viewer.principal)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|o| (o.id, o.code, user.organization == Some(o.id)))
+        .collect();
+    let mut groups: Vec<(String, bool)> = user.groups.iter().map(|g| (g.clone(), false)).collect();
+    groups.extend(user.automatic_groups.iter().map(|g| (g.clone(), true)));
+    let joinable = directory
+        .groups
+        .list_groups(&viewer.principal)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|g| !g.group.automatic && !user.groups.contains(&g.group.name))
+        .map(|g| g.group.name)
+        .collect();
     let status = match said.error {
         Some(_) => StatusCode::UNPROCESSABLE_ENTITY,
         None => StatusCode::OK,
@@ -145,6 +226,11 @@ fn user_page(state: &AppState, viewer: &WebUser, id: u64, said: Said) -> Respons
             error: said.error,
             link: said.link,
             history,
+            profile,
+            roles,
+            organizations,
+            groups,
+            joinable,
         },
     )
 }
@@ -179,6 +265,42 @@ pub async fn change_user(
             .credentials
             .reset_two_factor(principal, id)
             .map(|_| None),
+        "profile" => match profile_patch(&form) {
+            Ok(patch) => directory
+                .accounts
+                .update_user(principal, id, patch, None)
+                .map(|_| None),
+            Err(error) => Err(error),
+        },
+        "roles" => {
+            let roles = form
+                .iter()
+                .filter(|(key, _)| key == "roles")
+                .filter_map(|(_, value)| {
+                    serde_json::from_value(serde_json::Value::String(value.clone())).ok()
+                })
+                .collect();
+            directory
+                .accounts
+                .set_system_roles(principal, id, &roles)
+                .map(|_| None)
+        }
+        "organization" => {
+            let organization = field(&form, "organization").parse().ok();
+            directory
+                .organizations
+                .set_user_organization(principal, id, organization)
+                .map(|()| None)
+        }
+        "add-group" | "remove-group" => {
+            let group = std::collections::BTreeSet::from([field(&form, "group").to_owned()]);
+            let add = field(&form, "do") == "add-group";
+            directory
+                .groups
+                .change_membership(principal, id, &group, add)
+                .map(|()| None)
+        }
+
         _ => {
             let said = Said {
                 error: Some("Choose a change.".into()),
@@ -199,6 +321,30 @@ pub async fn change_user(
         },
     };
     user_page(&state, &viewer, id, said)
+}
+
+/// The profile form as a patch: what it sends replaces the field, an empty
+/// field clears it; dates are the start of the day in UTC.
+fn profile_patch(
+    form: &Fields,
+) -> crate::service::ServiceResult<crate::domain::user_input::UserPatch> {
+    let mut patch = serde_json::Map::new();
+    for name in ["first_name", "last_name", "display_name", "email", "phone"] {
+        let value = field(form, name).trim();
+        patch.insert(
+            name.into(),
+            (!value.is_empty()).then(|| value.to_owned()).into(),
+        );
+    }
+    for name in ["login_valid_from", "login_valid_to"] {
+        let time = match field(form, name).trim() {
+            "" => serde_json::Value::Null,
+            day => format!("{day}T00:00:00Z").into(),
+        };
+        patch.insert(name.into(), time);
+    }
+    serde_json::from_value(serde_json::Value::Object(patch))
+        .map_err(|error| crate::domain::ValidationError::new("profile", error.to_string()).into())
 }
 
 struct AuditRow {

@@ -29,3 +29,4 @@ mod sso;
 mod tokens;
 mod users;
 mod web;
+mod web_projects;

@@ -183,6 +183,25 @@ try {
     await page.getByRole('button', { name: 'Apply this plan' }).click();
     await page.waitForLoadState();
     seen.applied = await page.locator('.notice').innerText();
+  } else if (scenario === 'edit-user') {
+    await signIn(page, config.admin, config.password);
+    await page.goto(`${config.base}/admin/users/${config.id}`);
+    await page.getByLabel('Last name').fill('Whero');
+    await page.getByLabel('May sign in until (date, UTC)').fill('2027-03-31');
+    await page.getByRole('button', { name: 'Save profile' }).click();
+    await page.waitForLoadState();
+    seen.profile = await page.locator('[role=status], [role=alert]').first().innerText();
+    await page.getByLabel('user_manager').check();
+    await page.getByRole('button', { name: 'Save roles' }).click();
+    await page.waitForLoadState();
+    await page.getByLabel('Organization', { exact: true }).selectOption({ label: config.organization });
+    await page.getByRole('button', { name: 'Save organization' }).click();
+    await page.waitForLoadState();
+    await page.getByLabel('Add to group').selectOption(config.group);
+    await page.getByRole('button', { name: 'Add', exact: true }).click();
+    await page.waitForLoadState();
+    seen.groups = await page.locator('#user-groups').innerText();
+    await shot(page, 'user-edit');
   } else if (scenario === 'totp-enrol') {
     await signIn(page, config.user, config.password);
     await page.getByRole('button', { name: 'Set up two-factor sign-in' }).click();
