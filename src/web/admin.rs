@@ -136,12 +136,18 @@ pub struct Filter {
 impl Filter {
     /// The filter as a query string, for the next page and the CSV export.
     fn query_string(&self) -> String {
+        // As `users_page` queries: "archived" is its own filter in the API.
+        let (status, archived) = match self.status.as_str() {
+            "archived" => ("", "only"),
+            status => (status, ""),
+        };
         [
-            ("q", &self.q),
-            ("status", &self.status),
-            ("type", &self.user_type),
-            ("group", &self.group),
-            ("organization", &self.organization),
+            ("q", self.q.as_str()),
+            ("status", status),
+            ("archived", archived),
+            ("type", self.user_type.as_str()),
+            ("group", self.group.trim()),
+            ("organization", self.organization.as_str()),
         ]
         .into_iter()
         .filter(|(_, value)| !value.is_empty())
@@ -430,8 +436,16 @@ pub async fn users_action(
             message: message.into(),
         }],
     };
+    let destructive = match field(&form, "action") {
+        "mask" | "delete" => true,
+        "set-system-roles" => !form.iter().any(|(key, _)| key == "roles"),
+        _ => false,
+    };
     let done = match (chosen_action(&form), ids.is_empty()) {
         (_, true) => problem("Select at least one user."),
+        _ if destructive && field(&form, "confirm") != "yes" => problem(
+            "Masking, deleting and taking every system role cannot be undone here: tick the confirmation.",
+        ),
         (_, false) if ids.len() > PAGE => problem("Select at most one page of users."),
         _ if field(&form, "action") == "send-email" => send_email(&state, &user, &form, &ids),
         (Err(message), _) => problem(message),

@@ -19,8 +19,17 @@ struct ImportPage {
     csv: String,
     plan: Vec<String>,
     can_apply: bool,
+    /// The checked plan's fingerprint: "Apply" applies only that plan.
+    fingerprint: String,
     error: Option<String>,
     notice: Option<&'static str>,
+}
+
+/// A fingerprint of a plan's lines.
+fn fingerprint(plan: &[String]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(plan.join("\n").as_bytes());
+    data_encoding::HEXLOWER.encode(&digest)
 }
 
 pub async fn page(user: WebUser) -> Response {
@@ -33,6 +42,7 @@ pub async fn page(user: WebUser) -> Response {
         csv: String::new(),
         plan: Vec::new(),
         can_apply: false,
+        fingerprint: String::new(),
         error: None,
         notice: None,
     };
@@ -84,6 +94,7 @@ pub async fn import(State(state): State<AppState>, Posted { user, form }: Posted
         csv: csv.clone(),
         plan: Vec::new(),
         can_apply: false,
+        fingerprint: String::new(),
         error: None,
         notice: None,
     };
@@ -93,14 +104,28 @@ pub async fn import(State(state): State<AppState>, Posted { user, form }: Posted
         page.error = Some("Choose add, update or delete.".into());
         return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
     };
-    match state
-        .directory
-        .exchange
+    let exchange = &state.directory.exchange;
+    if apply {
+        // Only the plan that was shown is applied: check again, compare.
+        let replan = exchange
+            .import(&user.principal, csv.as_bytes(), mode, true)
+            .await;
+        let same = replan
+            .as_ref()
+            .is_ok_and(|report| fingerprint(&plan_lines(report)) == field(&form, "fingerprint"));
+        if !same {
+            page.error =
+                Some("The directory changed since the check: check the file again.".into());
+            return render(StatusCode::CONFLICT, &page);
+        }
+    }
+    match exchange
         .import(&user.principal, csv.as_bytes(), mode, !apply)
         .await
     {
         Ok(report) => {
             page.plan = plan_lines(&report);
+            page.fingerprint = fingerprint(&page.plan);
             page.can_apply = !apply && report.errors.is_empty() && !page.plan.is_empty();
             if apply && report.applied {
                 page.notice = Some("The plan was applied.");

@@ -15,6 +15,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+/// Records one form may act on.
+const MAX_RECORDS: usize = 200;
+
 const ROLES: [&str; 6] = [
     "member",
     "readonly",
@@ -115,6 +118,16 @@ fn job_html(job: &crate::service::jobs::Job) -> String {
     fragment.render().unwrap_or_default()
 }
 
+/// Why a job's progress cannot be shown, in its place.
+#[derive(Template)]
+#[template(
+    source = "<div id=\"job\" role=\"status\"><p>{{ message }}</p></div>",
+    ext = "html"
+)]
+struct JobRefused<'a> {
+    message: &'a str,
+}
+
 /// `GET /jobs/{id}/progress`: the progress fragment alone.
 pub async fn job_progress(
     State(state): State<AppState>,
@@ -123,7 +136,15 @@ pub async fn job_progress(
 ) -> Response {
     match state.directory.job(&user.principal, id) {
         Ok(job) => axum::response::Html(job_html(&job)).into_response(),
-        Err(error) => failed(Nav::of(&user), error),
+        // A fragment htmx swaps in, without polling on (286 stops it too).
+        Err(error) => {
+            let message = crate::http::ApiError::from(error).message;
+            let status = StatusCode::from_u16(286).unwrap_or(StatusCode::OK);
+            let html = JobRefused { message: &message }
+                .render()
+                .unwrap_or_default();
+            (status, axum::response::Html(html)).into_response()
+        }
     }
 }
 
@@ -290,8 +311,8 @@ pub async fn records(
 ) -> Response {
     let member: Option<u64> = field(&form, "user").parse().ok();
     let ids = checked(&form, "ids");
-    let (Some(member), false) = (member, ids.is_empty()) else {
-        let message = "Select at least one record and a member.";
+    let (Some(member), false, true) = (member, ids.is_empty(), ids.len() <= MAX_RECORDS) else {
+        let message = "Select one to 200 records, and a member.";
         return project_page(&state, &user, id, vec![(false, message.into())]);
     };
     let records = &state.directory.records;
@@ -300,9 +321,14 @@ pub async fn records(
         .iter()
         .map(|&record| {
             let outcome = match action {
-                "set-owner" => {
-                    records.set_owner(&user.principal, record, member, &Default::default())
-                }
+                // The record's managers stay (the new owner needs no place among them).
+                "set-owner" => records
+                    .get_resource(&user.principal, record)
+                    .and_then(|current| {
+                        let mut managers = current.managers;
+                        managers.remove(&member);
+                        records.set_owner(&user.principal, record, member, &managers)
+                    }),
                 "unassign" => records.assign(&user.principal, record, &[member], false),
                 _ => records.assign(&user.principal, record, &[member], true),
             };

@@ -144,6 +144,10 @@ fn user_page(state: &AppState, viewer: &WebUser, id: u64, said: Said) -> Respons
         at.map(|t| t.format("%Y-%m-%d").to_string())
             .unwrap_or_default()
     };
+    // "Until D" means to the end of day D: stored as the next midnight.
+    let until = |at: Option<chrono::DateTime<chrono::Utc>>| {
+        day(at.map(|t| t - chrono::Duration::seconds(1)))
+    };
     let profile = vec![
         (
             "first_name",
@@ -179,7 +183,7 @@ fn user_page(state: &AppState, viewer: &WebUser, id: u64, said: Said) -> Respons
         (
             "login_valid_to",
             "May sign in until (date, UTC)",
-            day(user.login_valid_to),
+            until(user.login_valid_to),
             "date",
         ),
     ];
@@ -324,7 +328,8 @@ pub async fn change_user(
 }
 
 /// The profile form as a patch: what it sends replaces the field, an empty
-/// field clears it; dates are the start of the day in UTC.
+/// field clears it; a changed "from" date is the start of that day in UTC, a
+/// changed "until" date the end of it.
 fn profile_patch(
     form: &Fields,
 ) -> crate::service::ServiceResult<crate::domain::user_input::UserPatch> {
@@ -337,9 +342,18 @@ fn profile_patch(
         );
     }
     for name in ["login_valid_from", "login_valid_to"] {
-        let time = match field(form, name).trim() {
-            "" => serde_json::Value::Null,
-            day => format!("{day}T00:00:00Z").into(),
+        let day = field(form, name).trim();
+        // A date left as shown leaves the stored time as it is.
+        if day == field(form, &format!("was_{name}")).trim() {
+            continue;
+        }
+        let time = match (day, name) {
+            ("", _) => serde_json::Value::Null,
+            (day, "login_valid_to") => match chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d") {
+                Ok(date) => format!("{}T00:00:00Z", date.succ_opt().unwrap_or(date)).into(),
+                Err(_) => day.into(),
+            },
+            (day, _) => format!("{day}T00:00:00Z").into(),
         };
         patch.insert(name.into(), time);
     }

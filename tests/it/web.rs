@@ -319,7 +319,7 @@ async fn admins_edit_a_user_one_change_at_a_time() {
     let (_, user) = d.get(&format!("/api/v1/users/{target}"), &d.root).await;
     assert_eq!(
         (&user["last_name"], &user["login_valid_to"]),
-        (&json!("Whero"), &json!("2027-03-31T00:00:00Z")),
+        (&json!("Whero"), &json!("2027-04-01T00:00:00Z")),
         "{user}"
     );
     assert_eq!(user["system_roles"], json!(["user_manager"]));
@@ -358,7 +358,11 @@ async fn forms_without_the_csrf_token_are_refused() {
             .form(&form)
             .send()
     };
-    let mask = vec![("ids", victim.to_string()), ("action", "mask".to_owned())];
+    let mask = vec![
+        ("ids", victim.to_string()),
+        ("action", "mask".to_owned()),
+        ("confirm", "yes".to_owned()),
+    ];
     let answer = post(mask.clone()).await.expect("post");
     assert_eq!(answer.status(), 403, "no token");
     let mut forged = mask.clone();
