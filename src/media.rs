@@ -125,7 +125,11 @@ struct Slot;
 
 impl Slot {
     fn take() -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // Asked once: on Linux the answer comes from reading cgroup files.
+        static CORES: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        });
+        let cores = *CORES;
         let mut busy = SLOTS.busy.lock().unwrap_or_else(|p| p.into_inner());
         while *busy >= cores {
             busy = SLOTS.freed.wait(busy).unwrap_or_else(|p| p.into_inner());

@@ -25,7 +25,7 @@ mod views;
 
 pub use client::ClientIp;
 pub use error::ApiError;
-pub(crate) use user_query::LISTED_BY_DEFAULT;
+pub(crate) use user_query::{LISTED_BY_DEFAULT, parse_enum, wire_name};
 
 use crate::config::HttpConfig;
 use crate::service::Directory;

@@ -177,9 +177,8 @@ async fn resource_action(
     Path(action): Path<String>,
     ApiJson(body): ApiJson<ResourceAction>,
 ) -> ApiResult<Json<ResourceActionAnswer>> {
-    let name =
-        serde_json::from_value::<ResourceActionName>(serde_json::Value::String(action.clone()))
-            .map_err(|_| ApiError::not_found("action"))?;
+    let name = super::parse_enum::<ResourceActionName>(&action)
+        .ok_or_else(|| ApiError::not_found("action"))?;
     if body.ids.is_empty() {
         return Err(ApiError::invalid("ids", "select at least one record"));
     }

@@ -47,8 +47,17 @@ fn comma_list<T>(field: &str, raw: &str, parse: impl Fn(&str) -> Option<T>) -> A
         .collect()
 }
 
-pub(super) fn parse_enum<T: serde::de::DeserializeOwned>(item: &str) -> Option<T> {
+/// The enum value whose serde name is `item` (`pending`, `self_registered`).
+pub(crate) fn parse_enum<T: serde::de::DeserializeOwned>(item: &str) -> Option<T> {
     serde_json::from_value(Value::String(item.to_owned())).ok()
+}
+
+/// The serde name of an enum value: the inverse of [`parse_enum`].
+pub(crate) fn wire_name(value: impl serde::Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 fn parse_time(field: &str, raw: &str) -> ApiResult<chrono::DateTime<chrono::Utc>> {

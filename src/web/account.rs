@@ -174,7 +174,7 @@ fn account_page(state: &AppState, user: &WebUser, extras: Extras) -> Response {
         .my_projects(&user.principal)
         .unwrap_or_default()
         .into_iter()
-        .map(|p| (p.name, p.kind, super::admin::wire_name(p.role)))
+        .map(|p| (p.name, p.kind, crate::http::wire_name(p.role)))
         .collect();
     // An obligation pending (a password change, 2FA enrolment) is said first.
     let obligation = user

@@ -7,7 +7,7 @@ use super::pages::{Fields, Nav, Refusal, checked, failed, field, render};
 use super::session::{Posted, WebUser};
 use crate::domain::projects::ProjectRole;
 use crate::domain::roles::{Capability, has_capability};
-use crate::http::AppState;
+use crate::http::{AppState, parse_enum, wire_name};
 use crate::service::BulkAction;
 use crate::service::index::{DEFAULT_SEARCH_FIELDS, UserQuery};
 use askama::Template;
@@ -197,18 +197,6 @@ struct UsersPage {
     results: Vec<Outcome>,
 }
 
-/// A value serialized as its serde name (`pending`, `self_registered`).
-pub(super) fn wire_name(value: impl serde::Serialize) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
-fn parse_wire<T: serde::de::DeserializeOwned>(raw: &str) -> Option<T> {
-    serde_json::from_value(serde_json::Value::String(raw.to_owned())).ok()
-}
-
 /// The changelist with `filter` applied, and what the last action did.
 fn users_page(state: &AppState, user: &WebUser, filter: Filter, done: Done) -> Response {
     let mut query = UserQuery {
@@ -222,9 +210,9 @@ fn users_page(state: &AppState, user: &WebUser, filter: Filter, done: Done) -> R
     };
     match filter.status.as_str() {
         "archived" => query.archived = crate::service::index::ArchivedFilter::Only,
-        status => query.statuses = parse_wire(status).into_iter().collect(),
+        status => query.statuses = parse_enum(status).into_iter().collect(),
     }
-    query.types = match parse_wire(&filter.user_type) {
+    query.types = match parse_enum(&filter.user_type) {
         Some(user_type) => vec![user_type],
         None => crate::http::LISTED_BY_DEFAULT.to_vec(),
     };
@@ -352,7 +340,7 @@ fn chosen_action(form: &Fields) -> Result<BulkAction, &'static str> {
         "set-system-roles" => BulkAction::SetSystemRoles(
             form.iter()
                 .filter(|(key, _)| key == "roles")
-                .filter_map(|(_, value)| parse_wire(value))
+                .filter_map(|(_, value)| parse_enum(value))
                 .collect(),
         ),
         "add-to-groups" | "remove-from-groups" => {
@@ -374,7 +362,7 @@ fn chosen_action(form: &Fields) -> Result<BulkAction, &'static str> {
             let project = field(form, "project")
                 .parse()
                 .map_err(|_| "Choose a project.")?;
-            let role: ProjectRole = parse_wire(field(form, "role")).ok_or("Choose a role.")?;
+            let role: ProjectRole = parse_enum(field(form, "role")).ok_or("Choose a role.")?;
             BulkAction::SetRoles {
                 projects: vec![(project, role)],
                 activate,

@@ -98,9 +98,7 @@ pub async fn import(State(state): State<AppState>, Posted { user, form }: Posted
         error: None,
         notice: None,
     };
-    let Ok(mode) =
-        serde_json::from_value::<ImportMode>(serde_json::Value::String(mode_name.to_owned()))
-    else {
+    let Some(mode) = crate::http::parse_enum::<ImportMode>(mode_name) else {
         page.error = Some("Choose add, update or delete.".into());
         return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
     };

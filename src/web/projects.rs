@@ -3,13 +3,13 @@
 //! the records with "N member(s) assigned" and the names, where members are
 //! assigned to records. The project rules decide, as in the API.
 
-use super::admin::wire_name;
 use super::pages::{Nav, checked, failed, field, render};
 use super::session::{Posted, WebUser};
 use crate::domain::permissions::{Action, decide_project};
 use crate::domain::projects::{ProjectId, ProjectRole};
 use crate::domain::roles::{Capability, has_capability};
 use crate::http::AppState;
+use crate::http::wire_name;
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -273,9 +273,9 @@ pub async fn members(
     };
     let role: Option<ProjectRole> = match field(&form, "role") {
         "none" => None,
-        raw => match serde_json::from_value(serde_json::Value::String(raw.to_owned())) {
-            Ok(role) => Some(role),
-            Err(_) => {
+        raw => match crate::http::parse_enum(raw) {
+            Some(role) => Some(role),
+            None => {
                 return project_page(&state, &user, id, vec![(false, "Choose a role.".into())]);
             }
         },

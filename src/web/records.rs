@@ -3,12 +3,12 @@
 //! the audit trail and the mail outbox. The services decide who may see and
 //! do what, as for the API.
 
-use super::admin::wire_name;
 use super::pages::{Fields, Nav, failed, field, render};
 use super::session::{Posted, WebUser};
 use crate::domain::credentials::TokenKind;
 use crate::domain::user::User;
 use crate::http::AppState;
+use crate::http::wire_name;
 use crate::service::mail::OutboxQuery;
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -280,9 +280,7 @@ pub async fn change_user(
             let roles = form
                 .iter()
                 .filter(|(key, _)| key == "roles")
-                .filter_map(|(_, value)| {
-                    serde_json::from_value(serde_json::Value::String(value.clone())).ok()
-                })
+                .filter_map(|(_, value)| crate::http::parse_enum(value))
                 .collect();
             directory
                 .accounts
@@ -451,7 +449,7 @@ pub async fn outbox(
     Query(filter): Query<OutboxFilter>,
 ) -> Response {
     let query = OutboxQuery {
-        status: serde_json::from_value(serde_json::Value::String(filter.status.clone())).ok(),
+        status: crate::http::parse_enum(&filter.status),
         kind: None,
         to: None,
         user: None,

@@ -8,9 +8,8 @@ use crate::domain::ValidationError;
 use crate::domain::audit::AuditAction;
 use crate::domain::clock::Timestamp;
 use crate::domain::entries::{Entry, EntryId, EntryInput};
-use crate::domain::permissions::{Action, decide, decide_project};
+use crate::domain::permissions::Action;
 use crate::domain::projects::{ProjectId, ResourceId};
-use crate::service::projects::{load_resource, refuse, role_in};
 use crate::service::{Principal, ServiceError, ServiceResult};
 use serde::Serialize;
 use serde_json::json;
@@ -74,15 +73,7 @@ impl Records {
         let actor = principal.unrestricted()?;
         let change = input.check()?;
         self.write_as(actor, |unit| {
-            let record = load_resource(unit, resource)?;
-            let role = role_in(unit, &record, actor.id)?;
-            refuse(decide(
-                actor,
-                Action::AddEntry,
-                &record,
-                role,
-                self.settings.rules,
-            ))?;
+            self.checked_in(unit, actor, resource, Action::AddEntry)?;
             let id = unit.tx.next_id("entry")?;
             let entry = Entry::new(id, resource, change.clone(), actor.id, unit.now)?;
             unit.tx.put_entry(&entry)?;
@@ -103,15 +94,7 @@ impl Records {
         let actor = principal.unrestricted()?;
         let change = input.check()?;
         self.write_as(actor, |unit| {
-            let record = load_resource(unit, resource)?;
-            let role = role_in(unit, &record, actor.id)?;
-            refuse(decide(
-                actor,
-                Action::EditEntry,
-                &record,
-                role,
-                self.settings.rules,
-            ))?;
+            self.checked_in(unit, actor, resource, Action::EditEntry)?;
             let mut entry = unit
                 .tx
                 .entry(resource, id)?
@@ -132,15 +115,7 @@ impl Records {
     ) -> ServiceResult<()> {
         let actor = principal.unrestricted()?;
         self.write_as(actor, |unit| {
-            let record = load_resource(unit, resource)?;
-            let role = role_in(unit, &record, actor.id)?;
-            refuse(decide(
-                actor,
-                Action::DeleteEntry,
-                &record,
-                role,
-                self.settings.rules,
-            ))?;
+            self.checked_in(unit, actor, resource, Action::DeleteEntry)?;
             unit.tx
                 .entry(resource, id)?
                 .ok_or(ServiceError::NotFound("entry"))?;
@@ -166,15 +141,7 @@ impl Records {
             }
         }
         let view = self.snapshot();
-        view.project(project)?
-            .ok_or(ServiceError::NotFound("project"))?;
-        let role = view.membership(project, actor.id)?;
-        refuse(decide_project(
-            actor,
-            Action::Report,
-            role,
-            self.settings.rules,
-        ))?;
+        self.checked_project(&*view, actor, project, Action::Report)?;
         let within =
             |time: Timestamp| from.is_none_or(|f| time >= f) && to.is_none_or(|t| time < t);
         let mut report = ProjectReport {

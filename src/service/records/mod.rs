@@ -227,6 +227,34 @@ impl Records {
         Ok(resource)
     }
 
+    /// Inside a unit: loads record `id` after checking `action` on it.
+    fn checked_in(
+        &self,
+        unit: &Unit,
+        actor: &User,
+        id: ResourceId,
+        action: Action,
+    ) -> ServiceResult<Resource> {
+        let resource = load_resource(unit, id)?;
+        let role = role_in(unit, &resource, actor.id)?;
+        refuse(decide(actor, action, &resource, role, self.settings.rules))?;
+        Ok(resource)
+    }
+
+    /// Checks `action` on project `project` for `actor` in `view`.
+    fn checked_project(
+        &self,
+        view: &dyn ReadView,
+        actor: &User,
+        project: ProjectId,
+        action: Action,
+    ) -> ServiceResult<()> {
+        view.project(project)?
+            .ok_or(ServiceError::NotFound("project"))?;
+        let role = view.membership(project, actor.id)?;
+        refuse(decide_project(actor, action, role, self.settings.rules))
+    }
+
     pub fn get_resource(&self, principal: &Principal, id: ResourceId) -> ServiceResult<Resource> {
         self.checked_resource(principal.unrestricted()?, id, Action::View)
     }
@@ -272,14 +300,7 @@ impl Records {
             .into());
         }
         self.write_as(actor, |unit| {
-            let mut resource = load_resource(unit, id)?;
-            refuse(decide(
-                actor,
-                Action::Edit,
-                &resource,
-                role_in(unit, &resource, actor.id)?,
-                self.settings.rules,
-            ))?;
+            let mut resource = self.checked_in(unit, actor, id, Action::Edit)?;
             if input.name.is_some() {
                 resource.name = required("name", &input.name)?;
             }
@@ -308,14 +329,7 @@ impl Records {
     pub fn delete_resource(&self, principal: &Principal, id: ResourceId) -> ServiceResult<()> {
         let actor = principal.unrestricted()?;
         self.write_as(actor, |unit| {
-            let resource = load_resource(unit, id)?;
-            refuse(decide(
-                actor,
-                Action::Delete,
-                &resource,
-                role_in(unit, &resource, actor.id)?,
-                self.settings.rules,
-            ))?;
+            self.checked_in(unit, actor, id, Action::Delete)?;
             remove_record(unit, id)?;
             unit.audit(AuditAction::ResourceDelete, None, json!({ "resource": id }))
         })

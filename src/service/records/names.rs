@@ -7,8 +7,7 @@ use crate::domain::permissions::{Action, decide, decide_project};
 use crate::domain::projects::{ProjectId, ProjectRole, Resource};
 use crate::domain::roles::{Capability, has_capability};
 use crate::domain::user::{User, UserId};
-use crate::service::projects::refuse;
-use crate::service::{Principal, ServiceError, ServiceResult};
+use crate::service::{Principal, ServiceResult};
 use crate::store::ReadView;
 
 /// A project member with their role, and their account when it may be named.
@@ -71,15 +70,7 @@ impl Records {
     ) -> ServiceResult<Vec<Member>> {
         let actor = principal.unrestricted()?;
         let view = self.snapshot();
-        view.project(project)?
-            .ok_or(ServiceError::NotFound("project"))?;
-        let role = view.membership(project, actor.id)?;
-        refuse(decide_project(
-            actor,
-            Action::View,
-            role,
-            self.settings.rules,
-        ))?;
+        self.checked_project(&*view, actor, project, Action::View)?;
         let named = self.may_name(&*view, actor, Some(project), None)?;
         view.members(project)?
             .into_iter()
