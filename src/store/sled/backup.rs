@@ -7,7 +7,7 @@
 //! [len u32][value]` (codes as in [`super::large`]; [`FILE`] for a file,
 //! its name as key), then [`END`] and the 32-byte digest.
 
-use super::large::{code, tree_of};
+use super::codec::{code, tree_of};
 use super::reads::RawRead;
 use super::{SledStore, TreeId, keys};
 use crate::store::{BackupSummary, StoreError};
@@ -69,7 +69,7 @@ impl SledStore {
         };
         writer.put(MAGIC)?;
         let mut entries = 0u64;
-        for tree in super::large::ALL_TREES {
+        for tree in super::codec::ALL_TREES {
             if matches!(tree, TreeId::Audit | TreeId::Media) {
                 continue;
             }

@@ -7,14 +7,12 @@
 
 mod backup;
 mod durability;
-mod keys;
 mod large;
 mod migrate;
-mod packed;
-mod reads;
-mod snapshot;
-mod tx;
-mod verify;
+
+use super::mirror::{
+    MIRRORED_TREES, TREE_NAMES, TreeId, codec, keys, packed, reads, snapshot, tx, verify,
+};
 
 use super::{Commit, Decision, StoreError, UnitOfWork};
 use crate::domain::audit::AuditEntry;
@@ -27,63 +25,6 @@ use snapshot::Snapshot;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use tx::{Tx, WriteSet};
-
-/// The trees; the first [`MIRRORED_TREES`] are mirrored in memory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum TreeId {
-    Users,
-    Logins,
-    Emails,
-    References,
-    ActiveAdmins,
-    Groups,
-    Credentials,
-    Tokens,
-    Meta,
-    Organizations,
-    OrganizationCodes,
-    Projects,
-    Resources,
-    Memberships,
-    MemberProjects,
-    Outbox,
-    /// The ids of queued outbox entries.
-    OutboxQueue,
-    /// Provider and subject of single sign-on accounts.
-    SsoSubjects,
-    /// Entries of records, keyed by record and entry id.
-    Entries,
-    /// Append-only and unbounded: read from disk, page by page.
-    Audit,
-    /// Image blobs: read from disk, one at a time.
-    Media,
-}
-
-const MIRRORED_TREES: usize = 19;
-
-const TREE_NAMES: [&str; 21] = [
-    "users",
-    "idx_login",
-    "idx_email",
-    "idx_reference",
-    "idx_active_admin",
-    "groups",
-    "credentials",
-    "tokens",
-    "meta",
-    "organizations",
-    "idx_org_code",
-    "projects",
-    "resources",
-    "memberships",
-    "member_projects",
-    "outbox",
-    "idx_outbox_queued",
-    "idx_sso",
-    "entries",
-    "audit",
-    "media",
-];
 
 /// The sled store; cheap to share behind an `Arc`.
 pub struct SledStore {

@@ -32,21 +32,21 @@ use std::collections::BTreeMap;
 type Result<T> = std::result::Result<T, StoreError>;
 
 /// The staged writes of a unit, in key order per tree.
-pub(super) type WriteSet = BTreeMap<(TreeId, IVec), Change>;
+pub(in crate::store) type WriteSet = BTreeMap<(TreeId, IVec), Change>;
 
-pub(super) struct Tx<'a> {
+pub(in crate::store) struct Tx<'a> {
     base: &'a Snapshot,
     writes: RefCell<WriteSet>,
 }
 
 /// A unique index on a user field.
-pub(super) struct UniqueIndex {
-    pub(super) tree: TreeId,
-    pub(super) field: &'static str,
-    pub(super) key: fn(&User) -> Option<String>,
+pub(in crate::store) struct UniqueIndex {
+    pub(in crate::store) tree: TreeId,
+    pub(in crate::store) field: &'static str,
+    pub(in crate::store) key: fn(&User) -> Option<String>,
 }
 
-pub(super) const UNIQUE_INDEXES: [UniqueIndex; 4] = [
+pub(in crate::store) const UNIQUE_INDEXES: [UniqueIndex; 4] = [
     UniqueIndex {
         tree: TreeId::Logins,
         field: "login",
@@ -70,18 +70,18 @@ pub(super) const UNIQUE_INDEXES: [UniqueIndex; 4] = [
 ];
 
 impl<'a> Tx<'a> {
-    pub(super) fn new(base: &'a Snapshot) -> Self {
+    pub(in crate::store) fn new(base: &'a Snapshot) -> Self {
         Self {
             base,
             writes: RefCell::new(BTreeMap::new()),
         }
     }
 
-    pub(super) fn into_writes(self) -> WriteSet {
+    pub(in crate::store) fn into_writes(self) -> WriteSet {
         self.writes.into_inner()
     }
 
-    pub(super) fn stage_raw(&self, tree: TreeId, key: &[u8], change: Change) {
+    pub(in crate::store) fn stage_raw(&self, tree: TreeId, key: &[u8], change: Change) {
         self.writes
             .borrow_mut()
             .insert((tree, IVec::from(key)), change);
@@ -108,7 +108,7 @@ impl<'a> Tx<'a> {
         Ok(())
     }
 
-    pub(super) fn set_schema_version(&self, version: u64) {
+    pub(in crate::store) fn set_schema_version(&self, version: u64) {
         self.stage_raw(
             TreeId::Meta,
             keys::SCHEMA_VERSION,
@@ -117,7 +117,7 @@ impl<'a> Tx<'a> {
     }
 
     /// Removes every entry of `tree` (used by migrations that rebuild an index).
-    pub(super) fn clear(&self, tree: TreeId) {
+    pub(in crate::store) fn clear(&self, tree: TreeId) {
         for (key, _) in self.raw_scan(tree, &[]) {
             self.remove(tree, &key);
         }

@@ -29,7 +29,7 @@ impl Report {
 }
 
 /// Every drift between the indexes and the records of `view`.
-pub(super) fn drift(view: &impl RawRead) -> Result<Vec<String>, StoreError> {
+pub(in crate::store) fn drift(view: &impl RawRead) -> Result<Vec<String>, StoreError> {
     let mut report = Report(Vec::new());
     let users: Vec<User> = view.all(TreeId::Users)?;
     let ids: BTreeSet<u64> = users.iter().map(|u| u.id).collect();

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 type Result<T> = std::result::Result<T, StoreError>;
 
 /// Raw lookups over the mirrored trees.
-pub(super) trait RawRead {
+pub(in crate::store) trait RawRead {
     fn raw_get(&self, tree: TreeId, key: &[u8]) -> Option<IVec>;
     /// Up to `limit` entries of `tree` from key `start` on, in key order,
     /// while their keys start with `prefix`.
@@ -70,7 +70,7 @@ pub(super) trait RawRead {
     }
 }
 
-pub(super) fn decode<T: DeserializeOwned>(raw: &[u8]) -> Result<T> {
+pub(in crate::store) fn decode<T: DeserializeOwned>(raw: &[u8]) -> Result<T> {
     Ok(serde_json::from_slice(raw)?)
 }
 

@@ -8,13 +8,13 @@ use super::{MIRRORED_TREES, TreeId};
 use sled::IVec;
 
 #[derive(Clone, Default)]
-pub(super) struct Snapshot {
+pub(in crate::store) struct Snapshot {
     trees: [PackedTree; MIRRORED_TREES],
 }
 
 impl Snapshot {
     /// Loads the mirrored trees from sled, each packed in key order.
-    pub(super) fn load(trees: &[sled::Tree]) -> Result<Self, sled::Error> {
+    pub(in crate::store) fn load(trees: &[sled::Tree]) -> Result<Self, sled::Error> {
         let mut snapshot = Self::default();
         for (slot, tree) in snapshot.trees.iter_mut().zip(trees) {
             // A first pass sizes the buffers, so the second copies each byte once.
@@ -37,7 +37,7 @@ impl Snapshot {
     }
 
     /// How many entries and bytes (keys and values) the snapshot holds.
-    pub(super) fn size(&self) -> (usize, usize) {
+    pub(in crate::store) fn size(&self) -> (usize, usize) {
         self.trees.iter().fold((0, 0), |(entries, bytes), tree| {
             let (held, size) = tree.size();
             (entries + held, bytes + size)
@@ -45,7 +45,7 @@ impl Snapshot {
     }
 
     /// Applies one change; changes to trees that are not mirrored are ignored.
-    pub(super) fn apply(&mut self, tree: TreeId, key: &[u8], change: &Change) {
+    pub(in crate::store) fn apply(&mut self, tree: TreeId, key: &[u8], change: &Change) {
         if let Some(slot) = self.trees.get_mut(tree as usize) {
             slot.apply(key, change);
         }

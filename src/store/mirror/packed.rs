@@ -9,7 +9,7 @@ use sled::IVec;
 use std::sync::Arc;
 
 /// A write: a value, or `None` for a removal.
-pub(super) type Change = Option<IVec>;
+pub(in crate::store) type Change = Option<IVec>;
 
 /// Changes kept apart before a merge, at least; more for larger trees.
 const MIN_CHANGES_BEFORE_MERGE: usize = 1024;
@@ -85,7 +85,7 @@ impl Packed {
 }
 
 #[derive(Clone, Default)]
-pub(super) struct PackedTree {
+pub(in crate::store) struct PackedTree {
     packed: Arc<Packed>,
     changes: OrdMap<IVec, Change>,
 }
@@ -93,7 +93,7 @@ pub(super) struct PackedTree {
 impl PackedTree {
     /// A tree from entries in key order.
     /// A tree from `count` entries of `bytes` bytes in all, in key order.
-    pub(super) fn from_sorted<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+    pub(in crate::store) fn from_sorted<K: AsRef<[u8]>, V: AsRef<[u8]>>(
         entries: impl Iterator<Item = (K, V)>,
         count: usize,
         bytes: usize,
@@ -104,7 +104,7 @@ impl PackedTree {
         }
     }
 
-    pub(super) fn get(&self, key: &[u8]) -> Option<IVec> {
+    pub(in crate::store) fn get(&self, key: &[u8]) -> Option<IVec> {
         match self.changes.get(key) {
             Some(change) => change.clone(),
             None => self
@@ -150,7 +150,12 @@ impl PackedTree {
     }
 
     /// Up to `limit` entries from `start` on while their keys start with `prefix`.
-    pub(super) fn range(&self, start: &[u8], prefix: &[u8], limit: usize) -> Vec<(IVec, IVec)> {
+    pub(in crate::store) fn range(
+        &self,
+        start: &[u8],
+        prefix: &[u8],
+        limit: usize,
+    ) -> Vec<(IVec, IVec)> {
         self.entries_from(start)
             .take_while(|(key, _)| key.starts_with(prefix))
             .take(limit)
@@ -158,7 +163,7 @@ impl PackedTree {
             .collect()
     }
 
-    pub(super) fn apply(&mut self, key: &[u8], change: &Change) {
+    pub(in crate::store) fn apply(&mut self, key: &[u8], change: &Change) {
         self.changes.insert(IVec::from(key), change.clone());
         if self.changes.len() > MIN_CHANGES_BEFORE_MERGE.max(self.packed.len() / 8) {
             self.merge();
@@ -174,7 +179,7 @@ impl PackedTree {
     }
 
     /// How many entries and bytes (keys and values) the tree holds.
-    pub(super) fn size(&self) -> (usize, usize) {
+    pub(in crate::store) fn size(&self) -> (usize, usize) {
         let changed: usize = self
             .changes
             .iter()
