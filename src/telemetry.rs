@@ -124,8 +124,10 @@ pub fn mail_attempt(outcome: &'static str) {
     counter!("gatehouse_mail_attempts_total", "outcome" => outcome).increment(1);
 }
 
-/// Values read at scrape time: queued mail, and the store's size on disk.
-pub fn scraped(outbox_queued: usize, store_bytes: u64) {
+/// Values read at scrape time: queued mail, the store's size on disk, and
+/// whether this daemon runs the scheduled jobs (1) or not (0).
+pub fn scraped(outbox_queued: usize, store_bytes: u64, leader: bool) {
     gauge!("gatehouse_mail_outbox_queued").set(outbox_queued as f64);
     gauge!("gatehouse_store_disk_bytes").set(store_bytes as f64);
+    gauge!("gatehouse_scheduler_leader").set(if leader { 1.0 } else { 0.0 });
 }

@@ -12,12 +12,15 @@ pub use offline::{
     verify,
 };
 
+use crate::config::StoreBackend;
 use crate::config::{Config, MissingUserAction};
 use crate::domain::clock::{Clock, SystemClock};
 use crate::service::Directory;
 use crate::service::secrets::{self, SecretSealer};
 use crate::service::sync::SyncPolicy;
+use crate::store::postgres::PostgresOptions;
 use crate::store::sled::SledStore;
+use crate::store::{PostgresStore, Store};
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -52,22 +55,47 @@ pub(crate) fn open_directory(config: &Config, clock: Arc<dyn Clock>) -> anyhow::
             config.data_dir.display()
         )
     })?;
-    let store = SledStore::open(&config.data_dir, config.store.cache_mb * 1024 * 1024)
-        .with_context(|| {
-            format!(
-                "cannot open the store in {} (is a daemon running on it?)",
-                config.data_dir.display()
-            )
-        })?;
-    let (directory, root_token) =
-        Directory::open(Arc::new(store), config, clock, sealer(&config.data_dir)?)
-            .context("cannot open the directory")?;
+    let (directory, root_token) = Directory::open(
+        open_store(config)?,
+        config,
+        clock,
+        sealer(&config.data_dir)?,
+    )
+    .context("cannot open the directory")?;
     if let Some(token) = root_token {
         let path = config.data_dir.join(ROOT_TOKEN_FILE);
         files::write_secret(&path, &token)?;
         tracing::info!(file = %path.display(), "first start: root API token written");
     }
     Ok(directory)
+}
+
+/// Opens the store `[store] backend` names.
+fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match config.store.backend {
+        StoreBackend::Sled => Arc::new(
+            SledStore::open(&config.data_dir, config.store.cache_mb * 1024 * 1024).with_context(
+                || {
+                    format!(
+                        "cannot open the store in {} (is a daemon running on it?)",
+                        config.data_dir.display()
+                    )
+                },
+            )?,
+        ),
+        StoreBackend::Postgres => {
+            let url = config
+                .postgres
+                .database_url()?
+                .context("store.backend = \"postgres\" needs postgres.url or postgres.url_file")?;
+            let options = PostgresOptions {
+                url: url.expose().to_owned(),
+                pool_size: config.postgres.pool_size,
+                acquire_timeout: config.postgres.acquire_timeout,
+            };
+            Arc::new(PostgresStore::open(&options).context("cannot open the PostgreSQL store")?)
+        }
+    })
 }
 
 /// Connects the directory to LDAP when `ldap.url` is set.
@@ -84,16 +112,21 @@ pub(crate) fn attach_ldap(directory: &Directory, config: &Config) -> anyhow::Res
     Ok(true)
 }
 
-/// Runs a directory sync every `interval` until `stopped` turns true.
+/// Runs a directory sync every `interval` until `stopped` turns true, while
+/// this daemon leads (see [`crate::store::Store::leadership`]).
 async fn scheduled_sync(
     directory: Arc<Directory>,
     interval: std::time::Duration,
     mut stopped: watch::Receiver<bool>,
 ) {
+    let leader = directory.leadership();
     loop {
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
             _ = stopped.wait_for(|stop| *stop) => return,
+        }
+        if !*leader.borrow() {
+            continue;
         }
         let mode = directory.sync.scheduled_sync_mode();
         if let Err(error) = directory.sync.sync_directory(mode, &|_| {}).await {

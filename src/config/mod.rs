@@ -14,12 +14,14 @@ mod ldap;
 mod mail;
 mod records;
 mod sso;
+mod store;
 
 pub use ftp::{FtpConfig, PortRange, TlsConfig};
 pub use ldap::{GroupMapping, LdapAttributes, LdapConfig, MissingUserAction};
 pub use mail::MailConfig;
 pub use records::{OrganizationsConfig, PictureConfig, ThumbnailConfig};
 pub use sso::{ClaimGroupMapping, SsoConfig, SsoProviderConfig};
+pub use store::{PostgresConfig, StoreBackend, StoreConfig};
 
 const ENV_PREFIX: &str = "GATEHOUSE_";
 /// The CLI's own variables (not config keys).
@@ -40,6 +42,7 @@ pub struct Config {
     pub tokens: TokenConfig,
     pub signin: SignInConfig,
     pub store: StoreConfig,
+    pub postgres: PostgresConfig,
     pub ftp: FtpConfig,
     pub tls: TlsConfig,
     pub ldap: LdapConfig,
@@ -219,15 +222,6 @@ fn secret_from(
     }
 }
 
-/// Embedded store tuning.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StoreConfig {
-    /// Cache of the embedded store's pages, in MiB. Readers are served from the
-    /// in-memory snapshot, so this only speeds up writes.
-    pub cache_mb: u64,
-}
-
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -239,6 +233,7 @@ impl Default for Config {
             tokens: TokenConfig::default(),
             signin: SignInConfig::default(),
             store: StoreConfig::default(),
+            postgres: PostgresConfig::default(),
             ftp: FtpConfig::default(),
             tls: TlsConfig::default(),
             ldap: LdapConfig::default(),
@@ -310,12 +305,6 @@ impl Default for SignInConfig {
             tracked_entries: 131_072,
             password_cache: Duration::from_secs(120),
         }
-    }
-}
-
-impl Default for StoreConfig {
-    fn default() -> Self {
-        Self { cache_mb: 8 }
     }
 }
 

@@ -143,7 +143,7 @@ async fn track(
 }
 
 /// Prometheus text: counters and histograms, and the outbox and store
-/// sizes read now.
+/// sizes and the scheduler leadership read now.
 #[utoipa::path(get, path = "/metrics", tag = "operations", security(()),
     responses((status = 200, description = "Prometheus text format 0.0.4",
         content_type = "text/plain", body = String)))]
@@ -155,8 +155,13 @@ async fn metrics(
         (directory.mail.queued_count(), directory.store_size())
     })
     .await;
+    let leader = *state.directory.leadership().borrow();
     if let Ok((queued, store)) = sizes {
-        crate::telemetry::scraped(queued.unwrap_or_default(), store.unwrap_or_default());
+        crate::telemetry::scraped(
+            queued.unwrap_or_default(),
+            store.unwrap_or_default(),
+            leader,
+        );
     }
     let content_type = "text/plain; version=0.0.4; charset=utf-8";
     (

@@ -52,16 +52,19 @@ impl Worker {
         })
     }
 
-    /// Delivers until `stopped` turns true. The round in progress (at most
+    /// Delivers until `stopped` turns true, while this daemon leads (one
+    /// sender for a shared store, so no mail goes twice). The round in progress (at most
     /// `concurrency × 16` mails, each bounded by `timeout`) finishes and is
     /// recorded first, so nothing sent is forgotten.
     pub async fn run(self, mut stopped: watch::Receiver<bool>) {
         let mut last_prune = tokio::time::Instant::now();
+        let leader = self.directory.leadership();
         loop {
-            if let Err(error) = self.drain(&stopped).await {
+            let leading = *leader.borrow();
+            if leading && let Err(error) = self.drain(&stopped).await {
                 tracing::warn!(%error, "mail outbox round failed");
             }
-            if last_prune.elapsed() >= PRUNE_EVERY {
+            if leading && last_prune.elapsed() >= PRUNE_EVERY {
                 last_prune = tokio::time::Instant::now();
                 match crate::service::core::offload(|| self.directory.mail.prune(self.keep)) {
                     Ok(0) => {}

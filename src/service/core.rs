@@ -128,7 +128,7 @@ impl Settings {
 /// The shared part of every area service.
 pub struct Core {
     store: Arc<dyn Store>,
-    pub index: UserIndex,
+    pub index: Arc<UserIndex>,
     /// Held from a unit of work's start until the index shows its commit, so
     /// every unit sees an index that is exact (the store serialises writers
     /// anyway; readers never take this lock).
@@ -262,8 +262,10 @@ impl Core {
         clock: Arc<dyn Clock>,
         sealer: SecretSealer,
     ) -> ServiceResult<Self> {
+        let index = Arc::new(UserIndex::load(&*store.snapshot())?);
+        index.follow(&store);
         Ok(Self {
-            index: UserIndex::load(&*store.snapshot())?,
+            index,
             store,
             writer: Mutex::new(()),
             clock,
@@ -338,7 +340,7 @@ impl Core {
                 let value = change(&unit)?;
                 Ok::<_, ServiceError>((value, unit.touched.into_inner(), unit.mailed.get()))
             })?;
-            self.index.refresh(&touched, &*self.snapshot())?;
+            self.index.refresh(&touched, &*self.store)?;
             drop(writer);
             if mailed {
                 // The sender flushes the store before it sends anything, so

@@ -5,7 +5,7 @@
 use crate::domain::clock::Timestamp;
 use crate::domain::names::fold;
 use crate::domain::user::{Status, User, UserId, UserType};
-use crate::store::{ReadView, StoreError};
+use crate::store::{ReadView, RemoteChange, Store, StoreError};
 use arc_swap::ArcSwap;
 use imbl::OrdMap;
 use std::collections::BTreeSet;
@@ -264,8 +264,10 @@ impl UserIndex {
         }
     }
 
-    /// Re-reads `ids` from `snapshot` (taken after their commit) and publishes.
-    pub fn refresh(&self, ids: &[UserId], snapshot: &dyn ReadView) -> Result<(), StoreError> {
+    /// Re-reads `ids` from the store's latest snapshot and publishes. The
+    /// snapshot is taken under the refresh lock, so a refresh for an older
+    /// commit (this daemon's) never overwrites one for a newer (another's).
+    pub fn refresh(&self, ids: &[UserId], store: &dyn Store) -> Result<(), StoreError> {
         if ids.is_empty() {
             return Ok(());
         }
@@ -273,6 +275,7 @@ impl UserIndex {
             .refresh
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let snapshot = store.snapshot();
         let mut entries = Entries::clone(&self.published.load());
         for &id in ids {
             match snapshot.user(id)? {
@@ -282,6 +285,36 @@ impl UserIndex {
         }
         self.published.store(Arc::new(entries));
         Ok(())
+    }
+
+    /// Rebuilds every entry from the store's latest snapshot (after the
+    /// store reloaded its state whole).
+    pub fn reload(&self, store: &dyn Store) -> Result<(), StoreError> {
+        let _guard = self
+            .refresh
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let fresh = Self::load(&*store.snapshot())?;
+        self.published.store(fresh.published.load_full());
+        Ok(())
+    }
+
+    /// Keeps the index in step with commits other daemons make.
+    pub fn follow(self: &Arc<Self>, store: &Arc<dyn Store>) {
+        let index = Arc::downgrade(self);
+        let weak_store = Arc::downgrade(store);
+        store.on_remote_change(Box::new(move |change| {
+            let (Some(index), Some(store)) = (index.upgrade(), weak_store.upgrade()) else {
+                return;
+            };
+            let refreshed = match change {
+                RemoteChange::Users(ids) => index.refresh(ids, &*store),
+                RemoteChange::Everything => index.reload(&*store),
+            };
+            if let Err(error) = refreshed {
+                tracing::error!(%error, "the user index could not follow another daemon's commit");
+            }
+        }));
     }
 
     /// Every entry, in id order, as published now.

@@ -83,6 +83,12 @@ pub struct Directory {
 }
 
 impl Directory {
+    /// Whether this daemon runs the scheduled jobs now (see
+    /// [`Store::leadership`]).
+    pub fn leadership(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.core.store().leadership()
+    }
+
     /// Opens the directory over `store`, loads the user index and makes sure the
     /// system users exist. Returns the root token when this was the first start.
     pub fn open(

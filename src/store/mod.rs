@@ -4,9 +4,11 @@
 //! acknowledged (its [`Commit`] waited for) only once it is on disk.
 
 pub(crate) mod mirror;
+pub mod postgres;
 mod repos;
 pub mod sled;
 
+pub use postgres::PostgresStore;
 pub use repos::{
     AuditLog, CredentialReads, CredentialWrites, EntryReads, EntryWrites, GroupReads, GroupWrites,
     IdCounter, MediaWrites, OrganizationReads, OrganizationWrites, OutboxReads, OutboxWrites,
@@ -22,6 +24,8 @@ use std::sync::Arc;
 pub enum StoreError {
     #[error("storage error: {0}")]
     Storage(#[from] ::sled::Error),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
     #[error("stored record is unreadable: {0}")]
     Codec(#[from] serde_json::Error),
     #[error("{field} is already taken")]
@@ -32,6 +36,8 @@ pub enum StoreError {
     Durability(String),
     #[error("the unit of work was never run")]
     NotRun,
+    #[error("not supported by this store: {0}")]
+    Unsupported(&'static str),
     #[error("the store is damaged: {0}")]
     Corrupt(String),
 }
@@ -59,6 +65,18 @@ pub enum Decision {
     Commit,
     Rollback,
 }
+
+/// What another daemon changed, as told to [`Store::on_remote_change`] hooks.
+#[derive(Debug, Clone, Copy)]
+pub enum RemoteChange<'a> {
+    /// These users were written or removed.
+    Users(&'a [crate::domain::user::UserId]),
+    /// The mirror was reloaded whole: anything may have changed.
+    Everything,
+}
+
+/// Called after another daemon's commits reach this daemon's snapshot.
+pub type RemoteHook = Box<dyn Fn(RemoteChange<'_>) + Send + Sync>;
 
 /// The account store: consistent snapshots for readers, serialised units of
 /// work for writers, group-committed durability.
@@ -104,6 +122,19 @@ pub trait Store: Send + Sync {
     /// Checks every index against the records it indexes; each drift found
     /// is described (at most 1,000).
     fn verify(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Whether this daemon runs the scheduled jobs (directory sync, the
+    /// outbox): always for an embedded store, for one daemon at a time on a
+    /// shared one. The value changes when leadership moves.
+    fn leadership(&self) -> tokio::sync::watch::Receiver<bool> {
+        tokio::sync::watch::channel(true).1
+    }
+
+    /// Registers `hook` to hear of commits other daemons made; an embedded
+    /// store has none.
+    fn on_remote_change(&self, hook: RemoteHook) {
+        drop(hook);
+    }
 }
 
 impl dyn Store {

@@ -33,6 +33,8 @@ pub struct Daemon {
     pub config: Config,
     client: reqwest::Client,
     running: Option<Running>,
+    /// The PostgreSQL cluster the store is on, kept running while the daemon is.
+    cluster: Option<Arc<crate::postgres::Cluster>>,
 }
 
 /// A status and JSON body (Null when empty).
@@ -43,7 +45,57 @@ impl Daemon {
         Self::start_with(|_| {}).await
     }
 
+    /// A daemon on `adjust`ed test settings; its store is sled, or a fresh
+    /// PostgreSQL database when `GATEHOUSE_TEST_STORE=postgres` (so the
+    /// same tests run against both stores).
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        match std::env::var("GATEHOUSE_TEST_STORE").as_deref() {
+            Ok("postgres") => {
+                Self::start_on(Arc::new(crate::postgres::Cluster::start()), adjust).await
+            }
+            _ => {
+                let (dir, config) = Self::test_config(adjust);
+                Self::launch(dir, config, None).await
+            }
+        }
+    }
+
+    /// A daemon whose store is a new database on `cluster`.
+    pub async fn start_on(
+        cluster: Arc<crate::postgres::Cluster>,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Self {
+        let url = cluster.database();
+        let (dir, config) = Self::test_config(|config| {
+            config.store.backend = gatehouse::config::StoreBackend::Postgres;
+            config.postgres.url = Some(gatehouse::config::Secret::new(url));
+            adjust(config);
+        });
+        Self::launch(dir, config, Some(cluster)).await
+    }
+
+    /// A second daemon on this one's PostgreSQL database, as a load balancer
+    /// would have behind one address: its own data dir holding the same
+    /// sealing key (and root token file), its own listeners.
+    pub async fn beside(&self) -> Self {
+        let cluster = self.cluster.clone().expect("a daemon on PostgreSQL");
+        let shared = self.config.clone();
+        let (dir, config) = Self::test_config(|config| {
+            config.store = shared.store.clone();
+            config.postgres = shared.postgres.clone();
+            config.ldap = shared.ldap.clone();
+            config.mail = shared.mail.clone();
+            config.signin = shared.signin.clone();
+        });
+        std::fs::create_dir_all(&config.data_dir).expect("data dir");
+        for file in ["secret.key", "root.token"] {
+            std::fs::copy(self.config.data_dir.join(file), config.data_dir.join(file))
+                .expect("shared secret files");
+        }
+        Self::launch(dir, config, Some(cluster)).await
+    }
+
+    fn test_config(adjust: impl FnOnce(&mut Config)) -> (tempfile::TempDir, Config) {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config {
             data_dir: dir.path().join("data"),
@@ -60,11 +112,15 @@ impl Daemon {
             key: Some(key),
         };
         adjust(&mut config);
-        Self::launch(dir, config).await
+        (dir, config)
     }
 
     /// Starts a daemon on `config`, whose data lives under `dir`.
-    async fn launch(dir: tempfile::TempDir, config: Config) -> Self {
+    async fn launch(
+        dir: tempfile::TempDir,
+        config: Config,
+        cluster: Option<Arc<crate::postgres::Cluster>>,
+    ) -> Self {
         let clock = Arc::new(ManualClock::new(
             Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0).unwrap(),
         ));
@@ -81,6 +137,7 @@ impl Daemon {
             config,
             client: reqwest::Client::new(),
             running: Some(running),
+            cluster,
         }
     }
 
@@ -96,7 +153,7 @@ impl Daemon {
             running.shutdown().await.expect("clean shutdown");
         }
         between(&self.config);
-        Self::launch(self.dir, self.config).await
+        Self::launch(self.dir, self.config, self.cluster).await
     }
 
     /// Shuts down cleanly; returns the data dir so a test may inspect it.

@@ -12,6 +12,9 @@ pub(in crate::store) mod snapshot;
 pub(in crate::store) mod tx;
 pub(in crate::store) mod verify;
 
+/// The schema this build writes; older stores are migrated on open.
+pub(in crate::store) const SCHEMA_VERSION: u64 = 2;
+
 /// The trees; the first [`MIRRORED_TREES`] are mirrored in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(in crate::store) enum TreeId {

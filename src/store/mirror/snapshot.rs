@@ -36,6 +36,28 @@ impl Snapshot {
         Ok(snapshot)
     }
 
+    /// Builds the snapshot from entries in any order; those of trees that are
+    /// not mirrored are left out.
+    pub(in crate::store) fn from_entries(
+        entries: impl IntoIterator<Item = (TreeId, Vec<u8>, Vec<u8>)>,
+    ) -> Self {
+        let mut per_tree: [Vec<(Vec<u8>, Vec<u8>)>; MIRRORED_TREES] =
+            std::array::from_fn(|_| Vec::new());
+        for (tree, key, value) in entries {
+            if let Some(slot) = per_tree.get_mut(tree as usize) {
+                slot.push((key, value));
+            }
+        }
+        let mut snapshot = Self::default();
+        for (slot, mut entries) in snapshot.trees.iter_mut().zip(per_tree) {
+            entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            let bytes = entries.iter().map(|(k, v)| k.len() + v.len()).sum();
+            let count = entries.len();
+            *slot = PackedTree::from_sorted(entries.into_iter(), count, bytes);
+        }
+        snapshot
+    }
+
     /// How many entries and bytes (keys and values) the snapshot holds.
     pub(in crate::store) fn size(&self) -> (usize, usize) {
         self.trees.iter().fold((0, 0), |(entries, bytes), tree| {

@@ -10,8 +10,7 @@ use crate::store::{Decision, Store, StoreError, UserWrites};
 use serde_json::Value;
 use sled::IVec;
 
-/// The schema this build writes; older stores are migrated on open.
-pub const SCHEMA_VERSION: u64 = 2;
+use super::SCHEMA_VERSION;
 
 /// Rewrites stored records from one schema version to the next.
 type Migration = fn(&SledStore, &Tx) -> Result<(), StoreError>;

@@ -11,7 +11,8 @@ mod large;
 mod migrate;
 
 use super::mirror::{
-    MIRRORED_TREES, TREE_NAMES, TreeId, codec, keys, packed, reads, snapshot, tx, verify,
+    MIRRORED_TREES, SCHEMA_VERSION, TREE_NAMES, TreeId, codec, keys, packed, reads, snapshot, tx,
+    verify,
 };
 
 use super::{Commit, Decision, StoreError, UnitOfWork};

@@ -1,0 +1,38 @@
+-- gatehouse's store on PostgreSQL: every tree of the embedded store as rows of
+-- one table (tree code, key, value), and the log of committed write sets that
+-- other daemons follow to keep their in-memory mirror in step.
+
+CREATE TABLE gh_entries (
+    tree smallint NOT NULL CHECK (tree >= 0),
+    key bytea NOT NULL,
+    value bytea NOT NULL,
+    PRIMARY KEY (tree, key)
+);
+
+-- One row per committed unit of work, numbered without gaps under the
+-- writer lock; holds the writes to the mirrored trees.
+CREATE TABLE gh_commits (
+    seq bigint PRIMARY KEY CHECK (seq > 0),
+    writes bytea NOT NULL,
+    committed_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- Failed sign-ins shared by every daemon: the lockout holds whichever daemon
+-- a client reaches.
+CREATE TABLE gh_signin_failures (
+    key bytea PRIMARY KEY,
+    failures integer NOT NULL CHECK (failures >= 0),
+    last_failure timestamptz NOT NULL,
+    locked_until timestamptz
+);
+
+-- Bytes and files reserved by uploads in progress, per daemon, so uploads of
+-- one user on several daemons stay within the quota together.
+CREATE TABLE gh_quota_holds (
+    user_id bigint NOT NULL,
+    holder text NOT NULL,
+    bytes bigint NOT NULL CHECK (bytes >= 0),
+    files bigint NOT NULL CHECK (files >= 0),
+    renewed_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (user_id, holder)
+);

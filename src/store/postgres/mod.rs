@@ -1,0 +1,347 @@
+//! The store on PostgreSQL, for several daemons on one database. Each daemon
+//! keeps the committed state mirrored in memory, as the sled store does, so
+//! reads never touch the database. A unit of work takes one database-wide
+//! writer lock, first applies the commits other daemons made since its
+//! mirror's last one, runs over exactly that state, and writes its rows and
+//! its entry in the commit log in the same transaction: no lost update, and
+//! every invariant a unit checks holds across daemons. Other daemons hear of
+//! it by LISTEN/NOTIFY ([`follow`]); [`leader`] picks the one daemon that
+//! runs the scheduled jobs.
+
+mod bridge;
+mod follow;
+mod leader;
+mod rows;
+
+use super::mirror::snapshot::Snapshot;
+use super::mirror::tx::Tx;
+use super::mirror::{SCHEMA_VERSION, TreeId, codec, keys, reads::RawRead, verify};
+use super::{Commit, Decision, RemoteChange, RemoteHook, StoreError, UnitOfWork};
+use crate::domain::audit::AuditEntry;
+use crate::domain::media::{MediaKey, StoredImage};
+use arc_swap::ArcSwap;
+use bridge::{Bridge, HeldTransaction};
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use std::collections::BTreeSet;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// How to reach the database.
+#[derive(Clone)]
+pub struct PostgresOptions {
+    pub url: String,
+    pub pool_size: u32,
+    pub acquire_timeout: Duration,
+}
+
+/// The PostgreSQL store; cheap to share behind an `Arc`.
+pub struct PostgresStore {
+    inner: Arc<Inner>,
+    leader: tokio::sync::watch::Receiver<bool>,
+    // Last, so the runtime stops after everything that uses it is dropped.
+    bridge: Bridge,
+}
+
+/// What the background tasks share with the store.
+struct Inner {
+    pool: PgPool,
+    snapshot: ArcSwap<Snapshot>,
+    /// Serialises this daemon's units of work and mirror updates; holds the
+    /// sequence number of the last commit the mirror includes.
+    mirror: Mutex<i64>,
+    /// The same number, readable without the lock.
+    applied: AtomicI64,
+    hooks: Mutex<Vec<RemoteHook>>,
+}
+
+impl PostgresStore {
+    /// Connects, brings the schema up to date, loads the mirror and starts
+    /// following other daemons' commits and the leader election.
+    pub fn open(options: &PostgresOptions) -> Result<Self, StoreError> {
+        let connect = PgConnectOptions::from_str(&options.url)?;
+        let bridge = Bridge::new()?;
+        let pool_options = PgPoolOptions::new()
+            .max_connections(options.pool_size.max(1))
+            .acquire_timeout(options.acquire_timeout);
+        let pool_connect = connect.clone();
+        let pool = bridge.run(async move {
+            let pool = pool_options.connect_with(pool_connect).await?;
+            rows::migrate(&pool).await?;
+            Ok::<_, StoreError>(pool)
+        })??;
+        let load_pool = pool.clone();
+        let (entries, seq) = bridge.run(async move { rows::load_mirror(&load_pool).await })??;
+        let snapshot = Snapshot::from_entries(entries);
+        let (entries, bytes) = snapshot.size();
+        tracing::info!(
+            entries,
+            mib = bytes >> 20,
+            commit = seq,
+            "store loaded from PostgreSQL"
+        );
+        let inner = Arc::new(Inner {
+            pool,
+            snapshot: ArcSwap::from_pointee(snapshot),
+            mirror: Mutex::new(seq),
+            applied: AtomicI64::new(seq),
+            hooks: Mutex::new(Vec::new()),
+        });
+        bridge.spawn(follow::follow(Arc::downgrade(&inner)));
+        let (leader_sender, leader) = tokio::sync::watch::channel(false);
+        bridge.spawn(leader::elect(connect, leader_sender));
+        let store = Self {
+            inner,
+            leader,
+            bridge,
+        };
+        store.check_schema()?;
+        Ok(store)
+    }
+
+    /// A new database gets this build's schema version; another version is
+    /// refused (an older install is brought over by `migrate-store`, which
+    /// opens it with sled first).
+    fn check_schema(&self) -> Result<(), StoreError> {
+        let version = |snapshot: &Snapshot| {
+            snapshot
+                .raw_get(TreeId::Meta, keys::SCHEMA_VERSION)
+                .map(|raw| keys::decode_u64(&raw))
+                .unwrap_or(0)
+        };
+        if version(&self.inner.snapshot.load()) == 0 {
+            let _schema_written = self.run(&mut |tx| {
+                if tx.raw_get(TreeId::Meta, keys::SCHEMA_VERSION).is_none() {
+                    tx.set_schema_version(SCHEMA_VERSION);
+                }
+                Decision::Commit
+            })?;
+        }
+        match version(&self.inner.snapshot.load()) {
+            SCHEMA_VERSION => Ok(()),
+            found => Err(StoreError::SchemaTooNew {
+                found,
+                known: SCHEMA_VERSION,
+            }),
+        }
+    }
+
+    /// Runs `work` under the writer lock over the caught-up mirror and commits
+    /// what it staged.
+    fn run(&self, work: &mut dyn FnMut(&Tx) -> Decision) -> Result<Commit, StoreError> {
+        let inner = &self.inner;
+        let mut mirror = inner.lock_mirror();
+        let pool = inner.pool.clone();
+        let after = *mirror;
+        let (transaction, commits) = self.bridge.run(async move {
+            let mut transaction = pool.begin().await?;
+            rows::lock_writer(&mut transaction).await?;
+            let commits = rows::commits_after(&mut transaction, after).await?;
+            Ok::<_, sqlx::Error>((transaction, commits))
+        })??;
+        let mut held = HeldTransaction::new(transaction, self.bridge.handle());
+        if inner.catch_up(&mut mirror, commits)?.is_err() {
+            // Behind the kept log (or more than a page behind): reload whole.
+            drop(held);
+            let pool = inner.pool.clone();
+            let (entries, seq) = self
+                .bridge
+                .run(async move { rows::load_mirror(&pool).await })??;
+            inner.install(&mut mirror, Snapshot::from_entries(entries), seq);
+            drop(mirror);
+            return self.run(work);
+        }
+        let base = inner.snapshot.load_full();
+        let tx = Tx::new(&base);
+        let decision = work(&tx);
+        let writes = tx.into_writes();
+        let transaction = held.take();
+        if decision == Decision::Rollback || writes.is_empty() {
+            if let Some(transaction) = transaction {
+                self.bridge.run(transaction.rollback())??;
+            }
+            return Ok(Commit::default());
+        }
+        let seq = *mirror + 1;
+        let rows: Vec<_> = writes
+            .iter()
+            .map(|((tree, key), change)| (*tree, key.to_vec(), change.clone()))
+            .collect();
+        let Some(mut transaction) = transaction else {
+            return Err(StoreError::NotRun);
+        };
+        self.bridge.run(async move {
+            rows::write_commit(&mut transaction, seq, rows).await?;
+            transaction.commit().await
+        })??;
+        let mut next = (*base).clone();
+        for ((tree, key), change) in &writes {
+            next.apply(*tree, key, change);
+        }
+        inner.snapshot.store(Arc::new(next));
+        *mirror = seq;
+        inner.applied.store(seq, Ordering::Release);
+        Ok(Commit(u64::try_from(seq).unwrap_or_default()))
+    }
+}
+
+/// The mirror fell behind what the commit log still holds.
+struct Gap;
+
+impl Inner {
+    fn lock_mirror(&self) -> MutexGuard<'_, i64> {
+        self.mirror
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Applies `commits` (in order, from the log) that the mirror lacks, then
+    /// tells the hooks which users changed.
+    fn catch_up(
+        &self,
+        mirror: &mut i64,
+        commits: Vec<(i64, Vec<u8>)>,
+    ) -> Result<Result<(), Gap>, StoreError> {
+        let fresh: Vec<_> = commits
+            .into_iter()
+            .filter(|(seq, _)| *seq > *mirror)
+            .collect();
+        let Some((first, _)) = fresh.first() else {
+            return Ok(Ok(()));
+        };
+        if *first != *mirror + 1 || fresh.len() >= 1000 {
+            return Ok(Err(Gap));
+        }
+        let mut next = Snapshot::clone(&self.snapshot.load());
+        let mut users = BTreeSet::new();
+        let mut last = *mirror;
+        for (seq, raw) in &fresh {
+            if *seq != last + 1 {
+                return Ok(Err(Gap));
+            }
+            for (tree, key, change) in codec::decode(raw)? {
+                if tree == TreeId::Users && key.len() == 8 {
+                    users.insert(keys::decode_u64(&key));
+                }
+                next.apply(tree, &key, &change);
+            }
+            last = *seq;
+        }
+        self.snapshot.store(Arc::new(next));
+        *mirror = last;
+        self.applied.store(last, Ordering::Release);
+        let users: Vec<_> = users.into_iter().collect();
+        self.tell(RemoteChange::Users(&users));
+        Ok(Ok(()))
+    }
+
+    /// Replaces the mirror with one loaded whole at commit `seq`.
+    fn install(&self, mirror: &mut i64, snapshot: Snapshot, seq: i64) {
+        if seq < *mirror {
+            return;
+        }
+        self.snapshot.store(Arc::new(snapshot));
+        *mirror = seq;
+        self.applied.store(seq, Ordering::Release);
+        self.tell(RemoteChange::Everything);
+    }
+
+    fn tell(&self, change: RemoteChange<'_>) {
+        if matches!(change, RemoteChange::Users([])) {
+            return;
+        }
+        let hooks = self
+            .hooks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for hook in hooks.iter() {
+            hook(change);
+        }
+    }
+}
+
+impl super::Store for PostgresStore {
+    fn snapshot(&self) -> super::Snapshot {
+        self.inner.snapshot.load_full()
+    }
+
+    fn transact(
+        &self,
+        work: &mut dyn FnMut(&dyn UnitOfWork) -> Decision,
+    ) -> Result<Commit, StoreError> {
+        self.run(&mut |tx| work(tx))
+    }
+
+    /// A commit is on disk once the database acknowledged it.
+    fn wait_durable(&self, _commit: Commit) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn audit_page(&self, before: Option<u64>, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        let pool = self.inner.pool.clone();
+        let before = before.map(|id| keys::id(id).to_vec());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let raw = self.bridge.run(async move {
+            rows::entries_before(&pool, TreeId::Audit, before, limit).await
+        })??;
+        raw.iter()
+            .map(|value| Ok(serde_json::from_slice(value)?))
+            .collect()
+    }
+
+    fn media(&self, key: MediaKey) -> Result<Option<StoredImage>, StoreError> {
+        let pool = self.inner.pool.clone();
+        let key = key.bytes().to_vec();
+        let raw = self
+            .bridge
+            .run(async move { rows::entry(&pool, TreeId::Media, key).await })??;
+        match raw {
+            None => Ok(None),
+            Some(raw) => StoredImage::decode(&raw)
+                .map(Some)
+                .ok_or_else(|| StoreError::Corrupt("an image blob is damaged".into())),
+        }
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn size_on_disk(&self) -> Result<u64, StoreError> {
+        let pool = self.inner.pool.clone();
+        let size: i64 = self.bridge.run(async move {
+            sqlx::query_scalar("SELECT pg_database_size(current_database())")
+                .fetch_one(&pool)
+                .await
+        })??;
+        Ok(u64::try_from(size).unwrap_or_default())
+    }
+
+    fn backup(
+        &self,
+        _files: &[(String, Vec<u8>)],
+        _out: &mut dyn std::io::Write,
+    ) -> Result<super::BackupSummary, StoreError> {
+        Err(StoreError::Unsupported(
+            "a PostgreSQL store is backed up with the database's own tools (pg_dump)",
+        ))
+    }
+
+    fn verify(&self) -> Result<Vec<String>, StoreError> {
+        verify::drift(&*self.inner.snapshot.load_full())
+    }
+
+    fn leadership(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.leader.clone()
+    }
+
+    fn on_remote_change(&self, hook: RemoteHook) {
+        self.inner
+            .hooks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(hook);
+    }
+}

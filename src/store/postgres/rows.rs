@@ -1,0 +1,196 @@
+//! The SQL of the store: the embedded migrations, the writer lock, rows of
+//! trees, the commit log, and loading the mirror.
+
+use crate::store::StoreError;
+use crate::store::mirror::packed::Change;
+use crate::store::mirror::{MIRRORED_TREES, TreeId, codec};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{PgConnection, PgPool};
+use std::borrow::Cow;
+
+/// Advisory lock taken by every unit of work, on every daemon.
+const WRITER_LOCK: i64 = 0x6761_7465_0001;
+/// Advisory lock held by the daemon that runs the scheduled jobs.
+pub(super) const LEADER_LOCK: i64 = 0x6761_7465_0002;
+/// The channel a commit is announced on (its sequence number as payload).
+pub(super) const CHANNEL: &str = "gatehouse_commits";
+/// Commits kept in the log; a daemon further behind reloads its mirror.
+const KEPT_COMMITS: i64 = 10_000;
+/// Rows written per statement.
+const BATCH: usize = 5_000;
+
+/// The schema, embedded; sqlx runs what is missing under its own advisory
+/// lock, so daemons starting together migrate once.
+pub(super) async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
+    let migrator = Migrator {
+        migrations: Cow::Owned(vec![Migration::new(
+            1,
+            Cow::Borrowed("store"),
+            MigrationType::Simple,
+            Cow::Borrowed(include_str!("../../../migrations/postgres/0001_store.sql")),
+            false,
+        )]),
+        ..Migrator::DEFAULT
+    };
+    migrator
+        .run(pool)
+        .await
+        .map_err(|error| StoreError::Durability(format!("migrating the database: {error}")))
+}
+
+/// Waits for the writer lock, held until the transaction ends.
+pub(super) async fn lock_writer(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(WRITER_LOCK)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Commits after `after`, in order: (sequence number, encoded writes).
+pub(super) async fn commits_after(
+    conn: &mut PgConnection,
+    after: i64,
+) -> Result<Vec<(i64, Vec<u8>)>, sqlx::Error> {
+    sqlx::query_as("SELECT seq, writes FROM gh_commits WHERE seq > $1 ORDER BY seq LIMIT 1000")
+        .bind(after)
+        .fetch_all(conn)
+        .await
+}
+
+/// A tree's code as stored.
+pub(super) fn tree_code(tree: TreeId) -> i16 {
+    i16::from(codec::code(tree))
+}
+
+/// Writes a unit's rows and its commit record, and announces it.
+pub(super) async fn write_commit(
+    conn: &mut PgConnection,
+    seq: i64,
+    writes: Vec<(TreeId, Vec<u8>, Change)>,
+) -> Result<(), sqlx::Error> {
+    let mut mirrored = crate::store::mirror::tx::WriteSet::new();
+    let (mut put_trees, mut put_keys, mut put_values) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut gone_trees, mut gone_keys) = (Vec::new(), Vec::new());
+    for (tree, key, change) in writes {
+        if (tree as usize) < MIRRORED_TREES {
+            mirrored.insert((tree, key.as_slice().into()), change.clone());
+        }
+        match change {
+            Some(value) => {
+                put_trees.push(tree_code(tree));
+                put_keys.push(key);
+                put_values.push(value.to_vec());
+            }
+            None => {
+                gone_trees.push(tree_code(tree));
+                gone_keys.push(key);
+            }
+        }
+    }
+    for start in (0..put_trees.len()).step_by(BATCH) {
+        let end = (start + BATCH).min(put_trees.len());
+        sqlx::query(
+            "INSERT INTO gh_entries (tree, key, value) \
+             SELECT * FROM UNNEST($1::int2[], $2::bytea[], $3::bytea[]) \
+             ON CONFLICT (tree, key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(&put_trees[start..end])
+        .bind(&put_keys[start..end])
+        .bind(&put_values[start..end])
+        .execute(&mut *conn)
+        .await?;
+    }
+    for start in (0..gone_trees.len()).step_by(BATCH) {
+        let end = (start + BATCH).min(gone_trees.len());
+        sqlx::query(
+            "DELETE FROM gh_entries e USING UNNEST($1::int2[], $2::bytea[]) AS gone(tree, key) \
+             WHERE e.tree = gone.tree AND e.key = gone.key",
+        )
+        .bind(&gone_trees[start..end])
+        .bind(&gone_keys[start..end])
+        .execute(&mut *conn)
+        .await?;
+    }
+    sqlx::query("INSERT INTO gh_commits (seq, writes) VALUES ($1, $2)")
+        .bind(seq)
+        .bind(codec::encode(&mirrored))
+        .execute(&mut *conn)
+        .await?;
+    if seq % 1_000 == 0 {
+        sqlx::query("DELETE FROM gh_commits WHERE seq <= $1")
+            .bind(seq - KEPT_COMMITS)
+            .execute(&mut *conn)
+            .await?;
+    }
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(seq.to_string())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Every entry of the mirrored trees and the last commit they include, read
+/// in one repeatable-read transaction.
+pub(super) async fn load_mirror(
+    pool: &PgPool,
+) -> Result<(Vec<(TreeId, Vec<u8>, Vec<u8>)>, i64), sqlx::Error> {
+    let mut transaction = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .execute(&mut *transaction)
+        .await?;
+    let seq: i64 = sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM gh_commits")
+        .fetch_one(&mut *transaction)
+        .await?;
+    let codes: Vec<i16> = codec::ALL_TREES
+        .iter()
+        .filter(|tree| (**tree as usize) < MIRRORED_TREES)
+        .map(|tree| tree_code(*tree))
+        .collect();
+    let rows: Vec<(i16, Vec<u8>, Vec<u8>)> =
+        sqlx::query_as("SELECT tree, key, value FROM gh_entries WHERE tree = ANY($1)")
+            .bind(codes)
+            .fetch_all(&mut *transaction)
+            .await?;
+    transaction.commit().await?;
+    let entries = rows
+        .into_iter()
+        .filter_map(|(code, key, value)| {
+            let tree = u8::try_from(code).ok().and_then(codec::tree_of)?;
+            Some((tree, key, value))
+        })
+        .collect();
+    Ok((entries, seq))
+}
+
+/// The value of one entry of a tree that is not mirrored (audit, media).
+pub(super) async fn entry(
+    pool: &PgPool,
+    tree: TreeId,
+    key: Vec<u8>,
+) -> Result<Option<Vec<u8>>, sqlx::Error> {
+    sqlx::query_scalar("SELECT value FROM gh_entries WHERE tree = $1 AND key = $2")
+        .bind(tree_code(tree))
+        .bind(key)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Up to `limit` entries of `tree` below `before` (all when `None`), last first.
+pub(super) async fn entries_before(
+    pool: &PgPool,
+    tree: TreeId,
+    before: Option<Vec<u8>>,
+    limit: i64,
+) -> Result<Vec<Vec<u8>>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT value FROM gh_entries WHERE tree = $1 AND ($2::bytea IS NULL OR key < $2) \
+         ORDER BY key DESC LIMIT $3",
+    )
+    .bind(tree_code(tree))
+    .bind(before)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}

@@ -1,0 +1,170 @@
+//! A private PostgreSQL cluster for the tests: `initdb` into a temp dir, the
+//! server on a free loopback port (as the `postgres` user when the tests run
+//! as root, which PostgreSQL refuses), stopped by `pg_ctl` when dropped. A
+//! test asks it for a database of its own.
+//!
+//! `GATEHOUSE_TEST_POSTGRES_URL` (set by `scripts/test.sh`, which starts one
+//! cluster for the whole run) points at such a cluster instead, so tests do
+//! not each pay for an `initdb`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+const SUPERUSER: &str = "gatehouse";
+
+pub struct Cluster {
+    /// `postgres://gatehouse:PW@127.0.0.1:PORT` (no database).
+    server: String,
+    /// Set when this cluster was started here (and is stopped on drop).
+    own: Option<(tempfile::TempDir, PathBuf)>,
+}
+
+/// The directory of the PostgreSQL server programs (the newest installed).
+fn bin_dir() -> PathBuf {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|entries| entries.flatten().map(|e| e.path().join("bin")).collect())
+        .unwrap_or_default();
+    versions.retain(|dir| dir.join("initdb").exists());
+    versions.sort();
+    versions
+        .pop()
+        .expect("PostgreSQL server programs (Debian package postgresql)")
+}
+
+/// Runs a server program, as `postgres` when we are root.
+fn server_command(program: &Path) -> Command {
+    if rustix::process::geteuid().is_root() {
+        let mut command = Command::new("runuser");
+        command.args(["-u", "postgres", "--"]).arg(program);
+        command
+    } else {
+        Command::new(program)
+    }
+}
+
+fn run(mut command: Command, what: &str) {
+    let output = command.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        output.status.success(),
+        "{what} failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+impl Cluster {
+    /// The cluster of this test run, or a new private one.
+    pub fn start() -> Self {
+        match std::env::var("GATEHOUSE_TEST_POSTGRES_URL") {
+            Ok(server) if !server.is_empty() => Self { server, own: None },
+            _ => Self::start_private(),
+        }
+    }
+
+    fn start_private() -> Self {
+        let bin = bin_dir();
+        let dir = tempfile::Builder::new()
+            .prefix("gatehouse-pg")
+            .tempdir()
+            .expect("temp dir");
+        let data = dir.path().join("data");
+        let password = format!("pw{}", rand_suffix());
+        let pwfile = dir.path().join("pwfile");
+        std::fs::write(&pwfile, &password).expect("password file");
+        if rustix::process::geteuid().is_root() {
+            let owner = Command::new("id")
+                .args(["-u", "postgres"])
+                .output()
+                .expect("id");
+            let uid: u32 = String::from_utf8_lossy(&owner.stdout)
+                .trim()
+                .parse()
+                .expect("uid");
+            let group = Command::new("id")
+                .args(["-g", "postgres"])
+                .output()
+                .expect("id");
+            let gid: u32 = String::from_utf8_lossy(&group.stdout)
+                .trim()
+                .parse()
+                .expect("gid");
+            for path in [dir.path(), pwfile.as_path()] {
+                std::os::unix::fs::chown(path, Some(uid), Some(gid)).expect("chown to postgres");
+            }
+        }
+        let mut initdb = server_command(&bin.join("initdb"));
+        initdb
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", SUPERUSER, "--auth=scram-sha-256", "--no-sync"])
+            .arg(format!("--pwfile={}", pwfile.display()));
+        run(initdb, "initdb");
+        let port = crate::process::free_port();
+        let mut start = server_command(&bin.join("pg_ctl"));
+        start
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(dir.path().join("server.log"))
+            .arg("-o")
+            .arg(format!(
+                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=300",
+                dir.path().display()
+            ))
+            .args(["-w", "start"]);
+        run(start, "pg_ctl start");
+        Self {
+            server: format!("postgres://{SUPERUSER}:{password}@127.0.0.1:{port}"),
+            own: Some((dir, bin)),
+        }
+    }
+
+    /// A new, empty database; its URL.
+    pub fn database(&self) -> String {
+        let name = format!("gh_{}_{}", std::process::id(), rand_suffix());
+        let mut create = Command::new("psql");
+        create
+            .arg(format!("{}/postgres", self.server))
+            .args(["-v", "ON_ERROR_STOP=1", "-qc"])
+            .arg(format!("CREATE DATABASE {name}"));
+        run(create, "CREATE DATABASE");
+        format!("{}/{name}", self.server)
+    }
+}
+
+/// Runs `sql` on the database at `url`; its output, unaligned, no headers.
+pub fn query(url: &str, sql: &str) -> String {
+    let output = Command::new("psql")
+        .arg(url)
+        .args(["-v", "ON_ERROR_STOP=1", "-qAtc", sql])
+        .output()
+        .unwrap_or_else(|e| panic!("psql: {e}"));
+    assert!(
+        output.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+fn rand_suffix() -> u32 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    nanos ^ (NEXT.fetch_add(1, Ordering::Relaxed) << 24)
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if let Some((dir, bin)) = &self.own {
+            let mut stop = server_command(&bin.join("pg_ctl"));
+            stop.arg("-D")
+                .arg(dir.path().join("data"))
+                .args(["-m", "immediate", "-w", "stop"]);
+            let _ = stop.output();
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Several daemons on one PostgreSQL database, as behind a load balancer:
+//! what one daemon commits holds on the other (uniqueness, ids, a
+//! deactivation within a second), and the scheduled jobs move to the other
+//! daemon when their leader is killed.
+
+use crate::harness::{Daemon, PASSWORD, code, id};
+use crate::postgres::Cluster;
+use crate::process::Process;
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The promise: a change on one daemon is seen by the other within a second.
+const PROPAGATION: Duration = Duration::from_secs(1);
+
+#[tokio::test]
+async fn two_daemons_on_one_database_agree() {
+    let cluster = Arc::new(Cluster::start());
+    let a = Daemon::start_on(cluster, |_| {}).await;
+    let b = a.beside().await;
+
+    // A user created on one daemon signs in on the other.
+    let alice = a.user("alice").await;
+    let started = Instant::now();
+    let session = loop {
+        let (status, reply) = b.login("alice", PASSWORD).await;
+        if status == 200 {
+            break reply["token"].as_str().expect("session token").to_owned();
+        }
+        assert!(
+            started.elapsed() < PROPAGATION,
+            "alice not on b: {status} {reply}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(b.get("/api/v1/me", &session).await.0, 200);
+    assert_eq!(
+        a.get("/api/v1/me", &session).await.0,
+        200,
+        "one session store"
+    );
+
+    // Deactivated on a, she is refused on b within a second.
+    a.bulk("deactivate", json!({ "ids": [alice] })).await;
+    let deactivated = Instant::now();
+    while b.get("/api/v1/me", &session).await.0 != 401 {
+        assert!(
+            deactivated.elapsed() < PROPAGATION,
+            "b still takes the session"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(b.login("alice", PASSWORD).await.0, 401);
+
+    // The same login asked for on both daemons at once: exactly one wins.
+    let attempts = (0..16).map(|n| {
+        let daemon = if n % 2 == 0 { &a } else { &b };
+        daemon.call(
+            reqwest::Method::POST,
+            "/api/v1/users",
+            Some(&daemon.root),
+            Some(json!({ "login": "contested", "password": PASSWORD })),
+        )
+    });
+    let replies = futures_util::future::join_all(attempts).await;
+    let created = replies.iter().filter(|(status, _)| *status == 201).count();
+    assert_eq!(created, 1, "{replies:?}");
+    for (status, reply) in replies.iter().filter(|(status, _)| *status != 201) {
+        assert_eq!((*status, code(reply)), (409, "duplicate"), "{reply}");
+    }
+
+    // Users created on both at once get distinct ids, and both list them all.
+    let creations = (0..20).map(|n| {
+        let daemon = if n % 2 == 0 { &a } else { &b };
+        daemon.call(
+            reqwest::Method::POST,
+            "/api/v1/users",
+            Some(&daemon.root),
+            Some(json!({ "login": format!("field{n}"), "password": PASSWORD })),
+        )
+    });
+    let ids: BTreeSet<u64> = futures_util::future::join_all(creations)
+        .await
+        .iter()
+        .map(|(status, user)| {
+            assert_eq!(*status, 201, "{user}");
+            id(user)
+        })
+        .collect();
+    assert_eq!(ids.len(), 20, "no id handed out twice");
+    let settled = Instant::now();
+    while listed(&a).await != ids || listed(&b).await != ids {
+        assert!(settled.elapsed() < PROPAGATION, "the lists differ");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let url = a
+        .config
+        .postgres
+        .url
+        .as_ref()
+        .expect("url")
+        .expose()
+        .to_owned();
+    let logins = crate::postgres::query(
+        &url,
+        "SELECT count(*) FROM gh_entries WHERE tree = 1 AND key LIKE 'field%'",
+    );
+    assert_eq!(logins, "20", "the database holds the login index");
+    a.stop().await;
+    b.stop().await;
+}
+
+/// `gatehouse_scheduler_leader` of a daemon's `/metrics`.
+async fn leads(process: &Process) -> bool {
+    let text = reqwest::get(format!("{}/metrics", process.base))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .any(|line| line.trim() == "gatehouse_scheduler_leader 1")
+}
+
+/// Waits until exactly one of `processes` leads; its index.
+async fn leader_among(processes: &[&Process]) -> usize {
+    let started = Instant::now();
+    loop {
+        let mut leading = Vec::new();
+        for (n, process) in processes.iter().enumerate() {
+            if leads(process).await {
+                leading.push(n);
+            }
+        }
+        if let [one] = leading[..] {
+            return one;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "leaders: {leading:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn killing_the_leader_hands_the_schedule_to_the_other_daemon() {
+    let cluster = Cluster::start();
+    let url = cluster.database();
+    let env = [
+        ("GATEHOUSE_STORE__BACKEND", "postgres"),
+        ("GATEHOUSE_POSTGRES__URL", url.as_str()),
+    ];
+    let (first_dir, second_dir) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let first = Process::start_with(first_dir.path(), "warn", &env);
+    for file in ["secret.key", "root.token"] {
+        std::fs::copy(first_dir.path().join(file), second_dir.path().join(file))
+            .expect("shared secret files");
+    }
+    let second = Process::start_with(second_dir.path(), "warn", &env);
+    let root = std::fs::read_to_string(first_dir.path().join("root.token")).expect("token");
+    let users = second.get_json("/api/v1/users", root.trim()).await;
+    assert!(
+        users["users"].as_array().is_some_and(|u| !u.is_empty()),
+        "{users}"
+    );
+
+    let mut daemons = [Some(first), Some(second)];
+    let present: Vec<&Process> = daemons.iter().flatten().collect();
+    let leader = leader_among(&present).await;
+    drop(daemons[leader].take()); // SIGKILL
+    let survivor = daemons[1 - leader].as_ref().expect("the other daemon");
+    let started = Instant::now();
+    while !leads(survivor).await {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the survivor never took the schedule"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The ids of the users whose login holds "field", as `daemon` lists them.
+async fn listed(daemon: &Daemon) -> BTreeSet<u64> {
+    let (status, page) = daemon
+        .get("/api/v1/users?q=field&limit=100", &daemon.root)
+        .await;
+    assert_eq!(status, 200, "{page}");
+    page["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .map(id)
+        .collect()
+}
