@@ -19,6 +19,9 @@ done
 # node and npm run the OpenID Connect provider of the SSO tests.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
+# PostgreSQL's server programs: the store tests start private clusters (initdb).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || packages+=(postgresql)
+command -v psql >/dev/null 2>&1 || packages+=(postgresql-client)
 # Debian's chromium is the browser the web console tests drive (Playwright downloads none).
 [ -x /usr/bin/chromium ] || packages+=(chromium)
 if [ "${#packages[@]}" -gt 0 ]; then
@@ -53,3 +56,6 @@ fi
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 cargo test --all-features
+# The integration suite again with every daemon's store on PostgreSQL (a
+# private cluster per test, initdb into a temp dir) instead of sled.
+GATEHOUSE_TEST_STORE=postgres cargo test --all-features --test it

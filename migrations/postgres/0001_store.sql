@@ -18,16 +18,18 @@ CREATE TABLE gh_commits (
 );
 
 -- Failed sign-ins shared by every daemon: the lockout holds whichever daemon
--- a client reaches.
+-- a client reaches. Keys are digests; times are Unix seconds of the
+-- directory's clock.
 CREATE TABLE gh_signin_failures (
     key bytea PRIMARY KEY,
     failures integer NOT NULL CHECK (failures >= 0),
-    last_failure timestamptz NOT NULL,
-    locked_until timestamptz
+    last_failure bigint NOT NULL
 );
+CREATE INDEX gh_signin_failures_last ON gh_signin_failures (last_failure);
 
--- Bytes and files reserved by uploads in progress, per daemon, so uploads of
--- one user on several daemons stay within the quota together.
+-- Bytes and files held by uploads in progress, per user and daemon, so
+-- uploads of one user on several daemons stay within the quota together. A
+-- daemon renews its holds while it lives; holds not renewed are dead.
 CREATE TABLE gh_quota_holds (
     user_id bigint NOT NULL,
     holder text NOT NULL,

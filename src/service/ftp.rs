@@ -39,6 +39,52 @@ area_service!(
     }
 );
 
+impl QuotaRefusal {
+    /// Counts the refusal in the metrics.
+    fn count(self) {
+        crate::telemetry::quota_refusal(match self {
+            Self::Bytes => "bytes",
+            Self::Files => "files",
+        });
+    }
+}
+
+/// [`FtpAccounts::ftp_reserve`] through the store's shared holds; a store
+/// that cannot be asked refuses (an upload never passes the quota unseen).
+fn shared_reserve(
+    holds: &dyn crate::store::shared::QuotaHolds,
+    id: UserId,
+    bytes: u64,
+    files: u64,
+) -> Result<(), QuotaRefusal> {
+    let mut refusal = None;
+    let held = offload(|| {
+        holds.hold(id, bytes, files, &mut |view, held_bytes, held_files| {
+            refusal = match view.user(id) {
+                Ok(Some(user)) if !user.ftp.allows(held_bytes, bytes) => Some(QuotaRefusal::Bytes),
+                Ok(Some(user)) if !user.ftp.allows_files(held_files, files) => {
+                    Some(QuotaRefusal::Files)
+                }
+                Ok(Some(_)) => None,
+                _ => Some(QuotaRefusal::Bytes),
+            };
+            refusal.is_none()
+        })
+    });
+    match held {
+        Ok(true) => Ok(()),
+        Ok(false) => {
+            let refusal = refusal.unwrap_or(QuotaRefusal::Bytes);
+            refusal.count();
+            Err(refusal)
+        }
+        Err(error) => {
+            tracing::error!(%error, user = id, "the store cannot hold an upload's quota");
+            Err(QuotaRefusal::Bytes)
+        }
+    }
+}
+
 /// Where `user`'s FTP home is (or would be).
 pub(crate) fn home_of(settings: &super::core::FtpSettings, user: &User) -> PathBuf {
     match &user.ftp.home {
@@ -268,7 +314,13 @@ impl FtpAccounts {
     /// upload in flight). The stored usage is read under the reservation lock:
     /// an upload that finished records its usage before it releases its
     /// reservation, so its bytes are counted at least once, never missed.
+    ///
+    /// On a store several daemons share, the reservation is held in the store
+    /// instead, checked against every daemon's uploads.
     pub fn ftp_reserve(&self, id: UserId, bytes: u64, files: u64) -> Result<(), QuotaRefusal> {
+        if let Some(holds) = self.store().quota_holds() {
+            return shared_reserve(&*holds, id, bytes, files);
+        }
         let mut in_flight = self.in_flight();
         let Ok(Some(user)) = self.snapshot().user(id) else {
             return Err(QuotaRefusal::Bytes);
@@ -285,10 +337,7 @@ impl FtpAccounts {
             if held.bytes == 0 && held.files == 0 {
                 in_flight.remove(&id);
             }
-            crate::telemetry::quota_refusal(match refusal {
-                QuotaRefusal::Bytes => "bytes",
-                QuotaRefusal::Files => "files",
-            });
+            refusal.count();
             return Err(refusal);
         }
         held.bytes += bytes;
@@ -298,6 +347,12 @@ impl FtpAccounts {
 
     /// Returns a reservation once its bytes are recorded or abandoned.
     pub fn ftp_release(&self, id: UserId, bytes: u64, files: u64) {
+        if let Some(holds) = self.store().quota_holds() {
+            if let Err(error) = offload(|| holds.release(id, bytes, files)) {
+                tracing::error!(%error, user = id, "an upload's quota hold cannot be given back");
+            }
+            return;
+        }
         let mut in_flight = self.in_flight();
         if let Some(held) = in_flight.get_mut(&id) {
             held.bytes = held.bytes.saturating_sub(bytes);

@@ -105,7 +105,7 @@ impl Directory {
         ));
         let signin = Arc::new(SignIn::new(
             core.clone(),
-            SignInThrottle::new(&config.signin),
+            SignInThrottle::new(&config.signin).shared_through(core.store().failure_ledger()),
             sync.clone(),
             password_cache::PasswordCache::new(config.signin.password_cache),
             hourly::HourlyCounts::default(),

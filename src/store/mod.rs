@@ -6,6 +6,7 @@
 pub(crate) mod mirror;
 pub mod postgres;
 mod repos;
+pub mod shared;
 pub mod sled;
 
 pub use postgres::PostgresStore;
@@ -128,6 +129,16 @@ pub trait Store: Send + Sync {
     /// shared one. The value changes when leadership moves.
     fn leadership(&self) -> tokio::sync::watch::Receiver<bool> {
         tokio::sync::watch::channel(true).1
+    }
+
+    /// Failed sign-ins shared with other daemons, when there can be any.
+    fn failure_ledger(&self) -> Option<Arc<dyn shared::FailureLedger>> {
+        None
+    }
+
+    /// Upload reservations shared with other daemons, when there can be any.
+    fn quota_holds(&self) -> Option<Arc<dyn shared::QuotaHolds>> {
+        None
     }
 
     /// Registers `hook` to hear of commits other daemons made; an embedded

@@ -391,10 +391,8 @@ async fn the_cli_exports_and_imports_on_a_stopped_daemon() {
         .restart(|config| {
             let out = config.data_dir.join("../export.csv");
             let run = |args: &[&str]| {
-                std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+                crate::harness::offline_cli(config)
                     .args(args)
-                    .env("GATEHOUSE_DATA_DIR", &config.data_dir)
-                    .env("GATEHOUSE_FTP__ENABLED", "false")
                     .output()
                     .expect("gatehouse runs")
             };

@@ -291,9 +291,8 @@ async fn homes_named_by_login_move_to_their_user_id_at_start() {
         .restart(|config| {
             let root = config.data_dir.join("ftp");
             std::fs::rename(root.join(uid.to_string()), root.join("legacy")).expect("rename");
-            let store = gatehouse::store::sled::SledStore::open(&config.data_dir, 1 << 20)
-                .expect("store opens");
-            let store: &dyn Store = &store;
+            let store = crate::harness::open_store(config);
+            let store: &dyn Store = &*store;
             let legacy = root.join("legacy").display().to_string();
             let (_, commit) = store
                 .write(|unit| {

@@ -86,6 +86,8 @@ impl Daemon {
             config.ldap = shared.ldap.clone();
             config.mail = shared.mail.clone();
             config.signin = shared.signin.clone();
+            // FTP homes on a file system both daemons see.
+            config.ftp.root = Some(shared.ftp.root.clone().unwrap_or(shared.data_dir.join("ftp")));
         });
         std::fs::create_dir_all(&config.data_dir).expect("data dir");
         for file in ["secret.key", "root.token"] {
@@ -154,6 +156,26 @@ impl Daemon {
         }
         between(&self.config);
         Self::launch(self.dir, self.config, self.cluster).await
+    }
+
+    /// Everything the store holds, as raw bytes (to look for secrets that
+    /// must never be stored in the clear); every acknowledged write is in it.
+    pub fn stored_bytes(&self) -> Vec<u8> {
+        if let Some(url) = &self.config.postgres.url {
+            return crate::postgres::query(
+                url.expose(),
+                "SELECT string_agg(encode(key, 'escape') || ' ' || encode(value, 'escape'), ' ') \
+                 FROM (SELECT key, value FROM gh_entries UNION ALL \
+                       SELECT convert_to(seq::text, 'UTF8'), writes FROM gh_commits) AS stored",
+            )
+            .into_bytes();
+        }
+        std::fs::read_dir(self.config.data_dir.join("store"))
+            .expect("store dir")
+            .flatten()
+            .filter(|entry| entry.path().is_file())
+            .flat_map(|entry| std::fs::read(entry.path()).unwrap_or_default())
+            .collect()
     }
 
     /// Shuts down cleanly; returns the data dir so a test may inspect it.
@@ -269,6 +291,43 @@ impl Daemon {
         assert_eq!(status, 200, "{action}: {reply}");
         reply
     }
+}
+
+/// `gatehouse` run offline (FTP off) on the store `config` names.
+pub fn offline_cli(config: &Config) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    command
+        .env("GATEHOUSE_DATA_DIR", &config.data_dir)
+        .env("GATEHOUSE_FTP__ENABLED", "false");
+    if let Some(url) = &config.postgres.url {
+        command
+            .env("GATEHOUSE_STORE__BACKEND", "postgres")
+            .env("GATEHOUSE_POSTGRES__URL", url.expose());
+    }
+    command
+}
+
+/// The store `config` names, opened here (the daemon on it stopped).
+pub fn open_store(config: &Config) -> Box<dyn gatehouse::store::Store> {
+    match &config.postgres.url {
+        Some(url) => Box::new(
+            gatehouse::store::PostgresStore::open(&gatehouse::store::postgres::PostgresOptions {
+                url: url.expose().to_owned(),
+                pool_size: 2,
+                acquire_timeout: std::time::Duration::from_secs(10),
+            })
+            .expect("store opens"),
+        ),
+        None => Box::new(
+            gatehouse::store::sled::SledStore::open(&config.data_dir, 1 << 20)
+                .expect("store opens"),
+        ),
+    }
+}
+
+/// Whether the tests run against PostgreSQL (`GATEHOUSE_TEST_STORE`).
+pub fn on_postgres() -> bool {
+    std::env::var("GATEHOUSE_TEST_STORE").as_deref() == Ok("postgres")
 }
 
 pub fn id(user: &Value) -> u64 {

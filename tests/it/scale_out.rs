@@ -111,6 +111,74 @@ async fn two_daemons_on_one_database_agree() {
     b.stop().await;
 }
 
+#[tokio::test]
+async fn a_lockout_earned_on_one_daemon_holds_on_the_other() {
+    let a = Daemon::start_on(Arc::new(Cluster::start()), |c| c.signin.max_failures = 3).await;
+    let b = a.beside().await;
+    a.user("bob").await;
+    // Failures alternate between the daemons, as a balancer would send them.
+    for n in 0..3 {
+        let daemon = if n % 2 == 0 { &a } else { &b };
+        assert_eq!(daemon.login("bob", "guess").await.0, 401, "guess {n}");
+    }
+    for daemon in [&a, &b] {
+        let (status, reply) = daemon.login("bob", PASSWORD).await;
+        assert_ne!(status, 200, "locked on every daemon: {reply}");
+    }
+    // A success elsewhere forgives: after the lock, the right password works
+    // on one daemon and the other starts bob afresh too.
+    for daemon in [&a, &b] {
+        daemon.clock.advance(chrono::Duration::minutes(10));
+    }
+    assert_eq!(b.login("bob", PASSWORD).await.0, 200);
+    assert_eq!(a.login("bob", "guess").await.0, 401);
+    assert_eq!(a.login("bob", PASSWORD).await.0, 200, "one failure after a success");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn uploads_of_one_user_on_two_daemons_stay_within_the_quota() {
+    let a = Daemon::start_on(Arc::new(Cluster::start()), |_| {}).await;
+    let b = a.beside().await;
+    let uid = crate::ftp::uploader(&a, "carol", Some(30)).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let file = crate::ftp::write_file(dir.path(), "survey.bin", 20 * 1024 * 1024);
+    let file = file.to_str().expect("path");
+    let mut completed = 0;
+    for round in 0..3 {
+        let name = format!("FTP/round{round}.bin");
+        let args = ["-T", file, name.as_str()];
+        let upload = |daemon| crate::ftp::curl(daemon, "carol", PASSWORD, true, &args);
+        let (on_a, on_b) = tokio::join!(upload(&a), upload(&b));
+        let passed = [&on_a, &on_b].iter().filter(|run| run.code == 0).count();
+        assert!(
+            passed <= 1,
+            "round {round}: both 20 MB uploads passed a 30 MB quota"
+        );
+        completed += passed;
+        let used = crate::ftp::ftp_state(&a, uid).await["used_bytes"]
+            .as_u64()
+            .expect("used bytes");
+        assert!(used <= 30 * 1024 * 1024, "round {round}: {used} bytes used");
+        // Start the next round empty.
+        let home = crate::ftp::home(&a, uid);
+        for entry in std::fs::read_dir(&home).expect("home").flatten() {
+            std::fs::remove_file(entry.path()).expect("remove");
+        }
+        a.bulk("ftp-rescan", json!({ "ids": [uid] })).await;
+    }
+    assert!(completed > 0, "uploads that fit go through");
+    let url = a.config.postgres.url.as_ref().expect("url").expose().to_owned();
+    assert_eq!(
+        crate::postgres::query(&url, "SELECT count(*) FROM gh_quota_holds WHERE bytes > 0"),
+        "0",
+        "every hold was given back"
+    );
+    a.stop().await;
+    b.stop().await;
+}
+
 /// `gatehouse_scheduler_leader` of a daemon's `/metrics`.
 async fn leads(process: &Process) -> bool {
     let text = reqwest::get(format!("{}/metrics", process.base))

@@ -228,12 +228,7 @@ async fn two_factor_enrolment_sign_in_and_reset() {
         401,
         "a code works once, even within its 30 seconds"
     );
-    let store = std::fs::read_dir(d.dir.path().join("data/store"))
-        .expect("store dir")
-        .flatten()
-        .filter(|e| e.path().is_file())
-        .flat_map(|e| std::fs::read(e.path()).unwrap_or_default())
-        .collect::<Vec<u8>>();
+    let store = d.stored_bytes();
     assert!(!store.is_empty());
     assert!(
         !store.windows(secret.len()).any(|w| w == secret.as_bytes()),

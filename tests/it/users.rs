@@ -450,14 +450,8 @@ async fn api_tokens_issue_replace_revoke() {
     assert_eq!(d.delete(&path, &d.root).await.0, 204);
     assert_eq!(d.get("/api/v1/me", &second).await.0, 401);
     assert_eq!(d.delete(&path, &d.root).await.0, 404);
-    let store_dir = d.dir.path().join("data/store");
-    let _kept = d.stop().await;
-    let raw = std::fs::read_dir(&store_dir)
-        .expect("store dir")
-        .flatten()
-        .map(|entry| std::fs::read(entry.path()).unwrap_or_default())
-        .collect::<Vec<_>>()
-        .concat();
+    let raw = d.stored_bytes();
+    d.stop().await;
     assert!(
         !raw.windows(second.len()).any(|w| w == second.as_bytes()),
         "tokens are stored only as hashes"

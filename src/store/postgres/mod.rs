@@ -12,6 +12,7 @@ mod bridge;
 mod follow;
 mod leader;
 mod rows;
+mod shared;
 
 use super::mirror::snapshot::Snapshot;
 use super::mirror::tx::Tx;
@@ -39,8 +40,16 @@ pub struct PostgresOptions {
 
 /// The PostgreSQL store; cheap to share behind an `Arc`.
 pub struct PostgresStore {
-    inner: Arc<Inner>,
+    db: Arc<Database>,
     leader: tokio::sync::watch::Receiver<bool>,
+}
+
+/// The connection to the database and the mirror, shared by the store and
+/// the sign-in ledger and quota holds it hands out.
+struct Database {
+    inner: Arc<Inner>,
+    /// Names this daemon's quota holds.
+    holder: String,
     // Last, so the runtime stops after everything that uses it is dropped.
     bridge: Bridge,
 }
@@ -92,15 +101,22 @@ impl PostgresStore {
         bridge.spawn(follow::follow(Arc::downgrade(&inner)));
         let (leader_sender, leader) = tokio::sync::watch::channel(false);
         bridge.spawn(leader::elect(connect, leader_sender));
-        let store = Self {
+        let holder = format!("{:016x}", rand::random::<u64>());
+        bridge.spawn(shared::renew_holds(Arc::downgrade(&inner), holder.clone()));
+        let db = Database {
             inner,
-            leader,
+            holder,
             bridge,
         };
-        store.check_schema()?;
-        Ok(store)
+        db.check_schema()?;
+        Ok(Self {
+            db: Arc::new(db),
+            leader,
+        })
     }
+}
 
+impl Database {
     /// A new database gets this build's schema version; another version is
     /// refused (an older install is brought over by `migrate-store`, which
     /// opens it with sled first).
@@ -128,31 +144,37 @@ impl PostgresStore {
         }
     }
 
+    /// Begins a transaction holding the writer lock, with the mirror caught
+    /// up to every commit made before it.
+    fn begin_locked(&self) -> Result<(MutexGuard<'_, i64>, HeldTransaction), StoreError> {
+        let inner = &self.inner;
+        loop {
+            let mut mirror = inner.lock_mirror();
+            let pool = inner.pool.clone();
+            let after = *mirror;
+            let (transaction, commits) = self.bridge.run(async move {
+                let mut transaction = pool.begin().await?;
+                rows::lock_writer(&mut transaction).await?;
+                let commits = rows::commits_after(&mut transaction, after).await?;
+                Ok::<_, sqlx::Error>((transaction, commits))
+            })??;
+            let held = HeldTransaction::new(transaction, self.bridge.handle());
+            if inner.catch_up(&mut mirror, commits)?.is_ok() {
+                return Ok((mirror, held));
+            }
+            // Behind the kept log (or more than a page behind): reload whole.
+            drop(held);
+            let pool = inner.pool.clone();
+            let (entries, seq) = self.bridge.run(async move { rows::load_mirror(&pool).await })??;
+            inner.install(&mut mirror, Snapshot::from_entries(entries), seq);
+        }
+    }
+
     /// Runs `work` under the writer lock over the caught-up mirror and commits
     /// what it staged.
     fn run(&self, work: &mut dyn FnMut(&Tx) -> Decision) -> Result<Commit, StoreError> {
         let inner = &self.inner;
-        let mut mirror = inner.lock_mirror();
-        let pool = inner.pool.clone();
-        let after = *mirror;
-        let (transaction, commits) = self.bridge.run(async move {
-            let mut transaction = pool.begin().await?;
-            rows::lock_writer(&mut transaction).await?;
-            let commits = rows::commits_after(&mut transaction, after).await?;
-            Ok::<_, sqlx::Error>((transaction, commits))
-        })??;
-        let mut held = HeldTransaction::new(transaction, self.bridge.handle());
-        if inner.catch_up(&mut mirror, commits)?.is_err() {
-            // Behind the kept log (or more than a page behind): reload whole.
-            drop(held);
-            let pool = inner.pool.clone();
-            let (entries, seq) = self
-                .bridge
-                .run(async move { rows::load_mirror(&pool).await })??;
-            inner.install(&mut mirror, Snapshot::from_entries(entries), seq);
-            drop(mirror);
-            return self.run(work);
-        }
+        let (mut mirror, mut held) = self.begin_locked()?;
         let base = inner.snapshot.load_full();
         let tx = Tx::new(&base);
         let decision = work(&tx);
@@ -264,14 +286,14 @@ impl Inner {
 
 impl super::Store for PostgresStore {
     fn snapshot(&self) -> super::Snapshot {
-        self.inner.snapshot.load_full()
+        self.db.inner.snapshot.load_full()
     }
 
     fn transact(
         &self,
         work: &mut dyn FnMut(&dyn UnitOfWork) -> Decision,
     ) -> Result<Commit, StoreError> {
-        self.run(&mut |tx| work(tx))
+        self.db.run(&mut |tx| work(tx))
     }
 
     /// A commit is on disk once the database acknowledged it.
@@ -280,10 +302,10 @@ impl super::Store for PostgresStore {
     }
 
     fn audit_page(&self, before: Option<u64>, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
-        let pool = self.inner.pool.clone();
+        let pool = self.db.inner.pool.clone();
         let before = before.map(|id| keys::id(id).to_vec());
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let raw = self.bridge.run(async move {
+        let raw = self.db.bridge.run(async move {
             rows::entries_before(&pool, TreeId::Audit, before, limit).await
         })??;
         raw.iter()
@@ -292,9 +314,10 @@ impl super::Store for PostgresStore {
     }
 
     fn media(&self, key: MediaKey) -> Result<Option<StoredImage>, StoreError> {
-        let pool = self.inner.pool.clone();
+        let pool = self.db.inner.pool.clone();
         let key = key.bytes().to_vec();
         let raw = self
+            .db
             .bridge
             .run(async move { rows::entry(&pool, TreeId::Media, key).await })??;
         match raw {
@@ -310,8 +333,8 @@ impl super::Store for PostgresStore {
     }
 
     fn size_on_disk(&self) -> Result<u64, StoreError> {
-        let pool = self.inner.pool.clone();
-        let size: i64 = self.bridge.run(async move {
+        let pool = self.db.inner.pool.clone();
+        let size: i64 = self.db.bridge.run(async move {
             sqlx::query_scalar("SELECT pg_database_size(current_database())")
                 .fetch_one(&pool)
                 .await
@@ -330,15 +353,23 @@ impl super::Store for PostgresStore {
     }
 
     fn verify(&self) -> Result<Vec<String>, StoreError> {
-        verify::drift(&*self.inner.snapshot.load_full())
+        verify::drift(&*self.db.inner.snapshot.load_full())
     }
 
     fn leadership(&self) -> tokio::sync::watch::Receiver<bool> {
         self.leader.clone()
     }
 
+    fn failure_ledger(&self) -> Option<Arc<dyn super::shared::FailureLedger>> {
+        Some(self.db.clone())
+    }
+
+    fn quota_holds(&self) -> Option<Arc<dyn super::shared::QuotaHolds>> {
+        Some(self.db.clone())
+    }
+
     fn on_remote_change(&self, hook: RemoteHook) {
-        self.inner
+        self.db.inner
             .hooks
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -12,11 +12,16 @@
 //!   address has a budget of failures over all logins (against spraying).
 //! - State lives in a fixed-size table of hashed keys, so a flood of distinct
 //!   logins costs a bounded amount of memory; the stalest entry makes room.
+//! - On a store shared by several daemons the failures are also counted in
+//!   the store ([`shared`]), and a lock found there holds here too.
+
+mod shared;
 
 use crate::config::SignInConfig;
 use crate::domain::clock::Timestamp;
 use crate::domain::names::fold;
 use crate::domain::signin::client_bucket;
+use crate::store::shared::FailureLedger;
 use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -100,6 +105,8 @@ pub struct Attempt<'a> {
     /// Unix seconds when it began.
     began: i64,
     ended: bool,
+    /// The keys of the same counters in the store's ledger, if shared.
+    shared: Option<shared::SharedKeys>,
     /// How long to wait before checking the secret.
     pub delay: Duration,
 }
@@ -122,6 +129,7 @@ pub struct SignInThrottle {
     max_lockout: i64,
     hasher: RandomState,
     table: Mutex<Table>,
+    shared: Option<shared::SharedCounters>,
 }
 
 impl SignInThrottle {
@@ -138,7 +146,14 @@ impl SignInThrottle {
             table: Mutex::new(Table {
                 slots: vec![Slot::default(); capacity],
             }),
+            shared: None,
         }
+    }
+
+    /// Counts failures in `ledger` too, for a store several daemons share.
+    pub fn shared_through(mut self, ledger: Option<std::sync::Arc<dyn FailureLedger>>) -> Self {
+        self.shared = ledger.map(shared::SharedCounters::new);
+        self
     }
 
     fn key(&self, kind: u8, login: Option<&str>, address: Option<IpAddr>) -> u64 {
@@ -175,6 +190,18 @@ impl SignInThrottle {
     ) -> Result<Attempt<'_>, Refusal> {
         let login = fold(login);
         let now = now.timestamp();
+        let memory = self.window.max(self.max_lockout);
+        let shared_keys = self
+            .shared
+            .as_ref()
+            .map(|_| shared::SharedCounters::keys(&login, address));
+        // Read before the table is locked: the store may take a moment.
+        let shared_counts = match (&self.shared, &shared_keys) {
+            (Some(shared), Some(keys)) => {
+                Some(shared.counts(keys, now, memory).ok_or(Refusal::Busy)?)
+            }
+            _ => None,
+        };
         let mut attempt = Attempt {
             throttle: self,
             pair: self.key(0, Some(&login), Some(address)),
@@ -182,11 +209,11 @@ impl SignInThrottle {
             login: self.key(2, Some(&login), None),
             began: now,
             ended: true,
+            shared: shared_keys,
             delay: Duration::ZERO,
         };
         let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
         // Looked at without claiming slots: a locked flood changes nothing.
-        let memory = self.window.max(self.max_lockout);
         let limits = [
             (attempt.address, self.address_failures),
             (attempt.pair, self.max_failures),
@@ -195,9 +222,21 @@ impl SignInThrottle {
             .iter()
             .filter_map(|(key, limit)| Some((table.peek(*key, now, memory)?, *limit)))
             .collect();
-        let locked = counters
+        // With a shared store its counters are the truth (a success on
+        // another daemon forgave what this daemon's table still counts).
+        let failures: Vec<(u32, i64, u32)> = match shared_counts {
+            Some(counts) => [(counts[0], self.max_failures), (counts[1], self.address_failures)]
+                .iter()
+                .filter_map(|(count, limit)| count.map(|(n, last)| (n, last, *limit)))
+                .collect(),
+            None => counters
+                .iter()
+                .map(|(slot, limit)| (slot.failures, slot.last, *limit))
+                .collect(),
+        };
+        let locked = failures
             .iter()
-            .filter_map(|(slot, limit)| self.remaining(slot.failures, slot.last, *limit, now))
+            .filter_map(|(n, last, limit)| self.remaining(*n, *last, *limit, now))
             .max();
         if let Some(wait) = locked {
             return Err(Refusal::Locked(wait));
@@ -211,7 +250,13 @@ impl SignInThrottle {
             let slot = table.slot(key, now, memory);
             slot.pending = slot.pending.saturating_add(1);
         }
-        let login_failures = table.slot(attempt.login, now, self.window).failures;
+        let local_login_failures = table.slot(attempt.login, now, self.window).failures;
+        let login_failures = match shared_counts {
+            Some(counts) => counts[2]
+                .filter(|(_, last)| now - last <= self.window)
+                .map_or(0, |(n, _)| n),
+            None => local_login_failures,
+        };
         let over = login_failures.saturating_sub(self.max_failures).min(16);
         if login_failures >= self.max_failures {
             attempt.delay = LOGIN_DELAY_STEP
@@ -227,6 +272,12 @@ impl SignInThrottle {
     fn end(&self, attempt: &Attempt, succeeded: bool) {
         let now = attempt.began;
         let memory = self.window.max(self.max_lockout);
+        if let (Some(shared), Some(keys)) = (&self.shared, &attempt.shared) {
+            match succeeded {
+                true => shared.succeeded(keys),
+                false => shared.failed(keys, now, memory),
+            }
+        }
         let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
         for key in [attempt.pair, attempt.address] {
             let slot = table.slot(key, now, memory);
