@@ -83,6 +83,19 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Copy a sled store (its daemon stopped) into PostgreSQL, resuming a
+    /// copy that stopped, then compare both sides and check every index.
+    MigrateStore {
+        /// `sled:DATA_DIR`
+        #[arg(long)]
+        from: String,
+        /// `postgres:URL`, or `postgres` for the config's [postgres] URL.
+        #[arg(long)]
+        to: String,
+        /// TOML config file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// The root API token (run while the daemon is stopped).
     RootToken {
         #[command(subcommand)]
@@ -241,6 +254,7 @@ fn main() -> ExitCode {
             })
         }
         Command::Verify { config } => run_verify(config),
+        Command::MigrateStore { from, to, config } => run_migrate_store(&from, &to, config),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -389,6 +403,43 @@ fn run_verify(config_path: Option<PathBuf>) -> anyhow::Result<()> {
             Ok(())
         }
         n => anyhow::bail!("{n} drifts between indexes and records"),
+    }
+}
+
+fn run_migrate_store(from: &str, to: &str, config_path: Option<PathBuf>) -> anyhow::Result<()> {
+    let config = Config::load(config_path.as_deref())?;
+    let from = from
+        .strip_prefix("sled:")
+        .ok_or_else(|| anyhow::anyhow!("--from takes sled:DATA_DIR"))?;
+    let to = match to.strip_prefix("postgres") {
+        Some("") => None,
+        Some(rest) => Some(
+            rest.strip_prefix(":")
+                .ok_or_else(|| anyhow::anyhow!("--to takes postgres:URL"))?
+                .to_owned(),
+        ),
+        None => anyhow::bail!("--to takes postgres:URL"),
+    };
+    let bar = progress_bar("entries copied");
+    let report =
+        gatehouse::app::migrate_store(&config, std::path::Path::new(from), to, &|tree, done| {
+            bar.set_message(format!("of {tree} copied"));
+            bar.set_position(done);
+        })?;
+    bar.finish_and_clear();
+    for problem in &report.problems {
+        println!("{problem}");
+    }
+    eprintln!(
+        "{} entries in the sled store, {} copied by this run",
+        report.entries, report.copied
+    );
+    match report.problems.len() {
+        0 => {
+            eprintln!("the copy matches the source, and every index matches its records");
+            Ok(())
+        }
+        n => anyhow::bail!("{n} differences between the source and the copy"),
     }
 }
 

@@ -38,3 +38,10 @@ CREATE TABLE gh_quota_holds (
     renewed_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (user_id, holder)
 );
+
+-- Where `gatehouse migrate-store` got to in each tree of the sled store it
+-- copies, so a copy that stopped resumes there.
+CREATE TABLE gh_copy_progress (
+    tree smallint PRIMARY KEY,
+    last_key bytea NOT NULL
+);

@@ -8,8 +8,8 @@ mod offline;
 
 pub use files::write_aside;
 pub use offline::{
-    backup, export_users, import_users, rescan_ftp_usage, reset_root_token, restore, sync_ldap,
-    verify,
+    backup, export_users, import_users, migrate_store, rescan_ftp_usage, reset_root_token, restore,
+    sync_ldap, verify,
 };
 
 use crate::config::StoreBackend;

@@ -186,3 +186,37 @@ pub async fn import_users(
     directory.flush().context("flushing the store")?;
     Ok(report)
 }
+
+/// `gatehouse migrate-store`: copies the sled store under `from` (its daemon
+/// stopped) into the PostgreSQL database at `to` (`None`: the config's
+/// `[postgres]` URL), resuming a copy that stopped, and verifies it.
+pub fn migrate_store(
+    config: &Config,
+    from: &std::path::Path,
+    to: Option<String>,
+    progress: &dyn Fn(&str, u64),
+) -> anyhow::Result<crate::store::postgres::CopyReport> {
+    let url = match to {
+        Some(url) => url,
+        None => config
+            .postgres
+            .database_url()?
+            .context("--to postgres without a URL needs postgres.url or postgres.url_file")?
+            .expose()
+            .to_owned(),
+    };
+    let source = SledStore::open(from, config.store.cache_mb * 1024 * 1024).with_context(|| {
+        format!(
+            "cannot open the sled store in {} (is its daemon stopped?)",
+            from.display()
+        )
+    })?;
+    let options = crate::store::postgres::PostgresOptions {
+        url,
+        pool_size: 2,
+        acquire_timeout: config.postgres.acquire_timeout,
+    };
+    Ok(crate::store::postgres::sled_to_postgres(
+        &source, &options, progress,
+    )?)
+}

@@ -26,8 +26,7 @@ pub trait FailureLedger: Send + Sync {
 
     /// Counts a failure under each key at `now`; a counter whose last failure
     /// is older than `window` seconds starts again from one.
-    fn record_failure(&self, keys: &[CounterKey], now: i64, window: i64)
-    -> Result<(), StoreError>;
+    fn record_failure(&self, keys: &[CounterKey], now: i64, window: i64) -> Result<(), StoreError>;
 
     /// Forgets the failures under `keys` (a successful sign-in).
     fn forgive(&self, keys: &[CounterKey]) -> Result<(), StoreError>;

@@ -60,6 +60,12 @@ impl Daemon {
         }
     }
 
+    /// A daemon on the embedded sled store, whatever `GATEHOUSE_TEST_STORE` says.
+    pub async fn start_on_sled() -> Self {
+        let (dir, config) = Self::test_config(|_| {});
+        Self::launch(dir, config, None).await
+    }
+
     /// A daemon whose store is a new database on `cluster`.
     pub async fn start_on(
         cluster: Arc<crate::postgres::Cluster>,
@@ -87,7 +93,13 @@ impl Daemon {
             config.mail = shared.mail.clone();
             config.signin = shared.signin.clone();
             // FTP homes on a file system both daemons see.
-            config.ftp.root = Some(shared.ftp.root.clone().unwrap_or(shared.data_dir.join("ftp")));
+            config.ftp.root = Some(
+                shared
+                    .ftp
+                    .root
+                    .clone()
+                    .unwrap_or(shared.data_dir.join("ftp")),
+            );
         });
         std::fs::create_dir_all(&config.data_dir).expect("data dir");
         for file in ["secret.key", "root.token"] {

@@ -17,6 +17,7 @@ mod limits;
 mod mail;
 mod mail_crash;
 mod mail_delivery;
+mod migrate_store;
 mod oidc;
 mod openapi;
 mod ops;

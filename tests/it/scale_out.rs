@@ -132,7 +132,11 @@ async fn a_lockout_earned_on_one_daemon_holds_on_the_other() {
     }
     assert_eq!(b.login("bob", PASSWORD).await.0, 200);
     assert_eq!(a.login("bob", "guess").await.0, 401);
-    assert_eq!(a.login("bob", PASSWORD).await.0, 200, "one failure after a success");
+    assert_eq!(
+        a.login("bob", PASSWORD).await.0,
+        200,
+        "one failure after a success"
+    );
     a.stop().await;
     b.stop().await;
 }
@@ -169,7 +173,14 @@ async fn uploads_of_one_user_on_two_daemons_stay_within_the_quota() {
         a.bulk("ftp-rescan", json!({ "ids": [uid] })).await;
     }
     assert!(completed > 0, "uploads that fit go through");
-    let url = a.config.postgres.url.as_ref().expect("url").expose().to_owned();
+    let url = a
+        .config
+        .postgres
+        .url
+        .as_ref()
+        .expect("url")
+        .expose()
+        .to_owned();
     assert_eq!(
         crate::postgres::query(&url, "SELECT count(*) FROM gh_quota_holds WHERE bytes > 0"),
         "0",

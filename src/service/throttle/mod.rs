@@ -225,10 +225,13 @@ impl SignInThrottle {
         // With a shared store its counters are the truth (a success on
         // another daemon forgave what this daemon's table still counts).
         let failures: Vec<(u32, i64, u32)> = match shared_counts {
-            Some(counts) => [(counts[0], self.max_failures), (counts[1], self.address_failures)]
-                .iter()
-                .filter_map(|(count, limit)| count.map(|(n, last)| (n, last, *limit)))
-                .collect(),
+            Some(counts) => [
+                (counts[0], self.max_failures),
+                (counts[1], self.address_failures),
+            ]
+            .iter()
+            .filter_map(|(count, limit)| count.map(|(n, last)| (n, last, *limit)))
+            .collect(),
             None => counters
                 .iter()
                 .map(|(slot, limit)| (slot.failures, slot.last, *limit))

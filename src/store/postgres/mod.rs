@@ -9,6 +9,7 @@
 //! runs the scheduled jobs.
 
 mod bridge;
+mod copy;
 mod follow;
 mod leader;
 mod rows;
@@ -22,6 +23,7 @@ use crate::domain::audit::AuditEntry;
 use crate::domain::media::{MediaKey, StoredImage};
 use arc_swap::ArcSwap;
 use bridge::{Bridge, HeldTransaction};
+pub use copy::{CopyReport, sled_to_postgres};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::collections::BTreeSet;
@@ -165,7 +167,9 @@ impl Database {
             // Behind the kept log (or more than a page behind): reload whole.
             drop(held);
             let pool = inner.pool.clone();
-            let (entries, seq) = self.bridge.run(async move { rows::load_mirror(&pool).await })??;
+            let (entries, seq) = self
+                .bridge
+                .run(async move { rows::load_mirror(&pool).await })??;
             inner.install(&mut mirror, Snapshot::from_entries(entries), seq);
         }
     }
@@ -369,7 +373,8 @@ impl super::Store for PostgresStore {
     }
 
     fn on_remote_change(&self, hook: RemoteHook) {
-        self.db.inner
+        self.db
+            .inner
             .hooks
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

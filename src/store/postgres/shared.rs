@@ -42,12 +42,7 @@ impl FailureLedger for Database {
             .collect())
     }
 
-    fn record_failure(
-        &self,
-        keys: &[CounterKey],
-        now: i64,
-        window: i64,
-    ) -> Result<(), StoreError> {
+    fn record_failure(&self, keys: &[CounterKey], now: i64, window: i64) -> Result<(), StoreError> {
         let pool = self.inner.pool.clone();
         let keys: Vec<Vec<u8>> = keys.iter().map(|key| key.to_vec()).collect();
         self.bridge.run(async move {

@@ -136,6 +136,11 @@ impl SledStore {
         })
     }
 
+    /// One tree as sled holds it (for copying the store elsewhere).
+    pub(in crate::store) fn tree(&self, tree: TreeId) -> &sled::Tree {
+        &self.trees[tree as usize]
+    }
+
     fn schema_version(&self) -> u64 {
         self.snapshot
             .load()
