@@ -65,7 +65,8 @@ pub async fn start(
     let root = ftp.root_dir(&config.data_dir);
     let root_error = |e| FtpError::Root(root.display().to_string(), e);
     std::fs::create_dir_all(&root).map_err(root_error)?;
-    let homes = storage::Homes::open(directory, &root).map_err(root_error)?;
+    let daemon = storage::daemon_name(&config.data_dir).map_err(root_error)?;
+    let homes = storage::Homes::open(directory, &root, &daemon).map_err(root_error)?;
     let passive_ip = match &ftp.passive_host {
         Some(host) => Some(resolve_ipv4(host).await?),
         None => None,

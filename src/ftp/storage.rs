@@ -115,6 +115,21 @@ impl UserFiles {
     }
 }
 
+/// This daemon's name among those sharing an FTP root: made up at its first
+/// start and kept in its data directory.
+pub fn daemon_name(data_dir: &Path) -> std::io::Result<String> {
+    let path = data_dir.join("daemon.id");
+    match std::fs::read_to_string(&path) {
+        Ok(name) if !name.trim().is_empty() => Ok(name.trim().to_owned()),
+        Err(e) if e.kind() != ErrorKind::NotFound => Err(e),
+        _ => {
+            let name = format!("{:016x}", rand::random::<u64>());
+            std::fs::write(&path, &name)?;
+            Ok(name)
+        }
+    }
+}
+
 /// All homes: the directory service for accounting, the hidden staging
 /// directory uploads grow in, and the per-user shared state.
 pub struct Homes {
@@ -123,20 +138,35 @@ pub struct Homes {
     users: Mutex<HashMap<UserId, Weak<UserFiles>>>,
 }
 
-/// Where uploads grow until complete, inside the FTP root but in no home.
+/// Where uploads grow until complete, inside the FTP root but in no home:
+/// one folder per daemon (named by `daemon`), so daemons sharing the root
+/// never touch each other's uploads in progress.
 pub const STAGING_DIR: &str = ".staging";
 
+/// Creates `name` in `dir` unless it is there already.
+fn ensure_dir(dir: &Dir, name: &str) -> std::io::Result<()> {
+    match dir.create_dir(name) {
+        Err(e) if e.kind() != ErrorKind::AlreadyExists => Err(e),
+        _ => Ok(()),
+    }
+}
+
 impl Homes {
-    pub fn open(directory: Arc<Directory>, root: &Path) -> std::io::Result<Self> {
+    pub fn open(directory: Arc<Directory>, root: &Path, daemon: &str) -> std::io::Result<Self> {
         let root_dir = Dir::open_ambient_dir(root, cap_std::ambient_authority())?;
-        match root_dir.create_dir(STAGING_DIR) {
-            Err(e) if e.kind() != ErrorKind::AlreadyExists => return Err(e),
-            _ => {}
-        }
-        let staging = root_dir.open_dir(STAGING_DIR)?;
-        // Parts left by a crash belong to no upload any more.
-        for entry in staging.entries()? {
-            let _ = staging.remove_file(entry?.file_name());
+        ensure_dir(&root_dir, STAGING_DIR)?;
+        let all_staging = root_dir.open_dir(STAGING_DIR)?;
+        ensure_dir(&all_staging, daemon)?;
+        let staging = all_staging.open_dir(daemon)?;
+        // Parts this daemon left by a crash belong to no upload any more, nor
+        // do those of older versions, which staged in the folder itself.
+        for dir in [&staging, &all_staging] {
+            for entry in dir.entries()? {
+                let entry = entry?;
+                if entry.file_type()?.is_file() {
+                    let _ = dir.remove_file(entry.file_name());
+                }
+            }
         }
         Ok(Self {
             directory,

@@ -68,6 +68,23 @@ pub fn write_file(dir: &Path, name: &str, len: usize) -> PathBuf {
     path
 }
 
+/// No upload part is left in any daemon's staging folder.
+pub fn assert_nothing_staged(d: &Daemon) {
+    let staging = d.dir.path().join("data/ftp/.staging");
+    let folders: Vec<PathBuf> = std::fs::read_dir(&staging)
+        .expect("staging")
+        .flatten()
+        .map(|entry| entry.path())
+        .collect();
+    assert!(folders.iter().all(|path| path.is_dir()), "{folders:?}");
+    let parts: Vec<PathBuf> = folders
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(dir).expect("staging folder").flatten())
+        .map(|entry| entry.path())
+        .collect();
+    assert!(parts.is_empty(), "left staged: {parts:?}");
+}
+
 /// A user's home: named by user id, never by login.
 pub fn home(d: &Daemon, uid: u64) -> PathBuf {
     d.dir.path().join("data/ftp").join(uid.to_string())

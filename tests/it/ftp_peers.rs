@@ -253,8 +253,7 @@ async fn no_clear_data_and_a_truncated_upload_leaves_nothing() {
         (&1000.into(), &1.into()),
         "{state}"
     );
-    let staging = d.dir.path().join("data/ftp/.staging");
-    assert_eq!(std::fs::read_dir(staging).map(|e| e.count()).ok(), Some(0));
+    crate::ftp::assert_nothing_staged(&d);
 }
 
 #[tokio::test]

@@ -45,8 +45,7 @@ async fn sessions_racing_over_the_same_names_keep_usage_exact() {
     let uid = uploader(&d, "racers", Some(100)).await;
     assert_ok(&ftplib(&d, "racing", "racers", &["30"]).await, "racing");
     usage_matches_disk(&d, uid).await;
-    let staging = d.dir.path().join("data/ftp/.staging");
-    assert_eq!(std::fs::read_dir(staging).map(|e| e.count()).ok(), Some(0));
+    crate::ftp::assert_nothing_staged(&d);
 }
 
 #[tokio::test]

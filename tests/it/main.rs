@@ -29,6 +29,7 @@ mod signin;
 mod slapd;
 mod smtp;
 mod sso;
+mod store_contract;
 mod tokens;
 mod users;
 mod web;

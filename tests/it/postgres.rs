@@ -58,11 +58,23 @@ impl Cluster {
     pub fn start() -> Self {
         match std::env::var("GATEHOUSE_TEST_POSTGRES_URL") {
             Ok(server) if !server.is_empty() => Self { server, own: None },
-            _ => Self::start_private(),
+            _ => Self::start_private(false),
         }
     }
 
-    fn start_private() -> Self {
+    /// A private cluster that also takes TLS, with a self-signed certificate
+    /// for 127.0.0.1 (its path: [`Cluster::certificate`]).
+    pub fn start_with_tls() -> Self {
+        Self::start_private(true)
+    }
+
+    /// The certificate of a cluster started with TLS.
+    pub fn certificate(&self) -> PathBuf {
+        let (dir, _) = self.own.as_ref().expect("a private cluster");
+        dir.path().join("server.crt")
+    }
+
+    fn start_private(tls: bool) -> Self {
         let bin = bin_dir();
         let dir = tempfile::Builder::new()
             .prefix("gatehouse-pg")
@@ -72,6 +84,19 @@ impl Cluster {
         let password = format!("pw{}", rand_suffix());
         let pwfile = dir.path().join("pwfile");
         std::fs::write(&pwfile, &password).expect("password file");
+        let (cert, key) = (dir.path().join("server.crt"), dir.path().join("server.key"));
+        let mut options = format!(
+            "-p {{port}} -k {} -c listen_addresses=127.0.0.1 -c max_connections=300",
+            dir.path().display()
+        );
+        if tls {
+            gatehouse::tls::generate_self_signed(&cert, &key).expect("certificate");
+            options.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                cert.display(),
+                key.display()
+            ));
+        }
         if rustix::process::geteuid().is_root() {
             let owner = Command::new("id")
                 .args(["-u", "postgres"])
@@ -89,8 +114,11 @@ impl Cluster {
                 .trim()
                 .parse()
                 .expect("gid");
-            for path in [dir.path(), pwfile.as_path()] {
-                std::os::unix::fs::chown(path, Some(uid), Some(gid)).expect("chown to postgres");
+            for path in [dir.path(), pwfile.as_path(), cert.as_path(), key.as_path()] {
+                if path.exists() {
+                    std::os::unix::fs::chown(path, Some(uid), Some(gid))
+                        .expect("chown to postgres");
+                }
             }
         }
         let mut initdb = server_command(&bin.join("initdb"));
@@ -108,10 +136,7 @@ impl Cluster {
             .arg("-l")
             .arg(dir.path().join("server.log"))
             .arg("-o")
-            .arg(format!(
-                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=300",
-                dir.path().display()
-            ))
+            .arg(options.replace("{port}", &port.to_string()))
             .args(["-w", "start"]);
         run(start, "pg_ctl start");
         Self {

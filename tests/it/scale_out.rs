@@ -4,7 +4,7 @@
 //! daemon when their leader is killed.
 
 use crate::harness::{Daemon, PASSWORD, code, id};
-use crate::postgres::Cluster;
+use crate::postgres::{Cluster, query};
 use crate::process::Process;
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -102,7 +102,7 @@ async fn two_daemons_on_one_database_agree() {
         .expect("url")
         .expose()
         .to_owned();
-    let logins = crate::postgres::query(
+    let logins = query(
         &url,
         "SELECT count(*) FROM gh_entries WHERE tree = 1 AND key LIKE 'field%'",
     );
@@ -182,12 +182,74 @@ async fn uploads_of_one_user_on_two_daemons_stay_within_the_quota() {
         .expose()
         .to_owned();
     assert_eq!(
-        crate::postgres::query(&url, "SELECT count(*) FROM gh_quota_holds WHERE bytes > 0"),
+        query(&url, "SELECT count(*) FROM gh_quota_holds WHERE bytes > 0"),
         "0",
         "every hold was given back"
     );
     a.stop().await;
     b.stop().await;
+}
+
+#[tokio::test]
+async fn the_database_is_reached_over_tls_when_the_url_asks() {
+    let cluster = Arc::new(Cluster::start_with_tls());
+    let root = cluster.certificate();
+    let verified = format!("sslmode=verify-full&sslrootcert={}", root.display());
+    let d = Daemon::start_on(cluster.clone(), |c| {
+        let url = c.postgres.url.as_ref().expect("url").expose();
+        c.postgres.url = Some(gatehouse::config::Secret::new(format!("{url}?{verified}")));
+    })
+    .await;
+    d.user("tls").await;
+    let url = d
+        .config
+        .postgres
+        .url
+        .as_ref()
+        .expect("url")
+        .expose()
+        .to_owned();
+    let database = url
+        .split('?')
+        .next()
+        .and_then(|base| base.rsplit('/').next())
+        .expect("database name");
+    let plain = query(
+        &url.replace(&verified, "sslmode=require"),
+        &format!(
+            "SELECT count(*) FILTER (WHERE s.ssl), count(*) FILTER (WHERE NOT s.ssl) \
+             FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+             WHERE a.datname = '{database}' AND a.pid <> pg_backend_pid()"
+        ),
+    );
+    let (tls, clear) = plain.split_once('|').expect("two counts");
+    assert!(tls.parse::<u32>().is_ok_and(|n| n > 0), "{plain}");
+    assert_eq!(clear, "0", "no connection of the daemon is in the clear");
+    d.stop().await;
+
+    // A certificate the URL does not trust is refused: the daemon does not start.
+    let other = tempfile::tempdir().expect("dir");
+    let (stranger, key) = (
+        other.path().join("other.crt"),
+        other.path().join("other.key"),
+    );
+    gatehouse::tls::generate_self_signed(&stranger, &key).expect("certificate");
+    let options = gatehouse::store::postgres::PostgresOptions {
+        url: url.replace(&root.display().to_string(), &stranger.display().to_string()),
+        pool_size: 1,
+        acquire_timeout: Duration::from_secs(5),
+    };
+    let refused = tokio::task::spawn_blocking(move || {
+        gatehouse::store::PostgresStore::open(&options)
+            .err()
+            .map(|e| e.to_string())
+    })
+    .await
+    .expect("join");
+    assert!(
+        refused.is_some(),
+        "an untrusted server certificate was accepted"
+    );
 }
 
 /// `gatehouse_scheduler_leader` of a daemon's `/metrics`.

@@ -105,8 +105,9 @@ pub struct Attempt<'a> {
     /// Unix seconds when it began.
     began: i64,
     ended: bool,
-    /// The keys of the same counters in the store's ledger, if shared.
-    shared: Option<shared::SharedKeys>,
+    /// The keys of the same counters in the store's ledger, if shared, and
+    /// whether the ledger held failures to forgive under them.
+    shared: Option<(shared::SharedKeys, bool)>,
     /// How long to wait before checking the secret.
     pub delay: Duration,
 }
@@ -209,7 +210,10 @@ impl SignInThrottle {
             login: self.key(2, Some(&login), None),
             began: now,
             ended: true,
-            shared: shared_keys,
+            shared: shared_keys.map(|keys| {
+                let forgivable = shared_counts.is_some_and(|c| c[0].is_some() || c[2].is_some());
+                (keys, forgivable)
+            }),
             delay: Duration::ZERO,
         };
         let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
@@ -275,9 +279,10 @@ impl SignInThrottle {
     fn end(&self, attempt: &Attempt, succeeded: bool) {
         let now = attempt.began;
         let memory = self.window.max(self.max_lockout);
-        if let (Some(shared), Some(keys)) = (&self.shared, &attempt.shared) {
+        if let (Some(shared), Some((keys, forgivable))) = (&self.shared, &attempt.shared) {
             match succeeded {
-                true => shared.succeeded(keys),
+                true if *forgivable => shared.succeeded(keys),
+                true => {}
                 false => shared.failed(keys, now, memory),
             }
         }

@@ -63,71 +63,114 @@ pub(super) fn tree_code(tree: TreeId) -> i16 {
     i16::from(codec::code(tree))
 }
 
-/// Writes a unit's rows and its commit record, and announces it.
+/// A unit's writes as columns: upserts (tree, key, value) and removals
+/// (tree, key), and the encoded writes to mirrored trees for the log.
+#[derive(Default)]
+struct Columns {
+    put_trees: Vec<i16>,
+    put_keys: Vec<Vec<u8>>,
+    put_values: Vec<Vec<u8>>,
+    gone_trees: Vec<i16>,
+    gone_keys: Vec<Vec<u8>>,
+    log: Vec<u8>,
+}
+
+impl Columns {
+    fn of(writes: Vec<(TreeId, Vec<u8>, Change)>) -> Self {
+        let mut mirrored = crate::store::mirror::tx::WriteSet::new();
+        let mut columns = Self::default();
+        for (tree, key, change) in writes {
+            if (tree as usize) < MIRRORED_TREES {
+                mirrored.insert((tree, key.as_slice().into()), change.clone());
+            }
+            match change {
+                Some(value) => {
+                    columns.put_trees.push(tree_code(tree));
+                    columns.put_keys.push(key);
+                    columns.put_values.push(value.to_vec());
+                }
+                None => {
+                    columns.gone_trees.push(tree_code(tree));
+                    columns.gone_keys.push(key);
+                }
+            }
+        }
+        columns.log = codec::encode(&mirrored);
+        columns
+    }
+}
+
+const UPSERT: &str = "INSERT INTO gh_entries (tree, key, value) \
+     SELECT * FROM UNNEST($1::int2[], $2::bytea[], $3::bytea[]) \
+     ON CONFLICT (tree, key) DO UPDATE SET value = excluded.value";
+const REMOVE: &str = "DELETE FROM gh_entries e \
+     USING UNNEST($1::int2[], $2::bytea[]) AS gone(tree, key) \
+     WHERE e.tree = gone.tree AND e.key = gone.key";
+
+/// Writes a unit's rows and its commit record, and announces it: one
+/// statement (one round trip) for an ordinary unit, batches for a large one.
 pub(super) async fn write_commit(
     conn: &mut PgConnection,
     seq: i64,
     writes: Vec<(TreeId, Vec<u8>, Change)>,
 ) -> Result<(), sqlx::Error> {
-    let mut mirrored = crate::store::mirror::tx::WriteSet::new();
-    let (mut put_trees, mut put_keys, mut put_values) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut gone_trees, mut gone_keys) = (Vec::new(), Vec::new());
-    for (tree, key, change) in writes {
-        if (tree as usize) < MIRRORED_TREES {
-            mirrored.insert((tree, key.as_slice().into()), change.clone());
-        }
-        match change {
-            Some(value) => {
-                put_trees.push(tree_code(tree));
-                put_keys.push(key);
-                put_values.push(value.to_vec());
-            }
-            None => {
-                gone_trees.push(tree_code(tree));
-                gone_keys.push(key);
-            }
-        }
-    }
-    for start in (0..put_trees.len()).step_by(BATCH) {
-        let end = (start + BATCH).min(put_trees.len());
+    let columns = Columns::of(writes);
+    if columns.put_trees.len() <= BATCH && columns.gone_trees.len() <= BATCH {
         sqlx::query(
-            "INSERT INTO gh_entries (tree, key, value) \
-             SELECT * FROM UNNEST($1::int2[], $2::bytea[], $3::bytea[]) \
-             ON CONFLICT (tree, key) DO UPDATE SET value = excluded.value",
+            "WITH put AS (INSERT INTO gh_entries (tree, key, value) \
+                 SELECT * FROM UNNEST($1::int2[], $2::bytea[], $3::bytea[]) \
+                 ON CONFLICT (tree, key) DO UPDATE SET value = excluded.value), \
+             gone AS (DELETE FROM gh_entries e \
+                 USING UNNEST($4::int2[], $5::bytea[]) AS gone(tree, key) \
+                 WHERE e.tree = gone.tree AND e.key = gone.key), \
+             logged AS (INSERT INTO gh_commits (seq, writes) VALUES ($6, $7)) \
+             SELECT pg_notify($8, $6::text)",
         )
-        .bind(&put_trees[start..end])
-        .bind(&put_keys[start..end])
-        .bind(&put_values[start..end])
-        .execute(&mut *conn)
-        .await?;
-    }
-    for start in (0..gone_trees.len()).step_by(BATCH) {
-        let end = (start + BATCH).min(gone_trees.len());
-        sqlx::query(
-            "DELETE FROM gh_entries e USING UNNEST($1::int2[], $2::bytea[]) AS gone(tree, key) \
-             WHERE e.tree = gone.tree AND e.key = gone.key",
-        )
-        .bind(&gone_trees[start..end])
-        .bind(&gone_keys[start..end])
-        .execute(&mut *conn)
-        .await?;
-    }
-    sqlx::query("INSERT INTO gh_commits (seq, writes) VALUES ($1, $2)")
+        .bind(&columns.put_trees)
+        .bind(&columns.put_keys)
+        .bind(&columns.put_values)
+        .bind(&columns.gone_trees)
+        .bind(&columns.gone_keys)
         .bind(seq)
-        .bind(codec::encode(&mirrored))
+        .bind(&columns.log)
+        .bind(CHANNEL)
         .execute(&mut *conn)
         .await?;
+    } else {
+        for start in (0..columns.put_trees.len()).step_by(BATCH) {
+            let end = (start + BATCH).min(columns.put_trees.len());
+            sqlx::query(UPSERT)
+                .bind(&columns.put_trees[start..end])
+                .bind(&columns.put_keys[start..end])
+                .bind(&columns.put_values[start..end])
+                .execute(&mut *conn)
+                .await?;
+        }
+        for start in (0..columns.gone_trees.len()).step_by(BATCH) {
+            let end = (start + BATCH).min(columns.gone_trees.len());
+            sqlx::query(REMOVE)
+                .bind(&columns.gone_trees[start..end])
+                .bind(&columns.gone_keys[start..end])
+                .execute(&mut *conn)
+                .await?;
+        }
+        sqlx::query("INSERT INTO gh_commits (seq, writes) VALUES ($1, $2)")
+            .bind(seq)
+            .bind(&columns.log)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("SELECT pg_notify($1, $2::text)")
+            .bind(CHANNEL)
+            .bind(seq)
+            .execute(&mut *conn)
+            .await?;
+    }
     if seq % 1_000 == 0 {
         sqlx::query("DELETE FROM gh_commits WHERE seq <= $1")
             .bind(seq - KEPT_COMMITS)
             .execute(&mut *conn)
             .await?;
     }
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(CHANNEL)
-        .bind(seq.to_string())
-        .execute(&mut *conn)
-        .await?;
     Ok(())
 }
 

@@ -1,0 +1,145 @@
+//! The store seam's promises, checked the same way on both stores (sled in
+//! a temp dir, PostgreSQL in a private cluster): a unit commits whole or not
+//! at all, sees its own writes, keeps unique indexes, hands out ids once,
+//! pages the audit trail newest first, keeps images apart, and leaves no
+//! index drift.
+
+use crate::postgres::Cluster;
+use chrono::{TimeZone, Utc};
+use gatehouse::domain::audit::{AuditAction, AuditEntry};
+use gatehouse::domain::names::Login;
+use gatehouse::domain::user::{Status, User, UserType};
+use gatehouse::store::{Decision, PostgresStore, Store, StoreError};
+
+fn user(id: u64, login: &str) -> User {
+    let now = Utc.with_ymd_and_hms(2026, 3, 1, 8, 0, 0).unwrap();
+    let mut user = User::new(id, UserType::Local, Status::Active, now);
+    user.login = Some(Login::parse(login).expect("login"));
+    user
+}
+
+/// Every promise, on `store`.
+fn keeps_its_promises(store: &(dyn Store + 'static)) {
+    // Committed whole, and read back by id and by login (case-insensitively).
+    let (_, commit) = store
+        .write(|unit| {
+            let first = unit.next_id("user")?;
+            let second = unit.next_id("user")?;
+            assert_eq!(second, first + 1, "ids are handed out once");
+            unit.put_user(&user(first, "Ranger"))?;
+            assert!(unit.user(first)?.is_some(), "a unit reads its own writes");
+            unit.put_user(&user(second, "warden"))?;
+            unit.append_audit(AuditEntry {
+                id: 0,
+                at: Utc::now(),
+                actor: None,
+                action: AuditAction::UserCreate,
+                target: Some(first),
+                details: serde_json::json!({}),
+            })
+        })
+        .expect("commit");
+    store.wait_durable(commit).expect("durable");
+    let snapshot = store.snapshot();
+    let ranger = snapshot
+        .user_id_by_login("RANGER")
+        .expect("read")
+        .expect("indexed");
+    assert!(snapshot.user(ranger).expect("read").is_some());
+
+    // A unit that fails leaves nothing behind, not even its first write.
+    let failed: Result<((), _), StoreError> = store.write(|unit| {
+        unit.put_user(&user(900, "halfway"))?;
+        unit.put_user(&user(901, "ranger"))
+    });
+    assert!(matches!(
+        failed,
+        Err(StoreError::Duplicate { field: "login" })
+    ));
+    let snapshot = store.snapshot();
+    assert!(
+        snapshot.user(900).expect("read").is_none(),
+        "nothing half-applied"
+    );
+    assert!(
+        snapshot
+            .user_id_by_login("halfway")
+            .expect("read")
+            .is_none()
+    );
+
+    // A rollback decided by the unit writes nothing either.
+    let commit = store
+        .transact(&mut |unit| {
+            let _ = unit.put_user(&user(902, "rolled"));
+            Decision::Rollback
+        })
+        .expect("transact");
+    store.wait_durable(commit).expect("durable");
+    assert!(store.snapshot().user(902).expect("read").is_none());
+
+    // The audit trail pages newest first.
+    for n in 0..5 {
+        let (_, commit) = store
+            .write(|unit| {
+                unit.append_audit(AuditEntry {
+                    id: 0,
+                    at: Utc::now(),
+                    actor: None,
+                    action: AuditAction::UserUpdate,
+                    target: Some(n),
+                    details: serde_json::json!({}),
+                })
+            })
+            .expect("audit");
+        store.wait_durable(commit).expect("durable");
+    }
+    let page = store.audit_page(None, 3).expect("audit page");
+    assert_eq!(page.len(), 3);
+    assert!(page.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+    let older = store.audit_page(Some(page[2].id), 10).expect("older page");
+    assert_eq!(older.len(), 3, "the rest: two updates and the create");
+
+    // Removing a user frees its login.
+    let (_, commit) = store
+        .write(|unit| {
+            let ranger = unit.user(ranger)?.expect("ranger");
+            unit.remove_user(&ranger)?;
+            unit.put_user(&user(903, "ranger"))
+        })
+        .expect("login reused");
+    store.wait_durable(commit).expect("durable");
+    assert_eq!(store.verify().expect("verify"), Vec::<String>::new());
+}
+
+#[test]
+fn the_sled_store_keeps_its_promises() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = gatehouse::store::sled::SledStore::open(dir.path(), 1 << 20).expect("open");
+    keeps_its_promises(&store);
+}
+
+#[test]
+fn the_postgres_store_keeps_its_promises() {
+    let cluster = Cluster::start();
+    let url = cluster.database();
+    let options = gatehouse::store::postgres::PostgresOptions {
+        url: url.clone(),
+        pool_size: 4,
+        acquire_timeout: std::time::Duration::from_secs(10),
+    };
+    let store = PostgresStore::open(&options).expect("open");
+    keeps_its_promises(&store);
+    drop(store);
+    // Opened again, the state is the database's, not a leftover in memory.
+    let reopened = PostgresStore::open(&options).expect("reopen");
+    let snapshot = reopened.snapshot();
+    assert!(snapshot.user_id_by_login("warden").expect("read").is_some());
+    assert!(
+        snapshot
+            .user_id_by_login("halfway")
+            .expect("read")
+            .is_none()
+    );
+    assert_eq!(reopened.verify().expect("verify"), Vec::<String>::new());
+}
