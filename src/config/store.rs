@@ -44,8 +44,8 @@ pub struct PostgresConfig {
     pub url: Option<Secret>,
     /// A file (mode 0600) holding the URL.
     pub url_file: Option<PathBuf>,
-    /// Connections each daemon keeps open at most (one more is held by the
-    /// change follower and one by the leader election).
+    /// Connections each daemon keeps open at most (at least 2; one more is
+    /// held by the change follower and one by the leader election).
     pub pool_size: u32,
     /// How long a daemon waits for a connection before a request fails.
     #[serde(with = "humantime_serde")]

@@ -89,7 +89,9 @@ impl Worker {
         if digests > 0 {
             tracing::info!(digests, "held notifications folded into digests");
         }
-        while !*stopped.borrow() {
+        let leader = self.directory.leadership();
+        // Each round starts only while this daemon still leads.
+        while !*stopped.borrow() && *leader.borrow() {
             let round =
                 crate::service::core::offload(|| mail.due(self.concurrency * ROUND_PER_SENDER))?;
             if round.is_empty() {

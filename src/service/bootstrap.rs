@@ -30,7 +30,16 @@ impl Accounts {
         }
         self.write(None, |unit| {
             let mut root_token = None;
+            // Checked again in the unit: another daemon starting on the same
+            // database may have created them meanwhile.
             for name in &missing {
+                let holder = match unit.tx.user_id_by_login(name)? {
+                    Some(id) => unit.tx.user(id)?,
+                    None => None,
+                };
+                if holder.is_some_and(|u| u.is_system()) {
+                    continue;
+                }
                 let mut user = User::new(
                     unit.tx.next_id("user")?,
                     UserType::System,

@@ -319,7 +319,14 @@ impl FtpAccounts {
     /// instead, checked against every daemon's uploads.
     pub fn ftp_reserve(&self, id: UserId, bytes: u64, files: u64) -> Result<(), QuotaRefusal> {
         if let Some(holds) = self.store().quota_holds() {
-            return shared_reserve(&*holds, id, bytes, files);
+            // Nothing to hold against for a user without a quota.
+            let unlimited = self.snapshot().user(id).ok().flatten().is_some_and(|user| {
+                user.ftp.quota_bytes().is_none() && user.ftp.quota_files.is_none()
+            });
+            return match unlimited {
+                true => Ok(()),
+                false => shared_reserve(&*holds, id, bytes, files),
+            };
         }
         let mut in_flight = self.in_flight();
         let Ok(Some(user)) = self.snapshot().user(id) else {

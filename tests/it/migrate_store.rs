@@ -56,7 +56,26 @@ async fn a_sled_install_moves_to_postgres_resuming_and_verified() {
         "UPDATE gh_copy_progress SET last_key = (SELECT key FROM gh_entries WHERE tree = 0 \
          ORDER BY key OFFSET 11 LIMIT 1) WHERE tree = 0; \
          DELETE FROM gh_entries WHERE tree = 0 AND key > (SELECT last_key FROM gh_copy_progress WHERE tree = 0); \
-         DELETE FROM gh_entries WHERE tree > 0; DELETE FROM gh_copy_progress WHERE tree > 0",
+         DELETE FROM gh_entries WHERE tree > 0; DELETE FROM gh_copy_progress WHERE tree <> 0",
+    );
+    // No daemon serves half a directory.
+    let options = gatehouse::store::postgres::PostgresOptions {
+        url: url.clone(),
+        pool_size: 2,
+        acquire_timeout: std::time::Duration::from_secs(10),
+    };
+    let refused = tokio::task::spawn_blocking(move || {
+        gatehouse::store::PostgresStore::open(&options)
+            .err()
+            .map(|e| e.to_string())
+    })
+    .await
+    .expect("join");
+    assert!(
+        refused
+            .as_deref()
+            .is_some_and(|e| e.contains("has not finished")),
+        "{refused:?}"
     );
     let (ok, stdout, stderr) = migrate(&config.data_dir, &url);
     assert!(ok, "{stdout}{stderr}");
@@ -86,6 +105,12 @@ async fn a_sled_install_moves_to_postgres_resuming_and_verified() {
         &url,
         "UPDATE gh_entries SET value = substring(value FROM 1 FOR length(value) - 1) \
          WHERE tree = 0 AND key = (SELECT key FROM gh_entries WHERE tree = 0 ORDER BY key DESC LIMIT 1)",
+    );
+    // A failed check left the copy unfinished; run again, it verifies.
+    let (ok, stdout, stderr) = migrate(&config.data_dir, &url);
+    assert!(
+        ok && stderr.contains(", 0 copied by this run"),
+        "{stdout}{stderr}"
     );
 
     // A daemon on the copy serves the same directory.

@@ -143,3 +143,53 @@ fn the_postgres_store_keeps_its_promises() {
     );
     assert_eq!(reopened.verify().expect("verify"), Vec::<String>::new());
 }
+
+#[test]
+fn a_postgres_mirror_notices_the_database_went_back_in_time() {
+    let cluster = Cluster::start();
+    let url = cluster.database();
+    let options = gatehouse::store::postgres::PostgresOptions {
+        url: url.clone(),
+        pool_size: 2,
+        acquire_timeout: std::time::Duration::from_secs(10),
+    };
+    let put = |store: &(dyn Store + 'static), id: u64, login: &str| {
+        let (_, commit) = store
+            .write(|unit| unit.put_user(&user(id, login)))
+            .expect("write");
+        store.wait_durable(commit).expect("durable");
+    };
+    let first = PostgresStore::open(&options).expect("open");
+    put(&first, 10, "kept");
+    // A base backup here; the daemon then commits once more.
+    crate::postgres::query(
+        &url,
+        "CREATE TABLE saved_entries AS SELECT * FROM gh_entries; \
+         CREATE TABLE saved_commits AS SELECT * FROM gh_commits",
+    );
+    put(&first, 11, "lost");
+    // The database is restored to the backup, and another daemon commits
+    // over it, reaching the same commit number with other writes.
+    crate::postgres::query(
+        &url,
+        "TRUNCATE gh_entries, gh_commits; \
+         INSERT INTO gh_entries SELECT * FROM saved_entries; \
+         INSERT INTO gh_commits SELECT * FROM saved_commits",
+    );
+    let second = PostgresStore::open(&options).expect("open");
+    put(&second, 12, "other");
+    // The first daemon's next unit sees its last commit is not the
+    // database's any more, reloads, and writes over the real state.
+    put(&first, 13, "after");
+    let snapshot = first.snapshot();
+    assert!(
+        snapshot.user(11).expect("read").is_none(),
+        "no phantom of the lost commit"
+    );
+    assert!(
+        snapshot.user(12).expect("read").is_some(),
+        "the other daemon's commit"
+    );
+    assert!(snapshot.user(13).expect("read").is_some());
+    assert_eq!(first.verify().expect("verify"), Vec::<String>::new());
+}

@@ -227,7 +227,12 @@ impl SignInThrottle {
             .filter_map(|(key, limit)| Some((table.peek(*key, now, memory)?, *limit)))
             .collect();
         // With a shared store its counters are the truth (a success on
-        // another daemon forgave what this daemon's table still counts).
+        // another daemon forgave what this daemon's table still counts),
+        // but while the store cannot count, this daemon's own counts lock too.
+        let local = counters
+            .iter()
+            .map(|(slot, limit)| (slot.failures, slot.last, *limit));
+        let degraded = self.shared.as_ref().is_some_and(|s| s.degraded());
         let failures: Vec<(u32, i64, u32)> = match shared_counts {
             Some(counts) => [
                 (counts[0], self.max_failures),
@@ -235,11 +240,9 @@ impl SignInThrottle {
             ]
             .iter()
             .filter_map(|(count, limit)| count.map(|(n, last)| (n, last, *limit)))
+            .chain(local.filter(|_| degraded))
             .collect(),
-            None => counters
-                .iter()
-                .map(|(slot, limit)| (slot.failures, slot.last, *limit))
-                .collect(),
+            None => local.collect(),
         };
         let locked = failures
             .iter()

@@ -4,10 +4,12 @@
 //! so a lockout earned on one daemon holds on all.
 
 use crate::domain::signin::client_bucket;
+use crate::service::core::offload;
 use crate::store::shared::{CounterKey, FailureLedger};
 use sha2::{Digest, Sha256};
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The shared keys of one attempt: pair, address, login.
 pub(super) type SharedKeys = [CounterKey; 3];
@@ -15,6 +17,9 @@ pub(super) type SharedKeys = [CounterKey; 3];
 /// The store's ledger, with the keys it counts under.
 pub(super) struct SharedCounters {
     ledger: Arc<dyn FailureLedger>,
+    /// Set while failures cannot be counted in the store: this daemon's own
+    /// counts then lock too (never fail open).
+    degraded: AtomicBool,
 }
 
 /// What the ledger holds for an attempt's keys: (failures, last failure).
@@ -22,7 +27,10 @@ pub(super) type Counts = [Option<(u32, i64)>; 3];
 
 impl SharedCounters {
     pub(super) fn new(ledger: Arc<dyn FailureLedger>) -> Self {
-        Self { ledger }
+        Self {
+            ledger,
+            degraded: AtomicBool::new(false),
+        }
     }
 
     pub(super) fn keys(login: &str, address: IpAddr) -> SharedKeys {
@@ -48,7 +56,7 @@ impl SharedCounters {
     /// The counters under `keys` live within `memory` seconds of `now`; an
     /// unreachable ledger is an error (the caller refuses the attempt).
     pub(super) fn counts(&self, keys: &SharedKeys, now: i64, memory: i64) -> Option<Counts> {
-        match self.ledger.failures(keys, now, memory) {
+        match offload(|| self.ledger.failures(keys, now, memory)) {
             Ok(found) => found.try_into().ok(),
             Err(error) => {
                 tracing::error!(%error, "sign-in failures cannot be read from the store");
@@ -58,13 +66,20 @@ impl SharedCounters {
     }
 
     pub(super) fn failed(&self, keys: &SharedKeys, now: i64, memory: i64) {
-        if let Err(error) = self.ledger.record_failure(keys, now, memory) {
+        let counted = offload(|| self.ledger.record_failure(keys, now, memory));
+        if let Err(error) = &counted {
             tracing::error!(%error, "a failed sign-in cannot be counted in the store");
         }
+        self.degraded.store(counted.is_err(), Ordering::Relaxed);
+    }
+
+    /// Whether the last failure could not be counted in the store.
+    pub(super) fn degraded(&self) -> bool {
+        self.degraded.load(Ordering::Relaxed)
     }
 
     pub(super) fn succeeded(&self, keys: &SharedKeys) {
-        if let Err(error) = self.ledger.forgive(&[keys[0], keys[2]]) {
+        if let Err(error) = offload(|| self.ledger.forgive(&[keys[0], keys[2]])) {
             tracing::error!(%error, "a sign-in's failures cannot be forgiven in the store");
         }
     }

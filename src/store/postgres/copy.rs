@@ -16,6 +16,8 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use std::str::FromStr;
 
+/// Advisory lock held by the one `migrate-store` copying into a database.
+const COPY_LOCK: i64 = 0x6761_7465_0003;
 /// Entries written per batch (and per progress report).
 const BATCH: usize = 5_000;
 
@@ -47,8 +49,25 @@ pub fn sled_to_postgres(
         rows::migrate(&pool).await?;
         Ok::<_, StoreError>(pool)
     })??;
+    // One copy at a time: the lock is held by this connection until the end.
+    let lock_pool = pool.clone();
+    let (lock, locked) = bridge.run(async move {
+        let mut conn = lock_pool.acquire().await?;
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(COPY_LOCK)
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok::<_, sqlx::Error>((conn, locked))
+    })??;
+    let _lock = super::bridge::Held::new(lock, bridge.handle());
+    if !locked {
+        return Err(StoreError::Unsupported(
+            "another migrate-store is copying into this database",
+        ));
+    }
     refuse_a_live_directory(&bridge, &pool)?;
     let mut report = CopyReport::default();
+    clear_done(&bridge, &pool)?;
     for (tree, name) in codec::ALL_TREES
         .iter()
         .map(|tree| (*tree, tree_name(*tree)))
@@ -96,9 +115,16 @@ pub fn sled_to_postgres(
             ));
         }
     }
-    drop(bridge);
-    let copy = PostgresStore::open(options)?;
+    let copy = PostgresStore::open_as(options, true)?;
     report.problems.extend(copy.verify()?);
+    drop(copy);
+    // Only a verified copy is marked finished, and only then may daemons use it.
+    let done = if report.problems.is_empty() {
+        "INSERT INTO gh_copy_progress (tree, last_key) VALUES ($1, '') ON CONFLICT DO NOTHING"
+    } else {
+        "DELETE FROM gh_copy_progress WHERE tree = $1"
+    };
+    bridge.run(async move { sqlx::query(done).bind(rows::COPY_DONE).execute(&pool).await })??;
     Ok(report)
 }
 
@@ -124,6 +150,18 @@ fn refuse_a_live_directory(bridge: &Bridge, pool: &PgPool) -> Result<(), StoreEr
             "the target database already holds a directory; copy into an empty one",
         ));
     }
+    Ok(())
+}
+
+/// A copy run again is unfinished until it verifies again.
+fn clear_done(bridge: &Bridge, pool: &PgPool) -> Result<(), StoreError> {
+    let pool = pool.clone();
+    bridge.run(async move {
+        sqlx::query("DELETE FROM gh_copy_progress WHERE tree = $1")
+            .bind(rows::COPY_DONE)
+            .execute(&pool)
+            .await
+    })??;
     Ok(())
 }
 

@@ -1,12 +1,12 @@
-//! Following other daemons: a LISTEN on the commit channel (with a poll as a
-//! fallback for a lost notification or connection) fetches the commits the
-//! mirror lacks and applies them, so a change made on one daemon is seen on
-//! every other within a second.
+//! Following other daemons: a LISTEN on the commit channel (on a connection
+//! of its own; a poll covers a lost notification or connection) fetches the
+//! commits the mirror lacks and applies them, so a change made on one daemon
+//! is seen on every other within a second.
 
-use super::{Inner, rows};
-use sqlx::postgres::PgListener;
+use super::rows;
+use super::state::{CatchUp, Inner, Position};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use std::sync::Weak;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// Longest wait between two looks at the log without a notification.
@@ -14,12 +14,12 @@ const POLL: Duration = Duration::from_millis(500);
 /// Wait before trying again while this daemon's own writer holds the mirror.
 const BUSY: Duration = Duration::from_millis(20);
 
-pub(super) async fn follow(inner: Weak<Inner>) {
+pub(super) async fn follow(inner: Weak<Inner>, options: PgConnectOptions) {
+    let own = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_lazy_with(options);
     loop {
-        let Some(pool) = inner.upgrade().map(|inner| inner.pool.clone()) else {
-            return;
-        };
-        let mut listener = match PgListener::connect_with(&pool).await {
+        let mut listener = match PgListener::connect_with(&own).await {
             Ok(listener) => listener,
             Err(error) => {
                 tracing::warn!(%error, "cannot listen for other daemons' commits; retrying");
@@ -27,7 +27,6 @@ pub(super) async fn follow(inner: Weak<Inner>) {
                 continue;
             }
         };
-        drop(pool);
         if let Err(error) = listener.listen(rows::CHANNEL).await {
             tracing::warn!(%error, "cannot listen for other daemons' commits; retrying");
             tokio::time::sleep(POLL).await;
@@ -51,53 +50,69 @@ pub(super) async fn follow(inner: Weak<Inner>) {
     }
 }
 
-/// Fetches the commits after the mirror's last and applies them, unless this
+/// What one look at the log did.
+enum Step {
+    /// Nothing more to do now.
+    Done,
+    /// Look again (more pages, or the writer held the mirror).
+    Again,
+    /// The log does not continue from `Position`: load whole.
+    Reload(Position),
+}
+
+/// Fetches the commits the mirror lacks and applies them, unless this
 /// daemon's writer is at it (it catches up itself under the writer lock).
 async fn catch_up(inner: &Inner) {
     for _ in 0..(POLL.as_millis() / BUSY.as_millis()) {
-        let after = inner.applied.load(Ordering::Acquire);
+        let from = inner.applied();
         let fetched = match inner.pool.acquire().await {
-            Ok(mut conn) => rows::commits_after(&mut conn, after).await,
+            Ok(mut conn) => rows::commits_from(&mut conn, from).await,
             Err(error) => Err(error),
         };
         let commits = match fetched {
-            Ok(commits) if commits.is_empty() => return,
             Ok(commits) => commits,
             Err(error) => {
                 tracing::warn!(%error, "cannot read other daemons' commits");
                 return;
             }
         };
-        let applied = match inner.mirror.try_lock() {
-            Ok(mut mirror) => Some(inner.catch_up(&mut mirror, commits)),
-            Err(_) => None,
+        let step = match inner.try_lock_mirror() {
+            None => Step::Again,
+            // This daemon committed since the fetch: look again.
+            Some(mirror) if mirror.seq != from => Step::Again,
+            Some(mut mirror) => match inner.catch_up(&mut mirror, commits) {
+                Ok(CatchUp::Current) => Step::Done,
+                Ok(CatchUp::More) => Step::Again,
+                Ok(CatchUp::Reload) => Step::Reload(*mirror),
+                Err(error) => {
+                    tracing::error!(%error, "another daemon's commit cannot be applied");
+                    Step::Done
+                }
+            },
         };
-        let gap = match applied {
-            None => {
-                tokio::time::sleep(BUSY).await;
-                continue;
-            }
-            Some(Ok(outcome)) => outcome.is_err(),
-            Some(Err(error)) => {
-                tracing::error!(%error, "another daemon's commit cannot be applied");
-                return;
-            }
-        };
-        if gap {
-            reload(inner).await;
+        match step {
+            Step::Done => return,
+            Step::Again => tokio::time::sleep(BUSY).await,
+            Step::Reload(seen) => return reload(inner, seen).await,
         }
-        return;
     }
 }
 
-/// Loads the mirror whole, for a daemon further behind than the log reaches.
-async fn reload(inner: &Inner) {
-    match rows::load_mirror(&inner.pool).await {
-        Ok((entries, seq)) => {
-            let snapshot = super::Snapshot::from_entries(entries);
-            let mut mirror = inner.lock_mirror();
-            inner.install(&mut mirror, snapshot, seq);
+/// Loads the mirror whole, and installs it unless this daemon committed
+/// meanwhile (its writer then caught up under the lock anyway).
+async fn reload(inner: &Inner, seen: Position) {
+    let (entries, reached) = match rows::load_mirror(&inner.pool).await {
+        Ok(loaded) => loaded,
+        Err(error) => return tracing::warn!(%error, "cannot reload the mirror"),
+    };
+    let snapshot = super::Snapshot::from_entries(entries);
+    for _ in 0..(POLL.as_millis() / BUSY.as_millis()) {
+        if let Some(mut mirror) = inner.try_lock_mirror() {
+            if *mirror == seen || reached.seq > mirror.seq {
+                inner.install(&mut mirror, snapshot, reached);
+            }
+            return;
         }
-        Err(error) => tracing::warn!(%error, "cannot reload the mirror"),
+        tokio::time::sleep(BUSY).await;
     }
 }

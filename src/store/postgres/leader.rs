@@ -32,7 +32,14 @@ async fn hold(mut conn: PgConnection, leader: &watch::Sender<bool>) {
             return;
         }
         let checked = if *leader.borrow() {
-            conn.ping().await.map(|()| true)
+            // A leader that cannot show it still holds the lock steps down.
+            match tokio::time::timeout(BEAT, conn.ping()).await {
+                Ok(pinged) => pinged.map(|()| true),
+                Err(_) => {
+                    tracing::warn!("leader lost sight of the database; stepping down");
+                    return;
+                }
+            }
         } else {
             sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
                 .bind(LEADER_LOCK)

@@ -14,22 +14,20 @@ mod follow;
 mod leader;
 mod rows;
 mod shared;
+mod state;
 
 use super::mirror::snapshot::Snapshot;
 use super::mirror::tx::Tx;
-use super::mirror::{SCHEMA_VERSION, TreeId, codec, keys, reads::RawRead, verify};
-use super::{Commit, Decision, RemoteChange, RemoteHook, StoreError, UnitOfWork};
+use super::mirror::{SCHEMA_VERSION, TreeId, keys, reads::RawRead, verify};
+use super::{Commit, Decision, RemoteHook, StoreError, UnitOfWork};
 use crate::domain::audit::AuditEntry;
 use crate::domain::media::{MediaKey, StoredImage};
-use arc_swap::ArcSwap;
 use bridge::{Bridge, HeldTransaction};
 pub use copy::{CopyReport, sled_to_postgres};
-use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use std::collections::BTreeSet;
+use state::{CatchUp, Inner, Position};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, MutexGuard};
 use std::time::Duration;
 
 /// How to reach the database.
@@ -56,51 +54,51 @@ struct Database {
     bridge: Bridge,
 }
 
-/// What the background tasks share with the store.
-struct Inner {
-    pool: PgPool,
-    snapshot: ArcSwap<Snapshot>,
-    /// Serialises this daemon's units of work and mirror updates; holds the
-    /// sequence number of the last commit the mirror includes.
-    mirror: Mutex<i64>,
-    /// The same number, readable without the lock.
-    applied: AtomicI64,
-    hooks: Mutex<Vec<RemoteHook>>,
-}
-
 impl PostgresStore {
     /// Connects, brings the schema up to date, loads the mirror and starts
     /// following other daemons' commits and the leader election.
     pub fn open(options: &PostgresOptions) -> Result<Self, StoreError> {
-        let connect = PgConnectOptions::from_str(&options.url)?;
+        Self::open_as(options, false)
+    }
+
+    /// [`PostgresStore::open`]; `copying` lets `migrate-store` open a copy it
+    /// has not finished, which a daemon refuses.
+    fn open_as(options: &PostgresOptions, copying: bool) -> Result<Self, StoreError> {
+        // A stuck peer (paused, cut off) must not hold the writer lock, nor a
+        // request wait on it, for ever.
+        let connect = PgConnectOptions::from_str(&options.url)?.options([
+            ("lock_timeout", "30s"),
+            ("statement_timeout", "300s"),
+            ("idle_in_transaction_session_timeout", "300s"),
+        ]);
         let bridge = Bridge::new()?;
         let pool_options = PgPoolOptions::new()
-            .max_connections(options.pool_size.max(1))
+            .max_connections(options.pool_size.max(2))
             .acquire_timeout(options.acquire_timeout);
         let pool_connect = connect.clone();
         let pool = bridge.run(async move {
             let pool = pool_options.connect_with(pool_connect).await?;
             rows::migrate(&pool).await?;
+            if !copying && rows::copy_unfinished(&pool).await? {
+                return Err(StoreError::Unsupported(
+                    "a migrate-store copy into this database has not finished; run it again",
+                ));
+            }
             Ok::<_, StoreError>(pool)
         })??;
         let load_pool = pool.clone();
-        let (entries, seq) = bridge.run(async move { rows::load_mirror(&load_pool).await })??;
+        let (entries, position) =
+            bridge.run(async move { rows::load_mirror(&load_pool).await })??;
         let snapshot = Snapshot::from_entries(entries);
         let (entries, bytes) = snapshot.size();
         tracing::info!(
             entries,
             mib = bytes >> 20,
-            commit = seq,
+            commit = position.seq,
             "store loaded from PostgreSQL"
         );
-        let inner = Arc::new(Inner {
-            pool,
-            snapshot: ArcSwap::from_pointee(snapshot),
-            mirror: Mutex::new(seq),
-            applied: AtomicI64::new(seq),
-            hooks: Mutex::new(Vec::new()),
-        });
-        bridge.spawn(follow::follow(Arc::downgrade(&inner)));
+        let inner = Arc::new(Inner::new(pool, snapshot, position));
+        bridge.spawn(follow::follow(Arc::downgrade(&inner), connect.clone()));
         let (leader_sender, leader) = tokio::sync::watch::channel(false);
         bridge.spawn(leader::elect(connect, leader_sender));
         let holder = format!("{:016x}", rand::random::<u64>());
@@ -148,29 +146,43 @@ impl Database {
 
     /// Begins a transaction holding the writer lock, with the mirror caught
     /// up to every commit made before it.
-    fn begin_locked(&self) -> Result<(MutexGuard<'_, i64>, HeldTransaction), StoreError> {
+    fn begin_locked(&self) -> Result<(MutexGuard<'_, Position>, HeldTransaction), StoreError> {
         let inner = &self.inner;
+        let mut mirror = inner.lock_mirror();
         loop {
-            let mut mirror = inner.lock_mirror();
             let pool = inner.pool.clone();
-            let after = *mirror;
-            let (transaction, commits) = self.bridge.run(async move {
+            let from = mirror.seq;
+            let (transaction, mut commits) = self.bridge.run(async move {
                 let mut transaction = pool.begin().await?;
                 rows::lock_writer(&mut transaction).await?;
-                let commits = rows::commits_after(&mut transaction, after).await?;
+                let commits = rows::commits_from(&mut transaction, from).await?;
                 Ok::<_, sqlx::Error>((transaction, commits))
             })??;
-            let held = HeldTransaction::new(transaction, self.bridge.handle());
-            if inner.catch_up(&mut mirror, commits)?.is_ok() {
-                return Ok((mirror, held));
+            let mut held = HeldTransaction::new(transaction, self.bridge.handle());
+            loop {
+                match inner.catch_up(&mut mirror, commits)? {
+                    CatchUp::Current => return Ok((mirror, held)),
+                    CatchUp::More => {
+                        let Some(mut transaction) = held.take() else {
+                            return Err(StoreError::NotRun);
+                        };
+                        let from = mirror.seq;
+                        let (transaction, page) = self.bridge.run(async move {
+                            let page = rows::commits_from(&mut transaction, from).await?;
+                            Ok::<_, sqlx::Error>((transaction, page))
+                        })??;
+                        held = HeldTransaction::new(transaction, self.bridge.handle());
+                        commits = page;
+                    }
+                    CatchUp::Reload => break,
+                }
             }
-            // Behind the kept log (or more than a page behind): reload whole.
             drop(held);
             let pool = inner.pool.clone();
-            let (entries, seq) = self
+            let (entries, reached) = self
                 .bridge
                 .run(async move { rows::load_mirror(&pool).await })??;
-            inner.install(&mut mirror, Snapshot::from_entries(entries), seq);
+            inner.install(&mut mirror, Snapshot::from_entries(entries), reached);
         }
     }
 
@@ -190,101 +202,26 @@ impl Database {
             }
             return Ok(Commit::default());
         }
-        let seq = *mirror + 1;
+        let seq = mirror.seq + 1;
         let rows: Vec<_> = writes
             .iter()
             .map(|((tree, key), change)| (*tree, key.to_vec(), change.clone()))
             .collect();
+        let logged = rows::log_of(&writes);
+        let reached = Position::of(seq, &logged);
         let Some(mut transaction) = transaction else {
             return Err(StoreError::NotRun);
         };
         self.bridge.run(async move {
-            rows::write_commit(&mut transaction, seq, rows).await?;
+            rows::write_commit(&mut transaction, seq, rows, logged).await?;
             transaction.commit().await
         })??;
         let mut next = (*base).clone();
         for ((tree, key), change) in &writes {
             next.apply(*tree, key, change);
         }
-        inner.snapshot.store(Arc::new(next));
-        *mirror = seq;
-        inner.applied.store(seq, Ordering::Release);
+        inner.committed(&mut mirror, next, reached);
         Ok(Commit(u64::try_from(seq).unwrap_or_default()))
-    }
-}
-
-/// The mirror fell behind what the commit log still holds.
-struct Gap;
-
-impl Inner {
-    fn lock_mirror(&self) -> MutexGuard<'_, i64> {
-        self.mirror
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Applies `commits` (in order, from the log) that the mirror lacks, then
-    /// tells the hooks which users changed.
-    fn catch_up(
-        &self,
-        mirror: &mut i64,
-        commits: Vec<(i64, Vec<u8>)>,
-    ) -> Result<Result<(), Gap>, StoreError> {
-        let fresh: Vec<_> = commits
-            .into_iter()
-            .filter(|(seq, _)| *seq > *mirror)
-            .collect();
-        let Some((first, _)) = fresh.first() else {
-            return Ok(Ok(()));
-        };
-        if *first != *mirror + 1 || fresh.len() >= 1000 {
-            return Ok(Err(Gap));
-        }
-        let mut next = Snapshot::clone(&self.snapshot.load());
-        let mut users = BTreeSet::new();
-        let mut last = *mirror;
-        for (seq, raw) in &fresh {
-            if *seq != last + 1 {
-                return Ok(Err(Gap));
-            }
-            for (tree, key, change) in codec::decode(raw)? {
-                if tree == TreeId::Users && key.len() == 8 {
-                    users.insert(keys::decode_u64(&key));
-                }
-                next.apply(tree, &key, &change);
-            }
-            last = *seq;
-        }
-        self.snapshot.store(Arc::new(next));
-        *mirror = last;
-        self.applied.store(last, Ordering::Release);
-        let users: Vec<_> = users.into_iter().collect();
-        self.tell(RemoteChange::Users(&users));
-        Ok(Ok(()))
-    }
-
-    /// Replaces the mirror with one loaded whole at commit `seq`.
-    fn install(&self, mirror: &mut i64, snapshot: Snapshot, seq: i64) {
-        if seq < *mirror {
-            return;
-        }
-        self.snapshot.store(Arc::new(snapshot));
-        *mirror = seq;
-        self.applied.store(seq, Ordering::Release);
-        self.tell(RemoteChange::Everything);
-    }
-
-    fn tell(&self, change: RemoteChange<'_>) {
-        if matches!(change, RemoteChange::Users([])) {
-            return;
-        }
-        let hooks = self
-            .hooks
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        for hook in hooks.iter() {
-            hook(change);
-        }
     }
 }
 
@@ -373,11 +310,6 @@ impl super::Store for PostgresStore {
     }
 
     fn on_remote_change(&self, hook: RemoteHook) {
-        self.db
-            .inner
-            .hooks
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(hook);
+        self.db.inner.add_hook(hook);
     }
 }

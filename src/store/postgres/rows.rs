@@ -1,8 +1,10 @@
 //! The SQL of the store: the embedded migrations, the writer lock, rows of
 //! trees, the commit log, and loading the mirror.
 
+use super::state::Position;
 use crate::store::StoreError;
 use crate::store::mirror::packed::Change;
+use crate::store::mirror::tx::WriteSet;
 use crate::store::mirror::{MIRRORED_TREES, TreeId, codec};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{PgConnection, PgPool};
@@ -47,13 +49,18 @@ pub(super) async fn lock_writer(conn: &mut PgConnection) -> Result<(), sqlx::Err
         .map(drop)
 }
 
-/// Commits after `after`, in order: (sequence number, encoded writes).
-pub(super) async fn commits_after(
+/// Commits read from the log at a time.
+pub(super) const PAGE: usize = 1_000;
+
+/// The commit `from` (the mirror's last, to check it is still the same) and
+/// up to [`PAGE`] after it, in order: (sequence number, encoded writes).
+pub(super) async fn commits_from(
     conn: &mut PgConnection,
-    after: i64,
+    from: i64,
 ) -> Result<Vec<(i64, Vec<u8>)>, sqlx::Error> {
-    sqlx::query_as("SELECT seq, writes FROM gh_commits WHERE seq > $1 ORDER BY seq LIMIT 1000")
-        .bind(after)
+    sqlx::query_as("SELECT seq, writes FROM gh_commits WHERE seq >= $1 ORDER BY seq LIMIT $2")
+        .bind(from)
+        .bind(PAGE as i64 + 1)
         .fetch_all(conn)
         .await
 }
@@ -63,8 +70,19 @@ pub(super) fn tree_code(tree: TreeId) -> i16 {
     i16::from(codec::code(tree))
 }
 
+/// What the log keeps of a unit: its writes to the mirrored trees (images
+/// and the audit trail are read from their rows, never mirrored).
+pub(super) fn log_of(writes: &WriteSet) -> Vec<u8> {
+    let mirrored: WriteSet = writes
+        .iter()
+        .filter(|((tree, _), _)| (*tree as usize) < MIRRORED_TREES)
+        .map(|(key, change)| (key.clone(), change.clone()))
+        .collect();
+    codec::encode(&mirrored)
+}
+
 /// A unit's writes as columns: upserts (tree, key, value) and removals
-/// (tree, key), and the encoded writes to mirrored trees for the log.
+/// (tree, key).
 #[derive(Default)]
 struct Columns {
     put_trees: Vec<i16>,
@@ -72,17 +90,12 @@ struct Columns {
     put_values: Vec<Vec<u8>>,
     gone_trees: Vec<i16>,
     gone_keys: Vec<Vec<u8>>,
-    log: Vec<u8>,
 }
 
 impl Columns {
     fn of(writes: Vec<(TreeId, Vec<u8>, Change)>) -> Self {
-        let mut mirrored = crate::store::mirror::tx::WriteSet::new();
         let mut columns = Self::default();
         for (tree, key, change) in writes {
-            if (tree as usize) < MIRRORED_TREES {
-                mirrored.insert((tree, key.as_slice().into()), change.clone());
-            }
             match change {
                 Some(value) => {
                     columns.put_trees.push(tree_code(tree));
@@ -95,7 +108,6 @@ impl Columns {
                 }
             }
         }
-        columns.log = codec::encode(&mirrored);
         columns
     }
 }
@@ -113,6 +125,7 @@ pub(super) async fn write_commit(
     conn: &mut PgConnection,
     seq: i64,
     writes: Vec<(TreeId, Vec<u8>, Change)>,
+    log: Vec<u8>,
 ) -> Result<(), sqlx::Error> {
     let columns = Columns::of(writes);
     if columns.put_trees.len() <= BATCH && columns.gone_trees.len() <= BATCH {
@@ -132,7 +145,7 @@ pub(super) async fn write_commit(
         .bind(&columns.gone_trees)
         .bind(&columns.gone_keys)
         .bind(seq)
-        .bind(&columns.log)
+        .bind(&log)
         .bind(CHANNEL)
         .execute(&mut *conn)
         .await?;
@@ -156,7 +169,7 @@ pub(super) async fn write_commit(
         }
         sqlx::query("INSERT INTO gh_commits (seq, writes) VALUES ($1, $2)")
             .bind(seq)
-            .bind(&columns.log)
+            .bind(&log)
             .execute(&mut *conn)
             .await?;
         sqlx::query("SELECT pg_notify($1, $2::text)")
@@ -178,14 +191,18 @@ pub(super) async fn write_commit(
 /// in one repeatable-read transaction.
 pub(super) async fn load_mirror(
     pool: &PgPool,
-) -> Result<(Vec<(TreeId, Vec<u8>, Vec<u8>)>, i64), sqlx::Error> {
+) -> Result<(Vec<(TreeId, Vec<u8>, Vec<u8>)>, Position), sqlx::Error> {
     let mut transaction = pool.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .execute(&mut *transaction)
         .await?;
-    let seq: i64 = sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM gh_commits")
-        .fetch_one(&mut *transaction)
-        .await?;
+    let last: Option<(i64, Vec<u8>)> =
+        sqlx::query_as("SELECT seq, writes FROM gh_commits ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut *transaction)
+            .await?;
+    let position = last.map_or_else(Position::default, |(seq, writes)| {
+        Position::of(seq, &writes)
+    });
     let codes: Vec<i16> = codec::ALL_TREES
         .iter()
         .filter(|tree| (**tree as usize) < MIRRORED_TREES)
@@ -204,7 +221,7 @@ pub(super) async fn load_mirror(
             Some((tree, key, value))
         })
         .collect();
-    Ok((entries, seq))
+    Ok((entries, position))
 }
 
 /// The value of one entry of a tree that is not mirrored (audit, media).
@@ -236,4 +253,20 @@ pub(super) async fn entries_before(
     .bind(limit)
     .fetch_all(pool)
     .await
+}
+
+/// The tree code `migrate-store` marks a finished, verified copy with.
+pub(super) const COPY_DONE: i16 = -1;
+
+/// Whether `migrate-store` began copying into this database and has not
+/// finished (a daemon must not serve half a directory).
+pub(super) async fn copy_unfinished(pool: &PgPool) -> Result<bool, sqlx::Error> {
+    let (started, done): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE tree >= 0), count(*) FILTER (WHERE tree = $1) \
+         FROM gh_copy_progress",
+    )
+    .bind(COPY_DONE)
+    .fetch_one(pool)
+    .await?;
+    Ok(started > 0 && done == 0)
 }

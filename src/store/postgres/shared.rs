@@ -1,7 +1,8 @@
 //! The sign-in ledger and the upload quota holds on PostgreSQL, shared by
 //! every daemon on the database (see [`crate::store::shared`]).
 
-use super::{Database, Inner};
+use super::Database;
+use super::state::Inner;
 use crate::domain::user::UserId;
 use crate::store::shared::{CounterKey, FailureLedger, QuotaHolds};
 use crate::store::{ReadView, StoreError};
