@@ -23,7 +23,10 @@ CREATE TABLE gh_commits (
 CREATE TABLE gh_signin_failures (
     key bytea PRIMARY KEY,
     failures integer NOT NULL CHECK (failures >= 0),
-    last_failure bigint NOT NULL
+    last_failure bigint NOT NULL,
+    -- When a success forgave the failures (what daemons counted before it
+    -- is forgiven too).
+    forgiven_at bigint
 );
 CREATE INDEX gh_signin_failures_last ON gh_signin_failures (last_failure);
 

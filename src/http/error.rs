@@ -115,6 +115,7 @@ impl From<ServiceError> for ApiError {
             | ServiceError::Hashing(_)
             | ServiceError::HasherStopped
             | ServiceError::Sealing
+            | ServiceError::SealingKeyMismatch
             | ServiceError::Io { .. }) => {
                 tracing::error!(error = %internal, "internal error");
                 Self::new(

@@ -46,6 +46,11 @@ pub enum ServiceError {
     HasherStopped,
     #[error("a sealed secret could not be sealed or opened (wrong or damaged secret.key?)")]
     Sealing,
+    #[error(
+        "secret.key is not the key this directory's secrets are sealed with \
+         (on a shared store, copy secret.key from the first daemon's data directory)"
+    )]
+    SealingKeyMismatch,
     #[error("cannot {action} {path}: {source}")]
     Io {
         action: &'static str,
@@ -100,6 +105,7 @@ impl ServiceError {
                 | Self::Hashing(_)
                 | Self::HasherStopped
                 | Self::Sealing
+                | Self::SealingKeyMismatch
                 | Self::Io { .. }
         )
     }

@@ -132,6 +132,7 @@ impl Directory {
             core,
             readiness_cache: Default::default(),
         };
+        directory.credentials.check_sealing_key()?;
         let root_token = directory.accounts.bootstrap()?;
         let sealed = directory.credentials.seal_legacy_seeds()?;
         if sealed > 0 {

@@ -85,11 +85,18 @@ impl SignIn {
     }
 
     /// Resolves a bearer token (session or API) to its live, allowed user.
+    /// A token this daemon does not know yet may have just been issued by
+    /// another daemon on a shared store: it catches up once before refusing.
     pub fn authenticate(&self, bearer: &str) -> ServiceResult<Principal> {
         let now = self.now();
-        let snapshot = self.snapshot();
+        let hash = token_hash(bearer);
+        let mut snapshot = self.snapshot();
+        if snapshot.token(&hash)?.is_none() && self.store().shares_state() {
+            super::core::offload(|| self.store().catch_up())?;
+            snapshot = self.snapshot();
+        }
         let record = snapshot
-            .token(&token_hash(bearer))?
+            .token(&hash)?
             .ok_or(ServiceError::Unauthenticated)?;
         if !record.kind.authenticates() || !record.is_live(now) {
             return Err(ServiceError::Unauthenticated);
@@ -140,8 +147,14 @@ impl SignIn {
         // Counted as failed before the secret is looked at: a locked attempt
         // is refused alike whether the login exists or the secret is right.
         // An account named by its login or its email shares one budget.
-        let snapshot = self.snapshot();
-        let local_id = snapshot.user_id_by_login_or_email(login)?;
+        let mut snapshot = self.snapshot();
+        let mut local_id = snapshot.user_id_by_login_or_email(login)?;
+        if local_id.is_none() && self.store().shares_state() {
+            // Perhaps created a moment ago on another daemon.
+            super::core::offload(|| self.store().catch_up())?;
+            snapshot = self.snapshot();
+            local_id = snapshot.user_id_by_login_or_email(login)?;
+        }
         let subject = match local_id {
             Some(id) => format!("\u{0}account {id}"),
             None => login.to_owned(),

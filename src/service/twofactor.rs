@@ -128,6 +128,28 @@ impl Credentials {
         self.current_user(id)
     }
 
+    /// Makes sure `secret.key` is the key the directory's secrets were sealed
+    /// with: the first start records a value sealed with it, every later
+    /// start (of any daemon on the store) must open that value.
+    pub(crate) fn check_sealing_key(&self) -> ServiceResult<()> {
+        const CHECK: &str = "sealing_key_check";
+        const PLAIN: &str = "gatehouse sealing key";
+        if self.snapshot().setting(CHECK)?.is_none() {
+            let sealed = self.sealer.seal(PLAIN)?;
+            self.write(None, |unit| {
+                if unit.tx.setting(CHECK)?.is_none() {
+                    unit.tx.put_setting(CHECK, &sealed)?;
+                }
+                Ok(())
+            })?;
+        }
+        let stored = self.snapshot().setting(CHECK)?.unwrap_or_default();
+        match self.sealer.open(&stored) {
+            Ok(plain) if plain == PLAIN => Ok(()),
+            _ => Err(ServiceError::SealingKeyMismatch),
+        }
+    }
+
     /// Seals TOTP seeds an older version stored in clear; returns how many.
     pub(crate) fn seal_legacy_seeds(&self) -> ServiceResult<usize> {
         let snapshot = self.snapshot();

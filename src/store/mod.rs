@@ -13,8 +13,8 @@ pub use postgres::PostgresStore;
 pub use repos::{
     AuditLog, CredentialReads, CredentialWrites, EntryReads, EntryWrites, GroupReads, GroupWrites,
     IdCounter, MediaWrites, OrganizationReads, OrganizationWrites, OutboxReads, OutboxWrites,
-    ProjectReads, ProjectWrites, ReadView, RecordReads, RecordWrites, TokenReads, TokenWrites,
-    UnitOfWork, UserReads, UserWrites,
+    ProjectReads, ProjectWrites, ReadView, RecordReads, RecordWrites, SettingReads, SettingWrites,
+    TokenReads, TokenWrites, UnitOfWork, UserReads, UserWrites,
 };
 
 use crate::domain::audit::AuditEntry;
@@ -129,6 +129,17 @@ pub trait Store: Send + Sync {
     /// shared one. The value changes when leadership moves.
     fn leadership(&self) -> tokio::sync::watch::Receiver<bool> {
         tokio::sync::watch::channel(true).1
+    }
+
+    /// Whether other daemons may write to this store too.
+    fn shares_state(&self) -> bool {
+        false
+    }
+
+    /// Applies every commit other daemons made so far, now (a daemon asked
+    /// about something it has not seen yet); an embedded store has none.
+    fn catch_up(&self) -> Result<(), StoreError> {
+        Ok(())
     }
 
     /// Failed sign-ins shared with other daemons, when there can be any.

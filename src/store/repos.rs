@@ -155,6 +155,16 @@ pub trait OutboxWrites {
     fn remove_mail(&self, id: MailId) -> Result<()>;
 }
 
+/// Small named values of the installation itself (such as the check that
+/// tells whether `secret.key` is the one its secrets were sealed with).
+pub trait SettingReads {
+    fn setting(&self, name: &str) -> Result<Option<String>>;
+}
+
+pub trait SettingWrites {
+    fn put_setting(&self, name: &str, value: &str) -> Result<()>;
+}
+
 pub trait AuditLog {
     /// Appends an entry; its id is assigned here and sorts by time of commit.
     fn append_audit(&self, entry: AuditEntry) -> Result<()>;
@@ -176,6 +186,7 @@ pub trait ReadView:
     + RecordReads
     + EntryReads
     + OutboxReads
+    + SettingReads
 {
 }
 
@@ -192,6 +203,7 @@ pub trait UnitOfWork:
     + EntryWrites
     + MediaWrites
     + OutboxWrites
+    + SettingWrites
     + AuditLog
     + IdCounter
 {

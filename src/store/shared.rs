@@ -12,24 +12,34 @@ use crate::domain::user::UserId;
 /// address, an address, a login), the same on every daemon.
 pub type CounterKey = [u8; 32];
 
+/// A counter as the store holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SharedCount {
+    pub failures: u32,
+    /// When the last failure was counted.
+    pub last: i64,
+    /// When a success last forgave the failures.
+    pub forgiven_at: Option<i64>,
+}
+
 /// Failed sign-ins, counted in the store. Times are Unix seconds of the
 /// directory's clock.
 pub trait FailureLedger: Send + Sync {
-    /// For each key: its failures and the last one's time, when that is
+    /// For each key: its counter, when its last failure or forgiveness is
     /// within `memory` seconds of `now`.
     fn failures(
         &self,
         keys: &[CounterKey],
         now: i64,
         memory: i64,
-    ) -> Result<Vec<Option<(u32, i64)>>, StoreError>;
+    ) -> Result<Vec<Option<SharedCount>>, StoreError>;
 
     /// Counts a failure under each key at `now`; a counter whose last failure
     /// is older than `window` seconds starts again from one.
     fn record_failure(&self, keys: &[CounterKey], now: i64, window: i64) -> Result<(), StoreError>;
 
-    /// Forgets the failures under `keys` (a successful sign-in).
-    fn forgive(&self, keys: &[CounterKey]) -> Result<(), StoreError>;
+    /// Forgives the failures under `keys` at `now` (a successful sign-in).
+    fn forgive(&self, keys: &[CounterKey], now: i64) -> Result<(), StoreError>;
 }
 
 /// Bytes and files held by uploads in progress, per user, on every daemon.

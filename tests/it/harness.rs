@@ -84,7 +84,12 @@ impl Daemon {
     /// would have behind one address: its own data dir holding the same
     /// sealing key (and root token file), its own listeners.
     pub async fn beside(&self) -> Self {
-        let cluster = self.cluster.clone().expect("a daemon on PostgreSQL");
+        let (dir, config) = self.beside_config();
+        Self::launch(dir, config, self.cluster.clone()).await
+    }
+
+    /// The data directory and config [`Daemon::beside`] starts a daemon on.
+    pub fn beside_config(&self) -> (tempfile::TempDir, Config) {
         let shared = self.config.clone();
         let (dir, config) = Self::test_config(|config| {
             config.store = shared.store.clone();
@@ -106,7 +111,7 @@ impl Daemon {
             std::fs::copy(self.config.data_dir.join(file), config.data_dir.join(file))
                 .expect("shared secret files");
         }
-        Self::launch(dir, config, Some(cluster)).await
+        (dir, config)
     }
 
     fn test_config(adjust: impl FnOnce(&mut Config)) -> (tempfile::TempDir, Config) {
@@ -188,6 +193,17 @@ impl Daemon {
             .filter(|entry| entry.path().is_file())
             .flat_map(|entry| std::fs::read(entry.path()).unwrap_or_default())
             .collect()
+    }
+
+    /// Shuts down cleanly; returns the data dir and the PostgreSQL cluster
+    /// (kept running while held), so a test may work on the store offline.
+    pub async fn stop_keeping_store(
+        mut self,
+    ) -> (tempfile::TempDir, Option<Arc<crate::postgres::Cluster>>) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await.expect("clean shutdown");
+        }
+        (self.dir, self.cluster.take())
     }
 
     /// Shuts down cleanly; returns the data dir so a test may inspect it.

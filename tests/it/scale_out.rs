@@ -112,6 +112,26 @@ async fn two_daemons_on_one_database_agree() {
 }
 
 #[tokio::test]
+async fn a_daemon_without_the_directory_sealing_key_is_refused() {
+    let a = Daemon::start_on(Arc::new(Cluster::start()), |_| {}).await;
+    let (_dir, config) = a.beside_config();
+    // Forgotten: the daemon would make a key of its own.
+    std::fs::remove_file(config.data_dir.join("secret.key")).expect("remove");
+    let clock = Arc::new(gatehouse::domain::clock::SystemClock);
+    let refused = gatehouse::app::start(&config, clock)
+        .await
+        .err()
+        .map(|e| format!("{e:#}"));
+    assert!(
+        refused
+            .as_deref()
+            .is_some_and(|e| e.contains("secret.key is not the key")),
+        "{refused:?}"
+    );
+    a.stop().await;
+}
+
+#[tokio::test]
 async fn a_lockout_earned_on_one_daemon_holds_on_the_other() {
     let a = Daemon::start_on(Arc::new(Cluster::start()), |c| c.signin.max_failures = 3).await;
     let b = a.beside().await;

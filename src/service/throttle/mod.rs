@@ -60,6 +60,18 @@ impl Table {
             .find(|slot| slot.key == key && now - slot.last <= window)
     }
 
+    /// The live counter of `key`, to change, without claiming a slot for it.
+    fn live(&mut self, key: u64, now: i64, window: i64) -> Option<&mut Slot> {
+        let mask = self.slots.len() - 1;
+        let start = (key as usize) & mask;
+        let found = (0..PROBE)
+            .map(|step| (start + step) & mask)
+            .find(|&index| {
+                self.slots[index].key == key && now - self.slots[index].last <= window
+            })?;
+        Some(&mut self.slots[found])
+    }
+
     /// The slot of `key`, claiming (and if need be evicting) one for it.
     fn slot(&mut self, key: u64, now: i64, window: i64) -> &mut Slot {
         let mask = self.slots.len() - 1;
@@ -106,7 +118,7 @@ pub struct Attempt<'a> {
     began: i64,
     ended: bool,
     /// The keys of the same counters in the store's ledger, if shared, and
-    /// whether the ledger held failures to forgive under them.
+    /// whether there were failures to forgive under them.
     shared: Option<(shared::SharedKeys, bool)>,
     /// How long to wait before checking the secret.
     pub delay: Duration,
@@ -210,13 +222,21 @@ impl SignInThrottle {
             login: self.key(2, Some(&login), None),
             began: now,
             ended: true,
-            shared: shared_keys.map(|keys| {
-                let forgivable = shared_counts.is_some_and(|c| c[0].is_some() || c[2].is_some());
-                (keys, forgivable)
-            }),
+            shared: None,
             delay: Duration::ZERO,
         };
         let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        // A success on another daemon forgave what this table still counts.
+        if let Some(counts) = &shared_counts {
+            for (key, count) in [(attempt.pair, counts[0]), (attempt.login, counts[2])] {
+                let forgiven = count.and_then(|count| count.forgiven_at);
+                if let (Some(forgiven), Some(slot)) = (forgiven, table.live(key, now, memory)) {
+                    if slot.last <= forgiven {
+                        slot.failures = 0;
+                    }
+                }
+            }
+        }
         // Looked at without claiming slots: a locked flood changes nothing.
         let limits = [
             (attempt.address, self.address_failures),
@@ -226,27 +246,21 @@ impl SignInThrottle {
             .iter()
             .filter_map(|(key, limit)| Some((table.peek(*key, now, memory)?, *limit)))
             .collect();
-        // With a shared store its counters are the truth (a success on
-        // another daemon forgave what this daemon's table still counts),
-        // but while the store cannot count, this daemon's own counts lock too.
-        let local = counters
-            .iter()
-            .map(|(slot, limit)| (slot.failures, slot.last, *limit));
-        let degraded = self.shared.as_ref().is_some_and(|s| s.degraded());
-        let failures: Vec<(u32, i64, u32)> = match shared_counts {
-            Some(counts) => [
-                (counts[0], self.max_failures),
+        // This daemon's counts and, on a shared store, every daemon's: a
+        // lock in either holds (and a store that cannot count fails closed).
+        let elsewhere = shared_counts.iter().flat_map(|counts| {
+            [
                 (counts[1], self.address_failures),
+                (counts[0], self.max_failures),
             ]
+        });
+        let locked = counters
             .iter()
-            .filter_map(|(count, limit)| count.map(|(n, last)| (n, last, *limit)))
-            .chain(local.filter(|_| degraded))
-            .collect(),
-            None => local.collect(),
-        };
-        let locked = failures
-            .iter()
-            .filter_map(|(n, last, limit)| self.remaining(*n, *last, *limit, now))
+            .map(|(slot, limit)| (slot.failures, slot.last, *limit))
+            .chain(elsewhere.filter_map(|(count, limit)| {
+                count.map(|count| (count.failures, count.last, limit))
+            }))
+            .filter_map(|(n, last, limit)| self.remaining(n, last, limit, now))
             .max();
         if let Some(wait) = locked {
             return Err(Refusal::Locked(wait));
@@ -260,13 +274,19 @@ impl SignInThrottle {
             let slot = table.slot(key, now, memory);
             slot.pending = slot.pending.saturating_add(1);
         }
-        let local_login_failures = table.slot(attempt.login, now, self.window).failures;
-        let login_failures = match shared_counts {
-            Some(counts) => counts[2]
-                .filter(|(_, last)| now - last <= self.window)
-                .map_or(0, |(n, _)| n),
-            None => local_login_failures,
-        };
+        let shared_login = shared_counts
+            .and_then(|counts| counts[2])
+            .filter(|count| now - count.last <= self.window)
+            .map_or(0, |count| count.failures);
+        let login_failures = table
+            .slot(attempt.login, now, self.window)
+            .failures
+            .max(shared_login);
+        let pair_failed = counters.get(1).is_some_and(|(slot, _)| slot.failures > 0);
+        let forgivable = pair_failed
+            || login_failures > 0
+            || shared_counts.is_some_and(|c| c[0].is_some_and(|count| count.failures > 0));
+        attempt.shared = shared_keys.map(|keys| (keys, forgivable));
         let over = login_failures.saturating_sub(self.max_failures).min(16);
         if login_failures >= self.max_failures {
             attempt.delay = LOGIN_DELAY_STEP
@@ -284,7 +304,7 @@ impl SignInThrottle {
         let memory = self.window.max(self.max_lockout);
         if let (Some(shared), Some((keys, forgivable))) = (&self.shared, &attempt.shared) {
             match succeeded {
-                true if *forgivable => shared.succeeded(keys),
+                true if *forgivable => shared.succeeded(keys, now),
                 true => {}
                 false => shared.failed(keys, now, memory),
             }

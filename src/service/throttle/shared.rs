@@ -5,11 +5,10 @@
 
 use crate::domain::signin::client_bucket;
 use crate::service::core::offload;
-use crate::store::shared::{CounterKey, FailureLedger};
+use crate::store::shared::{CounterKey, FailureLedger, SharedCount};
 use sha2::{Digest, Sha256};
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The shared keys of one attempt: pair, address, login.
 pub(super) type SharedKeys = [CounterKey; 3];
@@ -17,20 +16,14 @@ pub(super) type SharedKeys = [CounterKey; 3];
 /// The store's ledger, with the keys it counts under.
 pub(super) struct SharedCounters {
     ledger: Arc<dyn FailureLedger>,
-    /// Set while failures cannot be counted in the store: this daemon's own
-    /// counts then lock too (never fail open).
-    degraded: AtomicBool,
 }
 
-/// What the ledger holds for an attempt's keys: (failures, last failure).
-pub(super) type Counts = [Option<(u32, i64)>; 3];
+/// What the ledger holds for an attempt's keys.
+pub(super) type Counts = [Option<SharedCount>; 3];
 
 impl SharedCounters {
     pub(super) fn new(ledger: Arc<dyn FailureLedger>) -> Self {
-        Self {
-            ledger,
-            degraded: AtomicBool::new(false),
-        }
+        Self { ledger }
     }
 
     pub(super) fn keys(login: &str, address: IpAddr) -> SharedKeys {
@@ -65,21 +58,16 @@ impl SharedCounters {
         }
     }
 
+    /// Counts a failure in the store (this daemon's table counts it too, so
+    /// a store that cannot count never lets guesses through unseen).
     pub(super) fn failed(&self, keys: &SharedKeys, now: i64, memory: i64) {
-        let counted = offload(|| self.ledger.record_failure(keys, now, memory));
-        if let Err(error) = &counted {
+        if let Err(error) = offload(|| self.ledger.record_failure(keys, now, memory)) {
             tracing::error!(%error, "a failed sign-in cannot be counted in the store");
         }
-        self.degraded.store(counted.is_err(), Ordering::Relaxed);
     }
 
-    /// Whether the last failure could not be counted in the store.
-    pub(super) fn degraded(&self) -> bool {
-        self.degraded.load(Ordering::Relaxed)
-    }
-
-    pub(super) fn succeeded(&self, keys: &SharedKeys) {
-        if let Err(error) = offload(|| self.ledger.forgive(&[keys[0], keys[2]])) {
+    pub(super) fn succeeded(&self, keys: &SharedKeys, now: i64) {
+        if let Err(error) = offload(|| self.ledger.forgive(&[keys[0], keys[2]], now)) {
             tracing::error!(%error, "a sign-in's failures cannot be forgiven in the store");
         }
     }

@@ -18,6 +18,11 @@ pub fn pair(first: u64, second: u64) -> [u8; 16] {
     key
 }
 
+/// The meta key of the installation setting named `name`.
+pub fn setting(name: &str) -> String {
+    format!("setting_{name}")
+}
+
 /// The meta key of the id counter named `name`.
 pub fn counter(name: &str) -> String {
     format!("next_{name}_id")

@@ -4,6 +4,7 @@
 //! and the index check. sled and PostgreSQL persist it; readers never wait
 //! on either.
 
+pub(in crate::store) mod backup;
 pub(in crate::store) mod codec;
 pub(in crate::store) mod keys;
 pub(in crate::store) mod packed;

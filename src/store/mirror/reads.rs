@@ -14,7 +14,7 @@ use crate::domain::sso::SsoLink;
 use crate::domain::user::{User, UserId};
 use crate::store::{
     CredentialReads, EntryReads, GroupReads, OrganizationReads, OutboxReads, ProjectReads,
-    ReadView, RecordReads, StoreError, TokenReads, UserReads,
+    ReadView, RecordReads, SettingReads, StoreError, TokenReads, UserReads,
 };
 use serde::de::DeserializeOwned;
 use sled::IVec;
@@ -220,6 +220,12 @@ impl<R: RawRead> OutboxReads for R {
             .iter()
             .map(|(key, value)| keys::decode_queued(keys::decode_u64(key), value))
             .collect())
+    }
+}
+
+impl<R: RawRead> SettingReads for R {
+    fn setting(&self, name: &str) -> Result<Option<String>> {
+        self.get(TreeId::Meta, keys::setting(name).as_bytes())
     }
 }
 

@@ -21,8 +21,8 @@ use crate::domain::projects::{
 use crate::domain::user::{User, UserId};
 use crate::store::{
     AuditLog, CredentialWrites, EntryWrites, GroupReads, GroupWrites, IdCounter, MediaWrites,
-    OrganizationReads, OrganizationWrites, OutboxWrites, ProjectWrites, RecordWrites, StoreError,
-    TokenWrites, UnitOfWork, UserReads, UserWrites,
+    OrganizationReads, OrganizationWrites, OutboxWrites, ProjectWrites, RecordWrites,
+    SettingWrites, StoreError, TokenWrites, UnitOfWork, UserReads, UserWrites,
 };
 use serde::Serialize;
 use sled::IVec;
@@ -374,6 +374,12 @@ impl AuditLog for Tx<'_> {
     fn append_audit(&self, mut entry: AuditEntry) -> Result<()> {
         entry.id = self.next_id("audit")?;
         self.put(TreeId::Audit, &keys::id(entry.id), &entry)
+    }
+}
+
+impl SettingWrites for Tx<'_> {
+    fn put_setting(&self, name: &str, value: &str) -> Result<()> {
+        self.put(TreeId::Meta, keys::setting(name).as_bytes(), &value)
     }
 }
 

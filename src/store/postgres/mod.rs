@@ -16,6 +16,7 @@ mod rows;
 mod shared;
 mod state;
 
+use super::mirror::backup::Entries;
 use super::mirror::snapshot::Snapshot;
 use super::mirror::tx::Tx;
 use super::mirror::{SCHEMA_VERSION, TreeId, keys, reads::RawRead, verify};
@@ -142,6 +143,36 @@ impl Database {
                 known: SCHEMA_VERSION,
             }),
         }
+    }
+
+    /// Every entry of `tree` below `below`, read a page at a time.
+    fn pages(&self, tree: TreeId, below: Option<Vec<u8>>) -> Entries<'_> {
+        const PAGE: i64 = 1_000;
+        let mut after: Option<Vec<u8>> = None;
+        let mut page = std::collections::VecDeque::new();
+        let mut ended = false;
+        Box::new(std::iter::from_fn(move || {
+            if page.is_empty() && !ended {
+                let pool = self.inner.pool.clone();
+                let (from, to) = (after.clone(), below.clone());
+                let fetched = self
+                    .bridge
+                    .run(async move { rows::entries_between(&pool, tree, from, to, PAGE).await })
+                    .and_then(|rows| Ok(rows?));
+                match fetched {
+                    Ok(rows) => {
+                        ended = rows.len() < PAGE as usize;
+                        after = rows.last().map(|(key, _)| key.clone());
+                        page.extend(rows);
+                    }
+                    Err(error) => {
+                        ended = true;
+                        return Some(Err(error));
+                    }
+                }
+            }
+            page.pop_front().map(Ok)
+        }))
     }
 
     /// Begins a transaction holding the writer lock, with the mirror caught
@@ -283,14 +314,17 @@ impl super::Store for PostgresStore {
         Ok(u64::try_from(size).unwrap_or_default())
     }
 
+    /// The same backup file as sled's: the mirror's snapshot, the audit
+    /// trail up to its counter and the images it refers to, read from the
+    /// database a page at a time.
     fn backup(
         &self,
-        _files: &[(String, Vec<u8>)],
-        _out: &mut dyn std::io::Write,
+        files: &[(String, Vec<u8>)],
+        out: &mut dyn std::io::Write,
     ) -> Result<super::BackupSummary, StoreError> {
-        Err(StoreError::Unsupported(
-            "a PostgreSQL store is backed up with the database's own tools (pg_dump)",
-        ))
+        let snapshot = self.db.inner.snapshot.load_full();
+        let unmirrored = |tree, below| self.db.pages(tree, below);
+        super::mirror::backup::write(&snapshot, &unmirrored, files, out)
     }
 
     fn verify(&self) -> Result<Vec<String>, StoreError> {
@@ -299,6 +333,35 @@ impl super::Store for PostgresStore {
 
     fn leadership(&self) -> tokio::sync::watch::Receiver<bool> {
         self.leader.clone()
+    }
+
+    fn shares_state(&self) -> bool {
+        true
+    }
+
+    fn catch_up(&self) -> Result<(), StoreError> {
+        let inner = &self.db.inner;
+        let mut mirror = inner.lock_mirror();
+        loop {
+            let (pool, from) = (inner.pool.clone(), mirror.seq);
+            let commits = self.db.bridge.run(async move {
+                let mut conn = pool.acquire().await?;
+                rows::commits_from(&mut conn, from).await
+            })??;
+            match inner.catch_up(&mut mirror, commits)? {
+                CatchUp::Current => return Ok(()),
+                CatchUp::More => {}
+                CatchUp::Reload => {
+                    let pool = inner.pool.clone();
+                    let (entries, reached) = self
+                        .db
+                        .bridge
+                        .run(async move { rows::load_mirror(&pool).await })??;
+                    inner.install(&mut mirror, Snapshot::from_entries(entries), reached);
+                    return Ok(());
+                }
+            }
+        }
     }
 
     fn failure_ledger(&self) -> Option<Arc<dyn super::shared::FailureLedger>> {

@@ -237,6 +237,28 @@ pub(super) async fn entry(
         .await
 }
 
+/// Up to `limit` entries of `tree` after `after` and below `below` (either
+/// open when `None`), in key order.
+pub(super) async fn entries_between(
+    pool: &PgPool,
+    tree: TreeId,
+    after: Option<Vec<u8>>,
+    below: Option<Vec<u8>>,
+    limit: i64,
+) -> Result<Vec<(Vec<u8>, Vec<u8>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT key, value FROM gh_entries WHERE tree = $1 \
+         AND ($2::bytea IS NULL OR key > $2) AND ($3::bytea IS NULL OR key < $3) \
+         ORDER BY key LIMIT $4",
+    )
+    .bind(tree_code(tree))
+    .bind(after)
+    .bind(below)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
 /// Up to `limit` entries of `tree` below `before` (all when `None`), last first.
 pub(super) async fn entries_before(
     pool: &PgPool,

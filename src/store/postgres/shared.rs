@@ -4,7 +4,7 @@
 use super::Database;
 use super::state::Inner;
 use crate::domain::user::UserId;
-use crate::store::shared::{CounterKey, FailureLedger, QuotaHolds};
+use crate::store::shared::{CounterKey, FailureLedger, QuotaHolds, SharedCount};
 use crate::store::{ReadView, StoreError};
 use std::sync::Weak;
 use std::time::Duration;
@@ -20,13 +20,13 @@ impl FailureLedger for Database {
         keys: &[CounterKey],
         now: i64,
         memory: i64,
-    ) -> Result<Vec<Option<(u32, i64)>>, StoreError> {
+    ) -> Result<Vec<Option<SharedCount>>, StoreError> {
         let pool = self.inner.pool.clone();
         let wanted: Vec<Vec<u8>> = keys.iter().map(|key| key.to_vec()).collect();
-        let rows: Vec<(Vec<u8>, i32, i64)> = self.bridge.run(async move {
+        let rows: Vec<(Vec<u8>, i32, i64, Option<i64>)> = self.bridge.run(async move {
             sqlx::query_as(
-                "SELECT key, failures, last_failure FROM gh_signin_failures \
-                 WHERE key = ANY($1) AND last_failure >= $2",
+                "SELECT key, failures, last_failure, forgiven_at FROM gh_signin_failures \
+                 WHERE key = ANY($1) AND greatest(last_failure, forgiven_at) >= $2",
             )
             .bind(wanted)
             .bind(now.saturating_sub(memory))
@@ -37,8 +37,12 @@ impl FailureLedger for Database {
             .iter()
             .map(|key| {
                 rows.iter()
-                    .find(|(found, _, _)| found.as_slice() == key.as_slice())
-                    .map(|(_, failures, last)| (u32::try_from(*failures).unwrap_or(0), *last))
+                    .find(|(found, ..)| found.as_slice() == key.as_slice())
+                    .map(|(_, failures, last, forgiven_at)| SharedCount {
+                        failures: u32::try_from(*failures).unwrap_or(0),
+                        last: *last,
+                        forgiven_at: *forgiven_at,
+                    })
             })
             .collect())
     }
@@ -64,14 +68,18 @@ impl FailureLedger for Database {
         Ok(())
     }
 
-    fn forgive(&self, keys: &[CounterKey]) -> Result<(), StoreError> {
+    fn forgive(&self, keys: &[CounterKey], now: i64) -> Result<(), StoreError> {
         let pool = self.inner.pool.clone();
         let keys: Vec<Vec<u8>> = keys.iter().map(|key| key.to_vec()).collect();
         self.bridge.run(async move {
-            sqlx::query("DELETE FROM gh_signin_failures WHERE key = ANY($1)")
-                .bind(keys)
-                .execute(&pool)
-                .await
+            sqlx::query(
+                "UPDATE gh_signin_failures SET failures = 0, forgiven_at = $2 \
+                 WHERE key = ANY($1)",
+            )
+            .bind(keys)
+            .bind(now)
+            .execute(&pool)
+            .await
         })??;
         Ok(())
     }

@@ -7,52 +7,20 @@
 //! [len u32][value]` (codes as in [`super::large`]; [`FILE`] for a file,
 //! its name as key), then [`END`] and the 32-byte digest.
 
-use super::codec::{code, tree_of};
-use super::reads::RawRead;
-use super::{SledStore, TreeId, keys};
+use super::codec::tree_of;
+use super::{SledStore, TreeId};
+use crate::store::mirror;
+use crate::store::mirror::backup::{END, Entries, FILE, MAGIC};
 use crate::store::{BackupSummary, StoreError};
 use sha2::{Digest, Sha256};
 use std::io::{BufReader, Read, Write};
 use std::path::Path;
 
-const MAGIC: &[u8] = b"GATEHOUSE-BACKUP 1\n";
-const FILE: u8 = 0xFE;
-const END: u8 = 0xFF;
-/// Entries read from the snapshot at a time.
-const PAGE: usize = 10_000;
 /// Entries written to sled between two batches at restore.
 const BATCH: usize = 10_000;
 
 /// Files carried by a backup: name and content.
 pub type Files = Vec<(String, Vec<u8>)>;
-
-/// Writes everything through a running digest.
-struct Hashing<'a> {
-    out: &'a mut dyn Write,
-    digest: Sha256,
-    bytes: u64,
-}
-
-impl Hashing<'_> {
-    fn put(&mut self, data: &[u8]) -> Result<(), StoreError> {
-        self.digest.update(data);
-        self.bytes += data.len() as u64;
-        self.out
-            .write_all(data)
-            .map_err(|e| StoreError::Durability(format!("writing the backup: {e}")))
-    }
-
-    fn record(&mut self, code: u8, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
-        self.put(&[code])?;
-        for part in [key, value] {
-            let len = u32::try_from(part.len())
-                .map_err(|_| StoreError::Corrupt("an entry over 4 GiB".into()))?;
-            self.put(&len.to_be_bytes())?;
-            self.put(part)?;
-        }
-        Ok(())
-    }
-}
 
 impl SledStore {
     /// Writes one consistent snapshot and `files` to `out`.
@@ -62,66 +30,18 @@ impl SledStore {
         out: &mut dyn Write,
     ) -> Result<BackupSummary, StoreError> {
         let snapshot = self.snapshot.load_full();
-        let mut writer = Hashing {
-            out,
-            digest: Sha256::new(),
-            bytes: 0,
+        let unmirrored = |tree: TreeId, below: Option<Vec<u8>>| {
+            let tree = &self.trees[tree as usize];
+            let entries = match below {
+                Some(bound) => tree.range(..bound),
+                None => tree.iter(),
+            };
+            Box::new(entries.map(|entry| {
+                let (key, value) = entry?;
+                Ok((key.to_vec(), value.to_vec()))
+            })) as Entries<'_>
         };
-        writer.put(MAGIC)?;
-        let mut entries = 0u64;
-        for tree in super::codec::ALL_TREES {
-            if matches!(tree, TreeId::Audit | TreeId::Media) {
-                continue;
-            }
-            let mut start = Vec::new();
-            loop {
-                let page = snapshot.raw_range(tree, &start, PAGE);
-                for (key, value) in &page {
-                    writer.record(code(tree), key, value)?;
-                    entries += 1;
-                }
-                match page.last() {
-                    Some((last, _)) if page.len() == PAGE => {
-                        start = last.to_vec();
-                        start.push(0);
-                    }
-                    _ => break,
-                }
-            }
-        }
-        // The audit trail is read from disk: only what the snapshot's counter
-        // had handed out belongs to this snapshot.
-        let next_audit = snapshot
-            .raw_get(TreeId::Meta, keys::counter("audit").as_bytes())
-            .map(|raw| keys::decode_u64(&raw))
-            .unwrap_or(1);
-        for entry in self.trees[TreeId::Audit as usize].range(..keys::id(next_audit)) {
-            let (key, value) = entry?;
-            writer.record(code(TreeId::Audit), &key, &value)?;
-            entries += 1;
-        }
-        // Images are not mirrored in memory either: those on disk that the
-        // snapshot's records and users refer to.
-        for entry in self.trees[TreeId::Media as usize].iter() {
-            let (key, value) = entry?;
-            if referenced(&snapshot, &key)? {
-                writer.record(code(TreeId::Media), &key, &value)?;
-                entries += 1;
-            }
-        }
-        for (name, content) in files {
-            writer.record(FILE, name.as_bytes(), content)?;
-        }
-        writer.put(&[END])?;
-        let digest = writer.digest.clone().finalize();
-        writer
-            .out
-            .write_all(&digest)
-            .map_err(|e| StoreError::Durability(format!("writing the backup: {e}")))?;
-        Ok(BackupSummary {
-            entries,
-            bytes: writer.bytes + 32,
-        })
+        mirror::backup::write(&snapshot, &unmirrored, files, out)
     }
 
     /// Checks a backup file whole (form, tree codes, digest) without
@@ -296,20 +216,5 @@ fn read_records(
     Ok(BackupSummary {
         entries,
         bytes: bytes + 32,
-    })
-}
-
-/// Whether the image under `key` belongs to a record or user of `snapshot`.
-fn referenced(snapshot: &super::snapshot::Snapshot, key: &[u8]) -> Result<bool, StoreError> {
-    use crate::domain::media::MediaKey;
-    use crate::store::{RecordReads, UserReads};
-    Ok(match MediaKey::from_bytes(key) {
-        Some(MediaKey::Thumbnail(id)) => snapshot
-            .resource(id)?
-            .is_some_and(|r| r.thumbnail.is_some()),
-        Some(MediaKey::Picture(id) | MediaKey::PictureThumbnail(id)) => {
-            snapshot.user(id)?.is_some_and(|u| u.picture.is_some())
-        }
-        None => false,
     })
 }
