@@ -17,6 +17,14 @@ CREATE TABLE gh_commits (
     committed_at timestamptz NOT NULL DEFAULT now()
 );
 
+-- A row per daemon, written by the synchronous commit that flushes the WAL
+-- for everything this daemon committed before (units commit without waiting
+-- for the flush; a commit that wrote nothing would not wait for it either).
+CREATE TABLE gh_flush (
+    holder text PRIMARY KEY,
+    flushes bigint NOT NULL
+);
+
 -- Failed sign-ins shared by every daemon: the lockout holds whichever daemon
 -- a client reaches. Keys are digests; times are Unix seconds of the
 -- directory's clock.

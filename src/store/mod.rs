@@ -3,6 +3,7 @@
 //! `dyn Store` only; `sled` is the embedded implementation. A write is
 //! acknowledged (its [`Commit`] waited for) only once it is on disk.
 
+mod durability;
 pub(crate) mod mirror;
 pub mod postgres;
 mod repos;

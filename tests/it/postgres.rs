@@ -18,6 +18,8 @@ pub struct Cluster {
     server: String,
     /// Set when this cluster was started here (and is stopped on drop).
     own: Option<(tempfile::TempDir, PathBuf)>,
+    /// The server's options (port, socket directory, TLS), to start it again.
+    options: String,
 }
 
 /// The directory of the PostgreSQL server programs (the newest installed).
@@ -57,9 +59,18 @@ impl Cluster {
     /// The cluster of this test run, or a new private one.
     pub fn start() -> Self {
         match std::env::var("GATEHOUSE_TEST_POSTGRES_URL") {
-            Ok(server) if !server.is_empty() => Self { server, own: None },
+            Ok(server) if !server.is_empty() => Self {
+                server,
+                own: None,
+                options: String::new(),
+            },
             _ => Self::start_private(false),
         }
+    }
+
+    /// A private cluster even when the run shares one (a test crashes it).
+    pub fn start_private_for_crash() -> Self {
+        Self::start_private(false)
     }
 
     /// A private cluster that also takes TLS, with a self-signed certificate
@@ -139,10 +150,34 @@ impl Cluster {
             .arg(options.replace("{port}", &port.to_string()))
             .args(["-w", "start"]);
         run(start, "pg_ctl start");
+        let options = options.replace("{port}", &port.to_string());
         Self {
             server: format!("postgres://{SUPERUSER}:{password}@127.0.0.1:{port}"),
             own: Some((dir, bin)),
+            options,
         }
+    }
+
+    /// Stops the server as a crash would (`pg_ctl stop -m immediate`: no
+    /// checkpoint, unflushed WAL lost) and starts it again, replaying the WAL.
+    pub fn crash_and_restart(&self) {
+        let (dir, bin) = self.own.as_ref().expect("a private cluster");
+        let data = dir.path().join("data");
+        let mut stop = server_command(&bin.join("pg_ctl"));
+        stop.arg("-D")
+            .arg(&data)
+            .args(["-m", "immediate", "-w", "stop"]);
+        run(stop, "pg_ctl stop -m immediate");
+        let mut start = server_command(&bin.join("pg_ctl"));
+        start
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(dir.path().join("server.log"))
+            .arg("-o")
+            .arg(&self.options)
+            .args(["-w", "start"]);
+        run(start, "pg_ctl start after the crash");
     }
 
     /// A new, empty database; its URL.

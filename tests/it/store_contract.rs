@@ -193,3 +193,49 @@ fn a_postgres_mirror_notices_the_database_went_back_in_time() {
     assert!(snapshot.user(13).expect("read").is_some());
     assert_eq!(first.verify().expect("verify"), Vec::<String>::new());
 }
+
+#[test]
+fn acknowledged_postgres_commits_survive_a_database_crash() {
+    let cluster = Cluster::start_private_for_crash();
+    let url = cluster.database();
+    let options = gatehouse::store::postgres::PostgresOptions {
+        url,
+        pool_size: 8,
+        acquire_timeout: std::time::Duration::from_secs(10),
+    };
+    let store: std::sync::Arc<dyn Store> =
+        std::sync::Arc::new(PostgresStore::open(&options).expect("open"));
+    // Eight writers; each write counts once wait_durable returned for it.
+    let writers: Vec<_> = (0..8u64)
+        .map(|writer| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                (0..40u64)
+                    .map(|n| {
+                        let id = 1_000 + writer * 100 + n;
+                        let (_, commit) = store
+                            .write(|unit| unit.put_user(&user(id, &format!("crash{id}"))))
+                            .expect("write");
+                        store.wait_durable(commit).expect("durable");
+                        id
+                    })
+                    .collect::<Vec<u64>>()
+            })
+        })
+        .collect();
+    let acknowledged: Vec<u64> = writers
+        .into_iter()
+        .flat_map(|writer| writer.join().expect("writer"))
+        .collect();
+    cluster.crash_and_restart();
+    drop(store);
+    let reopened = PostgresStore::open(&options).expect("reopen after the crash");
+    let snapshot = reopened.snapshot();
+    let missing: Vec<u64> = acknowledged
+        .iter()
+        .copied()
+        .filter(|id| snapshot.user(*id).ok().flatten().is_none())
+        .collect();
+    assert_eq!(acknowledged.len(), 320);
+    assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
+}

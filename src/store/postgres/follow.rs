@@ -33,19 +33,23 @@ pub(super) async fn follow(inner: Weak<Inner>, options: PgConnectOptions) {
             continue;
         }
         loop {
-            tokio::select! {
-                received = listener.try_recv() => {
-                    if let Err(error) = received {
+            let announced = tokio::select! {
+                received = listener.try_recv() => match received {
+                    Ok(notice) => notice.and_then(|n| n.payload().parse::<i64>().ok()),
+                    Err(error) => {
                         tracing::warn!(%error, "commit notifications lost; reconnecting");
                         break;
                     }
-                }
-                () = tokio::time::sleep(POLL) => {}
-            }
+                },
+                () = tokio::time::sleep(POLL) => None,
+            };
             let Some(inner) = inner.upgrade() else {
                 return;
             };
-            catch_up(&inner).await;
+            // This daemon's own commits (and those it caught up on) need nothing.
+            if announced.is_none_or(|seq| seq > inner.applied()) {
+                catch_up(&inner).await;
+            }
         }
     }
 }

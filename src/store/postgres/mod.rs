@@ -16,6 +16,7 @@ mod rows;
 mod shared;
 mod state;
 
+use super::durability::GroupCommit;
 use super::mirror::backup::Entries;
 use super::mirror::snapshot::Snapshot;
 use super::mirror::tx::Tx;
@@ -49,6 +50,8 @@ pub struct PostgresStore {
 /// the sign-in ledger and quota holds it hands out.
 struct Database {
     inner: Arc<Inner>,
+    /// Commits made here, and which of them the WAL has on disk.
+    group_commit: GroupCommit,
     /// Names this daemon's quota holds.
     holder: String,
     // Last, so the runtime stops after everything that uses it is dropped.
@@ -67,10 +70,13 @@ impl PostgresStore {
     fn open_as(options: &PostgresOptions, copying: bool) -> Result<Self, StoreError> {
         // A stuck peer (paused, cut off) must not hold the writer lock, nor a
         // request wait on it, for ever.
+        // Units commit without waiting for the WAL flush; a writer waits
+        // for it in `wait_durable`, where concurrent writers share one.
         let connect = PgConnectOptions::from_str(&options.url)?.options([
             ("lock_timeout", "30s"),
             ("statement_timeout", "300s"),
             ("idle_in_transaction_session_timeout", "300s"),
+            ("synchronous_commit", "off"),
         ]);
         let bridge = Bridge::new()?;
         let pool_options = PgPoolOptions::new()
@@ -106,6 +112,7 @@ impl PostgresStore {
         bridge.spawn(shared::renew_holds(Arc::downgrade(&inner), holder.clone()));
         let db = Database {
             inner,
+            group_commit: GroupCommit::default(),
             holder,
             bridge,
         };
@@ -129,12 +136,14 @@ impl Database {
                 .unwrap_or(0)
         };
         if version(&self.inner.snapshot.load()) == 0 {
-            let _schema_written = self.run(&mut |tx| {
+            let schema_written = self.run(&mut |tx| {
                 if tx.raw_get(TreeId::Meta, keys::SCHEMA_VERSION).is_none() {
                     tx.set_schema_version(SCHEMA_VERSION);
                 }
                 Decision::Commit
             })?;
+            self.group_commit
+                .wait(schema_written, || self.flush_wal())?;
         }
         match version(&self.inner.snapshot.load()) {
             SCHEMA_VERSION => Ok(()),
@@ -143,6 +152,27 @@ impl Database {
                 known: SCHEMA_VERSION,
             }),
         }
+    }
+
+    /// Returns once the WAL is on disk up to now: a synchronous commit that
+    /// writes (this daemon's row of `gh_flush`) flushes the WAL through its
+    /// own commit record, so everything committed before it too. One round
+    /// trip; the holder name is hex digits only, so it is safe to inline.
+    fn flush_wal(&self) -> Result<(), StoreError> {
+        let pool = self.inner.pool.clone();
+        let holder = self.holder.clone();
+        if !holder.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(StoreError::Corrupt("a daemon name that is not hex".into()));
+        }
+        self.bridge.run(async move {
+            let flush = format!(
+                "BEGIN; SET LOCAL synchronous_commit = on; \
+                 INSERT INTO gh_flush (holder, flushes) VALUES ('{holder}', 1) \
+                 ON CONFLICT (holder) DO UPDATE SET flushes = gh_flush.flushes + 1; COMMIT"
+            );
+            sqlx::raw_sql(&flush).execute(&pool).await
+        })??;
+        Ok(())
     }
 
     /// Every entry of `tree` below `below`, read a page at a time.
@@ -252,7 +282,7 @@ impl Database {
             next.apply(*tree, key, change);
         }
         inner.committed(&mut mirror, next, reached);
-        Ok(Commit(u64::try_from(seq).unwrap_or_default()))
+        Ok(self.group_commit.next_commit())
     }
 }
 
@@ -268,9 +298,8 @@ impl super::Store for PostgresStore {
         self.db.run(&mut |tx| work(tx))
     }
 
-    /// A commit is on disk once the database acknowledged it.
-    fn wait_durable(&self, _commit: Commit) -> Result<(), StoreError> {
-        Ok(())
+    fn wait_durable(&self, commit: Commit) -> Result<(), StoreError> {
+        self.db.group_commit.wait(commit, || self.db.flush_wal())
     }
 
     fn audit_page(&self, before: Option<u64>, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
@@ -301,7 +330,7 @@ impl super::Store for PostgresStore {
     }
 
     fn flush(&self) -> Result<(), StoreError> {
-        Ok(())
+        self.db.flush_wal()
     }
 
     fn size_on_disk(&self) -> Result<u64, StoreError> {

@@ -6,7 +6,6 @@
 //! anyone acknowledges them.
 
 mod backup;
-mod durability;
 mod large;
 mod migrate;
 
@@ -15,10 +14,10 @@ use super::mirror::{
     verify,
 };
 
+use super::durability::GroupCommit;
 use super::{Commit, Decision, StoreError, UnitOfWork};
 use crate::domain::audit::AuditEntry;
 use arc_swap::ArcSwap;
-use durability::GroupCommit;
 use reads::{RawRead, decode};
 use sled::Transactional;
 use sled::transaction::TransactionError;

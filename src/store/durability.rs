@@ -1,6 +1,7 @@
-//! Group commit: a writer waits until its commit is on disk; whoever finds no
-//! flush running starts one covering every commit so far, and writers that
-//! arrive meanwhile wait for the next. Concurrent writers share one fsync.
+//! Group commit, for both stores: a writer waits until its commit is on
+//! disk; whoever finds no flush running starts one covering every commit so
+//! far, and writers that arrive meanwhile wait for the next. Concurrent
+//! writers share one fsync (sled's flush, or PostgreSQL's WAL flush).
 
 use crate::store::{Commit, StoreError};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,7 +15,7 @@ struct State {
 }
 
 #[derive(Default)]
-pub(super) struct GroupCommit {
+pub(in crate::store) struct GroupCommit {
     /// The last commit applied (in memory, maybe not yet on disk).
     committed: AtomicU64,
     state: Mutex<State>,
@@ -23,7 +24,7 @@ pub(super) struct GroupCommit {
 
 impl GroupCommit {
     /// Records one more commit; called while commits are serialised.
-    pub(super) fn next_commit(&self) -> Commit {
+    pub(in crate::store) fn next_commit(&self) -> Commit {
         Commit(self.committed.fetch_add(1, Ordering::SeqCst) + 1)
     }
 
@@ -34,7 +35,7 @@ impl GroupCommit {
     }
 
     /// Blocks until `commit` is durable, flushing with `flush` when nobody else is.
-    pub(super) fn wait(
+    pub(in crate::store) fn wait(
         &self,
         commit: Commit,
         flush: impl Fn() -> Result<(), StoreError>,
