@@ -4,7 +4,7 @@
 //! a single-threaded test runtime), none of which may block on a future.
 
 use crate::store::StoreError;
-use sqlx::{Postgres, Transaction};
+use sqlx::Postgres;
 use std::future::Future;
 use tokio::runtime::{Handle, Runtime};
 
@@ -95,37 +95,6 @@ impl Drop for Held {
             let _context = self.handle.as_ref().map(Handle::enter);
             // Closed rather than returned: its session lock goes with it.
             drop(conn.detach());
-        }
-    }
-}
-
-/// A database transaction held by a synchronous caller between two steps;
-/// dropped unfinished (an error, a panic in the unit), it is rolled back on
-/// the store's runtime, where its connection goes back to the pool.
-pub(super) struct HeldTransaction {
-    transaction: Option<Transaction<'static, Postgres>>,
-    handle: Option<Handle>,
-}
-
-impl HeldTransaction {
-    pub(super) fn new(transaction: Transaction<'static, Postgres>, handle: Option<Handle>) -> Self {
-        Self {
-            transaction: Some(transaction),
-            handle,
-        }
-    }
-
-    /// Takes the transaction out, to move it into the next step's future.
-    pub(super) fn take(&mut self) -> Option<Transaction<'static, Postgres>> {
-        self.transaction.take()
-    }
-}
-
-impl Drop for HeldTransaction {
-    fn drop(&mut self) {
-        if let Some(transaction) = self.transaction.take() {
-            let _context = self.handle.as_ref().map(Handle::enter);
-            drop(transaction);
         }
     }
 }

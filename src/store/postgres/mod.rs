@@ -15,6 +15,7 @@ mod leader;
 mod rows;
 mod shared;
 mod state;
+mod writer;
 
 use super::durability::GroupCommit;
 use super::mirror::backup::Entries;
@@ -24,13 +25,15 @@ use super::mirror::{SCHEMA_VERSION, TreeId, keys, reads::RawRead, verify};
 use super::{Commit, Decision, RemoteHook, StoreError, UnitOfWork};
 use crate::domain::audit::AuditEntry;
 use crate::domain::media::{MediaKey, StoredImage};
-use bridge::{Bridge, HeldTransaction};
+use bridge::Bridge;
 pub use copy::{CopyReport, sled_to_postgres};
+use rows::UnitSql;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use state::{CatchUp, Inner, Position};
 use std::str::FromStr;
 use std::sync::{Arc, MutexGuard};
 use std::time::Duration;
+use writer::{Open, Writer};
 
 /// How to reach the database.
 #[derive(Clone)]
@@ -50,6 +53,8 @@ pub struct PostgresStore {
 /// the sign-in ledger and quota holds it hands out.
 struct Database {
     inner: Arc<Inner>,
+    /// The connection units of work run on.
+    writer: Writer,
     /// Commits made here, and which of them the WAL has on disk.
     group_commit: GroupCommit,
     /// Names this daemon's quota holds.
@@ -107,11 +112,12 @@ impl PostgresStore {
         let inner = Arc::new(Inner::new(pool, snapshot, position));
         bridge.spawn(follow::follow(Arc::downgrade(&inner), connect.clone()));
         let (leader_sender, leader) = tokio::sync::watch::channel(false);
-        bridge.spawn(leader::elect(connect, leader_sender));
+        bridge.spawn(leader::elect(connect.clone(), leader_sender));
         let holder = format!("{:016x}", rand::random::<u64>());
         bridge.spawn(shared::renew_holds(Arc::downgrade(&inner), holder.clone()));
         let db = Database {
             inner,
+            writer: Writer::new(connect.clone()),
             group_commit: GroupCommit::default(),
             holder,
             bridge,
@@ -207,38 +213,21 @@ impl Database {
 
     /// Begins a transaction holding the writer lock, with the mirror caught
     /// up to every commit made before it.
-    fn begin_locked(&self) -> Result<(MutexGuard<'_, Position>, HeldTransaction), StoreError> {
+    fn begin_locked(&self) -> Result<(MutexGuard<'_, Position>, Open), StoreError> {
         let inner = &self.inner;
         let mut mirror = inner.lock_mirror();
         loop {
-            let pool = inner.pool.clone();
-            let from = mirror.seq;
-            let (transaction, mut commits) = self.bridge.run(async move {
-                let mut transaction = pool.begin().await?;
-                rows::lock_writer(&mut transaction).await?;
-                let commits = rows::commits_from(&mut transaction, from).await?;
-                Ok::<_, sqlx::Error>((transaction, commits))
-            })??;
-            let mut held = HeldTransaction::new(transaction, self.bridge.handle());
+            let (mut open, mut commits) = self.writer.begin(&self.bridge, mirror.seq)?;
             loop {
                 match inner.catch_up(&mut mirror, commits)? {
-                    CatchUp::Current => return Ok((mirror, held)),
+                    CatchUp::Current => return Ok((mirror, open)),
                     CatchUp::More => {
-                        let Some(mut transaction) = held.take() else {
-                            return Err(StoreError::NotRun);
-                        };
-                        let from = mirror.seq;
-                        let (transaction, page) = self.bridge.run(async move {
-                            let page = rows::commits_from(&mut transaction, from).await?;
-                            Ok::<_, sqlx::Error>((transaction, page))
-                        })??;
-                        held = HeldTransaction::new(transaction, self.bridge.handle());
-                        commits = page;
+                        commits = self.writer.page(&self.bridge, &mut open, mirror.seq)?
                     }
                     CatchUp::Reload => break,
                 }
             }
-            drop(held);
+            self.writer.finish(&self.bridge, open, "ROLLBACK".into())?;
             let pool = inner.pool.clone();
             let (entries, reached) = self
                 .bridge
@@ -251,16 +240,13 @@ impl Database {
     /// what it staged.
     fn run(&self, work: &mut dyn FnMut(&Tx) -> Decision) -> Result<Commit, StoreError> {
         let inner = &self.inner;
-        let (mut mirror, mut held) = self.begin_locked()?;
+        let (mut mirror, mut open) = self.begin_locked()?;
         let base = inner.snapshot.load_full();
         let tx = Tx::new(&base);
         let decision = work(&tx);
         let writes = tx.into_writes();
-        let transaction = held.take();
         if decision == Decision::Rollback || writes.is_empty() {
-            if let Some(transaction) = transaction {
-                self.bridge.run(transaction.rollback())??;
-            }
+            self.writer.finish(&self.bridge, open, "ROLLBACK".into())?;
             return Ok(Commit::default());
         }
         let seq = mirror.seq + 1;
@@ -270,13 +256,18 @@ impl Database {
             .collect();
         let logged = rows::log_of(&writes);
         let reached = Position::of(seq, &logged);
-        let Some(mut transaction) = transaction else {
-            return Err(StoreError::NotRun);
+        let last = match rows::unit_sql(seq, rows, &logged) {
+            UnitSql::Inline(sql) => sql,
+            UnitSql::Large { columns, tail } => {
+                self.writer
+                    .step(&self.bridge, &mut open, move |mut conn| async move {
+                        rows::write_batched(&mut conn, &columns).await?;
+                        Ok((conn, ()))
+                    })?;
+                tail
+            }
         };
-        self.bridge.run(async move {
-            rows::write_commit(&mut transaction, seq, rows, logged).await?;
-            transaction.commit().await
-        })??;
+        self.writer.finish(&self.bridge, open, last)?;
         let mut next = (*base).clone();
         for ((tree, key), change) in &writes {
             next.apply(*tree, key, change);

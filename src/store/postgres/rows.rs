@@ -11,7 +11,7 @@ use sqlx::{PgConnection, PgPool};
 use std::borrow::Cow;
 
 /// Advisory lock taken by every unit of work, on every daemon.
-const WRITER_LOCK: i64 = 0x6761_7465_0001;
+pub(super) const WRITER_LOCK: i64 = 0x6761_7465_0001;
 /// Advisory lock held by the daemon that runs the scheduled jobs.
 pub(super) const LEADER_LOCK: i64 = 0x6761_7465_0002;
 /// The channel a commit is announced on (its sequence number as payload).
@@ -38,15 +38,6 @@ pub(super) async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
         .run(pool)
         .await
         .map_err(|error| StoreError::Durability(format!("migrating the database: {error}")))
-}
-
-/// Waits for the writer lock, held until the transaction ends.
-pub(super) async fn lock_writer(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(WRITER_LOCK)
-        .execute(conn)
-        .await
-        .map(drop)
 }
 
 /// Commits read from the log at a time.
@@ -84,7 +75,7 @@ pub(super) fn log_of(writes: &WriteSet) -> Vec<u8> {
 /// A unit's writes as columns: upserts (tree, key, value) and removals
 /// (tree, key).
 #[derive(Default)]
-struct Columns {
+pub(super) struct Columns {
     put_trees: Vec<i16>,
     put_keys: Vec<Vec<u8>>,
     put_values: Vec<Vec<u8>>,
@@ -119,68 +110,89 @@ const REMOVE: &str = "DELETE FROM gh_entries e \
      USING UNNEST($1::int2[], $2::bytea[]) AS gone(tree, key) \
      WHERE e.tree = gone.tree AND e.key = gone.key";
 
-/// Writes a unit's rows and its commit record, and announces it: one
-/// statement (one round trip) for an ordinary unit, batches for a large one.
-pub(super) async fn write_commit(
-    conn: &mut PgConnection,
-    seq: i64,
-    writes: Vec<(TreeId, Vec<u8>, Change)>,
-    log: Vec<u8>,
-) -> Result<(), sqlx::Error> {
+/// How a unit's writes reach the database.
+pub(super) enum UnitSql {
+    /// One simple query: rows, log entry, notice, COMMIT.
+    Inline(String),
+    /// Rows written in batches first, then `tail` (log entry, notice, COMMIT).
+    Large { columns: Columns, tail: String },
+}
+
+/// A bytea literal; hex digits only, so safe to inline.
+fn bytea(bytes: &[u8]) -> String {
+    format!("'\\x{}'", data_encoding::HEXLOWER.encode(bytes))
+}
+
+fn bytea_array(items: &[Vec<u8>]) -> String {
+    let items: Vec<String> = items.iter().map(|item| bytea(item)).collect();
+    format!("ARRAY[{}]::bytea[]", items.join(","))
+}
+
+fn int2_array(items: &[i16]) -> String {
+    let items: Vec<String> = items.iter().map(i16::to_string).collect();
+    format!("ARRAY[{}]::int2[]", items.join(","))
+}
+
+/// The SQL of commit `seq` of `writes`, logged as `log`. An ordinary unit is
+/// one round trip; data is inlined as hex (nothing else is inlined but
+/// numbers), so no value can change the statement.
+pub(super) fn unit_sql(seq: i64, writes: Vec<(TreeId, Vec<u8>, Change)>, log: &[u8]) -> UnitSql {
     let columns = Columns::of(writes);
-    if columns.put_trees.len() <= BATCH && columns.gone_trees.len() <= BATCH {
-        sqlx::query(
-            "WITH put AS (INSERT INTO gh_entries (tree, key, value) \
-                 SELECT * FROM UNNEST($1::int2[], $2::bytea[], $3::bytea[]) \
-                 ON CONFLICT (tree, key) DO UPDATE SET value = excluded.value), \
-             gone AS (DELETE FROM gh_entries e \
-                 USING UNNEST($4::int2[], $5::bytea[]) AS gone(tree, key) \
-                 WHERE e.tree = gone.tree AND e.key = gone.key), \
-             logged AS (INSERT INTO gh_commits (seq, writes) VALUES ($6, $7)) \
-             SELECT pg_notify($8, $6::text)",
-        )
-        .bind(&columns.put_trees)
-        .bind(&columns.put_keys)
-        .bind(&columns.put_values)
-        .bind(&columns.gone_trees)
-        .bind(&columns.gone_keys)
-        .bind(seq)
-        .bind(&log)
-        .bind(CHANNEL)
-        .execute(&mut *conn)
-        .await?;
-    } else {
-        for start in (0..columns.put_trees.len()).step_by(BATCH) {
-            let end = (start + BATCH).min(columns.put_trees.len());
-            sqlx::query(UPSERT)
-                .bind(&columns.put_trees[start..end])
-                .bind(&columns.put_keys[start..end])
-                .bind(&columns.put_values[start..end])
-                .execute(&mut *conn)
-                .await?;
-        }
-        for start in (0..columns.gone_trees.len()).step_by(BATCH) {
-            let end = (start + BATCH).min(columns.gone_trees.len());
-            sqlx::query(REMOVE)
-                .bind(&columns.gone_trees[start..end])
-                .bind(&columns.gone_keys[start..end])
-                .execute(&mut *conn)
-                .await?;
-        }
-        sqlx::query("INSERT INTO gh_commits (seq, writes) VALUES ($1, $2)")
-            .bind(seq)
-            .bind(&log)
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query("SELECT pg_notify($1, $2::text)")
-            .bind(CHANNEL)
-            .bind(seq)
+    let prune = match seq % 1_000 {
+        0 => format!(
+            "DELETE FROM gh_commits WHERE seq <= {};",
+            seq - KEPT_COMMITS
+        ),
+        _ => String::new(),
+    };
+    let tail = format!(
+        "INSERT INTO gh_commits (seq, writes) VALUES ({seq}, {}); {prune} \
+         SELECT pg_notify('{CHANNEL}', '{seq}'); COMMIT",
+        bytea(log)
+    );
+    if columns.put_trees.len() > BATCH || columns.gone_trees.len() > BATCH {
+        return UnitSql::Large { columns, tail };
+    }
+    let mut rows = String::new();
+    if !columns.put_trees.is_empty() {
+        rows.push_str(&format!(
+            "INSERT INTO gh_entries (tree, key, value) SELECT * FROM UNNEST({}, {}, {}) \
+             ON CONFLICT (tree, key) DO UPDATE SET value = excluded.value; ",
+            int2_array(&columns.put_trees),
+            bytea_array(&columns.put_keys),
+            bytea_array(&columns.put_values)
+        ));
+    }
+    if !columns.gone_trees.is_empty() {
+        rows.push_str(&format!(
+            "DELETE FROM gh_entries e USING UNNEST({}, {}) AS gone(tree, key) \
+             WHERE e.tree = gone.tree AND e.key = gone.key; ",
+            int2_array(&columns.gone_trees),
+            bytea_array(&columns.gone_keys)
+        ));
+    }
+    UnitSql::Inline(format!("{rows}{tail}"))
+}
+
+/// Writes a large unit's rows in batches (with bound parameters).
+pub(super) async fn write_batched(
+    conn: &mut PgConnection,
+    columns: &Columns,
+) -> Result<(), sqlx::Error> {
+    for start in (0..columns.put_trees.len()).step_by(BATCH) {
+        let end = (start + BATCH).min(columns.put_trees.len());
+        sqlx::query(UPSERT)
+            .bind(&columns.put_trees[start..end])
+            .bind(&columns.put_keys[start..end])
+            .bind(&columns.put_values[start..end])
             .execute(&mut *conn)
             .await?;
     }
-    if seq % 1_000 == 0 {
-        sqlx::query("DELETE FROM gh_commits WHERE seq <= $1")
-            .bind(seq - KEPT_COMMITS)
+    for start in (0..columns.gone_trees.len()).step_by(BATCH) {
+        let end = (start + BATCH).min(columns.gone_trees.len());
+        sqlx::query(REMOVE)
+            .bind(&columns.gone_trees[start..end])
+            .bind(&columns.gone_keys[start..end])
             .execute(&mut *conn)
             .await?;
     }

@@ -95,33 +95,29 @@ impl QuotaHolds for Database {
     ) -> Result<bool, StoreError> {
         let user = i64::try_from(user).unwrap_or(i64::MAX);
         let (bytes, files) = (clamp(bytes), clamp(files));
-        let (_mirror, mut held) = self.begin_locked()?;
-        let Some(mut transaction) = held.take() else {
-            return Err(StoreError::NotRun);
-        };
-        let (transaction, (held_bytes, held_files)) = self.bridge.run(async move {
-            let sums: (i64, i64) = sqlx::query_as(
-                "SELECT coalesce(sum(bytes), 0)::bigint, coalesce(sum(files), 0)::bigint \
-                 FROM gh_quota_holds WHERE user_id = $1 \
-                 AND renewed_at > now() - make_interval(secs => $2)",
-            )
-            .bind(user)
-            .bind(DEAD_AFTER_SECONDS as f64)
-            .fetch_one(&mut *transaction)
-            .await?;
-            Ok::<_, sqlx::Error>((transaction, sums))
-        })??;
-        let mut held = super::bridge::HeldTransaction::new(transaction, self.bridge.handle());
+        let (_mirror, mut open) = self.begin_locked()?;
+        let (held_bytes, held_files) =
+            self.writer
+                .step(&self.bridge, &mut open, move |mut conn| async move {
+                    let sums: (i64, i64) = sqlx::query_as(
+                        "SELECT coalesce(sum(bytes), 0)::bigint, coalesce(sum(files), 0)::bigint \
+                     FROM gh_quota_holds WHERE user_id = $1 \
+                     AND renewed_at > now() - make_interval(secs => $2)",
+                    )
+                    .bind(user)
+                    .bind(DEAD_AFTER_SECONDS as f64)
+                    .fetch_one(&mut conn)
+                    .await?;
+                    Ok((conn, sums))
+                })?;
         let snapshot = self.inner.snapshot.load_full();
         let unsigned = |n: i64| u64::try_from(n).unwrap_or(0);
         if !fits(&*snapshot, unsigned(held_bytes), unsigned(held_files)) {
+            self.writer.finish(&self.bridge, open, "ROLLBACK".into())?;
             return Ok(false);
         }
-        let Some(mut transaction) = held.take() else {
-            return Err(StoreError::NotRun);
-        };
         let holder = self.holder.clone();
-        self.bridge.run(async move {
+        self.writer.step(&self.bridge, &mut open, move |mut conn| async move {
             sqlx::query(
                 "INSERT INTO gh_quota_holds (user_id, holder, bytes, files) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (user_id, holder) DO UPDATE SET \
@@ -132,10 +128,11 @@ impl QuotaHolds for Database {
             .bind(holder)
             .bind(bytes)
             .bind(files)
-            .execute(&mut *transaction)
+            .execute(&mut conn)
             .await?;
-            transaction.commit().await
-        })??;
+            Ok((conn, ()))
+        })?;
+        self.writer.finish(&self.bridge, open, "COMMIT".into())?;
         Ok(true)
     }
 
