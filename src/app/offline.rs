@@ -69,6 +69,12 @@ pub fn backup(config: &Config, out: &Path) -> anyhow::Result<crate::store::Backu
 /// whole before anything is written; the store is then opened and verified,
 /// and set aside (`store.rejected`) if it does not verify.
 pub fn restore(config: &Config, backup: &Path) -> anyhow::Result<crate::store::BackupSummary> {
+    if config.store.backend == crate::config::StoreBackend::Postgres {
+        anyhow::bail!(
+            "a backup is restored into a sled data directory ([store] backend = \"sled\"); \
+             bring it to PostgreSQL with `gatehouse migrate-store` from there"
+        );
+    }
     crate::host::make_private(&config.data_dir)
         .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
     let key_path = config.data_dir.join(secrets::KEY_FILE);

@@ -139,18 +139,31 @@ impl Cluster {
             .args(["-U", SUPERUSER, "--auth=scram-sha-256", "--no-sync"])
             .arg(format!("--pwfile={}", pwfile.display()));
         run(initdb, "initdb");
-        let port = crate::process::free_port();
-        let mut start = server_command(&bin.join("pg_ctl"));
-        start
-            .arg("-D")
-            .arg(&data)
-            .arg("-l")
-            .arg(dir.path().join("server.log"))
-            .arg("-o")
-            .arg(options.replace("{port}", &port.to_string()))
-            .args(["-w", "start"]);
-        run(start, "pg_ctl start");
-        let options = options.replace("{port}", &port.to_string());
+        // A free port may be taken by another test's server before ours
+        // binds it: try a few.
+        let mut attempts = 0;
+        let (port, options) = loop {
+            let port = crate::process::free_port();
+            let with_port = options.replace("{port}", &port.to_string());
+            let mut start = server_command(&bin.join("pg_ctl"));
+            start
+                .arg("-D")
+                .arg(&data)
+                .arg("-l")
+                .arg(dir.path().join("server.log"))
+                .arg("-o")
+                .arg(&with_port)
+                .args(["-w", "start"]);
+            attempts += 1;
+            match start.output() {
+                Ok(output) if output.status.success() => break (port, with_port),
+                outcome if attempts >= 5 => panic!(
+                    "pg_ctl start failed: {outcome:?}\n{}",
+                    std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default()
+                ),
+                _ => continue,
+            }
+        };
         Self {
             server: format!("postgres://{SUPERUSER}:{password}@127.0.0.1:{port}"),
             own: Some((dir, bin)),

@@ -309,9 +309,15 @@ async fn leader_among(processes: &[&Process]) -> usize {
 async fn killing_the_leader_hands_the_schedule_to_the_other_daemon() {
     let cluster = Cluster::start();
     let url = cluster.database();
+    let mail_dir = tempfile::tempdir().expect("dir");
+    let smtp_port = crate::smtp::free_port();
+    let smtp = crate::smtp::Smtp::start(mail_dir.path(), smtp_port);
+    let smtp_url = crate::smtp::Smtp::url(smtp_port);
     let env = [
         ("GATEHOUSE_STORE__BACKEND", "postgres"),
         ("GATEHOUSE_POSTGRES__URL", url.as_str()),
+        ("GATEHOUSE_MAIL__SMTP_URL", smtp_url.as_str()),
+        ("GATEHOUSE_MAIL__POLL_INTERVAL", "50ms"),
     ];
     let (first_dir, second_dir) = (
         tempfile::tempdir().expect("dir"),
@@ -324,15 +330,19 @@ async fn killing_the_leader_hands_the_schedule_to_the_other_daemon() {
     }
     let second = Process::start_with(second_dir.path(), "warn", &env);
     let root = std::fs::read_to_string(first_dir.path().join("root.token")).expect("token");
-    let users = second.get_json("/api/v1/users", root.trim()).await;
-    assert!(
-        users["users"].as_array().is_some_and(|u| !u.is_empty()),
-        "{users}"
-    );
+    let root = root.trim();
 
     let mut daemons = [Some(first), Some(second)];
     let present: Vec<&Process> = daemons.iter().flatten().collect();
     let leader = leader_among(&present).await;
+    // Mail queued through the daemon that does not lead goes out once: only
+    // the leader sends.
+    let follower = present[1 - leader];
+    let before = mail_to_rangers(follower, root, "before", 0..10).await;
+    wait_for_tagged(&smtp, "before", before).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(tagged(&smtp, "before").len(), before, "each mail sent once");
+
     drop(daemons[leader].take()); // SIGKILL
     let survivor = daemons[1 - leader].as_ref().expect("the other daemon");
     let started = Instant::now();
@@ -343,6 +353,75 @@ async fn killing_the_leader_hands_the_schedule_to_the_other_daemon() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The schedule runs on the survivor now: its outbox is sent.
+    let after = mail_to_rangers(survivor, root, "after", 10..20).await;
+    wait_for_tagged(&smtp, "after", after).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(tagged(&smtp, "after").len(), after, "each mail sent once");
+}
+
+/// The recipients of the station checks tagged `tag` that arrived.
+fn tagged(smtp: &crate::smtp::Smtp, tag: &str) -> Vec<String> {
+    smtp.arrived()
+        .into_iter()
+        .filter(|mail| mail.subject.contains(&format!("Station check {tag}")))
+        .map(|mail| mail.to)
+        .collect()
+}
+
+/// Waits (at most 30 s) until `count` station checks tagged `tag` arrived,
+/// to as many recipients.
+async fn wait_for_tagged(smtp: &crate::smtp::Smtp, tag: &str, count: usize) {
+    let started = Instant::now();
+    loop {
+        let recipients: BTreeSet<String> = tagged(smtp, tag).into_iter().collect();
+        if recipients.len() == count {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{} of {count} `{tag}` mails arrived",
+            recipients.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Creates rangers `numbers` with mail addresses on `process` and sends them
+/// a mail whose subject holds `tag`; how many were queued.
+async fn mail_to_rangers(
+    process: &Process,
+    root: &str,
+    tag: &str,
+    numbers: std::ops::Range<u32>,
+) -> usize {
+    let client = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for n in numbers {
+        let user: serde_json::Value = client
+            .post(format!("{}/api/v1/users", process.base))
+            .bearer_auth(root)
+            .json(&json!({ "login": format!("ranger{n}"), "email": format!("ranger{n}@example.org") }))
+            .send()
+            .await
+            .expect("create")
+            .json()
+            .await
+            .expect("user");
+        ids.push(id(&user));
+    }
+    let reply: serde_json::Value = client
+        .post(format!("{}/api/v1/users/actions/send-email", process.base))
+        .bearer_auth(root)
+        .json(&json!({ "ids": ids, "subject": format!("Station check {tag}"), "body": "Please check your station." }))
+        .send()
+        .await
+        .expect("send-email")
+        .json()
+        .await
+        .expect("reply");
+    assert_eq!(reply["queued"], ids.len(), "{reply}");
+    ids.len()
 }
 
 /// The ids of the users whose login holds "field", as `daemon` lists them.
