@@ -45,6 +45,21 @@ fn server_command(program: &Path) -> Command {
     }
 }
 
+/// `pg_ctl start` of the cluster in `dir` with server `options`, waiting
+/// until it accepts connections.
+fn pg_ctl_start(bin: &Path, dir: &Path, options: &str) -> Command {
+    let mut start = server_command(&bin.join("pg_ctl"));
+    start
+        .arg("-D")
+        .arg(dir.join("data"))
+        .arg("-l")
+        .arg(dir.join("server.log"))
+        .arg("-o")
+        .arg(options)
+        .args(["-w", "start"]);
+    start
+}
+
 fn run(mut command: Command, what: &str) {
     let output = command.output().unwrap_or_else(|e| panic!("{what}: {e}"));
     assert!(
@@ -145,17 +160,8 @@ impl Cluster {
         let (port, options) = loop {
             let port = crate::process::free_port();
             let with_port = options.replace("{port}", &port.to_string());
-            let mut start = server_command(&bin.join("pg_ctl"));
-            start
-                .arg("-D")
-                .arg(&data)
-                .arg("-l")
-                .arg(dir.path().join("server.log"))
-                .arg("-o")
-                .arg(&with_port)
-                .args(["-w", "start"]);
             attempts += 1;
-            match start.output() {
+            match pg_ctl_start(&bin, dir.path(), &with_port).output() {
                 Ok(output) if output.status.success() => break (port, with_port),
                 outcome if attempts >= 5 => panic!(
                     "pg_ctl start failed: {outcome:?}\n{}",
@@ -181,16 +187,10 @@ impl Cluster {
             .arg(&data)
             .args(["-m", "immediate", "-w", "stop"]);
         run(stop, "pg_ctl stop -m immediate");
-        let mut start = server_command(&bin.join("pg_ctl"));
-        start
-            .arg("-D")
-            .arg(&data)
-            .arg("-l")
-            .arg(dir.path().join("server.log"))
-            .arg("-o")
-            .arg(&self.options)
-            .args(["-w", "start"]);
-        run(start, "pg_ctl start after the crash");
+        run(
+            pg_ctl_start(bin, dir.path(), &self.options),
+            "pg_ctl start after the crash",
+        );
     }
 
     /// A new, empty database; its URL.
