@@ -57,8 +57,10 @@ struct Database {
     writer: Writer,
     /// Commits made here, and which of them the WAL has on disk.
     group_commit: GroupCommit,
-    /// Names this daemon's quota holds.
+    /// Names this daemon (its WAL flush row and quota holds).
     holder: String,
+    /// This daemon's upload quota holds.
+    holds: Arc<shared::OwnHolds>,
     // Last, so the runtime stops after everything that uses it is dropped.
     bridge: Bridge,
 }
@@ -114,12 +116,17 @@ impl PostgresStore {
         let (leader_sender, leader) = tokio::sync::watch::channel(false);
         bridge.spawn(leader::elect(connect.clone(), leader_sender));
         let holder = format!("{:016x}", rand::random::<u64>());
-        bridge.spawn(shared::renew_holds(Arc::downgrade(&inner), holder.clone()));
+        let holds = Arc::new(shared::OwnHolds::new(holder.clone()));
+        bridge.spawn(shared::renew_holds(
+            Arc::downgrade(&inner),
+            Arc::downgrade(&holds),
+        ));
         let db = Database {
             inner,
             writer: Writer::new(connect.clone()),
             group_commit: GroupCommit::default(),
             holder,
+            holds,
             bridge,
         };
         db.check_schema()?;

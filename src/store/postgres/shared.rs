@@ -6,7 +6,8 @@ use super::state::Inner;
 use crate::domain::user::UserId;
 use crate::store::shared::{CounterKey, FailureLedger, QuotaHolds, SharedCount};
 use crate::store::{ReadView, StoreError};
-use std::sync::Weak;
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 /// How often a daemon renews its holds.
@@ -85,6 +86,58 @@ impl FailureLedger for Database {
     }
 }
 
+/// This daemon's holds as it knows them exactly; its rows in the database
+/// are written from here (at each change, and again at every renewal, so a
+/// write that failed is mended within [`RENEW`]).
+pub(super) struct OwnHolds {
+    holder: String,
+    held: Mutex<BTreeMap<i64, (i64, i64)>>,
+}
+
+impl OwnHolds {
+    pub(super) fn new(holder: String) -> Self {
+        Self {
+            holder,
+            held: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<i64, (i64, i64)>> {
+        self.held
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Writes this daemon's row for `user`: `held`, or none when nothing is held.
+async fn write_own_row(
+    conn: &mut sqlx::PgConnection,
+    holder: &str,
+    user: i64,
+    held: (i64, i64),
+) -> Result<(), sqlx::Error> {
+    if held == (0, 0) {
+        sqlx::query("DELETE FROM gh_quota_holds WHERE user_id = $1 AND holder = $2")
+            .bind(user)
+            .bind(holder)
+            .execute(conn)
+            .await?;
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO gh_quota_holds (user_id, holder, bytes, files) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (user_id, holder) DO UPDATE SET bytes = excluded.bytes, \
+         files = excluded.files, renewed_at = now()",
+    )
+    .bind(user)
+    .bind(holder)
+    .bind(held.0)
+    .bind(held.1)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 impl QuotaHolds for Database {
     fn hold(
         &self,
@@ -96,15 +149,19 @@ impl QuotaHolds for Database {
         let user = i64::try_from(user).unwrap_or(i64::MAX);
         let (bytes, files) = (clamp(bytes), clamp(files));
         let (_mirror, mut open) = self.begin_locked()?;
-        let (held_bytes, held_files) =
+        let mut held = self.holds.lock();
+        let own = held.get(&user).copied().unwrap_or((0, 0));
+        let holder = self.holds.holder.clone();
+        let (others_bytes, others_files) =
             self.writer
                 .step(&self.bridge, &mut open, move |mut conn| async move {
                     let sums: (i64, i64) = sqlx::query_as(
                         "SELECT coalesce(sum(bytes), 0)::bigint, coalesce(sum(files), 0)::bigint \
-                     FROM gh_quota_holds WHERE user_id = $1 \
-                     AND renewed_at > now() - make_interval(secs => $2)",
+                     FROM gh_quota_holds WHERE user_id = $1 AND holder <> $2 \
+                     AND renewed_at > now() - make_interval(secs => $3)",
                     )
                     .bind(user)
+                    .bind(holder)
                     .bind(DEAD_AFTER_SECONDS as f64)
                     .fetch_one(&mut conn)
                     .await?;
@@ -112,56 +169,40 @@ impl QuotaHolds for Database {
                 })?;
         let snapshot = self.inner.snapshot.load_full();
         let unsigned = |n: i64| u64::try_from(n).unwrap_or(0);
-        if !fits(&*snapshot, unsigned(held_bytes), unsigned(held_files)) {
+        let all_bytes = unsigned(others_bytes.saturating_add(own.0));
+        let all_files = unsigned(others_files.saturating_add(own.1));
+        if !fits(&*snapshot, all_bytes, all_files) {
             self.writer.finish(&self.bridge, open, "ROLLBACK".into())?;
             return Ok(false);
         }
-        let holder = self.holder.clone();
-        self.writer.step(&self.bridge, &mut open, move |mut conn| async move {
-            sqlx::query(
-                "INSERT INTO gh_quota_holds (user_id, holder, bytes, files) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (user_id, holder) DO UPDATE SET \
-                   bytes = gh_quota_holds.bytes + excluded.bytes, \
-                   files = gh_quota_holds.files + excluded.files, renewed_at = now()",
-            )
-            .bind(user)
-            .bind(holder)
-            .bind(bytes)
-            .bind(files)
-            .execute(&mut conn)
-            .await?;
-            Ok((conn, ()))
-        })?;
+        let next = (own.0.saturating_add(bytes), own.1.saturating_add(files));
+        let holder = self.holds.holder.clone();
+        self.writer
+            .step(&self.bridge, &mut open, move |mut conn| async move {
+                write_own_row(&mut conn, &holder, user, next).await?;
+                Ok((conn, ()))
+            })?;
         self.writer.finish(&self.bridge, open, "COMMIT".into())?;
+        held.insert(user, next);
         Ok(true)
     }
 
     fn release(&self, user: UserId, bytes: u64, files: u64) -> Result<(), StoreError> {
-        let pool = self.inner.pool.clone();
         let user = i64::try_from(user).unwrap_or(i64::MAX);
-        let (bytes, files) = (clamp(bytes), clamp(files));
-        let holder = self.holder.clone();
+        let mut held = self.holds.lock();
+        let own = held.get(&user).copied().unwrap_or((0, 0));
+        let next = (
+            own.0.saturating_sub(clamp(bytes)).max(0),
+            own.1.saturating_sub(clamp(files)).max(0),
+        );
+        match next {
+            (0, 0) => held.remove(&user),
+            _ => held.insert(user, next),
+        };
+        let (pool, holder) = (self.inner.pool.clone(), self.holds.holder.clone());
         self.bridge.run(async move {
-            let mut transaction = pool.begin().await?;
-            sqlx::query(
-                "UPDATE gh_quota_holds SET bytes = greatest(bytes - $3, 0), \
-                 files = greatest(files - $4, 0) WHERE user_id = $1 AND holder = $2",
-            )
-            .bind(user)
-            .bind(&holder)
-            .bind(bytes)
-            .bind(files)
-            .execute(&mut *transaction)
-            .await?;
-            sqlx::query(
-                "DELETE FROM gh_quota_holds \
-                 WHERE user_id = $1 AND holder = $2 AND bytes = 0 AND files = 0",
-            )
-            .bind(user)
-            .bind(&holder)
-            .execute(&mut *transaction)
-            .await?;
-            transaction.commit().await
+            let mut conn = pool.acquire().await?;
+            write_own_row(&mut conn, &holder, user, next).await
         })??;
         Ok(())
     }
@@ -171,18 +212,37 @@ fn clamp(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// Keeps this daemon's holds alive, and forgets dead daemons' holds and
-/// sign-in failures nobody has repeated for a day.
-pub(super) async fn renew_holds(inner: Weak<Inner>, holder: String) {
+/// Writes this daemon's holds again (renewing them, and mending a write that
+/// failed), and forgets holds of daemons that stopped renewing theirs.
+pub(super) async fn renew_holds(inner: Weak<Inner>, holds: Weak<OwnHolds>) {
     loop {
         tokio::time::sleep(RENEW).await;
-        let Some(pool) = inner.upgrade().map(|inner| inner.pool.clone()) else {
+        let (Some(pool), Some(holds)) = (inner.upgrade().map(|i| i.pool.clone()), holds.upgrade())
+        else {
             return;
         };
-        let renewed = sqlx::query("UPDATE gh_quota_holds SET renewed_at = now() WHERE holder = $1")
-            .bind(&holder)
-            .execute(&pool)
-            .await;
+        // Skipped while a hold or release is writing (never block the runtime).
+        let Ok(held) = holds.held.try_lock().map(|held| held.clone()) else {
+            continue;
+        };
+        let (users, amounts): (Vec<i64>, Vec<(i64, i64)>) = held.into_iter().unzip();
+        let (bytes, files): (Vec<i64>, Vec<i64>) = amounts.into_iter().unzip();
+        let renewed = sqlx::query(
+            "WITH mine AS (SELECT * FROM UNNEST($2::int8[], $3::int8[], $4::int8[]) \
+                 AS h(user_id, bytes, files)), \
+             gone AS (DELETE FROM gh_quota_holds WHERE holder = $1 \
+                 AND user_id <> ALL($2::int8[])) \
+             INSERT INTO gh_quota_holds (user_id, holder, bytes, files) \
+             SELECT user_id, $1, bytes, files FROM mine \
+             ON CONFLICT (user_id, holder) DO UPDATE SET bytes = excluded.bytes, \
+             files = excluded.files, renewed_at = now()",
+        )
+        .bind(&holds.holder)
+        .bind(&users)
+        .bind(&bytes)
+        .bind(&files)
+        .execute(&pool)
+        .await;
         let swept = sqlx::query(
             "DELETE FROM gh_quota_holds WHERE renewed_at < now() - make_interval(secs => $1)",
         )
