@@ -46,6 +46,9 @@ CREATE TABLE gh_quota_holds (
     holder text NOT NULL,
     bytes bigint NOT NULL CHECK (bytes >= 0),
     files bigint NOT NULL CHECK (files >= 0),
+    -- The holder's own count of its writes: an older write never replaces
+    -- a newer one, whatever order they reach the database in.
+    version bigint NOT NULL,
     renewed_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (user_id, holder)
 );

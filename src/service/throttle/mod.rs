@@ -265,9 +265,21 @@ impl SignInThrottle {
         if let Some(wait) = locked {
             return Err(Refusal::Locked(wait));
         }
-        if counters.iter().any(|(slot, limit)| {
-            slot.pending > 0 && slot.failures.saturating_add(slot.pending) >= *limit
-        }) {
+        // In flight here, with the failures counted here or anywhere.
+        let counted_anywhere = |key: u64, slot: &Slot| {
+            let index = if key == attempt.pair { 0 } else { 1 };
+            let shared = shared_counts
+                .and_then(|counts| counts[index])
+                .map_or(0, |count| count.failures);
+            slot.failures.max(shared)
+        };
+        let busy = limits.iter().any(|(key, limit)| {
+            table.peek(*key, now, memory).is_some_and(|slot| {
+                slot.pending > 0
+                    && counted_anywhere(*key, &slot).saturating_add(slot.pending) >= *limit
+            })
+        });
+        if busy {
             return Err(Refusal::Busy);
         }
         for key in [attempt.pair, attempt.address] {

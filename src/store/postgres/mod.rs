@@ -57,6 +57,8 @@ struct Database {
     writer: Writer,
     /// Commits made here, and which of them the WAL has on disk.
     group_commit: GroupCommit,
+    /// This daemon's last commit, which a flush checks is still there.
+    last_own: std::sync::Mutex<Position>,
     /// Names this daemon (its WAL flush row and quota holds).
     holder: String,
     /// This daemon's upload quota holds.
@@ -84,6 +86,11 @@ impl PostgresStore {
             ("statement_timeout", "300s"),
             ("idle_in_transaction_session_timeout", "300s"),
             ("synchronous_commit", "off"),
+            // What the inlined SQL and the log reads rely on, whatever the
+            // role's or database's defaults.
+            ("standard_conforming_strings", "on"),
+            ("bytea_output", "hex"),
+            ("default_transaction_isolation", r"read\ committed"),
         ]);
         let bridge = Bridge::new()?;
         let pool_options = PgPoolOptions::new()
@@ -125,6 +132,7 @@ impl PostgresStore {
             inner,
             writer: Writer::new(connect.clone()),
             group_commit: GroupCommit::default(),
+            last_own: std::sync::Mutex::new(Position::default()),
             holder,
             holds,
             bridge,
@@ -169,23 +177,44 @@ impl Database {
 
     /// Returns once the WAL is on disk up to now: a synchronous commit that
     /// writes (this daemon's row of `gh_flush`) flushes the WAL through its
-    /// own commit record, so everything committed before it too. One round
-    /// trip; the holder name is hex digits only, so it is safe to inline.
+    /// own commit record, so everything committed before it too. It writes
+    /// only if this daemon's last commit is still in the log as it was made
+    /// (a database that crashed and lost it must not be taken as durable).
+    /// One statement; numbers, hex digits and the hex holder name inlined.
     fn flush_wal(&self) -> Result<(), StoreError> {
         let pool = self.inner.pool.clone();
         let holder = self.holder.clone();
         if !holder.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(StoreError::Corrupt("a daemon name that is not hex".into()));
         }
-        self.bridge.run(async move {
+        let own = *self
+            .last_own
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let survived = match own.seq {
+            0 => "true".to_owned(),
+            seq => format!(
+                "EXISTS (SELECT 1 FROM gh_commits WHERE seq = {seq} AND sha256(writes) = {}) \
+                 OR (SELECT min(seq) FROM gh_commits) > {seq}",
+                own.digest_literal()
+            ),
+        };
+        let written = self.bridge.run(async move {
             let flush = format!(
-                "BEGIN; SET LOCAL synchronous_commit = on; \
-                 INSERT INTO gh_flush (holder, flushes) VALUES ('{holder}', 1) \
-                 ON CONFLICT (holder) DO UPDATE SET flushes = gh_flush.flushes + 1; COMMIT"
+                "WITH sync AS (SELECT set_config('synchronous_commit', 'on', true)) \
+                 INSERT INTO gh_flush (holder, flushes) SELECT '{holder}', 1 FROM sync \
+                 WHERE {survived} \
+                 ON CONFLICT (holder) DO UPDATE SET flushes = gh_flush.flushes + 1"
             );
-            sqlx::raw_sql(&flush).execute(&pool).await
+            sqlx::Executor::execute(&pool, flush.as_str()).await
         })??;
-        Ok(())
+        match written.rows_affected() {
+            1 => Ok(()),
+            _ => Err(StoreError::Durability(
+                "the database no longer holds this daemon's last commit (it crashed or was restored)"
+                    .into(),
+            )),
+        }
     }
 
     /// Every entry of `tree` below `below`, read a page at a time.
@@ -263,12 +292,17 @@ impl Database {
             .collect();
         let logged = rows::log_of(&writes);
         let reached = Position::of(seq, &logged);
-        let last = match rows::unit_sql(seq, rows, &logged) {
+        let last = match rows::unit_sql(seq, rows, logged) {
             UnitSql::Inline(sql) => sql,
-            UnitSql::Large { columns, tail } => {
+            UnitSql::Large {
+                columns,
+                seq,
+                log,
+                tail,
+            } => {
                 self.writer
                     .step(&self.bridge, &mut open, move |mut conn| async move {
-                        rows::write_batched(&mut conn, &columns).await?;
+                        rows::write_batched(&mut conn, &columns, seq, &log).await?;
                         Ok((conn, ()))
                     })?;
                 tail
@@ -280,6 +314,10 @@ impl Database {
             next.apply(*tree, key, change);
         }
         inner.committed(&mut mirror, next, reached);
+        *self
+            .last_own
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = reached;
         Ok(self.group_commit.next_commit())
     }
 }
@@ -366,15 +404,21 @@ impl super::Store for PostgresStore {
         true
     }
 
+    /// Reads the log without holding the mirror (a flood of unknown tokens
+    /// must not stall writers), then applies what it read if the mirror has
+    /// not moved meanwhile.
     fn catch_up(&self) -> Result<(), StoreError> {
         let inner = &self.db.inner;
-        let mut mirror = inner.lock_mirror();
-        loop {
-            let (pool, from) = (inner.pool.clone(), mirror.seq);
+        for _ in 0..4 {
+            let (pool, from) = (inner.pool.clone(), inner.applied());
             let commits = self.db.bridge.run(async move {
                 let mut conn = pool.acquire().await?;
                 rows::commits_from(&mut conn, from).await
             })??;
+            let mut mirror = inner.lock_mirror();
+            if mirror.seq != from {
+                continue;
+            }
             match inner.catch_up(&mut mirror, commits)? {
                 CatchUp::Current => return Ok(()),
                 CatchUp::More => {}
@@ -389,6 +433,7 @@ impl super::Store for PostgresStore {
                 }
             }
         }
+        Ok(())
     }
 
     fn failure_ledger(&self) -> Option<Arc<dyn super::shared::FailureLedger>> {

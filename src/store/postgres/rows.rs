@@ -114,9 +114,19 @@ const REMOVE: &str = "DELETE FROM gh_entries e \
 pub(super) enum UnitSql {
     /// One simple query: rows, log entry, notice, COMMIT.
     Inline(String),
-    /// Rows written in batches first, then `tail` (log entry, notice, COMMIT).
-    Large { columns: Columns, tail: String },
+    /// Rows and the log entry written with bound parameters first (batches),
+    /// then `tail` (notice, COMMIT).
+    Large {
+        columns: Columns,
+        seq: i64,
+        log: Vec<u8>,
+        tail: String,
+    },
 }
+
+/// Bytes of data above which a unit is written with bound parameters
+/// rather than inlined (hex doubles them; a message must stay well small).
+const INLINE_BYTES: usize = 4 << 20;
 
 /// A bytea literal; hex digits only, so safe to inline.
 fn bytea(bytes: &[u8]) -> String {
@@ -136,7 +146,7 @@ fn int2_array(items: &[i16]) -> String {
 /// The SQL of commit `seq` of `writes`, logged as `log`. An ordinary unit is
 /// one round trip; data is inlined as hex (nothing else is inlined but
 /// numbers), so no value can change the statement.
-pub(super) fn unit_sql(seq: i64, writes: Vec<(TreeId, Vec<u8>, Change)>, log: &[u8]) -> UnitSql {
+pub(super) fn unit_sql(seq: i64, writes: Vec<(TreeId, Vec<u8>, Change)>, log: Vec<u8>) -> UnitSql {
     let columns = Columns::of(writes);
     let prune = match seq % 1_000 {
         0 => format!(
@@ -145,13 +155,22 @@ pub(super) fn unit_sql(seq: i64, writes: Vec<(TreeId, Vec<u8>, Change)>, log: &[
         ),
         _ => String::new(),
     };
-    let tail = format!(
-        "INSERT INTO gh_commits (seq, writes) VALUES ({seq}, {}); {prune} \
-         SELECT pg_notify('{CHANNEL}', '{seq}'); COMMIT",
-        bytea(log)
-    );
-    if columns.put_trees.len() > BATCH || columns.gone_trees.len() > BATCH {
-        return UnitSql::Large { columns, tail };
+    let notice = format!("{prune} SELECT pg_notify('{CHANNEL}', '{seq}'); COMMIT");
+    let bytes: usize = log.len()
+        + columns
+            .put_keys
+            .iter()
+            .chain(&columns.put_values)
+            .chain(&columns.gone_keys)
+            .map(Vec::len)
+            .sum::<usize>();
+    if columns.put_trees.len() > BATCH || columns.gone_trees.len() > BATCH || bytes > INLINE_BYTES {
+        return UnitSql::Large {
+            columns,
+            seq,
+            log,
+            tail: notice,
+        };
     }
     let mut rows = String::new();
     if !columns.put_trees.is_empty() {
@@ -171,13 +190,19 @@ pub(super) fn unit_sql(seq: i64, writes: Vec<(TreeId, Vec<u8>, Change)>, log: &[
             bytea_array(&columns.gone_keys)
         ));
     }
-    UnitSql::Inline(format!("{rows}{tail}"))
+    UnitSql::Inline(format!(
+        "{rows}INSERT INTO gh_commits (seq, writes) VALUES ({seq}, {}); {notice}",
+        bytea(&log)
+    ))
 }
 
-/// Writes a large unit's rows in batches (with bound parameters).
+/// Writes a large unit's rows in batches, and its log entry, with bound
+/// parameters.
 pub(super) async fn write_batched(
     conn: &mut PgConnection,
     columns: &Columns,
+    seq: i64,
+    log: &[u8],
 ) -> Result<(), sqlx::Error> {
     for start in (0..columns.put_trees.len()).step_by(BATCH) {
         let end = (start + BATCH).min(columns.put_trees.len());
@@ -196,6 +221,11 @@ pub(super) async fn write_batched(
             .execute(&mut *conn)
             .await?;
     }
+    sqlx::query("INSERT INTO gh_commits (seq, writes) VALUES ($1, $2)")
+        .bind(seq)
+        .bind(log)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 

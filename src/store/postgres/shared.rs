@@ -74,7 +74,8 @@ impl FailureLedger for Database {
         let keys: Vec<Vec<u8>> = keys.iter().map(|key| key.to_vec()).collect();
         self.bridge.run(async move {
             sqlx::query(
-                "UPDATE gh_signin_failures SET failures = 0, forgiven_at = $2 \
+                "UPDATE gh_signin_failures SET forgiven_at = $2, \
+                 failures = CASE WHEN last_failure > $2 THEN failures ELSE 0 END \
                  WHERE key = ANY($1)",
             )
             .bind(keys)
@@ -88,51 +89,74 @@ impl FailureLedger for Database {
 
 /// This daemon's holds as it knows them exactly; its rows in the database
 /// are written from here (at each change, and again at every renewal, so a
-/// write that failed is mended within [`RENEW`]).
+/// write that failed is mended within [`RENEW`]). Every write carries a
+/// version, so an older one never replaces a newer.
 pub(super) struct OwnHolds {
     holder: String,
-    held: Mutex<BTreeMap<i64, (i64, i64)>>,
+    held: Mutex<Held>,
+}
+
+/// Held bytes and files per user, and the last version handed out.
+#[derive(Default, Clone)]
+struct Held {
+    users: BTreeMap<i64, (i64, i64, i64)>,
+    version: i64,
+}
+
+impl Held {
+    /// Records `amounts` for `user` under a new version; the row to write.
+    fn set(&mut self, user: i64, amounts: (i64, i64)) -> (i64, i64, i64) {
+        self.version += 1;
+        let row = (amounts.0, amounts.1, self.version);
+        match amounts {
+            (0, 0) => self.users.remove(&user),
+            _ => self.users.insert(user, row),
+        };
+        row
+    }
+
+    fn amounts(&self, user: i64) -> (i64, i64) {
+        self.users
+            .get(&user)
+            .map_or((0, 0), |&(bytes, files, _)| (bytes, files))
+    }
 }
 
 impl OwnHolds {
     pub(super) fn new(holder: String) -> Self {
         Self {
             holder,
-            held: Mutex::new(BTreeMap::new()),
+            held: Mutex::new(Held::default()),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<i64, (i64, i64)>> {
+    fn lock(&self) -> MutexGuard<'_, Held> {
         self.held
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
-/// Writes this daemon's row for `user`: `held`, or none when nothing is held.
+/// Writes this daemon's row for `user` (bytes, files, version), unless the
+/// row already holds a newer version.
 async fn write_own_row(
     conn: &mut sqlx::PgConnection,
     holder: &str,
     user: i64,
-    held: (i64, i64),
+    row: (i64, i64, i64),
 ) -> Result<(), sqlx::Error> {
-    if held == (0, 0) {
-        sqlx::query("DELETE FROM gh_quota_holds WHERE user_id = $1 AND holder = $2")
-            .bind(user)
-            .bind(holder)
-            .execute(conn)
-            .await?;
-        return Ok(());
-    }
     sqlx::query(
-        "INSERT INTO gh_quota_holds (user_id, holder, bytes, files) VALUES ($1, $2, $3, $4) \
+        "INSERT INTO gh_quota_holds (user_id, holder, bytes, files, version) \
+         VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (user_id, holder) DO UPDATE SET bytes = excluded.bytes, \
-         files = excluded.files, renewed_at = now()",
+         files = excluded.files, version = excluded.version, renewed_at = now() \
+         WHERE gh_quota_holds.version < excluded.version",
     )
     .bind(user)
     .bind(holder)
-    .bind(held.0)
-    .bind(held.1)
+    .bind(row.0)
+    .bind(row.1)
+    .bind(row.2)
     .execute(conn)
     .await?;
     Ok(())
@@ -150,7 +174,7 @@ impl QuotaHolds for Database {
         let (bytes, files) = (clamp(bytes), clamp(files));
         let (_mirror, mut open) = self.begin_locked()?;
         let mut held = self.holds.lock();
-        let own = held.get(&user).copied().unwrap_or((0, 0));
+        let own = held.amounts(user);
         let holder = self.holds.holder.clone();
         let (others_bytes, others_files) =
             self.writer
@@ -175,34 +199,39 @@ impl QuotaHolds for Database {
             self.writer.finish(&self.bridge, open, "ROLLBACK".into())?;
             return Ok(false);
         }
-        let next = (own.0.saturating_add(bytes), own.1.saturating_add(files));
+        let mut next = held.clone();
+        let row = next.set(
+            user,
+            (own.0.saturating_add(bytes), own.1.saturating_add(files)),
+        );
         let holder = self.holds.holder.clone();
         self.writer
             .step(&self.bridge, &mut open, move |mut conn| async move {
-                write_own_row(&mut conn, &holder, user, next).await?;
+                write_own_row(&mut conn, &holder, user, row).await?;
                 Ok((conn, ()))
             })?;
         self.writer.finish(&self.bridge, open, "COMMIT".into())?;
-        held.insert(user, next);
+        *held = next;
         Ok(true)
     }
 
     fn release(&self, user: UserId, bytes: u64, files: u64) -> Result<(), StoreError> {
         let user = i64::try_from(user).unwrap_or(i64::MAX);
         let mut held = self.holds.lock();
-        let own = held.get(&user).copied().unwrap_or((0, 0));
-        let next = (
-            own.0.saturating_sub(clamp(bytes)).max(0),
-            own.1.saturating_sub(clamp(files)).max(0),
+        let own = held.amounts(user);
+        let row = held.set(
+            user,
+            (
+                own.0.saturating_sub(clamp(bytes)).max(0),
+                own.1.saturating_sub(clamp(files)).max(0),
+            ),
         );
-        match next {
-            (0, 0) => held.remove(&user),
-            _ => held.insert(user, next),
-        };
+        drop(held);
+        // A write that fails is mended by the next renewal.
         let (pool, holder) = (self.inner.pool.clone(), self.holds.holder.clone());
         self.bridge.run(async move {
             let mut conn = pool.acquire().await?;
-            write_own_row(&mut conn, &holder, user, next).await
+            write_own_row(&mut conn, &holder, user, row).await
         })??;
         Ok(())
     }
@@ -221,26 +250,38 @@ pub(super) async fn renew_holds(inner: Weak<Inner>, holds: Weak<OwnHolds>) {
         else {
             return;
         };
-        // Skipped while a hold or release is writing (never block the runtime).
+        // Skipped while a hold is deciding (never block the runtime).
         let Ok(held) = holds.held.try_lock().map(|held| held.clone()) else {
             continue;
         };
-        let (users, amounts): (Vec<i64>, Vec<(i64, i64)>) = held.into_iter().unzip();
-        let (bytes, files): (Vec<i64>, Vec<i64>) = amounts.into_iter().unzip();
+        let users: Vec<i64> = held.users.keys().copied().collect();
+        let (bytes, files, versions): (Vec<i64>, Vec<i64>, Vec<i64>) =
+            held.users
+                .values()
+                .fold((vec![], vec![], vec![]), |(mut b, mut f, mut v), row| {
+                    b.push(row.0);
+                    f.push(row.1);
+                    v.push(row.2);
+                    (b, f, v)
+                });
+        // Released holds go only if no newer write made them hold again.
         let renewed = sqlx::query(
-            "WITH mine AS (SELECT * FROM UNNEST($2::int8[], $3::int8[], $4::int8[]) \
-                 AS h(user_id, bytes, files)), \
-             gone AS (DELETE FROM gh_quota_holds WHERE holder = $1 \
-                 AND user_id <> ALL($2::int8[])) \
-             INSERT INTO gh_quota_holds (user_id, holder, bytes, files) \
-             SELECT user_id, $1, bytes, files FROM mine \
+            "WITH gone AS (DELETE FROM gh_quota_holds WHERE holder = $1 \
+                 AND user_id <> ALL($2::int8[]) AND version <= $6) \
+             INSERT INTO gh_quota_holds (user_id, holder, bytes, files, version) \
+             SELECT user_id, $1, bytes, files, version \
+             FROM UNNEST($2::int8[], $3::int8[], $4::int8[], $5::int8[]) \
+                 AS h(user_id, bytes, files, version) \
              ON CONFLICT (user_id, holder) DO UPDATE SET bytes = excluded.bytes, \
-             files = excluded.files, renewed_at = now()",
+             files = excluded.files, version = excluded.version, renewed_at = now() \
+             WHERE gh_quota_holds.version <= excluded.version",
         )
         .bind(&holds.holder)
         .bind(&users)
         .bind(&bytes)
         .bind(&files)
+        .bind(&versions)
+        .bind(held.version)
         .execute(&pool)
         .await;
         let swept = sqlx::query(

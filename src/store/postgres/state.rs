@@ -24,6 +24,11 @@ pub(super) struct Position {
 }
 
 impl Position {
+    /// The digest as a bytea literal (hex digits only).
+    pub(super) fn digest_literal(&self) -> String {
+        format!("'\\x{}'", data_encoding::HEXLOWER.encode(&self.digest))
+    }
+
     pub(super) fn of(seq: i64, writes: &[u8]) -> Self {
         Self {
             seq,

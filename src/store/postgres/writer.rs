@@ -73,17 +73,21 @@ impl Writer {
     /// Begins, takes the writer lock and reads the log from `from`.
     pub(super) fn begin(&self, bridge: &Bridge, from: i64) -> Result<(Open, Commits), StoreError> {
         let (idle, options) = (self.take_idle(), self.options.clone());
+        let begin = format!(
+            "BEGIN; DO $$ BEGIN PERFORM pg_advisory_xact_lock({WRITER_LOCK}); END $$; {}",
+            log_from(from)
+        );
         let (conn, commits) = bridge.run(async move {
-            let mut conn = match idle {
-                Some(conn) => conn,
-                None => options.connect().await?,
-            };
-            let begin = format!(
-                "BEGIN; DO $$ BEGIN PERFORM pg_advisory_xact_lock({WRITER_LOCK}); END $$; {}",
-                log_from(from)
-            );
+            // An idle connection may have died with a database restart;
+            // nothing is written yet, so one retry on a fresh one is safe.
+            if let Some(mut conn) = idle {
+                if let Ok(rows) = conn.fetch_all(begin.as_str()).await {
+                    return Ok::<_, sqlx::Error>((conn, commits_of(rows)?));
+                }
+            }
+            let mut conn = options.connect().await?;
             let rows = conn.fetch_all(begin.as_str()).await?;
-            Ok::<_, sqlx::Error>((conn, commits_of(rows)?))
+            Ok((conn, commits_of(rows)?))
         })??;
         let open = Open {
             conn: Some(conn),
