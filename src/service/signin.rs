@@ -91,13 +91,13 @@ impl SignIn {
         let now = self.now();
         let hash = token_hash(bearer);
         let mut snapshot = self.snapshot();
-        if snapshot.token(&hash)?.is_none() && self.store().shares_state() {
+        let mut record = snapshot.token(&hash)?;
+        if record.is_none() && self.store().shares_state() {
             super::core::offload(|| self.store().catch_up())?;
             snapshot = self.snapshot();
+            record = snapshot.token(&hash)?;
         }
-        let record = snapshot
-            .token(&hash)?
-            .ok_or(ServiceError::Unauthenticated)?;
+        let record = record.ok_or(ServiceError::Unauthenticated)?;
         if !record.kind.authenticates() || !record.is_live(now) {
             return Err(ServiceError::Unauthenticated);
         }

@@ -175,6 +175,17 @@ impl Daemon {
         Self::launch(self.dir, self.config, self.cluster).await
     }
 
+    /// The URL of this daemon's PostgreSQL database.
+    pub fn database_url(&self) -> String {
+        let url = self
+            .config
+            .postgres
+            .url
+            .as_ref()
+            .expect("a daemon on PostgreSQL");
+        url.expose().to_owned()
+    }
+
     /// Everything the store holds, as raw bytes (to look for secrets that
     /// must never be stored in the clear); every acknowledged write is in it.
     pub fn stored_bytes(&self) -> Vec<u8> {
@@ -339,12 +350,8 @@ pub fn offline_cli(config: &Config) -> std::process::Command {
 pub fn open_store(config: &Config) -> Box<dyn gatehouse::store::Store> {
     match &config.postgres.url {
         Some(url) => Box::new(
-            gatehouse::store::PostgresStore::open(&gatehouse::store::postgres::PostgresOptions {
-                url: url.expose().to_owned(),
-                pool_size: 2,
-                acquire_timeout: std::time::Duration::from_secs(10),
-            })
-            .expect("store opens"),
+            gatehouse::store::PostgresStore::open(&crate::postgres::store_options(url.expose(), 2))
+                .expect("store opens"),
         ),
         None => Box::new(
             gatehouse::store::sled::SledStore::open(&config.data_dir, 1 << 20)

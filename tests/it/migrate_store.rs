@@ -59,18 +59,8 @@ async fn a_sled_install_moves_to_postgres_resuming_and_verified() {
          DELETE FROM gh_entries WHERE tree > 0; DELETE FROM gh_copy_progress WHERE tree <> 0",
     );
     // No daemon serves half a directory.
-    let options = gatehouse::store::postgres::PostgresOptions {
-        url: url.clone(),
-        pool_size: 2,
-        acquire_timeout: std::time::Duration::from_secs(10),
-    };
-    let refused = tokio::task::spawn_blocking(move || {
-        gatehouse::store::PostgresStore::open(&options)
-            .err()
-            .map(|e| e.to_string())
-    })
-    .await
-    .expect("join");
+    let options = crate::postgres::store_options(&url, 2);
+    let refused = crate::postgres::refusal(options).await;
     assert!(
         refused
             .as_deref()

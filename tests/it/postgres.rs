@@ -206,6 +206,26 @@ impl Cluster {
     }
 }
 
+/// How the store reaches the database at `url`, with `pool_size` connections.
+pub fn store_options(url: &str, pool_size: u32) -> gatehouse::store::postgres::PostgresOptions {
+    gatehouse::store::postgres::PostgresOptions {
+        url: url.to_owned(),
+        pool_size,
+        acquire_timeout: std::time::Duration::from_secs(10),
+    }
+}
+
+/// Why the store refuses to open with `options` (`None` if it opens).
+pub async fn refusal(options: gatehouse::store::postgres::PostgresOptions) -> Option<String> {
+    tokio::task::spawn_blocking(move || {
+        gatehouse::store::PostgresStore::open(&options)
+            .err()
+            .map(|e| e.to_string())
+    })
+    .await
+    .expect("join")
+}
+
 /// Runs `sql` on the database at `url`; its output, unaligned, no headers.
 pub fn query(url: &str, sql: &str) -> String {
     let output = Command::new("psql")

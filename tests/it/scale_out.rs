@@ -94,14 +94,7 @@ async fn two_daemons_on_one_database_agree() {
         assert!(settled.elapsed() < PROPAGATION, "the lists differ");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let url = a
-        .config
-        .postgres
-        .url
-        .as_ref()
-        .expect("url")
-        .expose()
-        .to_owned();
+    let url = a.database_url();
     let logins = query(
         &url,
         "SELECT count(*) FROM gh_entries WHERE tree = 1 AND key LIKE 'field%'",
@@ -193,14 +186,7 @@ async fn uploads_of_one_user_on_two_daemons_stay_within_the_quota() {
         a.bulk("ftp-rescan", json!({ "ids": [uid] })).await;
     }
     assert!(completed > 0, "uploads that fit go through");
-    let url = a
-        .config
-        .postgres
-        .url
-        .as_ref()
-        .expect("url")
-        .expose()
-        .to_owned();
+    let url = a.database_url();
     assert_eq!(
         query(&url, "SELECT count(*) FROM gh_quota_holds WHERE bytes > 0"),
         "0",
@@ -221,14 +207,7 @@ async fn the_database_is_reached_over_tls_when_the_url_asks() {
     })
     .await;
     d.user("tls").await;
-    let url = d
-        .config
-        .postgres
-        .url
-        .as_ref()
-        .expect("url")
-        .expose()
-        .to_owned();
+    let url = d.database_url();
     let database = url
         .split('?')
         .next()
@@ -254,18 +233,11 @@ async fn the_database_is_reached_over_tls_when_the_url_asks() {
         other.path().join("other.key"),
     );
     gatehouse::tls::generate_self_signed(&stranger, &key).expect("certificate");
-    let options = gatehouse::store::postgres::PostgresOptions {
-        url: url.replace(&root.display().to_string(), &stranger.display().to_string()),
-        pool_size: 1,
-        acquire_timeout: Duration::from_secs(5),
-    };
-    let refused = tokio::task::spawn_blocking(move || {
-        gatehouse::store::PostgresStore::open(&options)
-            .err()
-            .map(|e| e.to_string())
-    })
-    .await
-    .expect("join");
+    let options = crate::postgres::store_options(
+        &url.replace(&root.display().to_string(), &stranger.display().to_string()),
+        1,
+    );
+    let refused = crate::postgres::refusal(options).await;
     assert!(
         refused.is_some(),
         "an untrusted server certificate was accepted"

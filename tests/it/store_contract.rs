@@ -123,11 +123,7 @@ fn the_sled_store_keeps_its_promises() {
 fn the_postgres_store_keeps_its_promises() {
     let cluster = Cluster::start();
     let url = cluster.database();
-    let options = gatehouse::store::postgres::PostgresOptions {
-        url: url.clone(),
-        pool_size: 4,
-        acquire_timeout: std::time::Duration::from_secs(10),
-    };
+    let options = crate::postgres::store_options(&url, 4);
     let store = PostgresStore::open(&options).expect("open");
     keeps_its_promises(&store);
     drop(store);
@@ -148,11 +144,7 @@ fn the_postgres_store_keeps_its_promises() {
 fn a_postgres_mirror_notices_the_database_went_back_in_time() {
     let cluster = Cluster::start();
     let url = cluster.database();
-    let options = gatehouse::store::postgres::PostgresOptions {
-        url: url.clone(),
-        pool_size: 2,
-        acquire_timeout: std::time::Duration::from_secs(10),
-    };
+    let options = crate::postgres::store_options(&url, 2);
     let put = |store: &(dyn Store + 'static), id: u64, login: &str| {
         let (_, commit) = store
             .write(|unit| unit.put_user(&user(id, login)))
@@ -198,11 +190,7 @@ fn a_postgres_mirror_notices_the_database_went_back_in_time() {
 fn acknowledged_postgres_commits_survive_a_database_crash() {
     let cluster = Cluster::start_private_for_crash();
     let url = cluster.database();
-    let options = gatehouse::store::postgres::PostgresOptions {
-        url,
-        pool_size: 8,
-        acquire_timeout: std::time::Duration::from_secs(10),
-    };
+    let options = crate::postgres::store_options(&url, 8);
     let store: std::sync::Arc<dyn Store> =
         std::sync::Arc::new(PostgresStore::open(&options).expect("open"));
     // Eight writers; each write counts once wait_durable returned for it.

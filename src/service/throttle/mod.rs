@@ -16,6 +16,7 @@
 //!   the store ([`shared`]), and a lock found there holds here too.
 
 mod shared;
+mod table;
 
 use crate::config::SignInConfig;
 use crate::domain::clock::Timestamp;
@@ -26,87 +27,12 @@ use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
+use table::{PROBE, Slot, Table};
 
-/// Entries examined for a key (and for the one to evict).
-const PROBE: usize = 8;
 /// Longest delay a login's failures from other addresses add to an attempt.
 const MAX_LOGIN_DELAY: Duration = Duration::from_secs(2);
 /// First step of that delay.
 const LOGIN_DELAY_STEP: Duration = Duration::from_millis(100);
-
-#[derive(Debug, Clone, Copy, Default)]
-struct Slot {
-    /// Hash of the key; 0 marks a free slot.
-    key: u64,
-    failures: u32,
-    /// Attempts begun and not yet ended.
-    pending: u32,
-    /// Unix seconds of the last counted failure.
-    last: i64,
-}
-
-/// A fixed-size open-addressing table of failure counters.
-struct Table {
-    slots: Vec<Slot>,
-}
-
-impl Table {
-    /// The live counter of `key`, without claiming a slot for it.
-    fn peek(&self, key: u64, now: i64, window: i64) -> Option<Slot> {
-        let mask = self.slots.len() - 1;
-        let start = (key as usize) & mask;
-        (0..PROBE)
-            .map(|step| self.slots[(start + step) & mask])
-            .find(|slot| slot.key == key && now - slot.last <= window)
-    }
-
-    /// The live counter of `key`, to change, without claiming a slot for it.
-    fn live(&mut self, key: u64, now: i64, window: i64) -> Option<&mut Slot> {
-        let mask = self.slots.len() - 1;
-        let start = (key as usize) & mask;
-        let found = (0..PROBE)
-            .map(|step| (start + step) & mask)
-            .find(|&index| {
-                self.slots[index].key == key && now - self.slots[index].last <= window
-            })?;
-        Some(&mut self.slots[found])
-    }
-
-    /// The slot of `key`, claiming (and if need be evicting) one for it.
-    fn slot(&mut self, key: u64, now: i64, window: i64) -> &mut Slot {
-        let mask = self.slots.len() - 1;
-        let start = (key as usize) & mask;
-        let mut chosen = start;
-        let mut stalest = i64::MAX;
-        for step in 0..PROBE {
-            let index = (start + step) & mask;
-            let slot = self.slots[index];
-            if slot.key == key {
-                chosen = index;
-                break;
-            }
-            let age = if slot.key == 0 || now - slot.last > window {
-                i64::MIN
-            } else {
-                slot.last
-            };
-            if age < stalest {
-                stalest = age;
-                chosen = index;
-            }
-        }
-        let slot = &mut self.slots[chosen];
-        if slot.key != key || now - slot.last > window {
-            *slot = Slot {
-                key,
-                failures: 0,
-                pending: 0,
-                last: now,
-            };
-        }
-        slot
-    }
-}
 
 /// One attempt in progress: a failure when dropped, unless [`Attempt::succeed`]ed.
 pub struct Attempt<'a> {
